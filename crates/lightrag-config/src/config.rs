@@ -1,0 +1,638 @@
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{ConfigError, InvalidVariable};
+use crate::parse::{parse_bool, parse_duration, parse_int};
+use crate::secret::Secret;
+
+const DAY: u64 = 86_400;
+
+/// One documented variable: its name, its default (as text, parsed like a user value; empty =
+/// unset) and what it means. [`VARIABLES`] is the single source of names and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariableDoc {
+    /// Environment variable name.
+    pub name: &'static str,
+    /// Default value as text (empty: unset).
+    pub default: &'static str,
+    /// What the variable controls and its accepted form.
+    pub meaning: &'static str,
+}
+
+const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> VariableDoc {
+    VariableDoc {
+        name,
+        default,
+        meaning,
+    }
+}
+
+/// Every variable lightrag-ops reads, with its default. The README's table mirrors this list.
+pub const VARIABLES: &[VariableDoc] = &[
+    var(
+        "LIGHTRAG_WORKING_DIR",
+        "./rag_storage",
+        "LightRAG working directory whose graphs are protected (root files = graph `default`, each workspace subfolder and `graphs/<id>/` = one graph)",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_STORAGE",
+        "./lightrag_backups",
+        "Backup repository location (a local directory)",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_RETENTION_DAYS",
+        "30",
+        "Snapshots younger than this are always kept (bare number = days, or 12h, 2w…)",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_KEEP_LAST",
+        "3",
+        "GFS: always keep the newest N snapshots per graph",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_KEEP_HOURLY",
+        "0",
+        "GFS: keep the newest snapshot of each of the last N hours",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_KEEP_DAILY",
+        "0",
+        "GFS: keep the newest snapshot of each of the last N days",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_KEEP_WEEKLY",
+        "0",
+        "GFS: keep the newest snapshot of each of the last N ISO weeks",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_KEEP_MONTHLY",
+        "0",
+        "GFS: keep the newest snapshot of each of the last N months",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_COMPRESSION_LEVEL",
+        "3",
+        "zstd level for new chunks, 1–19",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_EXCLUDE",
+        "",
+        "Comma-separated glob patterns of files in a graph folder not to back up",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
+        "",
+        "Secret: enables encryption at rest with this key (at least 16 characters)",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
+        "",
+        "File holding the encryption key (instead of LIGHTRAG_BACKUP_ENCRYPTION_KEY)",
+    ),
+    var(
+        "LIGHTRAG_REPLICATION_ENABLED",
+        "false",
+        "Replicate snapshots to the configured targets after each backup and on LIGHTRAG_REPLICATION_INTERVAL",
+    ),
+    var(
+        "LIGHTRAG_RECOVERY_DB_URL",
+        "sqlite:///./lightrag_recovery.db",
+        "Catalog database: sqlite:///./relative.db, sqlite:////abs/path.db, or postgres://user:pass@host/db",
+    ),
+    var(
+        "LIGHTRAG_METRICS_ENABLED",
+        "true",
+        "Record metrics and serve Prometheus text on LIGHTRAG_METRICS_PORT",
+    ),
+    var(
+        "LIGHTRAG_METRICS_PORT",
+        "9090",
+        "Port of the Prometheus metrics listener (on LIGHTRAG_HOST)",
+    ),
+    var(
+        "LIGHTRAG_HOST",
+        "127.0.0.1",
+        "Address the HTTP API binds (an IP address, or localhost)",
+    ),
+    var(
+        "LIGHTRAG_PORT",
+        "9622",
+        "Port of the HTTP API (beside LightRAG's 9621; 0 = any free port)",
+    ),
+    var(
+        "LIGHTRAG_API_KEY",
+        "",
+        "Secret: when set, every /api/v1 route needs it in X-API-Key or Authorization: Bearer",
+    ),
+    var(
+        "LIGHTRAG_API_KEY_FILE",
+        "",
+        "File holding the API key (instead of LIGHTRAG_API_KEY)",
+    ),
+    var(
+        "LIGHTRAG_WHITELIST_PATHS",
+        "/health,/livez,/readyz",
+        "Comma-separated paths open without the API key; `/prefix/*` opens a subtree",
+    ),
+    var(
+        "LIGHTRAG_ALLOW_INSECURE",
+        "false",
+        "Allow binding a non-loopback LIGHTRAG_HOST without an API key",
+    ),
+    var(
+        "LIGHTRAG_AUTO_BACKUP_INTERVAL",
+        "1h",
+        "Automatic backup of every graph (0 = off)",
+    ),
+    var(
+        "LIGHTRAG_REPLICATION_INTERVAL",
+        "5m",
+        "Periodic replication sync (0 = off)",
+    ),
+    var(
+        "LIGHTRAG_HEALTH_CHECK_INTERVAL",
+        "30s",
+        "Graph and component health checks (0 = off)",
+    ),
+    var(
+        "LIGHTRAG_VERIFY_INTERVAL",
+        "24h",
+        "Repository verification and recovery-point drills (0 = off)",
+    ),
+    var(
+        "LIGHTRAG_RPO",
+        "2h",
+        "A graph whose last successful backup is older than this is DEGRADED",
+    ),
+    var(
+        "LIGHTRAG_REPLICATION_MAX_LAG",
+        "15m",
+        "A graph whose replication lag exceeds this is DEGRADED",
+    ),
+    var(
+        "LIGHTRAG_EVENT_LOG_RETENTION",
+        "90",
+        "Events older than this are purged (bare number = days)",
+    ),
+    var(
+        "LIGHTRAG_LOG_FORMAT",
+        "text",
+        "Log output: text or json (filter with RUST_LOG)",
+    ),
+];
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which snapshots retention keeps (a snapshot is kept when any rule selects it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Keep everything younger than this (`LIGHTRAG_BACKUP_RETENTION_DAYS`).
+    pub keep_within: Duration,
+    /// Keep the newest N.
+    pub keep_last: u32,
+    /// Keep the newest of each of the last N hours.
+    pub keep_hourly: u32,
+    /// Keep the newest of each of the last N days.
+    pub keep_daily: u32,
+    /// Keep the newest of each of the last N ISO weeks.
+    pub keep_weekly: u32,
+    /// Keep the newest of each of the last N months.
+    pub keep_monthly: u32,
+}
+
+/// The whole lightrag-ops configuration. Build it with [`Config::load`] (process environment +
+/// `.env`) or [`Config::from_vars`] (an explicit set of variables).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// `LIGHTRAG_WORKING_DIR`.
+    pub working_dir: PathBuf,
+    /// `LIGHTRAG_BACKUP_STORAGE`.
+    pub backup_storage: String,
+    /// Retention rules (`LIGHTRAG_BACKUP_RETENTION_DAYS`, `LIGHTRAG_BACKUP_KEEP_*`).
+    pub retention: RetentionPolicy,
+    /// `LIGHTRAG_BACKUP_COMPRESSION_LEVEL`.
+    pub compression_level: i32,
+    /// `LIGHTRAG_BACKUP_EXCLUDE`.
+    pub backup_excludes: Vec<String>,
+    /// `LIGHTRAG_BACKUP_ENCRYPTION_KEY` or the content of `LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE`.
+    pub encryption_key: Option<Secret>,
+    /// `LIGHTRAG_REPLICATION_ENABLED`.
+    pub replication_enabled: bool,
+    /// `LIGHTRAG_RECOVERY_DB_URL` (may hold a password, hence secret; see [`crate::redact_url`]).
+    pub recovery_db_url: Secret,
+    /// `LIGHTRAG_METRICS_ENABLED`.
+    pub metrics_enabled: bool,
+    /// `LIGHTRAG_METRICS_PORT`.
+    pub metrics_port: u16,
+    /// `LIGHTRAG_HOST`.
+    pub host: IpAddr,
+    /// `LIGHTRAG_PORT`.
+    pub port: u16,
+    /// `LIGHTRAG_API_KEY` or the content of `LIGHTRAG_API_KEY_FILE`.
+    pub api_key: Option<Secret>,
+    /// `LIGHTRAG_WHITELIST_PATHS`.
+    pub whitelist_paths: Vec<String>,
+    /// `LIGHTRAG_ALLOW_INSECURE`.
+    pub allow_insecure: bool,
+    /// `LIGHTRAG_AUTO_BACKUP_INTERVAL` (zero = off).
+    pub auto_backup_interval: Duration,
+    /// `LIGHTRAG_REPLICATION_INTERVAL` (zero = off).
+    pub replication_interval: Duration,
+    /// `LIGHTRAG_HEALTH_CHECK_INTERVAL` (zero = off).
+    pub health_check_interval: Duration,
+    /// `LIGHTRAG_VERIFY_INTERVAL` (zero = off).
+    pub verify_interval: Duration,
+    /// `LIGHTRAG_RPO`.
+    pub rpo: Duration,
+    /// `LIGHTRAG_REPLICATION_MAX_LAG`.
+    pub replication_max_lag: Duration,
+    /// `LIGHTRAG_EVENT_LOG_RETENTION`.
+    pub event_log_retention: Duration,
+    /// `LIGHTRAG_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    /// The documented defaults (no variable set).
+    fn default() -> Self {
+        Self::from_vars(std::iter::empty::<(String, String)>())
+            .expect("documented defaults are valid")
+    }
+}
+
+impl Config {
+    /// Loads from the process environment and `./.env` (if present); the environment wins.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_with_dotenv(Some(Path::new(".env")))
+    }
+
+    /// Loads from the process environment and the given `.env` file (skipped if it does not
+    /// exist, or when `None`); a variable in the environment wins over the file.
+    pub fn load_with_dotenv(dotenv: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(std::env::vars_os(), dotenv)
+    }
+
+    /// Builds the configuration from an environment (`LIGHTRAG_*` entries are used) layered over
+    /// a `.env` file (skipped when `None` or missing); the environment wins.
+    pub fn from_sources(
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+        dotenv: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Some(path) = dotenv.filter(|p| p.exists()) {
+            let iter = dotenvy::from_path_iter(path).map_err(|source| ConfigError::DotEnv {
+                path: path.to_owned(),
+                source,
+            })?;
+            for item in iter {
+                let (k, v) = item.map_err(|source| ConfigError::DotEnv {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                vars.insert(k, v);
+            }
+        }
+        let mut invalid = Vec::new();
+        for (k, v) in env {
+            let Some(k) = k.to_str().filter(|k| k.starts_with("LIGHTRAG_")) else {
+                continue;
+            };
+            match v.into_string() {
+                Ok(v) => {
+                    vars.insert(k.to_owned(), v);
+                }
+                Err(v) => invalid.push(non_utf8(k, &v)),
+            }
+        }
+        if !invalid.is_empty() {
+            return Err(ConfigError::Invalid(invalid));
+        }
+        Self::from_vars(vars)
+    }
+
+    /// Builds the configuration from exactly these variables (nothing else is read, except the
+    /// files named by `*_FILE` variables).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let raw: HashMap<String, String> = envy::prefixed("LIGHTRAG_")
+            .from_iter(vars.into_iter().map(|(k, v)| (k.into(), v.into())))
+            .map_err(ConfigError::Environment)?;
+        let mut r = Reader {
+            raw,
+            errors: Vec::new(),
+        };
+        let secs = |v: &str| parse_duration(v, 1, "seconds");
+        let days = |v: &str| parse_duration(v, DAY, "days");
+        let count = |v: &str| parse_int::<u32>(v, "a whole number ≥ 0");
+
+        let cfg = Config {
+            working_dir: r.get("LIGHTRAG_WORKING_DIR", non_empty_path),
+            backup_storage: r.get("LIGHTRAG_BACKUP_STORAGE", non_empty_string),
+            retention: RetentionPolicy {
+                keep_within: r.get("LIGHTRAG_BACKUP_RETENTION_DAYS", days),
+                keep_last: r.get("LIGHTRAG_BACKUP_KEEP_LAST", count),
+                keep_hourly: r.get("LIGHTRAG_BACKUP_KEEP_HOURLY", count),
+                keep_daily: r.get("LIGHTRAG_BACKUP_KEEP_DAILY", count),
+                keep_weekly: r.get("LIGHTRAG_BACKUP_KEEP_WEEKLY", count),
+                keep_monthly: r.get("LIGHTRAG_BACKUP_KEEP_MONTHLY", count),
+            },
+            compression_level: r.get("LIGHTRAG_BACKUP_COMPRESSION_LEVEL", |v| {
+                parse_int::<i32>(v, "a whole number from 1 to 19")
+                    .and_then(|n| in_range(n, 1, 19, "a whole number from 1 to 19"))
+            }),
+            backup_excludes: r.get("LIGHTRAG_BACKUP_EXCLUDE", |v| Ok(comma_list(v))),
+            encryption_key: r.secret(
+                "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
+                "LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
+                16,
+            ),
+            replication_enabled: r.get("LIGHTRAG_REPLICATION_ENABLED", parse_bool),
+            recovery_db_url: r.get_secret("LIGHTRAG_RECOVERY_DB_URL", db_url),
+            metrics_enabled: r.get("LIGHTRAG_METRICS_ENABLED", parse_bool),
+            metrics_port: r.get("LIGHTRAG_METRICS_PORT", |v| {
+                parse_int::<u16>(v, "a TCP port number from 1 to 65535")
+                    .and_then(|n| in_range(n, 1, u16::MAX, "a TCP port number from 1 to 65535"))
+            }),
+            host: r.get("LIGHTRAG_HOST", host),
+            port: r.get("LIGHTRAG_PORT", |v| {
+                parse_int::<u16>(v, "a TCP port number from 0 to 65535 (0 = any free port)")
+            }),
+            api_key: r.secret("LIGHTRAG_API_KEY", "LIGHTRAG_API_KEY_FILE", 1),
+            whitelist_paths: r.get("LIGHTRAG_WHITELIST_PATHS", whitelist),
+            allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
+            auto_backup_interval: r.get("LIGHTRAG_AUTO_BACKUP_INTERVAL", secs),
+            replication_interval: r.get("LIGHTRAG_REPLICATION_INTERVAL", secs),
+            health_check_interval: r.get("LIGHTRAG_HEALTH_CHECK_INTERVAL", secs),
+            verify_interval: r.get("LIGHTRAG_VERIFY_INTERVAL", secs),
+            rpo: r.get("LIGHTRAG_RPO", |v| secs(v).and_then(positive)),
+            replication_max_lag: r.get("LIGHTRAG_REPLICATION_MAX_LAG", |v| {
+                secs(v).and_then(positive)
+            }),
+            event_log_retention: r.get("LIGHTRAG_EVENT_LOG_RETENTION", |v| {
+                days(v).and_then(positive)
+            }),
+            log_format: r.get("LIGHTRAG_LOG_FORMAT", |v| {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "text" => Ok(LogFormat::Text),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err("expected text or json".to_owned()),
+                }
+            }),
+        };
+        if r.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid(r.errors))
+        }
+    }
+
+    /// True when the API binds a loopback address only.
+    pub fn binds_loopback(&self) -> bool {
+        self.host.is_loopback()
+    }
+
+    /// Whether `path` is open without the API key (`LIGHTRAG_WHITELIST_PATHS`).
+    pub fn is_whitelisted(&self, path: &str) -> bool {
+        self.whitelist_paths
+            .iter()
+            .any(|w| match w.strip_suffix("/*") {
+                Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")),
+                None => path == w,
+            })
+    }
+}
+
+/// Raw variables plus the errors found so far; unparseable values fall back to the default so
+/// that every problem is reported in one pass.
+struct Reader {
+    raw: HashMap<String, String>,
+    errors: Vec<InvalidVariable>,
+}
+
+impl Reader {
+    fn doc(name: &'static str) -> &'static VariableDoc {
+        VARIABLES
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} is missing from VARIABLES"))
+    }
+
+    /// The user's value (empty counts as unset), if any.
+    fn value(&self, name: &str) -> Option<&str> {
+        let key = name.trim_start_matches("LIGHTRAG_").to_ascii_lowercase();
+        self.raw
+            .get(&key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn get<T>(&mut self, name: &'static str, parse: impl Fn(&str) -> Result<T, String>) -> T {
+        self.get_inner(name, false, parse)
+    }
+
+    fn get_secret(
+        &mut self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<String, String>,
+    ) -> Secret {
+        Secret::new(self.get_inner(name, true, parse))
+    }
+
+    fn get_inner<T>(
+        &mut self,
+        name: &'static str,
+        secret: bool,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        let doc = Self::doc(name);
+        if let Some(v) = self.value(name) {
+            match parse(v) {
+                Ok(t) => return t,
+                Err(reason) => {
+                    let shown = if secret {
+                        crate::parse::redact_url(v)
+                    } else {
+                        v.to_owned()
+                    };
+                    self.errors.push(InvalidVariable {
+                        variable: name,
+                        value: shown,
+                        reason,
+                    });
+                }
+            }
+        }
+        parse(doc.default).unwrap_or_else(|e| panic!("default of {name} is invalid: {e}"))
+    }
+
+    /// A secret from `name` or from the file named by `file_name` (not both).
+    fn secret(
+        &mut self,
+        name: &'static str,
+        file_name: &'static str,
+        min_len: usize,
+    ) -> Option<Secret> {
+        let direct = self.value(name).map(str::to_owned);
+        let file = self.value(file_name).map(str::to_owned);
+        let (value, source) = match (direct, file) {
+            (None, None) => return None,
+            (Some(_), Some(f)) => {
+                self.errors.push(InvalidVariable {
+                    variable: file_name,
+                    value: f,
+                    reason: format!("set either {name} or {file_name}, not both"),
+                });
+                return None;
+            }
+            (Some(v), None) => (v, name),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(content) => (content.trim_end_matches(['\r', '\n']).to_owned(), file_name),
+                Err(e) => {
+                    self.errors.push(InvalidVariable {
+                        variable: file_name,
+                        value: path,
+                        reason: format!("cannot read the file ({e}); expected a readable file holding the secret"),
+                    });
+                    return None;
+                }
+            },
+        };
+        if value.chars().count() < min_len {
+            self.errors.push(InvalidVariable {
+                variable: source,
+                value: "***".to_owned(),
+                reason: format!("too short; expected at least {min_len} characters"),
+            });
+            return None;
+        }
+        Some(Secret::new(value))
+    }
+}
+
+fn non_utf8(name: &str, _value: &OsString) -> InvalidVariable {
+    InvalidVariable {
+        variable: VARIABLES
+            .iter()
+            .find(|d| d.name == name)
+            .map_or("LIGHTRAG_*", |d| d.name),
+        value: format!("<non-UTF-8 value of {name}>"),
+        reason: "expected valid UTF-8 text".to_owned(),
+    }
+}
+
+fn non_empty_string(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        Err("expected a non-empty path".to_owned())
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+fn non_empty_path(v: &str) -> Result<PathBuf, String> {
+    non_empty_string(v).map(PathBuf::from)
+}
+
+fn in_range<T: PartialOrd>(n: T, lo: T, hi: T, form: &str) -> Result<T, String> {
+    if n >= lo && n <= hi {
+        Ok(n)
+    } else {
+        Err(format!("out of range; expected {form}"))
+    }
+}
+
+fn positive(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() {
+        Err("must be greater than zero".to_owned())
+    } else {
+        Ok(d)
+    }
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn whitelist(v: &str) -> Result<Vec<String>, String> {
+    let items = comma_list(v);
+    match items.iter().find(|p| !p.starts_with('/')) {
+        Some(bad) => Err(format!(
+            "entry {bad:?} is not a path; expected comma-separated paths starting with / (e.g. /health,/livez)"
+        )),
+        None => Ok(items),
+    }
+}
+
+fn host(v: &str) -> Result<IpAddr, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    v.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| {
+            "expected an IP address such as 127.0.0.1, 0.0.0.0 or ::1, or localhost".to_owned()
+        })
+}
+
+fn db_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let ok = v.starts_with("sqlite://")
+        || v.starts_with("postgres://")
+        || v.starts_with("postgresql://")
+        || (!v.contains("://") && !v.is_empty());
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err("expected sqlite:///./relative.db, sqlite:////abs/path.db, a file path, or postgres://user:pass@host:5432/db".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variable_is_read_and_every_default_parses() {
+        // Default::default() parses every documented default; this would panic otherwise.
+        let _ = Config::default();
+        // Every documented name is a distinct LIGHTRAG_ variable.
+        let mut names: Vec<_> = VARIABLES.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), VARIABLES.len());
+        assert!(names.iter().all(|n| n.starts_with("LIGHTRAG_")));
+    }
+
+    #[test]
+    fn whitelist_matching() {
+        let cfg = Config::from_vars([("LIGHTRAG_WHITELIST_PATHS", "/health, /docs/*")]).unwrap();
+        assert!(cfg.is_whitelisted("/health"));
+        assert!(!cfg.is_whitelisted("/healthz"));
+        assert!(cfg.is_whitelisted("/docs"));
+        assert!(cfg.is_whitelisted("/docs/a/b"));
+        assert!(!cfg.is_whitelisted("/docsx"));
+        assert!(!cfg.is_whitelisted("/api/v1/graphs"));
+    }
+}

@@ -1,0 +1,332 @@
+//! Loading the configuration from the environment, `.env` files and `*_FILE` secrets.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use lightrag_config::{Config, ConfigError, LogFormat, VARIABLES};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect()
+}
+
+fn invalid(err: ConfigError) -> Vec<(String, String, String)> {
+    err.invalid_variables()
+        .iter()
+        .map(|i| (i.variable.to_owned(), i.value.clone(), i.reason.clone()))
+        .collect()
+}
+
+#[test]
+fn defaults_match_the_plan_and_the_docs() {
+    let c = Config::from_vars(std::iter::empty::<(&str, &str)>()).unwrap();
+    assert_eq!(c.working_dir.to_str(), Some("./rag_storage"));
+    assert_eq!(c.backup_storage, "./lightrag_backups");
+    assert_eq!(c.retention.keep_within, Duration::from_secs(30 * 86_400));
+    assert_eq!(c.retention.keep_last, 3);
+    assert_eq!(
+        (
+            c.retention.keep_hourly,
+            c.retention.keep_daily,
+            c.retention.keep_weekly,
+            c.retention.keep_monthly
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(c.compression_level, 3);
+    assert!(c.backup_excludes.is_empty());
+    assert!(c.encryption_key.is_none());
+    assert!(!c.replication_enabled);
+    assert_eq!(
+        c.recovery_db_url.expose(),
+        "sqlite:///./lightrag_recovery.db"
+    );
+    assert!(c.metrics_enabled);
+    assert_eq!(c.metrics_port, 9090);
+    assert_eq!(c.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(c.port, 9622);
+    assert!(c.api_key.is_none());
+    assert_eq!(c.whitelist_paths, ["/health", "/livez", "/readyz"]);
+    assert!(!c.allow_insecure);
+    assert_eq!(c.auto_backup_interval, Duration::from_secs(3600));
+    assert_eq!(c.replication_interval, Duration::from_secs(300));
+    assert_eq!(c.health_check_interval, Duration::from_secs(30));
+    assert_eq!(c.verify_interval, Duration::from_secs(86_400));
+    assert_eq!(c.rpo, Duration::from_secs(7200));
+    assert_eq!(c.replication_max_lag, Duration::from_secs(900));
+    assert_eq!(c.event_log_retention, Duration::from_secs(90 * 86_400));
+    assert_eq!(c.log_format, LogFormat::Text);
+}
+
+#[test]
+fn every_variable_overrides_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("enc.key");
+    std::fs::write(&key_file, "0123456789abcdef-from-file\n").unwrap();
+    let key_file = key_file.to_str().unwrap().to_owned();
+    let c = Config::from_vars([
+        ("LIGHTRAG_WORKING_DIR", "/srv/rag"),
+        ("LIGHTRAG_BACKUP_STORAGE", "/srv/backups"),
+        ("LIGHTRAG_BACKUP_RETENTION_DAYS", "7"),
+        ("LIGHTRAG_BACKUP_KEEP_LAST", "5"),
+        ("LIGHTRAG_BACKUP_KEEP_HOURLY", "24"),
+        ("LIGHTRAG_BACKUP_KEEP_DAILY", "7"),
+        ("LIGHTRAG_BACKUP_KEEP_WEEKLY", "4"),
+        ("LIGHTRAG_BACKUP_KEEP_MONTHLY", "12"),
+        ("LIGHTRAG_BACKUP_COMPRESSION_LEVEL", "9"),
+        ("LIGHTRAG_BACKUP_EXCLUDE", "*.log, tmp/*"),
+        ("LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE", key_file.as_str()),
+        ("LIGHTRAG_REPLICATION_ENABLED", "true"),
+        (
+            "LIGHTRAG_RECOVERY_DB_URL",
+            "postgres://ops:pw@127.0.0.1/ops",
+        ),
+        ("LIGHTRAG_METRICS_ENABLED", "off"),
+        ("LIGHTRAG_METRICS_PORT", "9191"),
+        ("LIGHTRAG_HOST", "0.0.0.0"),
+        ("LIGHTRAG_PORT", "0"),
+        ("LIGHTRAG_API_KEY", "k"),
+        ("LIGHTRAG_WHITELIST_PATHS", "/livez"),
+        ("LIGHTRAG_ALLOW_INSECURE", "yes"),
+        ("LIGHTRAG_AUTO_BACKUP_INTERVAL", "0"),
+        ("LIGHTRAG_REPLICATION_INTERVAL", "90s"),
+        ("LIGHTRAG_HEALTH_CHECK_INTERVAL", "10"),
+        ("LIGHTRAG_VERIFY_INTERVAL", "6h"),
+        ("LIGHTRAG_RPO", "30m"),
+        ("LIGHTRAG_REPLICATION_MAX_LAG", "45s"),
+        ("LIGHTRAG_EVENT_LOG_RETENTION", "14"),
+        ("LIGHTRAG_LOG_FORMAT", "JSON"),
+    ])
+    .unwrap();
+    assert_eq!(c.working_dir.to_str(), Some("/srv/rag"));
+    assert_eq!(c.backup_storage, "/srv/backups");
+    assert_eq!(c.retention.keep_within, Duration::from_secs(7 * 86_400));
+    assert_eq!(
+        (
+            c.retention.keep_last,
+            c.retention.keep_hourly,
+            c.retention.keep_daily,
+            c.retention.keep_weekly,
+            c.retention.keep_monthly
+        ),
+        (5, 24, 7, 4, 12)
+    );
+    assert_eq!(c.compression_level, 9);
+    assert_eq!(c.backup_excludes, ["*.log", "tmp/*"]);
+    assert_eq!(
+        c.encryption_key.as_ref().unwrap().expose(),
+        "0123456789abcdef-from-file"
+    );
+    assert!(c.replication_enabled);
+    assert_eq!(
+        c.recovery_db_url.expose(),
+        "postgres://ops:pw@127.0.0.1/ops"
+    );
+    assert!(!c.metrics_enabled);
+    assert_eq!(c.metrics_port, 9191);
+    assert_eq!(c.host.to_string(), "0.0.0.0");
+    assert!(!c.binds_loopback());
+    assert_eq!(c.port, 0);
+    assert_eq!(c.api_key.as_ref().unwrap().expose(), "k");
+    assert_eq!(c.whitelist_paths, ["/livez"]);
+    assert!(c.allow_insecure);
+    assert_eq!(c.auto_backup_interval, Duration::ZERO);
+    assert_eq!(c.replication_interval, Duration::from_secs(90));
+    assert_eq!(c.health_check_interval, Duration::from_secs(10));
+    assert_eq!(c.verify_interval, Duration::from_secs(6 * 3600));
+    assert_eq!(c.rpo, Duration::from_secs(1800));
+    assert_eq!(c.replication_max_lag, Duration::from_secs(45));
+    assert_eq!(c.event_log_retention, Duration::from_secs(14 * 86_400));
+    assert_eq!(c.log_format, LogFormat::Json);
+}
+
+#[test]
+fn every_documented_variable_is_exercised_by_the_override_test() {
+    let src = include_str!("integration.rs");
+    for v in VARIABLES {
+        // The *_KEY variable and its *_FILE twin are both exercised somewhere in this file.
+        assert!(
+            src.contains(&format!("\"{}\"", v.name)),
+            "{} has no test",
+            v.name
+        );
+    }
+}
+
+#[test]
+fn environment_wins_over_dotenv_and_dotenv_fills_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let dotenv = dir.path().join(".env");
+    std::fs::write(
+        &dotenv,
+        "# comment\nLIGHTRAG_PORT=9700\nLIGHTRAG_RPO=3h\nLIGHTRAG_API_KEY=from-dotenv\nOTHER=1\n",
+    )
+    .unwrap();
+    let c = Config::from_sources(
+        env(&[
+            ("LIGHTRAG_PORT", "9800"),
+            ("PATH", "/bin"),
+            ("LIGHTRAG_UNKNOWN", "x"),
+        ]),
+        Some(&dotenv),
+    )
+    .unwrap();
+    assert_eq!(c.port, 9800, "the real environment wins");
+    assert_eq!(
+        c.rpo,
+        Duration::from_secs(3 * 3600),
+        ".env fills what the environment lacks"
+    );
+    assert_eq!(c.api_key.unwrap().expose(), "from-dotenv");
+
+    // A missing .env file is not an error.
+    let c = Config::from_sources(env(&[]), Some(&dir.path().join("absent.env"))).unwrap();
+    assert_eq!(c.port, 9622);
+
+    // An unparseable .env is a clear error naming the file.
+    let bad = dir.path().join("bad.env");
+    std::fs::write(&bad, "LIGHTRAG_PORT='unterminated\n").unwrap();
+    let err = Config::from_sources(env(&[]), Some(&bad)).unwrap_err();
+    assert!(matches!(err, ConfigError::DotEnv { .. }), "{err}");
+    assert!(err.to_string().contains("bad.env"), "{err}");
+}
+
+#[test]
+fn bad_values_are_all_reported_at_once_with_name_value_and_form() {
+    let err = Config::from_vars([
+        ("LIGHTRAG_PORT", "http"),
+        ("LIGHTRAG_METRICS_PORT", "0"),
+        ("LIGHTRAG_BACKUP_RETENTION_DAYS", "a month"),
+        ("LIGHTRAG_REPLICATION_ENABLED", "maybe"),
+        ("LIGHTRAG_RPO", "0"),
+        ("LIGHTRAG_HOST", "my host"),
+        ("LIGHTRAG_RECOVERY_DB_URL", "mysql://u:topsecret@db/x"),
+        ("LIGHTRAG_WHITELIST_PATHS", "health"),
+        ("LIGHTRAG_BACKUP_COMPRESSION_LEVEL", "25"),
+        ("LIGHTRAG_LOG_FORMAT", "xml"),
+        ("LIGHTRAG_AUTO_BACKUP_INTERVAL", "-1"),
+    ])
+    .unwrap_err();
+    let text = err.to_string();
+    let items = invalid(err);
+    let names: Vec<_> = items.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "LIGHTRAG_BACKUP_RETENTION_DAYS",
+            "LIGHTRAG_BACKUP_COMPRESSION_LEVEL",
+            "LIGHTRAG_REPLICATION_ENABLED",
+            "LIGHTRAG_RECOVERY_DB_URL",
+            "LIGHTRAG_METRICS_PORT",
+            "LIGHTRAG_HOST",
+            "LIGHTRAG_PORT",
+            "LIGHTRAG_WHITELIST_PATHS",
+            "LIGHTRAG_AUTO_BACKUP_INTERVAL",
+            "LIGHTRAG_RPO",
+            "LIGHTRAG_LOG_FORMAT",
+        ]
+    );
+    assert!(
+        text.starts_with("invalid configuration (11 problems)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("LIGHTRAG_PORT=\"http\": expected a TCP port number"),
+        "{text}"
+    );
+    assert!(
+        text.contains("LIGHTRAG_BACKUP_RETENTION_DAYS=\"a month\""),
+        "{text}"
+    );
+    assert!(text.contains("bare whole number of days"), "{text}");
+    assert!(
+        text.contains("LIGHTRAG_REPLICATION_ENABLED=\"maybe\": expected one of true/false"),
+        "{text}"
+    );
+    assert!(
+        text.contains("LIGHTRAG_RPO=\"0\": must be greater than zero"),
+        "{text}"
+    );
+    assert!(text.contains("expected an IP address"), "{text}");
+    assert!(
+        text.contains("postgres://"),
+        "the DB URL error names the accepted form: {text}"
+    );
+    assert!(
+        !text.contains("topsecret"),
+        "the DB password must not be echoed: {text}"
+    );
+    assert!(text.contains("mysql://u:***@db/x"), "{text}");
+    assert!(
+        text.contains("out of range; expected a whole number from 1 to 19"),
+        "{text}"
+    );
+}
+
+#[test]
+fn secrets_never_print() {
+    let c = Config::from_vars([
+        ("LIGHTRAG_API_KEY", "api-key-value-123"),
+        ("LIGHTRAG_BACKUP_ENCRYPTION_KEY", "encryption-key-value-456"),
+        (
+            "LIGHTRAG_RECOVERY_DB_URL",
+            "postgres://u:db-password-789@h/d",
+        ),
+    ])
+    .unwrap();
+    let debug = format!("{c:?} {c:#?}");
+    for secret in [
+        "api-key-value-123",
+        "encryption-key-value-456",
+        "db-password-789",
+    ] {
+        assert!(!debug.contains(secret), "{secret} leaked in Debug");
+    }
+    assert!(debug.contains("Secret(***)"));
+}
+
+#[test]
+fn secret_sources_are_validated() {
+    // Both the value and the file: ambiguous.
+    let err = Config::from_vars([
+        ("LIGHTRAG_API_KEY", "a"),
+        ("LIGHTRAG_API_KEY_FILE", "/etc/key"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("set either LIGHTRAG_API_KEY or LIGHTRAG_API_KEY_FILE"),
+        "{err}"
+    );
+    // An unreadable file.
+    let err = Config::from_vars([("LIGHTRAG_API_KEY_FILE", "/nonexistent/key")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("LIGHTRAG_API_KEY_FILE=\"/nonexistent/key\": cannot read the file"),
+        "{err}"
+    );
+    // A short encryption key is rejected without echoing it.
+    let err = Config::from_vars([("LIGHTRAG_BACKUP_ENCRYPTION_KEY", "short-key")]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("LIGHTRAG_BACKUP_ENCRYPTION_KEY=\"***\": too short"),
+        "{text}"
+    );
+    assert!(!text.contains("short-key"));
+    // An empty value counts as unset (as in .env templates).
+    let c = Config::from_vars([("LIGHTRAG_API_KEY", ""), ("LIGHTRAG_PORT", " ")]).unwrap();
+    assert!(c.api_key.is_none());
+    assert_eq!(c.port, 9622);
+}
+
+#[test]
+fn non_utf8_environment_values_are_reported() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = OsString::from_vec(vec![0x66, 0xff, 0x6f]);
+    let err = Config::from_sources(vec![(OsString::from("LIGHTRAG_PORT"), bad)], None).unwrap_err();
+    assert!(err.to_string().contains("LIGHTRAG_PORT"), "{err}");
+    assert!(err.to_string().contains("UTF-8"), "{err}");
+}
