@@ -1,0 +1,260 @@
+//! The connection type, the pool and the async helper.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel::{ConnectionError, PgConnection, SqliteConnection};
+
+use crate::config::{BackendKind, DbConfig, DbLocation, parse_url};
+use crate::error::{RecoveryDbError, Result};
+
+/// One connection to either backend. Repository functions take `&mut DbConn`.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL.
+    Postgres(PgConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+impl fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbConn({})", self.backend())
+    }
+}
+
+impl DbConn {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> BackendKind {
+        match self {
+            Self::Postgres(_) => BackendKind::Postgres,
+            Self::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+}
+
+/// r2d2 manager that opens the backend chosen by the parsed URL (never guessing).
+#[derive(Debug)]
+pub(crate) struct DbManager {
+    location: DbLocation,
+}
+
+impl r2d2::ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> std::result::Result<DbConn, ConnectionError> {
+        let scrub = |e: ConnectionError| match e {
+            ConnectionError::BadConnection(m) => {
+                ConnectionError::BadConnection(self.location.scrub(&m))
+            }
+            other => other,
+        };
+        match &self.location {
+            DbLocation::Sqlite { path } => {
+                let path = path.to_str().ok_or_else(|| {
+                    ConnectionError::InvalidConnectionUrl("SQLite path is not UTF-8".to_owned())
+                })?;
+                SqliteConnection::establish(path).map(DbConn::Sqlite).map_err(scrub)
+            }
+            DbLocation::Postgres { url, .. } => {
+                PgConnection::establish(url).map(DbConn::Postgres).map_err(scrub)
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> std::result::Result<(), ConnectionError> {
+        conn.ping().map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Sets the SQLite pragmas on every new connection; does nothing for PostgreSQL.
+#[derive(Debug)]
+pub(crate) struct SqlitePragmas {
+    busy_timeout_ms: u128,
+}
+
+impl r2d2::CustomizeConnection<DbConn, ConnectionError> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConn) -> std::result::Result<(), ConnectionError> {
+        if let DbConn::Sqlite(c) = conn {
+            // busy_timeout first, so switching to WAL waits for a concurrent opener.
+            c.batch_execute(&format!(
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                self.busy_timeout_ms
+            ))
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends pool connection errors to tracing (debug level: callers get a typed error anyway).
+#[derive(Debug)]
+struct TracingErrorHandler {
+    location: DbLocation,
+}
+
+impl r2d2::HandleError<ConnectionError> for TracingErrorHandler {
+    fn handle_error(&self, error: ConnectionError) {
+        tracing::debug!(
+            db = %self.location.describe(),
+            error = %self.location.scrub(&error.to_string()),
+            "Recovery database connection attempt failed"
+        );
+    }
+}
+
+/// A pooled connection; derefs to [`DbConn`] and returns to the pool when dropped.
+pub struct PooledConn(r2d2::PooledConnection<DbManager>);
+
+impl fmt::Debug for PooledConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PooledConn({})", self.0.backend())
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.0
+    }
+}
+
+/// Pool gauges (for metrics refreshed at scrape time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PoolState {
+    /// Open connections.
+    pub connections: u32,
+    /// Of which idle.
+    pub idle_connections: u32,
+    /// Pool capacity.
+    pub max_connections: u32,
+}
+
+/// The recovery catalog: a connection pool plus the async helper. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<DbManager>,
+    location: Arc<DbLocation>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db")
+            .field("location", &self.location.describe())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Parses the URL and opens the pool, checking that one connection can be made.
+    ///
+    /// Blocks for at most `connect_timeout`; from async code call it inside
+    /// `spawn_blocking` or before the runtime starts. Does not run migrations: see
+    /// [`run_migrations`](crate::run_migrations) and [`Db::migrate`].
+    pub fn connect(config: &DbConfig) -> Result<Self> {
+        if config.max_connections == 0 {
+            return Err(RecoveryDbError::InvalidConfig {
+                setting: "max_connections",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if config.connect_timeout.is_zero() {
+            return Err(RecoveryDbError::InvalidConfig {
+                setting: "connect_timeout",
+                reason: "must be greater than zero".to_owned(),
+            });
+        }
+        let location = parse_url(&config.url, config.connect_timeout)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(config.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(config.connect_timeout)
+            .test_on_check_out(true)
+            .error_handler(Box::new(TracingErrorHandler { location: location.clone() }))
+            .connection_customizer(Box::new(SqlitePragmas {
+                busy_timeout_ms: config.busy_timeout.as_millis(),
+            }))
+            .build(DbManager { location: location.clone() })
+            .map_err(|e| unavailable(&location, &e))?;
+        tracing::info!(db = %location.describe(), max_connections = config.max_connections, "Recovery database pool opened");
+        Ok(Self { pool, location: Arc::new(location) })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> BackendKind {
+        self.location.kind()
+    }
+
+    /// Backend and location without secrets, e.g. `postgres root@127.0.0.1:5432/catalog`.
+    pub fn describe(&self) -> String {
+        self.location.describe()
+    }
+
+    /// Pool gauges.
+    pub fn state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            connections: s.connections,
+            idle_connections: s.idle_connections,
+            max_connections: self.pool.max_size(),
+        }
+    }
+
+    /// Checks out a connection, blocking up to the checkout timeout. For synchronous callers
+    /// (CLI); async code uses [`Db::run`].
+    pub fn conn(&self) -> Result<PooledConn> {
+        self.pool.get().map(PooledConn).map_err(|e| unavailable(&self.location, &e))
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking pool, inside the caller's
+    /// tracing span. A checkout that times out yields [`RecoveryDbError::Unavailable`].
+    pub async fn run<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let started = Instant::now();
+            let mut conn = db.conn()?;
+            let waited = started.elapsed();
+            if waited.as_millis() > 500 {
+                tracing::debug!(waited_ms = waited.as_millis() as u64, "Slow recovery database checkout");
+            }
+            f(&mut conn)
+        })
+        .await
+        .map_err(|source| RecoveryDbError::Task { source })?
+    }
+
+    /// Applies pending migrations (logged); returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>> {
+        crate::migrations::run_migrations(&mut *self.conn()?)
+    }
+}
+
+fn unavailable(location: &DbLocation, err: &r2d2::Error) -> RecoveryDbError {
+    RecoveryDbError::Unavailable {
+        target: location.describe(),
+        source: location.scrub(&err.to_string()).into(),
+    }
+}

@@ -1,0 +1,180 @@
+//! The one error type of this crate.
+
+use std::error::Error as StdError;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// Boxed source error.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Errors of the recovery catalog.
+///
+/// Messages never contain the database password. Callers map variants once (e.g. to HTTP
+/// status codes): [`NotFound`](Self::NotFound) → 404, [`Conflict`](Self::Conflict) → 409,
+/// [`InvalidInput`](Self::InvalidInput) → 422, [`Unavailable`](Self::Unavailable) → 503.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoveryDbError {
+    /// `LIGHTRAG_RECOVERY_DB_URL` (or the URL passed in [`DbConfig`](crate::DbConfig)) is not
+    /// a form this crate accepts.
+    #[error(
+        "invalid LIGHTRAG_RECOVERY_DB_URL `{url}`: {reason}; accepted forms: \
+         sqlite:///./relative.db, sqlite:////absolute/path.db, a plain file path, \
+         postgres://user:password@host:5432/dbname or postgresql://…"
+    )]
+    InvalidUrl {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A configuration value other than the URL is out of range.
+    #[error("invalid recovery database setting `{setting}`: {reason}")]
+    InvalidConfig {
+        /// The setting's name.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The database cannot be reached (server down, file not openable, pool checkout timed out,
+    /// connection lost). Retrying later may succeed; the pool reconnects by itself.
+    #[error("recovery database {target} is unavailable: {source}; check that it is running and reachable")]
+    Unavailable {
+        /// Backend and location, password removed (e.g. `postgres 127.0.0.1:5432/lightrag`).
+        target: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Applying or reverting the embedded migrations failed.
+    #[error("recovery database migration failed: {source}")]
+    Migration {
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The requested row does not exist.
+    #[error("{entity} `{id}` not found")]
+    NotFound {
+        /// Kind of row (`graph`, `backup`, `recovery point`, …).
+        entity: &'static str,
+        /// Its key.
+        id: String,
+    },
+
+    /// The change conflicts with existing rows (duplicate key or name, snapshot still pinned by
+    /// a recovery point, concurrent update).
+    #[error("{entity} conflict: {message}")]
+    Conflict {
+        /// Kind of row.
+        entity: &'static str,
+        /// What conflicts.
+        message: String,
+    },
+
+    /// A value passed in is not acceptable (NUL byte in an identifier, malformed JSON, a
+    /// negative size, …).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Field name.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A stored value cannot be decoded (unknown enum text, corrupt row).
+    #[error("recovery database holds an unreadable value: {source}")]
+    Corrupt {
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Any other database error.
+    #[error("recovery database error: {source}")]
+    Database {
+        /// The diesel error.
+        #[source]
+        source: DieselError,
+    },
+
+    /// The blocking task running a database closure panicked or was cancelled.
+    #[error("recovery database task failed: {source}")]
+    Task {
+        /// The join error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = RecoveryDbError> = std::result::Result<T, E>;
+
+impl RecoveryDbError {
+    /// `true` for [`RecoveryDbError::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// `true` for [`RecoveryDbError::Conflict`].
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+
+    /// `true` for [`RecoveryDbError::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput { field, reason: reason.into() }
+    }
+
+    pub(crate) fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { entity, id: id.into() }
+    }
+
+    /// Maps a diesel error raised while working on `entity`.
+    pub(crate) fn from_diesel(entity: &'static str, err: DieselError) -> Self {
+        match err {
+            DieselError::DatabaseError(kind, info) => {
+                let message = info.message().to_owned();
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => Self::Conflict {
+                        entity,
+                        message: format!("already exists ({message})"),
+                    },
+                    DatabaseErrorKind::ForeignKeyViolation => Self::Conflict {
+                        entity,
+                        message: format!("still referenced or references a missing row ({message})"),
+                    },
+                    DatabaseErrorKind::SerializationFailure => Self::Conflict {
+                        entity,
+                        message: format!("concurrent update, retry ({message})"),
+                    },
+                    DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                        Self::InvalidInput { field: entity, reason: message }
+                    }
+                    DatabaseErrorKind::ClosedConnection => Self::Unavailable {
+                        target: "connection".to_owned(),
+                        source: message.into(),
+                    },
+                    other => Self::Database { source: DieselError::DatabaseError(other, info) },
+                }
+            }
+            DieselError::NotFound => Self::NotFound { entity, id: String::new() },
+            DieselError::DeserializationError(source) => Self::Corrupt { source },
+            other => Self::Database { source: other },
+        }
+    }
+}
+
+impl From<DieselError> for RecoveryDbError {
+    fn from(err: DieselError) -> Self {
+        Self::from_diesel("row", err)
+    }
+}
