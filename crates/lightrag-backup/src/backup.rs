@@ -1,0 +1,627 @@
+//! Backup of one graph directory into the repository.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Duration;
+
+use fastcdc::v2020::StreamCDC;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::crypto::hex;
+use crate::error::{BackupError, Result};
+use crate::format::{
+    self, ChunkId, FORMAT_VERSION, FileEntry, INDEX_PREFIX, Index, IndexFile, Manifest, Totals,
+};
+use crate::lock::{LockKind, hostname};
+use crate::pack::PackWriter;
+use crate::progress::Progress;
+use crate::repo::{Repository, SnapshotInfo, check_level};
+use crate::summary::{LightRagSummary, Scanner, StoreKind, StoreStats};
+
+/// Where to inject a failure (tests of crash safety).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Failpoint {
+    /// Return an error after the packs are written, before the index.
+    BeforeIndex,
+    /// Return an error after packs and index, before the manifest is published.
+    BeforeManifest,
+    /// Abort the whole process (no unwinding, no cleanup) before the manifest is published.
+    AbortBeforeManifest,
+}
+
+/// Options of one backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupOptions {
+    /// Tags stored in the manifest.
+    pub tags: Vec<String>,
+    /// Why the snapshot is taken (`manual`, `scheduled`, `pre_restore`, ...).
+    pub trigger: String,
+    /// Glob patterns (`*`, `?`) matched against each relative path and each file name;
+    /// matching files and directories are skipped.
+    pub excludes: Vec<String>,
+    /// Parent snapshot for change detection; default: the graph's latest snapshot.
+    pub parent: Option<String>,
+    /// Read every file even when size+mtime+inode match the parent.
+    pub force_reread: bool,
+    /// Re-reads of a file that changed while being read or does not parse (default 5).
+    pub max_retries: u32,
+    /// First back-off before a re-read; doubles each time, capped at 5 s (default 200 ms).
+    pub retry_backoff: Duration,
+    /// Check that LightRAG JSON/GraphML files parse (torn-write detection; default true).
+    pub check_lightrag_files: bool,
+    /// zstd level for this backup (default: the repository's level).
+    pub compression_level: Option<i32>,
+    /// Test hook: inject a failure.
+    #[doc(hidden)]
+    pub failpoint: Option<Failpoint>,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            tags: Vec::new(),
+            trigger: "manual".into(),
+            excludes: Vec::new(),
+            parent: None,
+            force_reread: false,
+            max_retries: 5,
+            retry_backoff: Duration::from_millis(200),
+            check_lightrag_files: true,
+            compression_level: None,
+            failpoint: None,
+        }
+    }
+}
+
+/// Result of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// The new snapshot.
+    pub snapshot: SnapshotInfo,
+    /// Paths skipped (symlinks, special files, files that vanished), with the reason.
+    pub skipped: Vec<String>,
+    /// Files that had to be re-read because they changed while being read.
+    pub retried: Vec<String>,
+}
+
+/// Simple glob: `*` any run of characters, `?` one character.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[derive(Debug)]
+struct WalkEntry {
+    rel: String,
+    abs: PathBuf,
+    size: u64,
+}
+
+fn excluded(excludes: &[String], rel: &str, name: &str) -> bool {
+    excludes
+        .iter()
+        .any(|p| glob_match(p, rel) || glob_match(p, name))
+}
+
+fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let rd = std::fs::read_dir(&dir).map_err(|e| BackupError::io("read directory", &dir, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| BackupError::io("read directory", &dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                skipped.push(format!(
+                    "{}: file name is not UTF-8",
+                    entry.path().display()
+                ));
+                continue;
+            };
+            let rel_path = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if excluded(excludes, &rel_path, name) {
+                continue;
+            }
+            let ft = entry
+                .file_type()
+                .map_err(|e| BackupError::io("stat", entry.path(), e))?;
+            if ft.is_dir() {
+                stack.push((entry.path(), rel_path));
+            } else if ft.is_file() {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(WalkEntry {
+                    rel: rel_path,
+                    abs: entry.path(),
+                    size,
+                });
+            } else {
+                skipped.push(format!("{rel_path}: not a regular file"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reader that hashes and scans every byte on its way to the chunker.
+struct Tee<'a> {
+    file: File,
+    hasher: &'a mut blake3::Hasher,
+    scanner: Option<&'a mut Scanner>,
+    bytes: u64,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        if let Some(s) = self.scanner.as_deref_mut() {
+            s.feed(&buf[..n]);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+type BlobMsg = (ChunkId, u32, Vec<u8>);
+
+struct Ctx<'a> {
+    repo: &'a Repository,
+    opts: &'a BackupOptions,
+    level: i32,
+    index: &'a Index,
+    known: Mutex<HashSet<ChunkId>>,
+    parent: Option<&'a Manifest>,
+    progress: &'a dyn Progress,
+    bytes_read: std::sync::atomic::AtomicU64,
+    new_chunks: std::sync::atomic::AtomicU64,
+    new_bytes: std::sync::atomic::AtomicU64,
+    retried: Mutex<Vec<String>>,
+    skipped: Mutex<Vec<String>>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
+    ino: u64,
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+            ctime: m.ctime(),
+            ctime_nsec: m.ctime_nsec(),
+            ino: m.ino(),
+        }
+    }
+}
+
+enum Attempt {
+    Done(FileEntry, Option<StoreStats>),
+    Torn(String),
+    Vanished,
+}
+
+impl Ctx<'_> {
+    fn is_known(&self, id: &ChunkId) -> bool {
+        self.index.blobs.contains_key(id)
+            || self.known.lock().map(|k| k.contains(id)).unwrap_or(false)
+    }
+
+    /// Returns true when the caller must store the chunk (first sighting in this run).
+    fn claim(&self, id: ChunkId) -> bool {
+        if self.index.blobs.contains_key(&id) {
+            return false;
+        }
+        match self.known.lock() {
+            Ok(mut k) => k.insert(id),
+            Err(p) => p.into_inner().insert(id),
+        }
+    }
+
+    fn reuse_from_parent(&self, w: &WalkEntry) -> Option<(FileEntry, Option<StoreStats>)> {
+        if self.opts.force_reread {
+            return None;
+        }
+        let parent = self.parent?;
+        let old = parent
+            .files
+            .binary_search_by(|f| f.path.as_str().cmp(&w.rel))
+            .ok()
+            .map(|i| &parent.files[i])?;
+        let m = std::fs::symlink_metadata(&w.abs).ok()?;
+        if m.size() != old.size
+            || m.mtime() != old.mtime
+            || m.mtime_nsec() != i64::from(old.mtime_nsec)
+            || m.ino() != old.inode
+            || (m.mode() & 0o7777) != old.mode
+            || !old.chunks.iter().all(|c| self.is_known(c))
+        {
+            return None;
+        }
+        Some((old.clone(), parent.summary.stores.get(&w.rel).cloned()))
+    }
+
+    fn read_once(
+        &self,
+        w: &WalkEntry,
+        kind: Option<StoreKind>,
+        tx: &SyncSender<BlobMsg>,
+    ) -> Result<Attempt> {
+        let file = match File::open(&w.abs) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Vanished),
+            Err(e) => return Err(BackupError::io("open", &w.abs, e)),
+        };
+        let before = file
+            .metadata()
+            .map_err(|e| BackupError::io("stat", &w.abs, e))?;
+        let stamp = Stamp::of(&before);
+        let mut hasher = self.repo.file_hasher();
+        let mut scanner = kind.map(Scanner::new);
+        let cp = self.repo.config.chunker;
+        let mut tee = Tee {
+            file,
+            hasher: &mut hasher,
+            scanner: scanner.as_mut(),
+            bytes: 0,
+        };
+        let mut chunks = Vec::new();
+        {
+            let cdc = StreamCDC::new(&mut tee, cp.min_size, cp.avg_size, cp.max_size);
+            for c in cdc {
+                if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(BackupError::Injected("another worker failed"));
+                }
+                let c = c.map_err(|e| BackupError::io("read", &w.abs, e.into()))?;
+                let id = self.repo.chunk_id(&c.data);
+                if self.claim(id) {
+                    let enc = format::encode(self.repo.keys(), &id.0, &c.data, self.level)?;
+                    self.new_chunks
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.new_bytes
+                        .fetch_add(c.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    if tx.send((id, c.data.len() as u32, enc)).is_err() {
+                        // The pack writer stopped: its error is reported by the caller.
+                        return Err(BackupError::Injected("pack writer stopped"));
+                    }
+                }
+                chunks.push(id);
+                self.progress.advance(0, c.data.len() as u64);
+            }
+        }
+        let bytes = tee.bytes;
+        let file = tee.file;
+        self.bytes_read
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        let after = file
+            .metadata()
+            .map_err(|e| BackupError::io("stat", &w.abs, e))?;
+        if Stamp::of(&after) != stamp || bytes != stamp.size {
+            return Ok(Attempt::Torn(format!(
+                "changed while being read (size {} -> {}, read {bytes} bytes)",
+                stamp.size,
+                after.size()
+            )));
+        }
+        let stats = match scanner.map(Scanner::finish) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(reason)) if self.opts.check_lightrag_files => {
+                return Ok(Attempt::Torn(format!("does not parse: {reason}")));
+            }
+            Some(Err(_)) => None,
+        };
+        let entry = FileEntry {
+            path: w.rel.clone(),
+            size: bytes,
+            mode: before.mode() & 0o7777,
+            mtime: before.mtime(),
+            mtime_nsec: before.mtime_nsec() as u32,
+            inode: before.ino(),
+            hash: hex(hasher.finalize().as_bytes()),
+            chunks,
+        };
+        Ok(Attempt::Done(entry, stats))
+    }
+
+    fn backup_file(
+        &self,
+        w: &WalkEntry,
+        tx: &SyncSender<BlobMsg>,
+    ) -> Result<Option<(FileEntry, Option<StoreStats>)>> {
+        if let Some(r) = self.reuse_from_parent(w) {
+            self.progress.advance(1, w.size);
+            return Ok(Some(r));
+        }
+        let name = w.rel.rsplit('/').next().unwrap_or(&w.rel);
+        let kind = StoreKind::classify(name);
+        let mut backoff = self.opts.retry_backoff;
+        let mut last = String::new();
+        for attempt in 0..=self.opts.max_retries {
+            match self.read_once(w, kind, tx)? {
+                Attempt::Done(e, s) => {
+                    self.progress.advance(1, 0);
+                    return Ok(Some((e, s)));
+                }
+                Attempt::Vanished => {
+                    if let Ok(mut s) = self.skipped.lock() {
+                        s.push(format!("{}: vanished during backup", w.rel));
+                    }
+                    return Ok(None);
+                }
+                Attempt::Torn(reason) => {
+                    tracing::warn!(file = %w.abs.display(), attempt, %reason, "File changed while read, retrying");
+                    self.progress
+                        .note(&format!("{}: {reason}; retrying", w.rel));
+                    if let Ok(mut r) = self.retried.lock() {
+                        r.push(w.rel.clone());
+                    }
+                    last = reason;
+                    if attempt < self.opts.max_retries {
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        Err(BackupError::FileUnstable {
+            path: w.abs.clone(),
+            attempts: self.opts.max_retries + 1,
+            reason: last,
+        })
+    }
+}
+
+fn pack_writer_loop(
+    mut writer: PackWriter,
+    rx: Receiver<BlobMsg>,
+) -> Result<(Vec<format::IndexPack>, u64)> {
+    for (id, raw, data) in rx {
+        writer.add(id, raw, &data)?;
+    }
+    writer.finish()
+}
+
+impl Repository {
+    /// Back up the graph directory `dir` as a new snapshot of `graph_id`.
+    ///
+    /// Chunks and packs are written first, then an index, then the manifest; only the
+    /// manifest makes the snapshot visible. Backups of the same graph are serialized by a
+    /// repository lock; different graphs run in parallel.
+    pub fn backup(
+        &self,
+        graph_id: &str,
+        dir: &Path,
+        opts: &BackupOptions,
+        progress: &dyn Progress,
+    ) -> Result<SnapshotSummary> {
+        format::validate_graph_id(graph_id)?;
+        let level = opts
+            .compression_level
+            .unwrap_or(self.config.compression_level);
+        check_level(level)?;
+        let dir_meta =
+            std::fs::metadata(dir).map_err(|e| BackupError::io("open graph directory", dir, e))?;
+        if !dir_meta.is_dir() {
+            return Err(BackupError::InvalidArgument(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        let _lock = self.lock(LockKind::Backup {
+            graph: graph_id.to_owned(),
+        })?;
+        let started = OffsetDateTime::now_utc();
+        let index = self.load_index()?;
+        let parent = match &opts.parent {
+            Some(p) => Some(self.snapshot(p)?),
+            None => match self.manifest_keys(Some(graph_id))?.last() {
+                Some((_, _, key)) => Some(self.read_manifest(key)?),
+                None => None,
+            },
+        };
+        let mut skipped = Vec::new();
+        let mut files = walk(dir, &opts.excludes, &mut skipped)?;
+        files.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
+        let total_bytes = files.iter().map(|f| f.size).sum();
+        progress.begin("backup", files.len() as u64, total_bytes);
+
+        let ctx = Ctx {
+            repo: self,
+            opts,
+            level,
+            index: &index,
+            known: Mutex::new(HashSet::new()),
+            parent: parent.as_ref(),
+            progress,
+            bytes_read: 0.into(),
+            new_chunks: 0.into(),
+            new_bytes: 0.into(),
+            retried: Mutex::new(Vec::new()),
+            skipped: Mutex::new(skipped),
+            failed: false.into(),
+        };
+        let queue = Mutex::new(files.into_iter().collect::<VecDeque<_>>());
+        let results = Mutex::new(Vec::new());
+        let (tx, rx) = sync_channel::<BlobMsg>(16);
+        let writer = PackWriter::new(
+            self.storage.clone(),
+            self.keys.clone(),
+            level,
+            self.config.pack_size,
+        );
+        let threads = self.threads();
+        let (worker_err, packs) = std::thread::scope(|s| {
+            let writer_handle = s.spawn(move || pack_writer_loop(writer, rx));
+            let mut handles = Vec::new();
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (ctx, queue, results) = (&ctx, &queue, &results);
+                handles.push(s.spawn(move || -> Result<()> {
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                        let Some(w) = next else { return Ok(()) };
+                        match ctx.backup_file(&w, &tx) {
+                            Ok(Some(r)) => {
+                                if let Ok(mut res) = results.lock() {
+                                    res.push(r);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                }));
+            }
+            drop(tx);
+            let mut first_err = None;
+            for h in handles {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| Err(BackupError::WorkerPanicked("backup worker".into())));
+                if let Err(e) = r {
+                    if first_err.is_none() || matches!(first_err, Some(BackupError::Injected(_))) {
+                        first_err = Some(e);
+                    }
+                }
+            }
+            let packs = writer_handle
+                .join()
+                .unwrap_or_else(|_| Err(BackupError::WorkerPanicked("pack writer".into())));
+            (first_err, packs)
+        });
+        // A pack-writer error explains a worker's "pack writer stopped".
+        let (packs, stored) = match (worker_err, packs) {
+            (_, Err(e)) => return Err(e),
+            (Some(e), _) => return Err(e),
+            (None, Ok(p)) => p,
+        };
+        if opts.failpoint == Some(Failpoint::BeforeIndex) {
+            return Err(BackupError::Injected("before index"));
+        }
+        if !packs.is_empty() {
+            let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
+            let body = format::encode_json(self.keys(), &key, &IndexFile { packs }, level)?;
+            self.storage.put(&key, body)?;
+        }
+        match opts.failpoint {
+            Some(Failpoint::BeforeManifest) => {
+                return Err(BackupError::Injected("before manifest"));
+            }
+            Some(Failpoint::AbortBeforeManifest) => std::process::abort(),
+            _ => {}
+        }
+
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let mut summary = LightRagSummary::default();
+        let mut totals = Totals {
+            bytes_read: ctx.bytes_read.into_inner(),
+            new_chunks: ctx.new_chunks.into_inner(),
+            new_bytes: ctx.new_bytes.into_inner(),
+            new_bytes_stored: stored,
+            ..Totals::default()
+        };
+        let parent_files: BTreeMap<&str, &FileEntry> = parent
+            .iter()
+            .flat_map(|p| p.files.iter().map(|f| (f.path.as_str(), f)))
+            .collect();
+        let mut entries = Vec::with_capacity(results.len());
+        for (entry, stats) in results {
+            if let Some(s) = stats {
+                summary.stores.insert(entry.path.clone(), s);
+            }
+            totals.files += 1;
+            totals.bytes += entry.size;
+            totals.chunks += entry.chunks.len() as u64;
+            if parent_files
+                .get(entry.path.as_str())
+                .is_some_and(|p| **p == entry)
+            {
+                totals.files_unchanged += 1;
+            }
+            entries.push(entry);
+        }
+        let manifest = Manifest {
+            version: FORMAT_VERSION,
+            id: format::new_snapshot_id(started),
+            graph_id: graph_id.to_owned(),
+            created_at: started,
+            parent: parent.as_ref().map(|p| p.id.clone()),
+            tags: opts.tags.clone(),
+            trigger: opts.trigger.clone(),
+            hostname: hostname(),
+            source: dir.display().to_string(),
+            files: entries,
+            totals,
+            summary,
+        };
+        self.write_manifest(&manifest)?;
+        progress.end();
+        tracing::info!(graph = graph_id, snapshot = %manifest.id, files = manifest.totals.files,
+            new_bytes_stored = manifest.totals.new_bytes_stored, "Backup finished");
+        Ok(SnapshotSummary {
+            snapshot: SnapshotInfo::from(&manifest),
+            skipped: ctx.skipped.into_inner().unwrap_or_default(),
+            retried: ctx.retried.into_inner().unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.log", "lightrag.log"));
+        assert!(glob_match("logs/*", "logs/a/b.txt"));
+        assert!(glob_match("kv_store_?.json", "kv_store_a.json"));
+        assert!(!glob_match("*.log", "x.json"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a", ""));
+    }
+}

@@ -1,0 +1,171 @@
+//! Graph-level diff between two snapshots.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::format::FileEntry;
+use crate::repo::Repository;
+use crate::summary::LightRagSummary;
+
+/// A file present in both snapshots with different content or metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// Relative path.
+    pub path: String,
+    /// Size in A.
+    pub size_a: u64,
+    /// Size in B.
+    pub size_b: u64,
+    /// Content differs (otherwise only metadata changed).
+    pub content_changed: bool,
+    /// Distinct chunks of B not in A (roughly: new data).
+    pub chunks_added: u64,
+    /// Distinct chunks of A not in B.
+    pub chunks_removed: u64,
+}
+
+/// A count in A and B.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountDelta {
+    /// What is counted (`docs`, `entities`, `vdb_entities.json records`, `doc_status failed`, ...).
+    pub name: String,
+    /// Value in A.
+    pub a: Option<u64>,
+    /// Value in B.
+    pub b: Option<u64>,
+    /// `b - a` when both exist.
+    pub delta: Option<i64>,
+}
+
+impl CountDelta {
+    fn new(name: impl Into<String>, a: Option<u64>, b: Option<u64>) -> Self {
+        let delta = match (a, b) {
+            (Some(a), Some(b)) => Some(b as i64 - a as i64),
+            _ => None,
+        };
+        CountDelta {
+            name: name.into(),
+            a,
+            b,
+            delta,
+        }
+    }
+}
+
+/// Difference between snapshot A (older) and B (newer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDiff {
+    /// Snapshot A id.
+    pub a: String,
+    /// Snapshot B id.
+    pub b: String,
+    /// Files only in B.
+    pub added: Vec<String>,
+    /// Files only in A.
+    pub removed: Vec<String>,
+    /// Files in both that differ.
+    pub changed: Vec<FileChange>,
+    /// Files identical in both.
+    pub unchanged: u64,
+    /// Headline LightRAG counts: docs, chunks, entities, relations, vectors.
+    pub graph: Vec<CountDelta>,
+    /// Per-store counts that differ (records, nodes, edges, matrix rows, doc status).
+    pub stores: Vec<CountDelta>,
+}
+
+fn headline(a: &LightRagSummary, b: &LightRagSummary) -> Vec<CountDelta> {
+    vec![
+        CountDelta::new("docs", a.docs(), b.docs()),
+        CountDelta::new("chunks", a.chunks(), b.chunks()),
+        CountDelta::new("entities", a.entities(), b.entities()),
+        CountDelta::new("relations", a.relations(), b.relations()),
+        CountDelta::new("vectors", a.vectors(), b.vectors()),
+    ]
+}
+
+fn store_deltas(a: &LightRagSummary, b: &LightRagSummary) -> Vec<CountDelta> {
+    let mut out = Vec::new();
+    let paths: BTreeSet<&String> = a.stores.keys().chain(b.stores.keys()).collect();
+    for p in paths {
+        let (sa, sb) = (a.stores.get(p), b.stores.get(p));
+        let fields: [(&str, fn(&crate::summary::StoreStats) -> Option<u64>); 5] = [
+            ("records", |s| s.records),
+            ("nodes", |s| s.nodes),
+            ("edges", |s| s.edges),
+            ("matrix_rows", |s| s.matrix_rows),
+            ("embedding_dim", |s| s.embedding_dim),
+        ];
+        for (name, get) in fields {
+            let (va, vb) = (sa.and_then(get), sb.and_then(get));
+            if va != vb {
+                out.push(CountDelta::new(format!("{p} {name}"), va, vb));
+            }
+        }
+        let statuses: BTreeSet<&String> = sa
+            .iter()
+            .flat_map(|s| s.status_counts.keys())
+            .chain(sb.iter().flat_map(|s| s.status_counts.keys()))
+            .collect();
+        for st in statuses {
+            let va = sa.map(|s| s.status_counts.get(st).copied().unwrap_or(0));
+            let vb = sb.map(|s| s.status_counts.get(st).copied().unwrap_or(0));
+            if va != vb {
+                out.push(CountDelta::new(format!("{p} status {st}"), va, vb));
+            }
+        }
+    }
+    out
+}
+
+impl Repository {
+    /// Compare two snapshots (ids or unique prefixes): files changed plus the LightRAG delta.
+    pub fn diff(&self, a: &str, b: &str) -> Result<SnapshotDiff> {
+        let (ma, mb) = (self.snapshot(a)?, self.snapshot(b)?);
+        let fa: BTreeMap<&str, &FileEntry> =
+            ma.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let fb: BTreeMap<&str, &FileEntry> =
+            mb.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let mut d = SnapshotDiff {
+            a: ma.id.clone(),
+            b: mb.id.clone(),
+            added: fb
+                .keys()
+                .filter(|p| !fa.contains_key(*p))
+                .map(|p| (*p).to_owned())
+                .collect(),
+            removed: fa
+                .keys()
+                .filter(|p| !fb.contains_key(*p))
+                .map(|p| (*p).to_owned())
+                .collect(),
+            changed: Vec::new(),
+            unchanged: 0,
+            graph: headline(&ma.summary, &mb.summary),
+            stores: store_deltas(&ma.summary, &mb.summary),
+        };
+        for (p, ea) in &fa {
+            let Some(eb) = fb.get(p) else { continue };
+            if ea.hash == eb.hash
+                && ea.mode == eb.mode
+                && ea.mtime == eb.mtime
+                && ea.mtime_nsec == eb.mtime_nsec
+            {
+                d.unchanged += 1;
+                continue;
+            }
+            let ca: HashSet<_> = ea.chunks.iter().collect();
+            let cb: HashSet<_> = eb.chunks.iter().collect();
+            d.changed.push(FileChange {
+                path: (*p).to_owned(),
+                size_a: ea.size,
+                size_b: eb.size,
+                content_changed: ea.hash != eb.hash,
+                chunks_added: cb.difference(&ca).count() as u64,
+                chunks_removed: ca.difference(&cb).count() as u64,
+            });
+        }
+        Ok(d)
+    }
+}

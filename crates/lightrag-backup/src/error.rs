@@ -1,0 +1,176 @@
+//! The crate's single error type.
+//!
+//! Rules: one enum, `#[non_exhaustive]`; every variant that wraps another error keeps it as
+//! `#[source]`; every message says what went wrong *and* what the operator can do about it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `lightrag-backup`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// A storage backend operation failed (I/O, network, permissions).
+    #[error(
+        "storage {op} of `{key}` failed: {source}; check that the repository location is reachable and writable"
+    )]
+    Storage {
+        /// Operation name (`put`, `get`, `list`, ...).
+        op: &'static str,
+        /// Object key inside the repository.
+        key: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An object the repository needs does not exist.
+    #[error(
+        "repository object `{key}` is missing; run `verify` to see which snapshots are affected"
+    )]
+    ObjectNotFound {
+        /// Object key inside the repository.
+        key: String,
+    },
+    /// No repository exists at the location.
+    #[error("no repository at {location}; initialise one first (init)")]
+    NotARepository {
+        /// Human description of the storage location.
+        location: String,
+    },
+    /// `init` found an existing repository.
+    #[error("a repository already exists at {location}; open it instead of initialising")]
+    AlreadyInitialized {
+        /// Human description of the storage location.
+        location: String,
+    },
+    /// The repository was written by an unknown format version.
+    #[error(
+        "repository format version {found} is not supported (this build reads version {supported}); upgrade lightrag-ops"
+    )]
+    UnsupportedVersion {
+        /// Version found in the repository config.
+        found: u32,
+        /// Version this build supports.
+        supported: u32,
+    },
+    /// The repository is encrypted but no key was given.
+    #[error(
+        "the repository is encrypted; provide its key (LIGHTRAG_BACKUP_ENCRYPTION_KEY or its _FILE variant)"
+    )]
+    KeyRequired,
+    /// A key was given for a repository that is not encrypted.
+    #[error(
+        "an encryption key was given but the repository is not encrypted; remove the key setting or use another repository"
+    )]
+    KeyNotExpected,
+    /// The key does not open the repository.
+    #[error(
+        "the encryption key does not match this repository; check the key source (nothing was read or written)"
+    )]
+    WrongKey,
+    /// An object failed authentication, decompression or hash check.
+    #[error(
+        "repository object `{key}` is damaged ({reason}); run `verify --read-data` and restore from a replica if needed"
+    )]
+    Corrupt {
+        /// Object key (or `pack:offset`) that is damaged.
+        key: String,
+        /// What check failed.
+        reason: String,
+    },
+    /// A chunk needed by a restore is damaged or missing.
+    #[error(
+        "snapshot {snapshot}: file `{file}` cannot be restored: {reason}; the target was left untouched; run `verify --read-data` and use another snapshot or a replica"
+    )]
+    DamagedFile {
+        /// Snapshot id.
+        snapshot: String,
+        /// Relative path of the file in the snapshot.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An invalid graph id.
+    #[error(
+        "invalid graph id `{0}`: use 1-128 characters from [A-Za-z0-9_.-], starting with a letter or digit"
+    )]
+    InvalidGraphId(String),
+    /// A snapshot id (or prefix) matched nothing.
+    #[error("snapshot `{0}` not found; list snapshots to see valid ids")]
+    SnapshotNotFound(String),
+    /// A snapshot id prefix matched several snapshots.
+    #[error("snapshot prefix `{0}` is ambiguous; type more characters")]
+    AmbiguousSnapshot(String),
+    /// A file kept changing while it was read.
+    #[error(
+        "file {path} kept changing while it was read ({attempts} attempts): {reason}; retry when LightRAG is idle, or raise the retry count"
+    )]
+    FileUnstable {
+        /// The file.
+        path: PathBuf,
+        /// Attempts made.
+        attempts: u32,
+        /// Last reason (metadata changed, does not parse, ...).
+        reason: String,
+    },
+    /// Local filesystem error while reading the graph or writing a restore.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Path involved.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lock could not be acquired in time.
+    #[error(
+        "repository is busy: {holder}; wait for it to finish, or remove the stale lock `{key}` if that process is gone"
+    )]
+    Locked {
+        /// Description of the conflicting lock.
+        holder: String,
+        /// Its object key.
+        key: String,
+    },
+    /// The caller passed invalid options or arguments.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A restore target exists and is not empty.
+    #[error(
+        "restore target {0} already exists and is not empty; choose a new directory or restore in place"
+    )]
+    TargetNotEmpty(PathBuf),
+    /// Serialising or parsing repository metadata failed.
+    #[error("repository metadata `{key}` is malformed: {source}; run `verify`")]
+    Metadata {
+        /// Object key.
+        key: String,
+        /// Underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A failure injected for tests (`BackupOptions::failpoint`).
+    #[error("injected failure at {0}")]
+    Injected(&'static str),
+    /// A worker thread panicked.
+    #[error("internal error: a worker thread panicked ({0}); please report this bug")]
+    WorkerPanicked(String),
+}
+
+/// Result alias.
+pub type Result<T, E = BackupError> = std::result::Result<T, E>;
+
+impl BackupError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        BackupError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `lightrag-backup`: a deduplicating, verifiable snapshot repository for LightRAG graphs.
+//!
+//! Files of a graph directory are cut by content-defined chunking (FastCDC), identified by
+//! BLAKE3, compressed with zstd (optionally sealed with XChaCha20-Poly1305), grouped into pack
+//! files and described by one manifest per snapshot that also records a LightRAG summary
+//! (documents, chunks, entities, relations, vectors, doc status). The format is documented in
+//! `docs/repository-format.md`. No database is needed: the repository is the source of truth.
+//!
+//! ```no_run
+//! use std::{path::Path, sync::Arc};
+//! use lightrag_backup::{BackupOptions, InitOptions, LocalStorage, NoProgress, Repository,
+//!     RestoreOptions, VerifyOptions};
+//!
+//! # fn main() -> Result<(), lightrag_backup::BackupError> {
+//! let repo = Repository::init(Arc::new(LocalStorage::new("/var/backups/lightrag")),
+//!     &InitOptions::default(), None)?;
+//! let snap = repo.backup("default", Path::new("./rag_storage"), &BackupOptions::default(),
+//!     &NoProgress)?;
+//! println!("{} entities", snap.snapshot.summary.entities().unwrap_or(0));
+//! repo.verify(&VerifyOptions::default(), &NoProgress)?;
+//! repo.restore(&snap.snapshot.id, Path::new("./restored"), &RestoreOptions::default(),
+//!     &NoProgress)?;
+//! # Ok(()) }
+//! ```
+
+mod backup;
+mod crypto;
+mod diff;
+mod error;
+mod format;
+mod lock;
+mod pack;
+mod progress;
+mod repo;
+mod restore;
+mod retention;
+mod storage;
+mod summary;
+mod verify;
+
+pub use backup::{BackupOptions, Failpoint, SnapshotSummary};
+pub use diff::{CountDelta, FileChange, SnapshotDiff};
+pub use error::{BackupError, Result};
+pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
+pub use progress::{NoProgress, Progress};
+pub use repo::{InitOptions, Repository, RepositoryOptions, SnapshotInfo};
+pub use restore::{RestoreOptions, RestoreSummary};
+pub use retention::{
+    ForgetReport, KeptSnapshot, PruneOptions, PruneReport, RetentionPolicy, apply_policy,
+};
+pub use storage::{LocalStorage, ObjectInfo, Storage};
+pub use summary::{LightRagSummary, StoreKind, StoreStats};
+pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

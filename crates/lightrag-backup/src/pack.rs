@@ -1,0 +1,79 @@
+//! Pack files: many encoded chunks in one object, with a self-describing trailer.
+//!
+//! Layout: `blob_0 .. blob_n | trailer | u32 LE trailer length`, where the trailer is the
+//! encoded (compressed, sealed) JSON list of `[id, offset, length, raw_length]`. The index files
+//! are what readers use; the trailer lets an index be rebuilt from the packs alone.
+
+use std::sync::Arc;
+
+use crate::crypto::{Keys, hex};
+use crate::error::Result;
+use crate::format::{self, ChunkId, IndexBlob, IndexPack};
+use crate::storage::Storage;
+
+#[derive(Debug)]
+pub(crate) struct PackWriter {
+    storage: Arc<dyn Storage>,
+    keys: Option<Arc<Keys>>,
+    level: i32,
+    target: u64,
+    buf: Vec<u8>,
+    blobs: Vec<IndexBlob>,
+    pub(crate) done: Vec<IndexPack>,
+    pub(crate) stored_bytes: u64,
+}
+
+impl PackWriter {
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        keys: Option<Arc<Keys>>,
+        level: i32,
+        target: u64,
+    ) -> Self {
+        PackWriter {
+            storage,
+            keys,
+            level,
+            target,
+            buf: Vec::new(),
+            blobs: Vec::new(),
+            done: Vec::new(),
+            stored_bytes: 0,
+        }
+    }
+
+    /// Append an already encoded blob.
+    pub(crate) fn add(&mut self, id: ChunkId, raw_len: u32, encoded: &[u8]) -> Result<()> {
+        let offset = self.buf.len() as u64;
+        self.buf.extend_from_slice(encoded);
+        self.blobs
+            .push(IndexBlob(id, offset, encoded.len() as u32, raw_len));
+        self.stored_bytes += encoded.len() as u64;
+        if self.buf.len() as u64 >= self.target {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.blobs.is_empty() {
+            return Ok(());
+        }
+        let blobs = std::mem::take(&mut self.blobs);
+        let trailer =
+            format::encode_json(self.keys.as_deref(), "pack-trailer", &blobs, self.level)?;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(&trailer);
+        buf.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        let id = hex(blake3::hash(&buf).as_bytes());
+        let size = buf.len() as u64;
+        self.storage.put(&format::pack_key(&id), buf)?;
+        self.done.push(IndexPack { id, size, blobs });
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<(Vec<IndexPack>, u64)> {
+        self.flush()?;
+        Ok((self.done, self.stored_bytes))
+    }
+}

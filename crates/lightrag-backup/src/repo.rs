@@ -1,0 +1,446 @@
+//! The repository facade: init/open, metadata access, chunk reads.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::crypto::{Keys, from_hex, hex, random_hex};
+use crate::error::{BackupError, Result};
+use crate::format::{
+    self, CONFIG_KEY, ChunkId, ChunkerParams, EncryptionConfig, FORMAT_NAME, FORMAT_VERSION,
+    INDEX_PREFIX, Index, IndexFile, KEY_CHECK_PLAINTEXT, Manifest, RepoConfig, SNAPSHOT_PREFIX,
+    Totals,
+};
+use crate::lock::{self, LockGuard, LockKind};
+use crate::storage::{LocalStorage, Storage};
+use crate::summary::LightRagSummary;
+
+/// Options fixed when a repository is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InitOptions {
+    /// Content-defined chunking sizes (default 16/64/256 KiB).
+    pub chunker: ChunkerParams,
+    /// Default zstd level for new data (1..=22, default 3). Can be overridden per backup.
+    pub compression_level: i32,
+    /// Target pack size in bytes (default 16 MiB): chunks are grouped into packs to bound
+    /// the object count (one object per ~16 MiB instead of one per 64 KiB).
+    pub pack_size: u64,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunker: ChunkerParams::default(),
+            compression_level: 3,
+            pack_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Run-time options of an opened repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepositoryOptions {
+    /// How long to wait for a conflicting lock (another backup of the same graph, a prune).
+    pub lock_wait: Duration,
+    /// A lock not refreshed for this long is considered stale and removed.
+    pub stale_lock_after: Duration,
+    /// Worker threads for backup/restore/verify (0 = available cores).
+    pub threads: usize,
+}
+
+impl Default for RepositoryOptions {
+    fn default() -> Self {
+        RepositoryOptions {
+            lock_wait: Duration::from_secs(600),
+            stale_lock_after: Duration::from_secs(1800),
+            threads: 0,
+        }
+    }
+}
+
+/// A snapshot without its file list (what listings return).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Snapshot id.
+    pub id: String,
+    /// Graph id.
+    pub graph_id: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Parent snapshot.
+    pub parent: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Trigger (`manual`, `scheduled`, `pre_restore`, ...).
+    pub trigger: String,
+    /// Host.
+    pub hostname: String,
+    /// Totals.
+    pub totals: Totals,
+    /// LightRAG summary.
+    pub summary: LightRagSummary,
+}
+
+impl From<&Manifest> for SnapshotInfo {
+    fn from(m: &Manifest) -> Self {
+        SnapshotInfo {
+            id: m.id.clone(),
+            graph_id: m.graph_id.clone(),
+            created_at: m.created_at,
+            parent: m.parent.clone(),
+            tags: m.tags.clone(),
+            trigger: m.trigger.clone(),
+            hostname: m.hostname.clone(),
+            totals: m.totals.clone(),
+            summary: m.summary.clone(),
+        }
+    }
+}
+
+/// A snapshot repository on some [`Storage`].
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) config: RepoConfig,
+    pub(crate) keys: Option<Arc<Keys>>,
+    pub(crate) options: RepositoryOptions,
+}
+
+impl Repository {
+    /// Create a new repository. `key` (high-entropy bytes, e.g. 32 random bytes) enables
+    /// encryption at rest; `None` stores chunks compressed but not encrypted.
+    pub fn init(
+        storage: Arc<dyn Storage>,
+        options: &InitOptions,
+        key: Option<&[u8]>,
+    ) -> Result<Repository> {
+        options.chunker.validate()?;
+        check_level(options.compression_level)?;
+        if options.pack_size < 1024 * 1024 || options.pack_size > 1024 * 1024 * 1024 {
+            return Err(BackupError::InvalidArgument(
+                "pack_size must be between 1 MiB and 1 GiB".into(),
+            ));
+        }
+        if storage.exists(CONFIG_KEY)? {
+            return Err(BackupError::AlreadyInitialized {
+                location: storage.location(),
+            });
+        }
+        let id = random_hex(16);
+        let keys = match key {
+            Some(k) if k.is_empty() => {
+                return Err(BackupError::InvalidArgument("empty encryption key".into()));
+            }
+            Some(k) => Some(Arc::new(Keys::derive(k, &id))),
+            None => None,
+        };
+        let encryption = keys.as_ref().map(|k| EncryptionConfig {
+            algorithm: "xchacha20poly1305".into(),
+            kdf: "blake3-derive-key".into(),
+            key_check: hex(&k.seal(b"key-check", KEY_CHECK_PLAINTEXT)),
+        });
+        let config = RepoConfig {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            id,
+            created_at: OffsetDateTime::now_utc(),
+            chunker: options.chunker,
+            compression_level: options.compression_level,
+            pack_size: options.pack_size,
+            encryption,
+        };
+        let body = serde_json::to_vec_pretty(&config).map_err(|e| BackupError::Metadata {
+            key: CONFIG_KEY.into(),
+            source: e,
+        })?;
+        storage.put(CONFIG_KEY, body)?;
+        Ok(Repository {
+            storage,
+            config,
+            keys,
+            options: RepositoryOptions::default(),
+        })
+    }
+
+    /// Open an existing repository. An encrypted repository needs its key
+    /// ([`BackupError::KeyRequired`], [`BackupError::WrongKey`] otherwise).
+    pub fn open(storage: Arc<dyn Storage>, key: Option<&[u8]>) -> Result<Repository> {
+        let body = match storage.get(CONFIG_KEY) {
+            Ok(b) => b,
+            Err(BackupError::ObjectNotFound { .. }) => {
+                return Err(BackupError::NotARepository {
+                    location: storage.location(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let config: RepoConfig =
+            serde_json::from_slice(&body).map_err(|e| BackupError::Metadata {
+                key: CONFIG_KEY.into(),
+                source: e,
+            })?;
+        if config.format != FORMAT_NAME {
+            return Err(BackupError::NotARepository {
+                location: storage.location(),
+            });
+        }
+        if config.version != FORMAT_VERSION {
+            return Err(BackupError::UnsupportedVersion {
+                found: config.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let keys = match (&config.encryption, key) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(BackupError::KeyNotExpected),
+            (Some(_), None) => return Err(BackupError::KeyRequired),
+            (Some(enc), Some(k)) => {
+                let keys = Keys::derive(k, &config.id);
+                let sealed = from_hex(&enc.key_check).unwrap_or_default();
+                match keys.open(b"key-check", &sealed) {
+                    Some(p) if p == KEY_CHECK_PLAINTEXT => Some(Arc::new(keys)),
+                    _ => return Err(BackupError::WrongKey),
+                }
+            }
+        };
+        Ok(Repository {
+            storage,
+            config,
+            keys,
+            options: RepositoryOptions::default(),
+        })
+    }
+
+    /// Open the repository in a local directory, creating it with `init` options if absent.
+    pub fn open_or_init_local(
+        path: &Path,
+        init: &InitOptions,
+        key: Option<&[u8]>,
+    ) -> Result<Repository> {
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(path));
+        match Repository::open(storage.clone(), key) {
+            Err(BackupError::NotARepository { .. }) if !storage.exists(CONFIG_KEY)? => {
+                Repository::init(storage, init, key)
+            }
+            other => other,
+        }
+    }
+
+    /// Replace the run-time options.
+    pub fn with_options(mut self, options: RepositoryOptions) -> Repository {
+        self.options = options;
+        self
+    }
+
+    /// The storage backend.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Repository id (random, fixed at init).
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// Whether data is encrypted at rest.
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Chunking parameters.
+    pub fn chunker(&self) -> ChunkerParams {
+        self.config.chunker
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        match self.options.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(1),
+            n => n,
+        }
+    }
+
+    pub(crate) fn lock(&self, kind: LockKind) -> Result<LockGuard> {
+        lock::acquire(
+            &self.storage,
+            kind,
+            self.options.lock_wait,
+            self.options.stale_lock_after,
+        )
+    }
+
+    pub(crate) fn keys(&self) -> Option<&Keys> {
+        self.keys.as_deref()
+    }
+
+    pub(crate) fn chunk_id(&self, data: &[u8]) -> ChunkId {
+        ChunkId(match self.keys() {
+            Some(k) => k.keyed_hash(data),
+            None => *blake3::hash(data).as_bytes(),
+        })
+    }
+
+    pub(crate) fn file_hasher(&self) -> blake3::Hasher {
+        match self.keys() {
+            Some(k) => k.keyed_hasher(),
+            None => blake3::Hasher::new(),
+        }
+    }
+
+    /// Load the union of all index files. Unreadable index files are returned as errors
+    /// in the second element (the caller decides whether that is fatal).
+    pub(crate) fn load_index_lenient(&self) -> Result<(Index, Vec<(String, BackupError)>)> {
+        let mut index = Index::default();
+        let mut bad = Vec::new();
+        for obj in self.storage.list(INDEX_PREFIX)? {
+            let parsed = self
+                .storage
+                .get(&obj.key)
+                .and_then(|b| format::decode_json::<IndexFile>(self.keys(), &obj.key, &b));
+            match parsed {
+                Ok(f) => index.add(&f),
+                Err(BackupError::ObjectNotFound { .. }) => continue, // removed by a prune meanwhile
+                Err(e) => bad.push((obj.key.clone(), e)),
+            }
+            index.files.push(obj.key);
+        }
+        Ok((index, bad))
+    }
+
+    pub(crate) fn load_index(&self) -> Result<Index> {
+        let (index, mut bad) = self.load_index_lenient()?;
+        match bad.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(index),
+        }
+    }
+
+    /// Manifest keys as (graph, id, key), sorted by id.
+    pub(crate) fn manifest_keys(
+        &self,
+        graph: Option<&str>,
+    ) -> Result<Vec<(String, String, String)>> {
+        let prefix = match graph {
+            Some(g) => format!("{SNAPSHOT_PREFIX}{g}/"),
+            None => SNAPSHOT_PREFIX.to_owned(),
+        };
+        let mut out: Vec<_> = self
+            .storage
+            .list(&prefix)?
+            .into_iter()
+            .filter_map(|o| {
+                let rest = o.key.strip_prefix(SNAPSHOT_PREFIX)?;
+                let (g, id) = rest.split_once('/')?;
+                Some((g.to_owned(), id.to_owned(), o.key.clone()))
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
+    pub(crate) fn read_manifest(&self, key: &str) -> Result<Manifest> {
+        let body = self.storage.get(key)?;
+        format::decode_json(self.keys(), key, &body)
+    }
+
+    pub(crate) fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        let key = Manifest::key(&m.graph_id, &m.id);
+        let body = format::encode_json(self.keys(), &key, m, self.config.compression_level)?;
+        self.storage.put(&key, body)
+    }
+
+    /// Snapshots, oldest first; all graphs when `graph` is `None`.
+    pub fn snapshots(&self, graph: Option<&str>) -> Result<Vec<SnapshotInfo>> {
+        if let Some(g) = graph {
+            format::validate_graph_id(g)?;
+        }
+        self.manifest_keys(graph)?
+            .iter()
+            .map(|(_, _, key)| self.read_manifest(key).map(|m| SnapshotInfo::from(&m)))
+            .collect()
+    }
+
+    /// Resolve a snapshot id or unique prefix to its manifest key.
+    pub(crate) fn resolve(&self, id_or_prefix: &str) -> Result<String> {
+        if id_or_prefix.is_empty() {
+            return Err(BackupError::SnapshotNotFound(String::new()));
+        }
+        let keys = self.manifest_keys(None)?;
+        if let Some(k) = keys.iter().find(|k| k.1 == id_or_prefix) {
+            return Ok(k.2.clone());
+        }
+        let mut matches = keys.iter().filter(|k| k.1.starts_with(id_or_prefix));
+        match (matches.next(), matches.next()) {
+            (Some(k), None) => Ok(k.2.clone()),
+            (None, _) => Err(BackupError::SnapshotNotFound(id_or_prefix.to_owned())),
+            (Some(_), Some(_)) => Err(BackupError::AmbiguousSnapshot(id_or_prefix.to_owned())),
+        }
+    }
+
+    /// One snapshot's full manifest, by id or unique id prefix.
+    pub fn snapshot(&self, id_or_prefix: &str) -> Result<Manifest> {
+        let key = self.resolve(id_or_prefix)?;
+        self.read_manifest(&key)
+    }
+
+    /// Latest snapshot id per graph.
+    pub fn latest(&self) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (g, id, _) in self.manifest_keys(None)? {
+            out.insert(g, id);
+        }
+        Ok(out)
+    }
+
+    /// Read, authenticate, decompress and hash-check one chunk.
+    pub(crate) fn read_chunk(&self, index: &Index, id: &ChunkId) -> Result<Vec<u8>> {
+        let loc = index
+            .blobs
+            .get(id)
+            .ok_or_else(|| BackupError::ObjectNotFound {
+                key: format!("chunk {id}"),
+            })?;
+        let key = format::pack_key(&loc.pack);
+        let data = self
+            .storage
+            .get_range(&key, loc.offset, u64::from(loc.length))?;
+        self.decode_chunk(id, &data, loc.raw_length, &key)
+    }
+
+    pub(crate) fn decode_chunk(
+        &self,
+        id: &ChunkId,
+        data: &[u8],
+        raw_len: u32,
+        pack_key: &str,
+    ) -> Result<Vec<u8>> {
+        let what = format!("{pack_key} (chunk {id})");
+        let plain = format::decode(self.keys(), &id.0, data, Some(raw_len as usize), &what)?;
+        if plain.len() != raw_len as usize || self.chunk_id(&plain) != *id {
+            return Err(BackupError::Corrupt {
+                key: what,
+                reason: "content hash mismatch".into(),
+            });
+        }
+        Ok(plain)
+    }
+}
+
+pub(crate) fn check_level(level: i32) -> Result<()> {
+    if (1..=22).contains(&level) {
+        Ok(())
+    } else {
+        Err(BackupError::InvalidArgument(format!(
+            "zstd level {level} out of range 1..=22"
+        )))
+    }
+}

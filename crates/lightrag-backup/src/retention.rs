@@ -1,0 +1,359 @@
+//! Retention (forget) and garbage collection (prune).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{BackupError, Result};
+use crate::format::{self, ChunkId, DATA_PREFIX, INDEX_PREFIX, IndexFile, IndexPack};
+use crate::lock::LockKind;
+use crate::pack::PackWriter;
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+/// Which snapshots to keep, per graph. A rule set to 0 (or `None`) is off. Pinned snapshots
+/// (recovery points) are always kept. The rules are those of restic/borg: `keep_daily = 7`
+/// keeps the newest snapshot of each of the 7 most recent days that have snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Keep the newest N snapshots.
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    pub keep_hourly: u32,
+    /// ... days.
+    pub keep_daily: u32,
+    /// ... ISO weeks.
+    pub keep_weekly: u32,
+    /// ... months.
+    pub keep_monthly: u32,
+    /// Keep every snapshot younger than N days (`LIGHTRAG_BACKUP_RETENTION_DAYS`).
+    pub keep_within_days: Option<u32>,
+}
+
+impl RetentionPolicy {
+    /// True when no rule is set (forget would remove everything: refused).
+    pub fn is_empty(&self) -> bool {
+        self.keep_last == 0
+            && self.keep_hourly == 0
+            && self.keep_daily == 0
+            && self.keep_weekly == 0
+            && self.keep_monthly == 0
+            && self.keep_within_days.is_none()
+    }
+}
+
+/// A snapshot kept by [`apply_policy`] and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptSnapshot {
+    /// Snapshot id.
+    pub id: String,
+    /// Graph id.
+    pub graph_id: String,
+    /// Rules that keep it (`last`, `hourly`, `daily`, `weekly`, `monthly`, `within`, `pinned`).
+    pub reasons: Vec<String>,
+}
+
+/// Result of a forget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetReport {
+    /// Kept snapshots with reasons.
+    pub kept: Vec<KeptSnapshot>,
+    /// Removed (or, with `dry_run`, to-be-removed) snapshot ids.
+    pub removed: Vec<String>,
+    /// Nothing was deleted.
+    pub dry_run: bool,
+}
+
+/// Apply `policy` to the snapshots of ONE graph (`(id, created_at)` in any order).
+/// Returns the kept ids with their reasons; everything else is to be removed.
+pub fn apply_policy(
+    snapshots: &[(String, OffsetDateTime)],
+    policy: &RetentionPolicy,
+    pinned: &BTreeSet<String>,
+    now: OffsetDateTime,
+) -> BTreeMap<String, Vec<&'static str>> {
+    let mut sorted: Vec<&(String, OffsetDateTime)> = snapshots.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0))); // newest first
+    let mut kept: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    let mut add = |id: &str, why: &'static str| kept.entry(id.to_owned()).or_default().push(why);
+    type Bucket = fn(OffsetDateTime) -> (i32, u32);
+    let rules: [(&'static str, u32, Bucket); 4] = [
+        ("hourly", policy.keep_hourly, |t| {
+            (t.year(), t.ordinal() as u32 * 24 + t.hour() as u32)
+        }),
+        ("daily", policy.keep_daily, |t| {
+            (t.year(), t.ordinal() as u32)
+        }),
+        ("weekly", policy.keep_weekly, |t| {
+            let (y, w, _) = t.to_iso_week_date();
+            (y, w as u32)
+        }),
+        ("monthly", policy.keep_monthly, |t| {
+            (t.year(), u8::from(t.month()) as u32)
+        }),
+    ];
+    for (i, (id, _)) in sorted.iter().enumerate() {
+        if (i as u64) < u64::from(policy.keep_last) {
+            add(id, "last");
+        }
+    }
+    for (name, n, bucket) in rules {
+        if n == 0 {
+            continue;
+        }
+        let mut last = None;
+        let mut count = 0;
+        for (id, t) in &sorted {
+            let b = bucket(t.to_offset(time::UtcOffset::UTC));
+            if last != Some(b) {
+                last = Some(b);
+                if count < n {
+                    add(id, name);
+                    count += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(days) = policy.keep_within_days {
+        let limit = now - time::Duration::days(i64::from(days));
+        for (id, t) in &sorted {
+            if *t > limit {
+                add(id, "within");
+            }
+        }
+    }
+    for (id, _) in &sorted {
+        if pinned.contains(id) {
+            add(id, "pinned");
+        }
+    }
+    kept
+}
+
+/// Options of a prune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PruneOptions {
+    /// Only report what would be done.
+    pub dry_run: bool,
+    /// Repack a pack when at least this fraction of its bytes is unreferenced (0..=1,
+    /// default 0.3). Fully unreferenced packs are always deleted.
+    pub repack_threshold: f64,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            dry_run: false,
+            repack_threshold: 0.3,
+        }
+    }
+}
+
+/// Result of a prune.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    /// Packs deleted because nothing in them is referenced.
+    pub packs_deleted: u64,
+    /// Packs rewritten without their unreferenced chunks.
+    pub packs_repacked: u64,
+    /// Packs not referenced by any index (left by an interrupted backup) deleted.
+    pub orphan_packs_deleted: u64,
+    /// New packs written by repacking.
+    pub packs_written: u64,
+    /// Unreferenced chunks removed.
+    pub chunks_removed: u64,
+    /// Repository bytes freed (net).
+    pub bytes_freed: u64,
+    /// Index files replaced by one consolidated index.
+    pub indexes_replaced: u64,
+    /// Nothing was changed.
+    pub dry_run: bool,
+}
+
+impl Repository {
+    /// Remove the snapshots that `policy` does not keep, per graph (all graphs when `graph` is
+    /// `None`). `pinned` snapshot ids (recovery points) are always kept. Chunks are freed by
+    /// [`Repository::prune`].
+    pub fn forget(
+        &self,
+        graph: Option<&str>,
+        policy: &RetentionPolicy,
+        pinned: &BTreeSet<String>,
+        dry_run: bool,
+    ) -> Result<ForgetReport> {
+        if policy.is_empty() {
+            return Err(BackupError::InvalidArgument(
+                "no keep rule given: refusing to forget every snapshot (set keep_last, keep_daily, ... or keep_within_days)".into(),
+            ));
+        }
+        let snaps = self.snapshots(graph)?;
+        let mut by_graph: BTreeMap<&str, Vec<(String, OffsetDateTime)>> = BTreeMap::new();
+        for s in &snaps {
+            by_graph
+                .entry(&s.graph_id)
+                .or_default()
+                .push((s.id.clone(), s.created_at));
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut report = ForgetReport {
+            dry_run,
+            ..ForgetReport::default()
+        };
+        for (g, list) in by_graph {
+            let kept = apply_policy(&list, policy, pinned, now);
+            for (id, _) in list {
+                match kept.get(&id) {
+                    Some(reasons) => report.kept.push(KeptSnapshot {
+                        id,
+                        graph_id: g.to_owned(),
+                        reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+                    }),
+                    None => {
+                        if !dry_run {
+                            self.storage.delete(&format::Manifest::key(g, &id))?;
+                        }
+                        report.removed.push(id);
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            kept = report.kept.len(),
+            removed = report.removed.len(),
+            dry_run,
+            "Forget finished"
+        );
+        Ok(report)
+    }
+
+    /// Delete chunks no snapshot references. Takes the exclusive repository lock, so it waits
+    /// for running backups (and they wait for it): a chunk a backup relies on is never lost.
+    pub fn prune(&self, opts: &PruneOptions, progress: &dyn Progress) -> Result<PruneReport> {
+        let _lock = self.lock(LockKind::Exclusive)?;
+        let mut report = PruneReport {
+            dry_run: opts.dry_run,
+            ..PruneReport::default()
+        };
+        let mut referenced: HashSet<ChunkId> = HashSet::new();
+        for (_, _, key) in self.manifest_keys(None)? {
+            let m = self.read_manifest(&key)?;
+            referenced.extend(m.files.iter().flat_map(|f| f.chunks.iter().copied()));
+        }
+        let index = self.load_index()?;
+        let present: BTreeMap<String, u64> = self
+            .storage
+            .list(DATA_PREFIX)?
+            .into_iter()
+            .filter_map(|o| o.key.rsplit('/').next().map(|id| (id.to_owned(), o.size)))
+            .collect();
+        // A blob is live when referenced and this is the location the index resolves to.
+        let live = |pack: &str, b: &format::IndexBlob| {
+            referenced.contains(&b.0)
+                && index
+                    .blobs
+                    .get(&b.0)
+                    .is_some_and(|l| &*l.pack == pack && l.offset == b.1)
+        };
+        let mut keep: Vec<IndexPack> = Vec::new();
+        let mut delete: Vec<String> = Vec::new();
+        let mut repack: Vec<(String, Vec<format::IndexBlob>)> = Vec::new();
+        for (id, (size, blobs)) in &index.packs {
+            if !present.contains_key(id) {
+                continue; // missing pack: verify reports it; nothing to free
+            }
+            let used: Vec<format::IndexBlob> =
+                blobs.iter().filter(|b| live(id, b)).copied().collect();
+            let used_bytes: u64 = used.iter().map(|b| u64::from(b.2)).sum();
+            let unused_bytes = size.saturating_sub(used_bytes);
+            if used.is_empty() {
+                report.packs_deleted += 1;
+                report.chunks_removed += blobs.len() as u64;
+                report.bytes_freed += size;
+                delete.push(id.clone());
+            } else if (unused_bytes as f64) >= opts.repack_threshold * (*size as f64)
+                && used.len() < blobs.len()
+            {
+                report.packs_repacked += 1;
+                report.chunks_removed += (blobs.len() - used.len()) as u64;
+                report.bytes_freed += unused_bytes;
+                repack.push((id.clone(), used));
+                delete.push(id.clone());
+            } else {
+                keep.push(IndexPack {
+                    id: id.clone(),
+                    size: *size,
+                    blobs: blobs.clone(),
+                });
+            }
+        }
+        let orphans: Vec<String> = present
+            .keys()
+            .filter(|id| !index.packs.contains_key(*id))
+            .cloned()
+            .collect();
+        report.orphan_packs_deleted = orphans.len() as u64;
+        report.bytes_freed += orphans.iter().map(|id| present[id]).sum::<u64>();
+        let changes = !delete.is_empty() || !orphans.is_empty() || index.files.len() > 1;
+        if opts.dry_run || !changes {
+            return Ok(report);
+        }
+        progress.begin("prune", repack.len() as u64, 0);
+        // 1. Repack live blobs (copied as stored: no re-compression, no re-encryption).
+        let mut writer = PackWriter::new(
+            self.storage.clone(),
+            self.keys.clone(),
+            self.config.compression_level,
+            self.config.pack_size,
+        );
+        for (id, used) in &repack {
+            let key = format::pack_key(id);
+            let data = self.storage.get(&key)?;
+            for b in used {
+                let slice = data
+                    .get(b.1 as usize..(b.1 + u64::from(b.2)) as usize)
+                    .ok_or_else(|| BackupError::Corrupt {
+                        key: key.clone(),
+                        reason: "blob beyond end of pack".into(),
+                    })?;
+                self.decode_chunk(&b.0, slice, b.3, &key)?; // never copy damage forward
+                writer.add(b.0, b.3, slice)?;
+            }
+            progress.advance(1, data.len() as u64);
+        }
+        let (new_packs, written) = writer.finish()?;
+        report.packs_written = new_packs.len() as u64;
+        report.bytes_freed = report.bytes_freed.saturating_sub(written);
+        keep.extend(new_packs);
+        // 2. One consolidated index, written before the old ones go away.
+        let new_key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
+        let body = format::encode_json(
+            self.keys(),
+            &new_key,
+            &IndexFile { packs: keep },
+            self.config.compression_level,
+        )?;
+        self.storage.put(&new_key, body)?;
+        // 3. Old indexes, then the packs nothing points at any more.
+        for key in &index.files {
+            self.storage.delete(key)?;
+        }
+        report.indexes_replaced = index.files.len() as u64;
+        for id in delete.iter().chain(orphans.iter()) {
+            self.storage.delete(&format::pack_key(id))?;
+        }
+        progress.end();
+        tracing::info!(
+            deleted = report.packs_deleted,
+            repacked = report.packs_repacked,
+            orphans = report.orphan_packs_deleted,
+            bytes_freed = report.bytes_freed,
+            "Prune finished"
+        );
+        Ok(report)
+    }
+}

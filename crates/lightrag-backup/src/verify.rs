@@ -1,0 +1,280 @@
+//! Structural and read-data verification.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BackupError, Result};
+use crate::format::{self, ChunkId, DATA_PREFIX, Manifest};
+use crate::lock::LockKind;
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+/// How much chunk data to read back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadData {
+    /// Structure only: manifests parse, every referenced chunk is indexed, every pack exists
+    /// with the indexed size.
+    #[default]
+    None,
+    /// Read, authenticate, decompress and re-hash every referenced chunk.
+    All,
+    /// Like `All` for a deterministic subset of the packs (1..=100 percent).
+    Percent(u8),
+}
+
+/// Options of a verification.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyOptions {
+    /// Snapshot ids (or unique prefixes) to check; empty = all.
+    pub snapshots: Vec<String>,
+    /// Data reading.
+    pub read_data: ReadData,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Damage {
+    /// Affected snapshot, when known.
+    pub snapshot: Option<String>,
+    /// Affected file in that snapshot, when known.
+    pub file: Option<String>,
+    /// Damaged repository object, when known.
+    pub object: Option<String>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Result of a verification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Manifests checked.
+    pub snapshots_checked: u64,
+    /// Packs whose data was read.
+    pub packs_read: u64,
+    /// Chunks decoded and re-hashed.
+    pub chunks_read: u64,
+    /// Bytes read from storage.
+    pub bytes_read: u64,
+    /// Snapshots with at least one problem.
+    pub damaged_snapshots: BTreeSet<String>,
+    /// Every problem, snapshot/file-level first.
+    pub damage: Vec<Damage>,
+}
+
+impl VerifyReport {
+    /// No problem found.
+    pub fn is_ok(&self) -> bool {
+        self.damage.is_empty()
+    }
+}
+
+fn in_subset(pack_id: &str, read: ReadData) -> bool {
+    match read {
+        ReadData::None => false,
+        ReadData::All => true,
+        ReadData::Percent(p) => {
+            let b = u32::from_str_radix(pack_id.get(..2).unwrap_or("00"), 16).unwrap_or(0);
+            b * 100 < u32::from(p.min(100)) * 256
+        }
+    }
+}
+
+impl Repository {
+    /// Check the repository (or some snapshots) and report exactly what is damaged.
+    /// Damage is reported in the [`VerifyReport`]; `Err` means verification itself could not
+    /// run (storage unreachable, bad arguments).
+    pub fn verify(&self, opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+        let _lock = self.lock(LockKind::Read)?;
+        let mut report = VerifyReport::default();
+        let keys: Vec<(String, String, String)> = if opts.snapshots.is_empty() {
+            self.manifest_keys(None)?
+        } else {
+            let all = self.manifest_keys(None)?;
+            let mut v = Vec::new();
+            for s in &opts.snapshots {
+                let key = self.resolve(s)?;
+                if let Some(k) = all.iter().find(|k| k.2 == key) {
+                    v.push(k.clone());
+                }
+            }
+            v
+        };
+        let mut manifests: Vec<Manifest> = Vec::new();
+        for (_, id, key) in &keys {
+            report.snapshots_checked += 1;
+            match self.read_manifest(key) {
+                Ok(m) => manifests.push(m),
+                Err(e) => {
+                    report.damaged_snapshots.insert(id.clone());
+                    report.damage.push(Damage {
+                        snapshot: Some(id.clone()),
+                        file: None,
+                        object: Some(key.clone()),
+                        problem: format!("manifest unreadable: {e}"),
+                    });
+                }
+            }
+        }
+        let (index, bad_index) = self.load_index_lenient()?;
+        for (key, e) in bad_index {
+            report.damage.push(Damage {
+                snapshot: None,
+                file: None,
+                object: Some(key),
+                problem: format!("index unreadable: {e}"),
+            });
+        }
+        let present: HashMap<String, u64> = self
+            .storage
+            .list(DATA_PREFIX)?
+            .into_iter()
+            .filter_map(|o| o.key.rsplit('/').next().map(|id| (id.to_owned(), o.size)))
+            .collect();
+        let mut bad_packs: HashMap<String, String> = HashMap::new();
+        for (id, (size, _)) in &index.packs {
+            match present.get(id) {
+                None => {
+                    bad_packs.insert(id.clone(), "pack file is missing".into());
+                }
+                Some(s) if s != size => {
+                    bad_packs.insert(
+                        id.clone(),
+                        format!("pack file has {s} bytes, index says {size}"),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let referenced: HashSet<ChunkId> = manifests
+            .iter()
+            .flat_map(|m| m.files.iter().flat_map(|f| f.chunks.iter().copied()))
+            .collect();
+        let mut bad_chunks: HashMap<ChunkId, String> = HashMap::new();
+        let mut to_read: BTreeSet<&str> = BTreeSet::new();
+        for id in &referenced {
+            match index.blobs.get(id) {
+                None => {
+                    bad_chunks.insert(*id, "chunk is not in any index".into());
+                }
+                Some(loc) => {
+                    if let Some(why) = bad_packs.get(&*loc.pack) {
+                        bad_chunks.insert(*id, format!("{}: {why}", format::pack_key(&loc.pack)));
+                    } else if in_subset(&loc.pack, opts.read_data) {
+                        to_read.insert(&loc.pack);
+                    }
+                }
+            }
+        }
+        let to_read: Vec<&str> = to_read.into_iter().collect();
+        let total: u64 = to_read
+            .iter()
+            .filter_map(|p| index.packs.get(*p).map(|x| x.0))
+            .sum();
+        progress.begin("verify", to_read.len() as u64, total);
+        let read_bad: Mutex<Vec<(ChunkId, String)>> = Mutex::new(Vec::new());
+        let counters = Mutex::new((0u64, 0u64, 0u64));
+        let next = Mutex::new(0usize);
+        let fatal: Mutex<Option<BackupError>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..self.threads() {
+                s.spawn(|| {
+                    loop {
+                        let i = match next.lock() {
+                            Ok(mut n) => {
+                                *n += 1;
+                                *n - 1
+                            }
+                            Err(_) => return,
+                        };
+                        let Some(pack) = to_read.get(i) else { return };
+                        let key = format::pack_key(pack);
+                        let Some((_, blobs)) = index.packs.get(*pack) else {
+                            continue;
+                        };
+                        let data = match self.storage.get(&key) {
+                            Ok(d) => d,
+                            Err(e @ BackupError::ObjectNotFound { .. }) => {
+                                if let Ok(mut rb) = read_bad.lock() {
+                                    rb.extend(blobs.iter().map(|b| (b.0, e.to_string())));
+                                }
+                                continue;
+                            }
+                            Err(e) => {
+                                if let Ok(mut f) = fatal.lock() {
+                                    f.get_or_insert(e);
+                                }
+                                return;
+                            }
+                        };
+                        let hash_ok =
+                            format::pack_key(&crate::crypto::hex(blake3::hash(&data).as_bytes()))
+                                == key;
+                        let mut n = 0;
+                        for b in blobs {
+                            if !referenced.contains(&b.0) {
+                                continue;
+                            }
+                            let (start, end) = (b.1 as usize, b.1 as usize + b.2 as usize);
+                            let res = match data.get(start..end) {
+                                Some(slice) => {
+                                    self.decode_chunk(&b.0, slice, b.3, &key).map(|_| ())
+                                }
+                                None => Err(BackupError::Corrupt {
+                                    key: key.clone(),
+                                    reason: "blob beyond end of pack".into(),
+                                }),
+                            };
+                            if let Err(e) = res {
+                                if let Ok(mut rb) = read_bad.lock() {
+                                    rb.push((b.0, e.to_string()));
+                                }
+                            }
+                            n += 1;
+                        }
+                        if !hash_ok {
+                            tracing::warn!(pack = %key, "Pack content does not match its name");
+                        }
+                        if let Ok(mut c) = counters.lock() {
+                            c.0 += 1;
+                            c.1 += n;
+                            c.2 += data.len() as u64;
+                        }
+                        progress.advance(1, data.len() as u64);
+                    }
+                });
+            }
+        });
+        if let Some(e) = fatal.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        let (packs_read, chunks_read, bytes_read) = counters.into_inner().unwrap_or_default();
+        report.packs_read = packs_read;
+        report.chunks_read = chunks_read;
+        report.bytes_read = bytes_read;
+        bad_chunks.extend(read_bad.into_inner().unwrap_or_default());
+        for m in &manifests {
+            for f in &m.files {
+                let bad: BTreeMap<String, &String> = f
+                    .chunks
+                    .iter()
+                    .filter_map(|c| bad_chunks.get(c).map(|r| (c.to_string(), r)))
+                    .collect();
+                if let Some((chunk, reason)) = bad.iter().next() {
+                    report.damaged_snapshots.insert(m.id.clone());
+                    report.damage.push(Damage {
+                        snapshot: Some(m.id.clone()),
+                        file: Some(f.path.clone()),
+                        object: Some(format!("chunk {chunk}")),
+                        problem: format!("{} damaged chunk(s), first: {reason}", bad.len()),
+                    });
+                }
+            }
+        }
+        progress.end();
+        Ok(report)
+    }
+}
