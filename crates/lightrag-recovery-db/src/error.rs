@@ -143,6 +143,25 @@ impl RecoveryDbError {
         match err {
             DieselError::DatabaseError(kind, info) => {
                 let message = info.message().to_owned();
+                // SQLite reports some constraint failures with kind `Unknown`.
+                let kind = match kind {
+                    DatabaseErrorKind::Unknown if message.starts_with("FOREIGN KEY constraint failed") => {
+                        DatabaseErrorKind::ForeignKeyViolation
+                    }
+                    DatabaseErrorKind::Unknown if message.starts_with("UNIQUE constraint failed") => {
+                        DatabaseErrorKind::UniqueViolation
+                    }
+                    DatabaseErrorKind::Unknown if message.starts_with("CHECK constraint failed") => {
+                        DatabaseErrorKind::CheckViolation
+                    }
+                    other => other,
+                };
+                if message.starts_with("database is locked") || message.starts_with("database is busy") {
+                    return Self::Unavailable {
+                        target: "sqlite".to_owned(),
+                        source: format!("{message} (another writer held the lock past busy_timeout)").into(),
+                    };
+                }
                 match kind {
                     DatabaseErrorKind::UniqueViolation => Self::Conflict {
                         entity,
