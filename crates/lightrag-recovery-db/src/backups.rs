@@ -13,7 +13,9 @@ const ENTITY: &str = "backup";
 
 /// One snapshot in the catalog. Also the input of [`create_backup`] (build it with
 /// [`BackupRecord::new`] or fill every field, e.g. when rebuilding the catalog).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = backup_metadata, check_for_backend(MultiBackend))]
 #[diesel(treat_none_as_default_value = false)]
 pub struct BackupRecord {
@@ -58,7 +60,11 @@ pub struct BackupRecord {
 
 impl BackupRecord {
     /// A running backup started now, with zero counters.
-    pub fn new(snapshot_id: impl Into<String>, graph_id: impl Into<String>, trigger: BackupTrigger) -> Self {
+    pub fn new(
+        snapshot_id: impl Into<String>,
+        graph_id: impl Into<String>,
+        trigger: BackupTrigger,
+    ) -> Self {
         Self {
             snapshot_id: snapshot_id.into(),
             graph_id: graph_id.into(),
@@ -83,7 +89,9 @@ impl BackupRecord {
 
     /// The summary parsed as JSON.
     pub fn summary(&self) -> Option<serde_json::Value> {
-        self.summary_json.as_deref().and_then(|s| serde_json::from_str(s).ok())
+        self.summary_json
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
     }
 }
 
@@ -174,7 +182,10 @@ pub fn create_backup(conn: &mut DbConn, record: &BackupRecord) -> Result<BackupR
         .map_err(|e| match RecoveryDbError::from_diesel(ENTITY, e) {
             RecoveryDbError::Conflict { entity, .. } => RecoveryDbError::Conflict {
                 entity,
-                message: format!("snapshot `{}` is already in the catalog", record.snapshot_id),
+                message: format!(
+                    "snapshot `{}` is already in the catalog",
+                    record.snapshot_id
+                ),
             },
             other => other,
         })?;
@@ -220,11 +231,21 @@ fn filtered(filter: &BackupFilter) -> backup_metadata::BoxedQuery<'_, MultiBacke
 }
 
 /// Snapshots matching `filter`, ordered by `created_at` (then id).
-pub fn list_backups(conn: &mut DbConn, filter: &BackupFilter, page: Page) -> Result<Vec<BackupRecord>> {
+pub fn list_backups(
+    conn: &mut DbConn,
+    filter: &BackupFilter,
+    page: Page,
+) -> Result<Vec<BackupRecord>> {
     let q = filtered(filter).select(BackupRecord::as_select());
     let q = match filter.order {
-        Order::NewestFirst => q.order((backup_metadata::created_at.desc(), backup_metadata::snapshot_id.desc())),
-        Order::OldestFirst => q.order((backup_metadata::created_at.asc(), backup_metadata::snapshot_id.asc())),
+        Order::NewestFirst => q.order((
+            backup_metadata::created_at.desc(),
+            backup_metadata::snapshot_id.desc(),
+        )),
+        Order::OldestFirst => q.order((
+            backup_metadata::created_at.asc(),
+            backup_metadata::snapshot_id.asc(),
+        )),
     };
     q.limit(page.limit_i64())
         .offset(page.offset_i64())
@@ -241,7 +262,11 @@ pub fn count_backups(conn: &mut DbConn, filter: &BackupFilter) -> Result<i64> {
 }
 
 /// Updates a snapshot's row. [`RecoveryDbError::NotFound`] if absent.
-pub fn update_backup(conn: &mut DbConn, snapshot_id: &str, update: &BackupUpdate) -> Result<BackupRecord> {
+pub fn update_backup(
+    conn: &mut DbConn,
+    snapshot_id: &str,
+    update: &BackupUpdate,
+) -> Result<BackupRecord> {
     let mut update = update.clone();
     check_counts([
         ("logical_size_bytes", update.logical_size_bytes),

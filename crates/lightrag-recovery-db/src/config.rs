@@ -40,7 +40,10 @@ impl Default for DbConfig {
 impl DbConfig {
     /// Default settings for `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), ..Self::default() }
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -115,9 +118,9 @@ impl DbLocation {
     /// Removes the password from a driver message.
     pub(crate) fn scrub(&self, message: &str) -> String {
         match self {
-            Self::Postgres { password: Some(pw), .. } if !pw.is_empty() => {
-                message.replace(pw.as_str(), "***")
-            }
+            Self::Postgres {
+                password: Some(pw), ..
+            } if !pw.is_empty() => message.replace(pw.as_str(), "***"),
             _ => message.to_owned(),
         }
     }
@@ -140,7 +143,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn invalid(url: &str, reason: impl Into<String>) -> RecoveryDbError {
-    RecoveryDbError::InvalidUrl { url: redact_url(url), reason: reason.into() }
+    RecoveryDbError::InvalidUrl {
+        url: redact_url(url),
+        reason: reason.into(),
+    }
 }
 
 /// Parses `LIGHTRAG_RECOVERY_DB_URL`. `connect_timeout` is added to PostgreSQL URLs that do not
@@ -164,13 +170,21 @@ pub(crate) fn parse_url(raw: &str, connect_timeout: Duration) -> Result<DbLocati
         };
     }
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("sqlite:") || lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+    if lower.starts_with("sqlite:")
+        || lower.starts_with("postgres:")
+        || lower.starts_with("postgresql:")
+    {
         return Err(invalid(url, "a scheme must be followed by `://`"));
     }
     if url == ":memory:" {
-        return Err(invalid(url, "in-memory SQLite is not supported (every pooled connection would see a different empty database); use a file path"));
+        return Err(invalid(
+            url,
+            "in-memory SQLite is not supported (every pooled connection would see a different empty database); use a file path",
+        ));
     }
-    Ok(DbLocation::Sqlite { path: PathBuf::from(url) })
+    Ok(DbLocation::Sqlite {
+        path: PathBuf::from(url),
+    })
 }
 
 fn parse_sqlite(url: &str, rest: &str) -> Result<DbLocation> {
@@ -186,12 +200,20 @@ fn parse_sqlite(url: &str, rest: &str) -> Result<DbLocation> {
         return Err(invalid(url, "no file path after `sqlite:///`"));
     }
     if path == ":memory:" {
-        return Err(invalid(url, "in-memory SQLite is not supported (every pooled connection would see a different empty database); use a file path"));
+        return Err(invalid(
+            url,
+            "in-memory SQLite is not supported (every pooled connection would see a different empty database); use a file path",
+        ));
     }
     if path.contains('?') {
-        return Err(invalid(url, "query parameters are not supported in SQLite URLs"));
+        return Err(invalid(
+            url,
+            "query parameters are not supported in SQLite URLs",
+        ));
     }
-    Ok(DbLocation::Sqlite { path: PathBuf::from(path) })
+    Ok(DbLocation::Sqlite {
+        path: PathBuf::from(path),
+    })
 }
 
 fn parse_postgres(url: &str, rest: &str, connect_timeout: Duration) -> Result<DbLocation> {
@@ -222,11 +244,17 @@ fn parse_postgres(url: &str, rest: &str, connect_timeout: Duration) -> Result<Db
     let display = format!(
         "{}{}/{}",
         user.map(|u| format!("{u}@")).unwrap_or_default(),
-        if hostport.is_empty() { "localhost" } else { hostport },
+        if hostport.is_empty() {
+            "localhost"
+        } else {
+            hostport
+        },
         dbname
     );
-    let has_timeout = query
-        .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("connect_timeout")));
+    let has_timeout = query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.split('=').next() == Some("connect_timeout"))
+    });
     let mut libpq_url = url.to_owned();
     if !has_timeout {
         // libpq treats values below 2 as 2.
@@ -254,7 +282,10 @@ mod tests {
 
     #[test]
     fn sqlite_forms() {
-        assert_eq!(path_of("sqlite:///./lightrag_recovery.db"), "./lightrag_recovery.db");
+        assert_eq!(
+            path_of("sqlite:///./lightrag_recovery.db"),
+            "./lightrag_recovery.db"
+        );
         assert_eq!(path_of("sqlite:///rel/x.db"), "rel/x.db");
         assert_eq!(path_of("sqlite:////var/lib/x.db"), "/var/lib/x.db");
         assert_eq!(path_of("/abs/plain.db"), "/abs/plain.db");
@@ -264,16 +295,28 @@ mod tests {
 
     #[test]
     fn postgres_forms_add_timeout_and_hide_password() {
-        for url in ["postgres://u:s3cret@db:5432/cat", "postgresql://u:s3cret@db/cat?sslmode=disable"] {
+        for url in [
+            "postgres://u:s3cret@db:5432/cat",
+            "postgresql://u:s3cret@db/cat?sslmode=disable",
+        ] {
             let loc = parse_url(url, Duration::from_secs(3)).unwrap();
-            let DbLocation::Postgres { url: libpq, display, .. } = &loc else { panic!() };
+            let DbLocation::Postgres {
+                url: libpq,
+                display,
+                ..
+            } = &loc
+            else {
+                panic!()
+            };
             assert!(libpq.contains("connect_timeout=3"), "{libpq}");
             assert!(!display.contains("s3cret"));
             assert!(!format!("{loc:?}").contains("s3cret"));
             assert_eq!(loc.scrub("bad password s3cret"), "bad password ***");
         }
         let loc = parse_url("postgres://h/db?connect_timeout=9", Duration::from_secs(3)).unwrap();
-        let DbLocation::Postgres { url, .. } = loc else { panic!() };
+        let DbLocation::Postgres { url, .. } = loc else {
+            panic!()
+        };
         assert_eq!(url, "postgres://h/db?connect_timeout=9");
     }
 
@@ -290,7 +333,9 @@ mod tests {
             "postgres:/x",
             "postgres://",
         ] {
-            let err = parse_url(url, Duration::from_secs(1)).err().unwrap_or_else(|| panic!("{url} accepted"));
+            let err = parse_url(url, Duration::from_secs(1))
+                .err()
+                .unwrap_or_else(|| panic!("{url} accepted"));
             let msg = err.to_string();
             assert!(msg.contains("LIGHTRAG_RECOVERY_DB_URL"), "{msg}");
             assert!(matches!(err, RecoveryDbError::InvalidUrl { .. }));
@@ -300,7 +345,10 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(redact_url("postgres://u:pw@h:5432/d"), "postgres://u:***@h:5432/d");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
         assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
         assert_eq!(redact_url("./x.db"), "./x.db");
         let cfg = DbConfig::new("postgres://u:hunter2@h/d");

@@ -59,16 +59,19 @@ impl r2d2::ManageConnection for DbManager {
                 let path = path.to_str().ok_or_else(|| {
                     ConnectionError::InvalidConnectionUrl("SQLite path is not UTF-8".to_owned())
                 })?;
-                SqliteConnection::establish(path).map(DbConn::Sqlite).map_err(scrub)
+                SqliteConnection::establish(path)
+                    .map(DbConn::Sqlite)
+                    .map_err(scrub)
             }
-            DbLocation::Postgres { url, .. } => {
-                PgConnection::establish(url).map(DbConn::Postgres).map_err(scrub)
-            }
+            DbLocation::Postgres { url, .. } => PgConnection::establish(url)
+                .map(DbConn::Postgres)
+                .map_err(scrub),
         }
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> std::result::Result<(), ConnectionError> {
-        conn.ping().map_err(ConnectionError::CouldntSetupConfiguration)
+        conn.ping()
+            .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -187,14 +190,21 @@ impl Db {
             .min_idle(Some(1))
             .connection_timeout(config.connect_timeout)
             .test_on_check_out(true)
-            .error_handler(Box::new(TracingErrorHandler { location: location.clone() }))
+            .error_handler(Box::new(TracingErrorHandler {
+                location: location.clone(),
+            }))
             .connection_customizer(Box::new(SqlitePragmas {
                 busy_timeout_ms: config.busy_timeout.as_millis(),
             }))
-            .build(DbManager { location: location.clone() })
+            .build(DbManager {
+                location: location.clone(),
+            })
             .map_err(|e| unavailable(&location, &e))?;
         tracing::info!(db = %location.describe(), max_connections = config.max_connections, "Recovery database pool opened");
-        Ok(Self { pool, location: Arc::new(location) })
+        Ok(Self {
+            pool,
+            location: Arc::new(location),
+        })
     }
 
     /// The backend in use.
@@ -220,7 +230,10 @@ impl Db {
     /// Checks out a connection, blocking up to the checkout timeout. For synchronous callers
     /// (CLI); async code uses [`Db::run`].
     pub fn conn(&self) -> Result<PooledConn> {
-        self.pool.get().map(PooledConn).map_err(|e| unavailable(&self.location, &e))
+        self.pool
+            .get()
+            .map(PooledConn)
+            .map_err(|e| unavailable(&self.location, &e))
     }
 
     /// Runs `f` with a pooled connection on tokio's blocking pool, inside the caller's
@@ -238,7 +251,10 @@ impl Db {
             let mut conn = db.conn()?;
             let waited = started.elapsed();
             if waited.as_millis() > 500 {
-                tracing::debug!(waited_ms = waited.as_millis() as u64, "Slow recovery database checkout");
+                tracing::debug!(
+                    waited_ms = waited.as_millis() as u64,
+                    "Slow recovery database checkout"
+                );
             }
             f(&mut conn)
         })

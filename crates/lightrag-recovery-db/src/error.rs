@@ -40,7 +40,9 @@ pub enum RecoveryDbError {
 
     /// The database cannot be reached (server down, file not openable, pool checkout timed out,
     /// connection lost). Retrying later may succeed; the pool reconnects by itself.
-    #[error("recovery database {target} is unavailable: {source}; check that it is running and reachable")]
+    #[error(
+        "recovery database {target} is unavailable: {source}; check that it is running and reachable"
+    )]
     Unavailable {
         /// Backend and location, password removed (e.g. `postgres 127.0.0.1:5432/lightrag`).
         target: String,
@@ -131,11 +133,17 @@ impl RecoveryDbError {
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidInput { field, reason: reason.into() }
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound { entity, id: id.into() }
+        Self::NotFound {
+            entity,
+            id: id.into(),
+        }
     }
 
     /// Maps a diesel error raised while working on `entity`.
@@ -145,21 +153,32 @@ impl RecoveryDbError {
                 let message = info.message().to_owned();
                 // SQLite reports some constraint failures with kind `Unknown`.
                 let kind = match kind {
-                    DatabaseErrorKind::Unknown if message.starts_with("FOREIGN KEY constraint failed") => {
+                    DatabaseErrorKind::Unknown
+                        if message.starts_with("FOREIGN KEY constraint failed") =>
+                    {
                         DatabaseErrorKind::ForeignKeyViolation
                     }
-                    DatabaseErrorKind::Unknown if message.starts_with("UNIQUE constraint failed") => {
+                    DatabaseErrorKind::Unknown
+                        if message.starts_with("UNIQUE constraint failed") =>
+                    {
                         DatabaseErrorKind::UniqueViolation
                     }
-                    DatabaseErrorKind::Unknown if message.starts_with("CHECK constraint failed") => {
+                    DatabaseErrorKind::Unknown
+                        if message.starts_with("CHECK constraint failed") =>
+                    {
                         DatabaseErrorKind::CheckViolation
                     }
                     other => other,
                 };
-                if message.starts_with("database is locked") || message.starts_with("database is busy") {
+                if message.starts_with("database is locked")
+                    || message.starts_with("database is busy")
+                {
                     return Self::Unavailable {
                         target: "sqlite".to_owned(),
-                        source: format!("{message} (another writer held the lock past busy_timeout)").into(),
+                        source: format!(
+                            "{message} (another writer held the lock past busy_timeout)"
+                        )
+                        .into(),
                     };
                 }
                 match kind {
@@ -169,23 +188,33 @@ impl RecoveryDbError {
                     },
                     DatabaseErrorKind::ForeignKeyViolation => Self::Conflict {
                         entity,
-                        message: format!("still referenced or references a missing row ({message})"),
+                        message: format!(
+                            "still referenced or references a missing row ({message})"
+                        ),
                     },
                     DatabaseErrorKind::SerializationFailure => Self::Conflict {
                         entity,
                         message: format!("concurrent update, retry ({message})"),
                     },
                     DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
-                        Self::InvalidInput { field: entity, reason: message }
+                        Self::InvalidInput {
+                            field: entity,
+                            reason: message,
+                        }
                     }
                     DatabaseErrorKind::ClosedConnection => Self::Unavailable {
                         target: "connection".to_owned(),
                         source: message.into(),
                     },
-                    other => Self::Database { source: DieselError::DatabaseError(other, info) },
+                    other => Self::Database {
+                        source: DieselError::DatabaseError(other, info),
+                    },
                 }
             }
-            DieselError::NotFound => Self::NotFound { entity, id: String::new() },
+            DieselError::NotFound => Self::NotFound {
+                entity,
+                id: String::new(),
+            },
             DieselError::DeserializationError(source) => Self::Corrupt { source },
             other => Self::Database { source: other },
         }

@@ -49,7 +49,9 @@ pub struct Event {
 impl Event {
     /// `details` parsed as JSON.
     pub fn details_json(&self) -> Option<serde_json::Value> {
-        self.details.as_deref().and_then(|s| serde_json::from_str(s).ok())
+        self.details
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
     }
 }
 
@@ -86,7 +88,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event happening now, with no references.
-    pub fn new(kind: EventKind, event_type: impl Into<String>, severity: Severity, message: impl Into<String>) -> Self {
+    pub fn new(
+        kind: EventKind,
+        event_type: impl Into<String>,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             occurred_at: Timestamp::now(),
             kind,

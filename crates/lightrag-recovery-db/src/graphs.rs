@@ -12,7 +12,9 @@ use crate::types::{GraphSource, Page, Timestamp};
 const ENTITY: &str = "graph";
 
 /// A registered graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = graphs, check_for_backend(MultiBackend))]
 pub struct Graph {
     /// Graph id.
@@ -128,7 +130,9 @@ pub fn find_graph(conn: &mut DbConn, id: &str) -> Result<Option<Graph>> {
 
 /// Graphs ordered by id.
 pub fn list_graphs(conn: &mut DbConn, filter: &GraphFilter, page: Page) -> Result<Vec<Graph>> {
-    let mut q = graphs::table.select(Graph::as_select()).into_boxed::<MultiBackend>();
+    let mut q = graphs::table
+        .select(Graph::as_select())
+        .into_boxed::<MultiBackend>();
     if let Some(source) = filter.source {
         q = q.filter(graphs::source.eq(source));
     }

@@ -117,8 +117,14 @@ pub fn list_health_checks(
         q = q.filter(health_check_events::checked_at.lt(t));
     }
     q = match filter.order {
-        Order::NewestFirst => q.order((health_check_events::checked_at.desc(), health_check_events::id.desc())),
-        Order::OldestFirst => q.order((health_check_events::checked_at.asc(), health_check_events::id.asc())),
+        Order::NewestFirst => q.order((
+            health_check_events::checked_at.desc(),
+            health_check_events::id.desc(),
+        )),
+        Order::OldestFirst => q.order((
+            health_check_events::checked_at.asc(),
+            health_check_events::id.asc(),
+        )),
     };
     q.limit(page.limit_i64())
         .offset(page.offset_i64())

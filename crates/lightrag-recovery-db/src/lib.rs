@@ -74,6 +74,6 @@ pub use crate::replication::{
     update_replication_target, upsert_replication_state,
 };
 pub use crate::types::{
-    BackupStatus, BackupTrigger, ComponentType, EventKind, GraphSource,
-    HealthStatus, MAX_PAGE_SIZE, Order, Page, Severity, TargetKind, Timestamp, UnknownVariant,
+    BackupStatus, BackupTrigger, ComponentType, EventKind, GraphSource, HealthStatus,
+    MAX_PAGE_SIZE, Order, Page, Severity, TargetKind, Timestamp, UnknownVariant,
 };

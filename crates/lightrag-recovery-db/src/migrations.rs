@@ -20,8 +20,14 @@ fn versions<V: std::fmt::Display>(v: Vec<V>) -> Vec<String> {
 /// logs each one. Returns the versions applied (empty when up to date).
 pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
     let applied = match conn {
-        DbConn::Sqlite(c) => versions(c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?),
-        DbConn::Postgres(c) => versions(c.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?),
+        DbConn::Sqlite(c) => versions(
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?,
+        ),
+        DbConn::Postgres(c) => versions(
+            c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?,
+        ),
     };
     for version in &applied {
         tracing::info!(%version, backend = %conn.backend(), "Applied recovery database migration");
@@ -35,8 +41,14 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
 /// Reverts every applied migration (drops all tables). Returns the versions reverted.
 pub fn revert_all_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
     let reverted = match conn {
-        DbConn::Sqlite(c) => versions(c.revert_all_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?),
-        DbConn::Postgres(c) => versions(c.revert_all_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?),
+        DbConn::Sqlite(c) => versions(
+            c.revert_all_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?,
+        ),
+        DbConn::Postgres(c) => versions(
+            c.revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?,
+        ),
     };
     for version in &reverted {
         tracing::warn!(%version, backend = %conn.backend(), "Reverted recovery database migration");
@@ -48,11 +60,15 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
 pub fn pending_migrations(conn: &mut DbConn) -> Result<Vec<String>> {
     let pending = match conn {
         DbConn::Sqlite(c) => {
-            let p = c.pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
+            let p = c
+                .pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
             p.iter().map(|m| m.name().version().to_string()).collect()
         }
         DbConn::Postgres(c) => {
-            let p = c.pending_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?;
+            let p = c
+                .pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?;
             p.iter().map(|m| m.name().version().to_string()).collect()
         }
     };

@@ -17,7 +17,9 @@ use crate::types::{BackupStatus, Order, Page, Timestamp};
 const ENTITY: &str = "recovery point";
 
 /// A recovery point's own row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = recovery_points, check_for_backend(MultiBackend))]
 #[diesel(treat_none_as_default_value = false)]
 pub struct RecoveryPoint {
@@ -38,7 +40,9 @@ pub struct RecoveryPoint {
 }
 
 /// The snapshot a recovery point pins for one graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
+)]
 #[diesel(table_name = recovery_point_snapshots, check_for_backend(MultiBackend))]
 pub struct PinnedSnapshot {
     /// Recovery point.
@@ -94,10 +98,16 @@ pub struct RecoveryPointFilter {
 /// [`RecoveryDbError::Conflict`] if the id exists, [`RecoveryDbError::NotFound`] for a snapshot
 /// missing from the catalog, [`RecoveryDbError::InvalidInput`] for an empty list, a graph
 /// listed twice, a snapshot of another graph or one that is not completed.
-pub fn create_recovery_point(conn: &mut DbConn, new: &NewRecoveryPoint) -> Result<RecoveryPointDetails> {
+pub fn create_recovery_point(
+    conn: &mut DbConn,
+    new: &NewRecoveryPoint,
+) -> Result<RecoveryPointDetails> {
     check_id("recovery point id", &new.id)?;
     if new.snapshots.is_empty() {
-        return Err(RecoveryDbError::invalid("snapshots", "a recovery point pins at least one snapshot"));
+        return Err(RecoveryDbError::invalid(
+            "snapshots",
+            "a recovery point pins at least one snapshot",
+        ));
     }
     let mut seen = BTreeSet::new();
     for (graph_id, snapshot_id) in &new.snapshots {
@@ -106,7 +116,9 @@ pub fn create_recovery_point(conn: &mut DbConn, new: &NewRecoveryPoint) -> Resul
         if !seen.insert(graph_id.as_str()) {
             return Err(RecoveryDbError::invalid(
                 "snapshots",
-                format!("graph `{graph_id}` is listed twice; a recovery point pins one snapshot per graph"),
+                format!(
+                    "graph `{graph_id}` is listed twice; a recovery point pins one snapshot per graph"
+                ),
             ));
         }
     }
@@ -152,7 +164,12 @@ pub fn create_recovery_point(conn: &mut DbConn, new: &NewRecoveryPoint) -> Resul
                 .first(conn)
                 .optional()?;
             match found {
-                None => return Err(RecoveryDbError::not_found("backup", pin.snapshot_id.clone())),
+                None => {
+                    return Err(RecoveryDbError::not_found(
+                        "backup",
+                        pin.snapshot_id.clone(),
+                    ));
+                }
                 Some((graph_id, _)) if graph_id != pin.graph_id => {
                     return Err(RecoveryDbError::invalid(
                         "snapshots",
@@ -180,7 +197,10 @@ pub fn create_recovery_point(conn: &mut DbConn, new: &NewRecoveryPoint) -> Resul
         .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))?;
         Ok(())
     })?;
-    Ok(RecoveryPointDetails { point, snapshots: pins })
+    Ok(RecoveryPointDetails {
+        point,
+        snapshots: pins,
+    })
 }
 
 /// One recovery point with its snapshots. [`RecoveryDbError::NotFound`] if absent.
@@ -207,7 +227,9 @@ pub fn list_recovery_points(
     filter: &RecoveryPointFilter,
     page: Page,
 ) -> Result<Vec<RecoveryPointDetails>> {
-    let mut q = recovery_points::table.select(RecoveryPoint::as_select()).into_boxed::<MultiBackend>();
+    let mut q = recovery_points::table
+        .select(RecoveryPoint::as_select())
+        .into_boxed::<MultiBackend>();
     if let Some(g) = &filter.graph_id {
         q = q.filter(
             recovery_points::id.eq_any(
@@ -227,8 +249,13 @@ pub fn list_recovery_points(
         q = q.filter(recovery_points::created_at.lt(t));
     }
     q = match filter.order {
-        Order::NewestFirst => q.order((recovery_points::created_at.desc(), recovery_points::id.desc())),
-        Order::OldestFirst => q.order((recovery_points::created_at.asc(), recovery_points::id.asc())),
+        Order::NewestFirst => q.order((
+            recovery_points::created_at.desc(),
+            recovery_points::id.desc(),
+        )),
+        Order::OldestFirst => {
+            q.order((recovery_points::created_at.asc(), recovery_points::id.asc()))
+        }
     };
     let points: Vec<RecoveryPoint> = q
         .limit(page.limit_i64())
@@ -242,12 +269,18 @@ pub fn list_recovery_points(
     let pins: Vec<PinnedSnapshot> = recovery_point_snapshots::table
         .filter(recovery_point_snapshots::recovery_point_id.eq_any(&ids))
         .select(PinnedSnapshot::as_select())
-        .order((recovery_point_snapshots::recovery_point_id.asc(), recovery_point_snapshots::graph_id.asc()))
+        .order((
+            recovery_point_snapshots::recovery_point_id.asc(),
+            recovery_point_snapshots::graph_id.asc(),
+        ))
         .load(conn)
         .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))?;
     let mut by_point: BTreeMap<String, Vec<PinnedSnapshot>> = BTreeMap::new();
     for pin in pins {
-        by_point.entry(pin.recovery_point_id.clone()).or_default().push(pin);
+        by_point
+            .entry(pin.recovery_point_id.clone())
+            .or_default()
+            .push(pin);
     }
     Ok(points
         .into_iter()
@@ -306,8 +339,11 @@ pub fn delete_recovery_point(conn: &mut DbConn, id: &str) -> Result<()> {
         if n == 0 {
             return Err(RecoveryDbError::not_found(ENTITY, id));
         }
-        diesel::delete(recovery_point_snapshots::table.filter(recovery_point_snapshots::recovery_point_id.eq(id)))
-            .execute(conn)?;
+        diesel::delete(
+            recovery_point_snapshots::table
+                .filter(recovery_point_snapshots::recovery_point_id.eq(id)),
+        )
+        .execute(conn)?;
         Ok(())
     })
 }

@@ -115,7 +115,10 @@ impl fmt::Debug for ReplicationTargetUpdate {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("url", &self.url)
-            .field("secret", &self.secret.as_ref().map(|s| s.as_ref().map(|_| "***")))
+            .field(
+                "secret",
+                &self.secret.as_ref().map(|s| s.as_ref().map(|_| "***")),
+            )
             .field("enabled", &self.enabled)
             .finish()
     }
@@ -153,14 +156,19 @@ fn name_conflict(name: &str) -> impl FnOnce(diesel::result::Error) -> RecoveryDb
     move |e| match RecoveryDbError::from_diesel(TARGET, e) {
         RecoveryDbError::Conflict { entity, .. } => RecoveryDbError::Conflict {
             entity,
-            message: format!("a replication target with this id or the name `{name}` already exists"),
+            message: format!(
+                "a replication target with this id or the name `{name}` already exists"
+            ),
         },
         other => other,
     }
 }
 
 /// Adds a target. [`RecoveryDbError::Conflict`] if the id or name is taken.
-pub fn create_replication_target(conn: &mut DbConn, new: &NewReplicationTarget) -> Result<ReplicationTarget> {
+pub fn create_replication_target(
+    conn: &mut DbConn,
+    new: &NewReplicationTarget,
+) -> Result<ReplicationTarget> {
     check_id("replication target id", &new.id)?;
     check_id("replication target name", &new.name)?;
     check_id("replication target url", &new.url)?;
@@ -211,7 +219,10 @@ pub fn get_replication_target_by_name(conn: &mut DbConn, name: &str) -> Result<R
 
 /// A target's secret, for the replication worker only. [`RecoveryDbError::NotFound`] if the
 /// target is absent.
-pub fn get_replication_target_secret(conn: &mut DbConn, id: &str) -> Result<ReplicationTargetSecret> {
+pub fn get_replication_target_secret(
+    conn: &mut DbConn,
+    id: &str,
+) -> Result<ReplicationTargetSecret> {
     let secret: Option<String> = replication_targets::table
         .find(id)
         .select(replication_targets::secret)
@@ -219,7 +230,10 @@ pub fn get_replication_target_secret(conn: &mut DbConn, id: &str) -> Result<Repl
         .optional()
         .map_err(|e| RecoveryDbError::from_diesel(TARGET, e))?
         .ok_or_else(|| RecoveryDbError::not_found(TARGET, id))?;
-    Ok(ReplicationTargetSecret { target_id: id.to_owned(), secret })
+    Ok(ReplicationTargetSecret {
+        target_id: id.to_owned(),
+        secret,
+    })
 }
 
 /// Targets ordered by name; `enabled` filters when set.
@@ -305,14 +319,24 @@ pub fn delete_replication_target(conn: &mut DbConn, id: &str) -> Result<()> {
         if n == 0 {
             return Err(RecoveryDbError::not_found(TARGET, id));
         }
-        diesel::delete(replication_state::table.filter(replication_state::target_id.eq(id))).execute(conn)?;
+        diesel::delete(replication_state::table.filter(replication_state::target_id.eq(id)))
+            .execute(conn)?;
         Ok(())
     })
 }
 
 /// Replication progress of one graph to one target.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable, AsChangeset,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
 )]
 #[diesel(table_name = replication_state, check_for_backend(MultiBackend))]
 #[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
@@ -375,7 +399,10 @@ fn map_state_err(target_id: &str) -> impl FnOnce(diesel::result::Error) -> Recov
 
 /// Writes the whole state row of (target, graph), inserting it when absent.
 /// [`RecoveryDbError::NotFound`] if the target does not exist.
-pub fn upsert_replication_state(conn: &mut DbConn, state: &ReplicationState) -> Result<ReplicationState> {
+pub fn upsert_replication_state(
+    conn: &mut DbConn,
+    state: &ReplicationState,
+) -> Result<ReplicationState> {
     check_id("replication target id", &state.target_id)?;
     check_id("graph id", &state.graph_id)?;
     if let Some(s) = &state.last_synced_snapshot_id {
@@ -388,11 +415,14 @@ pub fn upsert_replication_state(conn: &mut DbConn, state: &ReplicationState) -> 
     // insert of the same pair surfaces as a unique violation: retry once as an update.
     for attempt in 0..2 {
         let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            let n = diesel::update(replication_state::table.find((&state.target_id, &state.graph_id)))
-                .set(&state)
-                .execute(conn)?;
+            let n =
+                diesel::update(replication_state::table.find((&state.target_id, &state.graph_id)))
+                    .set(&state)
+                    .execute(conn)?;
             if n == 0 {
-                diesel::insert_into(replication_state::table).values(&state).execute(conn)?;
+                diesel::insert_into(replication_state::table)
+                    .values(&state)
+                    .execute(conn)?;
             }
             Ok(())
         });
@@ -410,7 +440,10 @@ pub fn upsert_replication_state(conn: &mut DbConn, state: &ReplicationState) -> 
 
 fn check_non_negative_state(state: &ReplicationState) -> Result<()> {
     crate::text::check_non_negative("bytes_synced", state.bytes_synced)?;
-    crate::text::check_non_negative("consecutive_failures", i64::from(state.consecutive_failures))?;
+    crate::text::check_non_negative(
+        "consecutive_failures",
+        i64::from(state.consecutive_failures),
+    )?;
     if let Some(l) = state.lag_ms {
         crate::text::check_non_negative("lag_ms", l)?;
     }
@@ -474,7 +507,11 @@ pub fn find_replication_state(
 }
 
 /// State of (target, graph). [`RecoveryDbError::NotFound`] if absent.
-pub fn get_replication_state(conn: &mut DbConn, target_id: &str, graph_id: &str) -> Result<ReplicationState> {
+pub fn get_replication_state(
+    conn: &mut DbConn,
+    target_id: &str,
+    graph_id: &str,
+) -> Result<ReplicationState> {
     find_replication_state(conn, target_id, graph_id)?
         .ok_or_else(|| RecoveryDbError::not_found(STATE, format!("{target_id}/{graph_id}")))
 }
@@ -494,11 +531,14 @@ pub fn list_replication_states(
     if let Some(g) = &filter.graph_id {
         q = q.filter(replication_state::graph_id.eq(g));
     }
-    q.order((replication_state::target_id.asc(), replication_state::graph_id.asc()))
-        .limit(page.limit_i64())
-        .offset(page.offset_i64())
-        .load(conn)
-        .map_err(|e| RecoveryDbError::from_diesel(STATE, e))
+    q.order((
+        replication_state::target_id.asc(),
+        replication_state::graph_id.asc(),
+    ))
+    .limit(page.limit_i64())
+    .offset(page.offset_i64())
+    .load(conn)
+    .map_err(|e| RecoveryDbError::from_diesel(STATE, e))
 }
 
 /// Deletes the state of (target, graph). [`RecoveryDbError::NotFound`] if absent.
@@ -507,7 +547,10 @@ pub fn delete_replication_state(conn: &mut DbConn, target_id: &str, graph_id: &s
         .execute(conn)
         .map_err(|e| RecoveryDbError::from_diesel(STATE, e))?;
     if n == 0 {
-        return Err(RecoveryDbError::not_found(STATE, format!("{target_id}/{graph_id}")));
+        return Err(RecoveryDbError::not_found(
+            STATE,
+            format!("{target_id}/{graph_id}"),
+        ));
     }
     Ok(())
 }

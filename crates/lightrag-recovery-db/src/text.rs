@@ -25,7 +25,9 @@ pub(crate) fn check_text(field: &'static str, value: &str) -> Result<()> {
     if let Some(pos) = value.find('\0') {
         return Err(RecoveryDbError::invalid(
             field,
-            format!("contains a NUL byte at offset {pos}; NUL cannot be stored in the recovery database"),
+            format!(
+                "contains a NUL byte at offset {pos}; NUL cannot be stored in the recovery database"
+            ),
         ));
     }
     Ok(())
@@ -60,7 +62,10 @@ pub(crate) fn normalize_json(field: &'static str, value: &mut Option<String>) ->
 
 pub(crate) fn check_non_negative(field: &'static str, value: i64) -> Result<()> {
     if value < 0 {
-        return Err(RecoveryDbError::invalid(field, format!("must not be negative (got {value})")));
+        return Err(RecoveryDbError::invalid(
+            field,
+            format!("must not be negative (got {value})"),
+        ));
     }
     Ok(())
 }

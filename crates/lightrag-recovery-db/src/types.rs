@@ -6,9 +6,9 @@ use std::str::FromStr;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::pg::Pg;
-use diesel::sqlite::Sqlite;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::Sqlite;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -20,9 +20,7 @@ use crate::conn::MultiBackend;
 /// Stored as `BIGINT` unix milliseconds on both backends, so ordering, range filters and
 /// round trips are identical on SQLite and PostgreSQL. Serialised (serde) as an RFC 3339
 /// string such as `2026-11-25T20:00:00.123Z`; also deserialises from an integer of unix ms.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = BigInt)]
 pub struct Timestamp(i64);
 
@@ -119,7 +117,9 @@ impl ToSql<BigInt, Pg> for Timestamp {
 }
 
 impl FromSql<BigInt, MultiBackend> for Timestamp {
-    fn from_sql(bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         <i64 as FromSql<BigInt, MultiBackend>>::from_sql(bytes).map(Self)
     }
 }
@@ -348,7 +348,10 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self { limit: 100, offset: 0 }
+        Self {
+            limit: 100,
+            offset: 0,
+        }
     }
 }
 

@@ -10,7 +10,10 @@ use lightrag_recovery_db::*;
 use super::support::{TestDb, pg_admin_url, pg_url_with_db};
 
 fn connect_err(url: &str) -> RecoveryDbError {
-    let cfg = DbConfig { connect_timeout: Duration::from_secs(2), ..DbConfig::new(url) };
+    let cfg = DbConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..DbConfig::new(url)
+    };
     match Db::connect(&cfg) {
         Ok(db) => panic!("{url} connected: {db:?}"),
         Err(e) => e,
@@ -33,11 +36,20 @@ fn bad_urls_are_rejected_naming_the_variable() {
         "http://example.com/db",
     ] {
         let err = connect_err(url);
-        assert!(matches!(err, RecoveryDbError::InvalidUrl { .. }), "{url}: {err:?}");
+        assert!(
+            matches!(err, RecoveryDbError::InvalidUrl { .. }),
+            "{url}: {err:?}"
+        );
         let msg = err.to_string();
         assert!(msg.contains("LIGHTRAG_RECOVERY_DB_URL"), "{msg}");
-        assert!(msg.contains("sqlite:///"), "message shows the accepted forms: {msg}");
-        assert!(!msg.contains("pw-123") && !format!("{err:?}").contains("pw-123"), "{msg}");
+        assert!(
+            msg.contains("sqlite:///"),
+            "message shows the accepted forms: {msg}"
+        );
+        assert!(
+            !msg.contains("pw-123") && !format!("{err:?}").contains("pw-123"),
+            "{msg}"
+        );
     }
 }
 
@@ -45,10 +57,28 @@ fn bad_urls_are_rejected_naming_the_variable() {
 fn bad_settings_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("x.db").display().to_string();
-    let zero = DbConfig { max_connections: 0, ..DbConfig::new(url.clone()) };
-    assert!(matches!(Db::connect(&zero), Err(RecoveryDbError::InvalidConfig { setting: "max_connections", .. })));
-    let zero = DbConfig { connect_timeout: Duration::ZERO, ..DbConfig::new(url) };
-    assert!(matches!(Db::connect(&zero), Err(RecoveryDbError::InvalidConfig { setting: "connect_timeout", .. })));
+    let zero = DbConfig {
+        max_connections: 0,
+        ..DbConfig::new(url.clone())
+    };
+    assert!(matches!(
+        Db::connect(&zero),
+        Err(RecoveryDbError::InvalidConfig {
+            setting: "max_connections",
+            ..
+        })
+    ));
+    let zero = DbConfig {
+        connect_timeout: Duration::ZERO,
+        ..DbConfig::new(url)
+    };
+    assert!(matches!(
+        Db::connect(&zero),
+        Err(RecoveryDbError::InvalidConfig {
+            setting: "connect_timeout",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -87,7 +117,9 @@ fn sqlite_pragmas_are_set_on_every_connection() {
     // Hold several connections at once so more than one is opened.
     let mut held: Vec<_> = (0..3).map(|_| db.conn().unwrap()).collect();
     for conn in &mut held {
-        let DbConn::Sqlite(c) = &mut **conn else { panic!("not sqlite") };
+        let DbConn::Sqlite(c) = &mut **conn else {
+            panic!("not sqlite")
+        };
         let p: Pragma = diesel::sql_query(
             "SELECT (SELECT journal_mode FROM pragma_journal_mode) AS journal_mode, \
                     (SELECT foreign_keys FROM pragma_foreign_keys) AS foreign_keys, \
@@ -104,14 +136,24 @@ fn sqlite_pragmas_are_set_on_every_connection() {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn postgres_unreachable_is_unavailable_within_timeout_without_password() {
-    let url = format!("postgres://lightrag:Sup3r-S3cret@127.0.0.1:{}/catalog", free_port());
+    let url = format!(
+        "postgres://lightrag:Sup3r-S3cret@127.0.0.1:{}/catalog",
+        free_port()
+    );
     let started = Instant::now();
-    let cfg = DbConfig { connect_timeout: Duration::from_secs(2), ..DbConfig::new(url) };
+    let cfg = DbConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..DbConfig::new(url)
+    };
     let err = Db::connect(&cfg).unwrap_err();
     let elapsed = started.elapsed();
     assert!(err.is_unavailable(), "{err:?}");
@@ -130,10 +172,18 @@ fn postgres_missing_database_is_unavailable_without_password() {
     let url = pg_url_with_db(&admin, "lrdb_test_does_not_exist");
     let err = connect_err(&url);
     assert!(err.is_unavailable(), "{err:?}");
-    assert!(err.to_string().contains("lrdb_test_does_not_exist"), "{err}");
-    if let Some(pw) = admin.split_once("://").and_then(|(_, r)| r.split_once('@')).and_then(|(u, _)| u.split_once(':')).map(|(_, p)| p) {
-        if pw.len() > 2 {
-            assert!(!err.to_string().contains(&format!(":{pw}@")), "{err}");
-        }
+    assert!(
+        err.to_string().contains("lrdb_test_does_not_exist"),
+        "{err}"
+    );
+    let shown = format!("{err} {err:?}");
+    let password = admin
+        .split_once("://")
+        .and_then(|(_, r)| r.split_once('@'))
+        .and_then(|(u, _)| u.split_once(':'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty());
+    if let Some(pw) = password {
+        assert!(!shown.contains(&format!(":{pw}@")), "{shown}");
     }
 }

@@ -61,9 +61,22 @@ fn migrations_up_down_up(t: &mut TestDb) {
     assert_eq!(tables(conn), TABLES);
     assert_eq!(
         event_indexes(conn),
-        ["events_graph_time_idx", "events_kind_time_idx", "events_severity_time_idx", "events_time_idx"]
+        [
+            "events_graph_time_idx",
+            "events_kind_time_idx",
+            "events_severity_time_idx",
+            "events_time_idx"
+        ]
     );
-    create_graph(conn, &NewGraph { id: "g".into(), path: "/p".into(), source: GraphSource::Api }).unwrap();
+    create_graph(
+        conn,
+        &NewGraph {
+            id: "g".into(),
+            path: "/p".into(),
+            source: GraphSource::Api,
+        },
+    )
+    .unwrap();
 
     let reverted = revert_all_migrations(conn).unwrap();
     assert_eq!(reverted.len(), 1);
@@ -74,11 +87,30 @@ fn migrations_up_down_up(t: &mut TestDb) {
     let applied = run_migrations(conn).unwrap();
     assert_eq!(applied, reverted);
     assert_eq!(tables(conn), TABLES);
-    assert!(list_graphs(conn, &GraphFilter::default(), Page::default()).unwrap().is_empty());
-    assert!(run_migrations(conn).unwrap().is_empty(), "second run is a no-op");
+    assert!(
+        list_graphs(conn, &GraphFilter::default(), Page::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        run_migrations(conn).unwrap().is_empty(),
+        "second run is a no-op"
+    );
 
     // The schema works after the round trip (a write touching FKs and an autoincrement id).
-    create_graph(conn, &NewGraph { id: "g".into(), path: "/p".into(), source: GraphSource::Api }).unwrap();
-    insert_event(conn, &NewEvent::new(EventKind::System, "x", Severity::Info, "after re-up")).unwrap();
+    create_graph(
+        conn,
+        &NewGraph {
+            id: "g".into(),
+            path: "/p".into(),
+            source: GraphSource::Api,
+        },
+    )
+    .unwrap();
+    insert_event(
+        conn,
+        &NewEvent::new(EventKind::System, "x", Severity::Info, "after re-up"),
+    )
+    .unwrap();
     assert_eq!(count_events(conn, &EventFilter::default()).unwrap(), 1);
 }

@@ -31,7 +31,9 @@ fn as_postgres(args: &[&str]) -> std::process::Output {
 
 fn check(out: std::process::Output, what: &str, log: Option<&Path>) {
     if !out.status.success() {
-        let log = log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let log = log
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
         panic!(
             "{what} failed ({}):\n{}\n{}\nserver log:\n{log}",
             out.status,
@@ -48,12 +50,23 @@ impl PrivatePg {
             "this test needs PostgreSQL 15 server binaries in {PG_BIN} (Debian package postgresql-15)"
         );
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
-        assert!(status.success(), "chown of the private cluster dir to postgres failed");
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "chown of the private cluster dir to postgres failed"
+        );
         let data = dir.path().join("data");
         let log = dir.path().join("server.log");
         let socket_dir = dir.path().to_path_buf();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         check(
             as_postgres(&[
                 &format!("{PG_BIN}/initdb"),
@@ -69,7 +82,13 @@ impl PrivatePg {
             "initdb",
             None,
         );
-        Self { _dir: dir, data, log, socket_dir, port }
+        Self {
+            _dir: dir,
+            data,
+            log,
+            socket_dir,
+            port,
+        }
     }
 
     fn start(&self) {
@@ -98,11 +117,22 @@ impl PrivatePg {
     }
 
     fn stop(&self, mode: &str) -> std::process::Output {
-        as_postgres(&[&format!("{PG_BIN}/pg_ctl"), "-D", self.data.to_str().unwrap(), "-m", mode, "-w", "stop"])
+        as_postgres(&[
+            &format!("{PG_BIN}/pg_ctl"),
+            "-D",
+            self.data.to_str().unwrap(),
+            "-m",
+            mode,
+            "-w",
+            "stop",
+        ])
     }
 
     fn url(&self) -> String {
-        format!("postgres://postgres:not-needed-pw@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres:not-needed-pw@127.0.0.1:{}/postgres",
+            self.port
+        )
     }
 }
 
@@ -113,9 +143,15 @@ impl Drop for PrivatePg {
 }
 
 fn list(db: &Db) -> Result<Vec<Graph>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let db = db.clone();
-    rt.block_on(async move { db.run(|conn| list_graphs(conn, &GraphFilter::default(), Page::default())).await })
+    rt.block_on(async move {
+        db.run(|conn| list_graphs(conn, &GraphFilter::default(), Page::default()))
+            .await
+    })
 }
 
 #[test]
@@ -123,11 +159,24 @@ fn postgres_stop_gives_unavailable_then_pool_recovers_after_start() {
     let pg = PrivatePg::init();
     pg.start();
     let timeout = Duration::from_secs(2);
-    let cfg = DbConfig { connect_timeout: timeout, max_connections: 4, ..DbConfig::new(pg.url()) };
+    let cfg = DbConfig {
+        connect_timeout: timeout,
+        max_connections: 4,
+        ..DbConfig::new(pg.url())
+    };
     let db = Db::connect(&cfg).unwrap();
     db.migrate().unwrap();
     db.conn()
-        .map(|mut c| create_graph(&mut c, &NewGraph { id: "alpha".into(), path: "/p".into(), source: GraphSource::Api }))
+        .map(|mut c| {
+            create_graph(
+                &mut c,
+                &NewGraph {
+                    id: "alpha".into(),
+                    path: "/p".into(),
+                    source: GraphSource::Api,
+                },
+            )
+        })
         .unwrap()
         .unwrap();
     assert_eq!(list(&db).unwrap().len(), 1);
@@ -139,7 +188,10 @@ fn postgres_stop_gives_unavailable_then_pool_recovers_after_start() {
         let err = list(&db).unwrap_err();
         let elapsed = started.elapsed();
         assert!(err.is_unavailable(), "attempt {attempt}: {err:?}");
-        assert!(elapsed < timeout + Duration::from_secs(3), "attempt {attempt} took {elapsed:?}");
+        assert!(
+            elapsed < timeout + Duration::from_secs(3),
+            "attempt {attempt} took {elapsed:?}"
+        );
         assert!(!err.to_string().contains("not-needed-pw"), "{err}");
     }
     // The blocking checkout path too.
@@ -151,6 +203,10 @@ fn postgres_stop_gives_unavailable_then_pool_recovers_after_start() {
     let graphs = list(&db).expect("the same pool works again after PostgreSQL restarts");
     assert_eq!(graphs[0].id, "alpha");
     let conn = &mut *db.conn().unwrap();
-    insert_event(conn, &NewEvent::new(EventKind::System, "db.recovered", Severity::Info, "back")).unwrap();
+    insert_event(
+        conn,
+        &NewEvent::new(EventKind::System, "db.recovered", Severity::Info, "back"),
+    )
+    .unwrap();
     assert_eq!(count_events(conn, &EventFilter::default()).unwrap(), 1);
 }

@@ -17,17 +17,25 @@ pub fn pg_admin_url() -> String {
 
 /// `url` with its database name replaced by `db`.
 pub fn pg_url_with_db(url: &str, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("LIGHTRAG_TEST_PG_URL must be a postgres:// URL");
+    let (scheme, rest) = url
+        .split_once("://")
+        .expect("LIGHTRAG_TEST_PG_URL must be a postgres:// URL");
     let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(auth_end);
-    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{scheme}://{authority}/{db}{query}")
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_name() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!(
         "lrdb_test_{}_{}_{}",
         std::process::id(),
@@ -49,8 +57,12 @@ fn admin_connect() -> PgConnection {
 
 enum Cleanup {
     /// Removed (with the database file) on drop.
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { name: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        name: String,
+    },
 }
 
 /// A migrated, isolated database for one test.
@@ -87,7 +99,11 @@ impl TestDb {
 
     fn open(mut config: DbConfig, cleanup: Cleanup) -> Self {
         config.connect_timeout = Duration::from_secs(10);
-        let mut t = Self { db: None, config, cleanup };
+        let mut t = Self {
+            db: None,
+            config,
+            cleanup,
+        };
         let db = t.connect();
         run_migrations(&mut db.conn().expect("checkout")).expect("migrations");
         t.db = Some(db);
@@ -108,7 +124,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         self.db.take();
         if let Cleanup::Postgres { name } = &self.cleanup {
-            let _ = admin_connect().batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            let _ = admin_connect()
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
         }
     }
 }
