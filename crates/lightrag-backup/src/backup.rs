@@ -194,6 +194,9 @@ impl Read for Tee<'_> {
     }
 }
 
+/// Files modified less than this before a read began are re-read (coarse mtime clocks).
+const RACY_WINDOW: Duration = Duration::from_millis(50);
+
 type BlobMsg = (ChunkId, u32, Vec<u8>);
 
 struct Ctx<'a> {
@@ -236,8 +239,10 @@ impl Stamp {
 }
 
 enum Attempt {
-    Done(FileEntry, Option<StoreStats>),
+    Done(Box<(FileEntry, Option<StoreStats>)>),
     Torn(String),
+    /// Modified too recently to prove the read consistent: wait out the window, re-read.
+    Racy,
     Vanished,
 }
 
@@ -296,6 +301,16 @@ impl Ctx<'_> {
             .metadata()
             .map_err(|e| BackupError::io("stat", &w.abs, e))?;
         let stamp = Stamp::of(&before);
+        // Racy-stamp rule (as git does): file timestamps come from a coarse clock, so a write
+        // during the read could leave mtime unchanged if an earlier write fell in the same
+        // tick. A file modified less than RACY_WINDOW ago cannot be proven stable: wait first.
+        // (A timestamp in the future says nothing about this read: clock skew; not waited on.)
+        if let Ok(mtime) = before.modified() {
+            let now = std::time::SystemTime::now();
+            if mtime + RACY_WINDOW >= now && mtime <= now + Duration::from_secs(1) {
+                return Ok(Attempt::Racy);
+            }
+        }
         let mut hasher = self.repo.file_hasher();
         let mut scanner = kind.map(Scanner::new);
         let cp = self.repo.config.chunker;
@@ -361,7 +376,7 @@ impl Ctx<'_> {
             hash: hex(hasher.finalize().as_bytes()),
             chunks,
         };
-        Ok(Attempt::Done(entry, stats))
+        Ok(Attempt::Done(Box::new((entry, stats))))
     }
 
     fn backup_file(
@@ -377,17 +392,29 @@ impl Ctx<'_> {
         let kind = StoreKind::classify(name);
         let mut backoff = self.opts.retry_backoff;
         let mut last = String::new();
-        for attempt in 0..=self.opts.max_retries {
+        let mut racy_waits = 0u32;
+        let mut attempt = 0u32;
+        while attempt <= self.opts.max_retries {
             match self.read_once(w, kind, tx)? {
-                Attempt::Done(e, s) => {
+                Attempt::Done(done) => {
                     self.progress.advance(1, 0);
-                    return Ok(Some((e, s)));
+                    return Ok(Some(*done));
                 }
                 Attempt::Vanished => {
                     if let Ok(mut s) = self.skipped.lock() {
                         s.push(format!("{}: vanished during backup", w.rel));
                     }
                     return Ok(None);
+                }
+                Attempt::Racy => {
+                    // Not a failed attempt: the file may simply have been saved a moment ago.
+                    racy_waits += 1;
+                    if racy_waits > 20 * (self.opts.max_retries + 1) {
+                        last = "modified during or just before every read".into();
+                        break;
+                    }
+                    std::thread::sleep(RACY_WINDOW + Duration::from_millis(5));
+                    continue;
                 }
                 Attempt::Torn(reason) => {
                     tracing::warn!(file = %w.abs.display(), attempt, %reason, "File changed while read, retrying");
@@ -401,6 +428,7 @@ impl Ctx<'_> {
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
+                    attempt += 1;
                 }
             }
         }
@@ -522,10 +550,10 @@ impl Repository {
                 let r = h
                     .join()
                     .unwrap_or_else(|_| Err(BackupError::WorkerPanicked("backup worker".into())));
-                if let Err(e) = r {
-                    if first_err.is_none() || matches!(first_err, Some(BackupError::Injected(_))) {
-                        first_err = Some(e);
-                    }
+                if let Err(e) = r
+                    && (first_err.is_none() || matches!(first_err, Some(BackupError::Injected(_))))
+                {
+                    first_err = Some(e);
                 }
             }
             let packs = writer_handle

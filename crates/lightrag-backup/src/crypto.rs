@@ -35,7 +35,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Parse lowercase/uppercase hex.
 pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let val = |c: u8| match c {

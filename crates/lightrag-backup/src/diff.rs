@@ -90,7 +90,8 @@ fn store_deltas(a: &LightRagSummary, b: &LightRagSummary) -> Vec<CountDelta> {
     let paths: BTreeSet<&String> = a.stores.keys().chain(b.stores.keys()).collect();
     for p in paths {
         let (sa, sb) = (a.stores.get(p), b.stores.get(p));
-        let fields: [(&str, fn(&crate::summary::StoreStats) -> Option<u64>); 5] = [
+        type Getter = fn(&crate::summary::StoreStats) -> Option<u64>;
+        let fields: [(&str, Getter); 5] = [
             ("records", |s| s.records),
             ("nodes", |s| s.nodes),
             ("edges", |s| s.edges),

@@ -119,7 +119,7 @@ pub(crate) fn acquire(
     loop {
         let mut blocker = None;
         for obj in storage.list(LOCK_PREFIX)? {
-            if obj.key == key || obj.key > key {
+            if obj.key >= key {
                 continue;
             }
             let other: LockInfo = match storage.get(&obj.key) {

@@ -135,7 +135,7 @@ impl Repository {
         }
         let id = random_hex(16);
         let keys = match key {
-            Some(k) if k.is_empty() => {
+            Some([]) => {
                 return Err(BackupError::InvalidArgument("empty encryption key".into()));
             }
             Some(k) => Some(Arc::new(Keys::derive(k, &id))),

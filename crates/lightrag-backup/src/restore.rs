@@ -88,10 +88,10 @@ fn fsync_dir(p: &Path) {
 
 /// Remove a directory tree, ignoring a missing one.
 fn remove_tree(p: &Path) {
-    if let Err(e) = fs::remove_dir_all(p) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %p.display(), error = %e, "Could not remove staging directory");
-        }
+    if let Err(e) = fs::remove_dir_all(p)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %p.display(), error = %e, "Could not remove staging directory");
     }
 }
 

@@ -228,10 +228,10 @@ impl Repository {
                                     reason: "blob beyond end of pack".into(),
                                 }),
                             };
-                            if let Err(e) = res {
-                                if let Ok(mut rb) = read_bad.lock() {
-                                    rb.push((b.0, e.to_string()));
-                                }
+                            if let Err(e) = res
+                                && let Ok(mut rb) = read_bad.lock()
+                            {
+                                rb.push((b.0, e.to_string()));
                             }
                             n += 1;
                         }

@@ -1,0 +1,15 @@
+//! Integration tests of lightrag-backup on real files (synthetic workspaces and the real
+//! LightRAG fixtures under `shared/fixtures/lightrag-real`).
+
+mod integration {
+    pub(crate) mod common;
+    mod crash;
+    mod damage;
+    mod encryption;
+    mod fixtures;
+    mod prune;
+    mod restore;
+    mod retention;
+    mod synthetic;
+    mod torn;
+}

@@ -1,0 +1,168 @@
+//! Forget + prune, alone and beside concurrent backups.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lightrag_backup::{
+    BackupOptions, NoProgress, PruneOptions, ReadData, RestoreOptions, RetentionPolicy,
+    VerifyOptions,
+};
+
+use super::common::{assert_same_tree, gen_workspace, grow_workspace, new_repo, pack_files, tree};
+
+#[test]
+fn forget_and_prune_free_space_and_keep_the_rest_restorable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("ws");
+    gen_workspace(&src, 10, &[]);
+    let repo_dir = tmp.path().join("repo");
+    let repo = new_repo(&repo_dir, None);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        if i > 0 {
+            grow_workspace(&src, 20);
+        }
+        ids.push(
+            repo.backup("ws", &src, &BackupOptions::default(), &NoProgress)
+                .unwrap()
+                .snapshot
+                .id,
+        );
+    }
+    let pinned: BTreeSet<String> = [ids[0].clone()].into();
+    let policy = RetentionPolicy {
+        keep_last: 1,
+        ..Default::default()
+    };
+    assert!(
+        repo.forget(None, &RetentionPolicy::default(), &pinned, false)
+            .is_err(),
+        "empty policy refused"
+    );
+    let dry = repo.forget(None, &policy, &pinned, true).unwrap();
+    assert_eq!(dry.removed, [ids[1].clone()]);
+    assert_eq!(repo.snapshots(None).unwrap().len(), 3);
+    let f = repo.forget(None, &policy, &pinned, false).unwrap();
+    assert_eq!(f.removed, [ids[1].clone()]);
+    assert_eq!(f.kept.len(), 2);
+
+    let before: u64 = pack_files(&repo_dir)
+        .iter()
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
+    let p = repo
+        .prune(
+            &PruneOptions {
+                repack_threshold: 0.0,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    let after: u64 = pack_files(&repo_dir)
+        .iter()
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
+    assert!(p.chunks_removed > 0 && after < before, "{p:?}");
+    let r = repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    // A second prune has nothing left to do.
+    let p2 = repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert_eq!(
+        (p2.chunks_removed, p2.packs_deleted, p2.orphan_packs_deleted),
+        (0, 0, 0)
+    );
+    let out = tmp.path().join("out");
+    repo.restore(&ids[2], &out, &RestoreOptions::default(), &NoProgress)
+        .unwrap();
+    assert_same_tree(&src, &out);
+}
+
+#[test]
+fn prune_beside_concurrent_backups_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("ws");
+    gen_workspace(&src, 10, &[]);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let done = AtomicBool::new(false);
+    let mut expected = Vec::new();
+    std::thread::scope(|s| {
+        let pruner = s.spawn(|| {
+            let mut runs = 0;
+            while !done.load(Ordering::Relaxed) || runs == 0 {
+                let policy = RetentionPolicy {
+                    keep_last: 2,
+                    ..Default::default()
+                };
+                repo.forget(None, &policy, &BTreeSet::new(), false).unwrap();
+                repo.prune(
+                    &PruneOptions {
+                        repack_threshold: 0.0,
+                        ..Default::default()
+                    },
+                    &NoProgress,
+                )
+                .unwrap();
+                runs += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            runs
+        });
+        for i in 0..4 {
+            let snap = repo
+                .backup("ws", &src, &BackupOptions::default(), &NoProgress)
+                .unwrap()
+                .snapshot;
+            let copy = tmp.path().join(format!("state{i}"));
+            super::common::copy_dir(&src, &copy);
+            expected.push((snap.id, copy));
+            grow_workspace(&src, 10);
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(pruner.join().unwrap() > 0);
+    });
+    // Final forget+prune, then everything still listed restores exactly.
+    let r = repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    let listed: BTreeSet<String> = repo
+        .snapshots(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert!(listed.len() >= 2);
+    for (id, state) in &expected {
+        if !listed.contains(id) {
+            continue;
+        }
+        let out = tmp.path().join(format!("out-{id}"));
+        repo.restore(id, &out, &RestoreOptions::default(), &NoProgress)
+            .unwrap();
+        assert_eq!(
+            tree(&out)
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect::<Vec<_>>(),
+            tree(state)
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect::<Vec<_>>()
+        );
+    }
+}

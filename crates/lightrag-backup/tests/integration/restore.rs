@@ -1,0 +1,140 @@
+//! In-place restore: safety snapshot, atomic swap, partial restore.
+
+use lightrag_backup::{BackupError, BackupOptions, NoProgress, RestoreOptions};
+
+use super::common::{assert_same_tree, copy_dir, fixtures, new_repo, tree};
+
+fn no_staging_left(parent: &std::path::Path) {
+    let left: Vec<String> = std::fs::read_dir(parent)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".lrtmp-") || n.contains(".lrold-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn in_place_restore_is_atomic_and_takes_a_safety_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    copy_dir(&fixtures()[1], &live);
+    let pristine = tmp.path().join("pristine");
+    copy_dir(&live, &pristine);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let s1 = repo
+        .backup("g", &live, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+
+    // LightRAG moves on: a file rewritten, one added, one deleted.
+    std::fs::write(
+        live.join("kv_store_full_docs.json"),
+        b"{\"d\": {\"content\": \"new\"}}",
+    )
+    .unwrap();
+    std::fs::write(live.join("extra.log"), b"log").unwrap();
+    std::fs::remove_file(live.join("vdb_chunks.json")).unwrap();
+    let modified = tree(&live);
+
+    // Refused without in_place.
+    let err = repo
+        .restore(&s1.id, &live, &RestoreOptions::default(), &NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, BackupError::TargetNotEmpty(_)), "{err}");
+
+    // Killed before the swap: the target is the old state, nothing staged is left.
+    let opts = RestoreOptions {
+        in_place: true,
+        fail_before_swap: true,
+        ..Default::default()
+    };
+    assert!(repo.restore(&s1.id, &live, &opts, &NoProgress).is_err());
+    assert_eq!(tree(&live), modified);
+    no_staging_left(tmp.path());
+
+    // The real restore: the new state, entirely.
+    let opts = RestoreOptions {
+        in_place: true,
+        ..Default::default()
+    };
+    let r = repo.restore(&s1.id, &live, &opts, &NoProgress).unwrap();
+    assert_same_tree(&pristine, &live);
+    no_staging_left(tmp.path());
+
+    // The safety snapshot holds the state that was replaced.
+    let safety = r.safety_snapshot.expect("safety snapshot");
+    let info = repo
+        .snapshots(Some("g"))
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == safety)
+        .unwrap();
+    assert_eq!(info.trigger, "pre_restore");
+    let back = tmp.path().join("back");
+    repo.restore(&safety, &back, &RestoreOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(tree(&back), modified);
+}
+
+#[test]
+fn partial_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    copy_dir(&fixtures()[0], &live);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let s1 = repo
+        .backup("g", &live, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+    let original = tree(&live);
+
+    let out = tmp.path().join("one");
+    let opts = RestoreOptions {
+        files: vec!["kv_store_full_docs.json".into()],
+        ..Default::default()
+    };
+    let r = repo.restore(&s1.id, &out, &opts, &NoProgress).unwrap();
+    assert_eq!(r.files, 1);
+    let t = tree(&out);
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        t["kv_store_full_docs.json"],
+        original["kv_store_full_docs.json"]
+    );
+
+    // In place, only the chosen file is replaced.
+    std::fs::write(live.join("kv_store_full_docs.json"), b"{}").unwrap();
+    std::fs::write(live.join("kv_store_text_chunks.json"), b"{}").unwrap();
+    let opts = RestoreOptions {
+        in_place: true,
+        files: vec!["kv_store_full_docs.json".into()],
+        ..Default::default()
+    };
+    repo.restore(&s1.id, &live, &opts, &NoProgress).unwrap();
+    let now = tree(&live);
+    assert_eq!(
+        now["kv_store_full_docs.json"],
+        original["kv_store_full_docs.json"]
+    );
+    assert_eq!(now["kv_store_text_chunks.json"].0, b"{}");
+    no_staging_left(&live);
+
+    let bad = RestoreOptions {
+        files: vec!["nope.json".into()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        repo.restore(&s1.id, &tmp.path().join("x"), &bad, &NoProgress),
+        Err(BackupError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        repo.restore(
+            "zzz",
+            &tmp.path().join("x"),
+            &RestoreOptions::default(),
+            &NoProgress
+        ),
+        Err(BackupError::SnapshotNotFound(_))
+    ));
+}
