@@ -274,3 +274,41 @@ fn unavailable(location: &DbLocation, err: &r2d2::Error) -> RecoveryDbError {
         source: location.scrub(&err.to_string()).into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tracing::Instrument;
+
+    use super::*;
+
+    #[test]
+    fn run_keeps_the_callers_span_and_maps_panics() {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DbConfig::new(
+            dir.path().join("c.db").display().to_string(),
+        ))
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let name = rt
+            .block_on(
+                db.run(|conn| {
+                    assert_eq!(conn.backend(), BackendKind::Sqlite);
+                    Ok(tracing::Span::current().metadata().map(|m| m.name()))
+                })
+                .instrument(tracing::info_span!("handler_span")),
+            )
+            .unwrap();
+        assert_eq!(name, Some("handler_span"));
+
+        let err = rt
+            .block_on(db.run(|_| -> Result<()> { panic!("boom") }))
+            .unwrap_err();
+        assert!(matches!(err, RecoveryDbError::Task { .. }), "{err:?}");
+        assert!(format!("{db:?}").contains("sqlite"));
+    }
+}

@@ -170,6 +170,12 @@ impl RecoveryDbError {
                     }
                     other => other,
                 };
+                if is_connection_lost(&message) {
+                    return Self::Unavailable {
+                        target: "connection".to_owned(),
+                        source: message.into(),
+                    };
+                }
                 if message.starts_with("database is locked")
                     || message.starts_with("database is busy")
                 {
@@ -218,6 +224,31 @@ impl RecoveryDbError {
             DieselError::DeserializationError(source) => Self::Corrupt { source },
             other => Self::Database { source: other },
         }
+    }
+}
+
+/// libpq messages for a connection that died under a query.
+fn is_connection_lost(message: &str) -> bool {
+    [
+        "server closed the connection unexpectedly",
+        "no connection to the server",
+        "terminating connection due to administrator command",
+        "could not receive data from server",
+        "could not send data to server",
+        "connection to server was lost",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// `true` when `err` is a foreign-key violation on either backend.
+pub(crate) fn is_fk_violation(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().starts_with("FOREIGN KEY constraint failed")
+        }
+        _ => false,
     }
 }
 

@@ -203,39 +203,47 @@ pub struct EventFilter {
     pub order: Order,
 }
 
+/// Adds the `WHERE` clauses of `filter` to a boxed query on `events`.
+macro_rules! apply_filter {
+    ($q:expr, $filter:expr) => {{
+        let filter: &EventFilter = $filter;
+        let mut q = $q;
+        if let Some(v) = &filter.graph_id {
+            q = q.filter(events::graph_id.eq(v));
+        }
+        if let Some(v) = &filter.target_id {
+            q = q.filter(events::target_id.eq(v));
+        }
+        if let Some(v) = &filter.recovery_point_id {
+            q = q.filter(events::recovery_point_id.eq(v));
+        }
+        if let Some(v) = &filter.snapshot_id {
+            q = q.filter(events::snapshot_id.eq(v));
+        }
+        if let Some(v) = filter.kind {
+            q = q.filter(events::kind.eq(v));
+        }
+        if let Some(v) = &filter.event_type {
+            q = q.filter(events::event_type.eq(v));
+        }
+        if let Some(v) = filter.severity {
+            q = q.filter(events::severity.eq(v));
+        }
+        if let Some(v) = filter.min_severity {
+            q = q.filter(events::severity.eq_any(v.at_least()));
+        }
+        if let Some(t) = filter.since {
+            q = q.filter(events::occurred_at.ge(t));
+        }
+        if let Some(t) = filter.until {
+            q = q.filter(events::occurred_at.lt(t));
+        }
+        q
+    }};
+}
+
 fn filtered(filter: &EventFilter) -> events::BoxedQuery<'_, MultiBackend> {
-    let mut q = events::table.into_boxed::<MultiBackend>();
-    if let Some(v) = &filter.graph_id {
-        q = q.filter(events::graph_id.eq(v));
-    }
-    if let Some(v) = &filter.target_id {
-        q = q.filter(events::target_id.eq(v));
-    }
-    if let Some(v) = &filter.recovery_point_id {
-        q = q.filter(events::recovery_point_id.eq(v));
-    }
-    if let Some(v) = &filter.snapshot_id {
-        q = q.filter(events::snapshot_id.eq(v));
-    }
-    if let Some(v) = filter.kind {
-        q = q.filter(events::kind.eq(v));
-    }
-    if let Some(v) = &filter.event_type {
-        q = q.filter(events::event_type.eq(v));
-    }
-    if let Some(v) = filter.severity {
-        q = q.filter(events::severity.eq(v));
-    }
-    if let Some(v) = filter.min_severity {
-        q = q.filter(events::severity.eq_any(v.at_least()));
-    }
-    if let Some(t) = filter.since {
-        q = q.filter(events::occurred_at.ge(t));
-    }
-    if let Some(t) = filter.until {
-        q = q.filter(events::occurred_at.lt(t));
-    }
-    q
+    apply_filter!(events::table.into_boxed::<MultiBackend>(), filter)
 }
 
 /// Appends one event.
@@ -305,6 +313,49 @@ pub fn count_events(conn: &mut DbConn, filter: &EventFilter) -> Result<i64> {
         .count()
         .get_result(conn)
         .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))
+}
+
+/// Number of events per (kind, event type, severity), for analytics over a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCount {
+    /// Area.
+    pub kind: EventKind,
+    /// Specific type.
+    pub event_type: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Events.
+    pub count: i64,
+}
+
+/// Events matching `filter` counted per (kind, event type, severity), ordered by those keys.
+pub fn count_events_by_type(conn: &mut DbConn, filter: &EventFilter) -> Result<Vec<EventCount>> {
+    let grouped = events::table
+        .group_by((events::kind, events::event_type, events::severity))
+        .select((
+            events::kind,
+            events::event_type,
+            events::severity,
+            diesel::dsl::count_star(),
+        ))
+        .into_boxed::<MultiBackend>();
+    let rows: Vec<(EventKind, String, Severity, i64)> = apply_filter!(grouped, filter)
+        .order((
+            events::kind.asc(),
+            events::event_type.asc(),
+            events::severity.asc(),
+        ))
+        .load(conn)
+        .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, event_type, severity, count)| EventCount {
+            kind,
+            event_type,
+            severity,
+            count,
+        })
+        .collect())
 }
 
 /// Deletes events older than `before` (event-log retention); returns how many.

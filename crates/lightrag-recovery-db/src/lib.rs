@@ -45,8 +45,8 @@ pub use crate::config::{BackendKind, DEFAULT_DB_URL, DbConfig, redact_url};
 pub use crate::conn::{Db, DbConn, PoolState, PooledConn};
 pub use crate::error::{BoxError, RecoveryDbError, Result};
 pub use crate::events::{
-    Event, EventFilter, NewEvent, count_events, delete_events_before, get_event, insert_event,
-    insert_events, list_events,
+    Event, EventCount, EventFilter, NewEvent, count_events, count_events_by_type,
+    delete_events_before, get_event, insert_event, insert_events, list_events,
 };
 pub use crate::graphs::{
     Graph, GraphFilter, GraphUpdate, NewGraph, create_graph, delete_graph, find_graph, get_graph,

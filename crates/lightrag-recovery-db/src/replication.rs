@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::conn::{DbConn, MultiBackend};
-use crate::error::{RecoveryDbError, Result};
+use crate::error::{RecoveryDbError, Result, is_fk_violation};
 use crate::schema::{replication_state, replication_targets};
 use crate::text::{check_id, check_text, clean_opt};
 use crate::types::{HealthStatus, Page, TargetKind, Timestamp};
@@ -389,11 +389,12 @@ pub struct ReplicationStateFilter {
 }
 
 fn map_state_err(target_id: &str) -> impl FnOnce(diesel::result::Error) -> RecoveryDbError + '_ {
-    move |e| match RecoveryDbError::from_diesel(STATE, e) {
-        RecoveryDbError::Conflict { message, .. } if message.contains("referenced") => {
+    move |e| {
+        if is_fk_violation(&e) {
             RecoveryDbError::not_found(TARGET, target_id)
+        } else {
+            RecoveryDbError::from_diesel(STATE, e)
         }
-        other => other,
     }
 }
 

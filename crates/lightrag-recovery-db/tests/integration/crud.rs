@@ -861,6 +861,33 @@ fn events_crud_filters_and_batches(t: &mut TestDb) {
     };
     assert_eq!(count_events(conn, &snap).unwrap(), 1);
 
+    let alpha = EventFilter {
+        graph_id: Some("alpha".into()),
+        ..Default::default()
+    };
+    let by_type = count_events_by_type(conn, &alpha).unwrap();
+    assert_eq!(
+        by_type.iter().map(|c| c.count).sum::<i64>(),
+        count_events(conn, &alpha).unwrap()
+    );
+    let restores = by_type
+        .iter()
+        .find(|c| c.kind == EventKind::Restore)
+        .unwrap();
+    assert_eq!(
+        (
+            restores.event_type.as_str(),
+            restores.severity,
+            restores.count
+        ),
+        ("restore.tick", Severity::Error, 250)
+    );
+    assert!(
+        by_type
+            .iter()
+            .any(|c| c.event_type == "backup.completed" && c.count == 1)
+    );
+
     assert_eq!(delete_events_before(conn, ts(10_000)).unwrap(), 1);
     assert_eq!(count_events(conn, &EventFilter::default()).unwrap(), 2_500);
 }

@@ -181,7 +181,13 @@ fn postgres_stop_gives_unavailable_then_pool_recovers_after_start() {
         .unwrap();
     assert_eq!(list(&db).unwrap().len(), 1);
 
+    let mut held = db.conn().unwrap();
     check(pg.stop("fast"), "pg_ctl stop", Some(&pg.log));
+
+    // A connection checked out before the stop fails with Unavailable, not a panic.
+    let err = list_graphs(&mut held, &GraphFilter::default(), Page::default()).unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    drop(held);
 
     for attempt in 0..2 {
         let started = Instant::now();
