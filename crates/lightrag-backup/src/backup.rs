@@ -9,11 +9,10 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
-use fastcdc::v2020::StreamCDC;
+use fastcdc::v2020::{FastCDC, Normalization};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::crypto::hex;
 use crate::error::{BackupError, Result};
 use crate::format::{
     self, ChunkId, FORMAT_VERSION, FileEntry, INDEX_PREFIX, Index, IndexFile, Manifest, Totals,
@@ -174,28 +173,11 @@ fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<V
     Ok(out)
 }
 
-/// Reader that hashes and scans every byte on its way to the chunker.
-struct Tee<'a> {
-    file: File,
-    hasher: &'a mut blake3::Hasher,
-    scanner: Option<&'a mut Scanner>,
-    bytes: u64,
-}
-
-impl Read for Tee<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        if let Some(s) = self.scanner.as_deref_mut() {
-            s.feed(&buf[..n]);
-        }
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 /// Files modified less than this before a read began are re-read (coarse mtime clocks).
 const RACY_WINDOW: Duration = Duration::from_millis(50);
+
+/// Read buffer per worker: large reads, and the chunker works in place (no per-chunk copy).
+const READ_BUFFER: usize = 4 * 1024 * 1024;
 
 type BlobMsg = (ChunkId, u32, Vec<u8>);
 
@@ -311,41 +293,72 @@ impl Ctx<'_> {
                 return Ok(Attempt::Racy);
             }
         }
-        let mut hasher = self.repo.file_hasher();
         let mut scanner = kind.map(Scanner::new);
         let cp = self.repo.config.chunker;
-        let mut tee = Tee {
-            file,
-            hasher: &mut hasher,
-            scanner: scanner.as_mut(),
-            bytes: 0,
-        };
+        let max = cp.max_size as usize;
+        let mut file = file;
+        let mut buf = vec![0u8; READ_BUFFER.max(2 * max)];
+        let (mut len, mut eof, mut bytes) = (0usize, false, 0u64);
         let mut chunks = Vec::new();
-        {
-            let cdc = StreamCDC::new(&mut tee, cp.min_size, cp.avg_size, cp.max_size);
-            for c in cdc {
-                if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Err(BackupError::Injected("another worker failed"));
+        loop {
+            while !eof && len < buf.len() {
+                let n = match file.read(&mut buf[len..]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(BackupError::io("read", &w.abs, e)),
+                };
+                if n == 0 {
+                    eof = true;
+                } else {
+                    if let Some(s) = scanner.as_mut() {
+                        s.feed(&buf[len..len + n]);
+                    }
+                    len += n;
+                    bytes += n as u64;
                 }
-                let c = c.map_err(|e| BackupError::io("read", &w.abs, e.into()))?;
-                let id = self.repo.chunk_id(&c.data);
+            }
+            if len == 0 {
+                break;
+            }
+            if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(BackupError::Injected("another worker failed"));
+            }
+            // Same cut points as a streaming FastCDC: a cut is only taken with at least
+            // `max_size` bytes ahead (or at end of file).
+            let cdc = FastCDC::with_level(
+                &buf[..len],
+                cp.min_size,
+                cp.avg_size,
+                cp.max_size,
+                Normalization::Level1,
+            );
+            let mut start = 0;
+            while start < len && (eof || len - start >= max) {
+                let (_, end) = cdc.cut(start, len - start);
+                let data = &buf[start..end];
+                let id = self.repo.chunk_id(data);
                 if self.claim(id) {
-                    let enc = format::encode(self.repo.keys(), &id.0, &c.data, self.level)?;
+                    let enc = format::encode(self.repo.keys(), &id.0, data, self.level)?;
                     self.new_chunks
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.new_bytes
-                        .fetch_add(c.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    if tx.send((id, c.data.len() as u32, enc)).is_err() {
+                        .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    if tx.send((id, data.len() as u32, enc)).is_err() {
                         // The pack writer stopped: its error is reported by the caller.
                         return Err(BackupError::Injected("pack writer stopped"));
                     }
                 }
                 chunks.push(id);
-                self.progress.advance(0, c.data.len() as u64);
+                self.progress.advance(0, data.len() as u64);
+                start = end;
+            }
+            drop(cdc);
+            buf.copy_within(start..len, 0);
+            len -= start;
+            if eof && len == 0 {
+                break;
             }
         }
-        let bytes = tee.bytes;
-        let file = tee.file;
         self.bytes_read
             .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         let after = file
@@ -373,7 +386,7 @@ impl Ctx<'_> {
             mtime: before.mtime(),
             mtime_nsec: before.mtime_nsec() as u32,
             inode: before.ino(),
-            hash: hex(hasher.finalize().as_bytes()),
+            hash: format::file_hash(&chunks),
             chunks,
         };
         Ok(Attempt::Done(Box::new((entry, stats))))

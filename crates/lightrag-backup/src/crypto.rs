@@ -81,11 +81,6 @@ impl Keys {
         *blake3::keyed_hash(&self.id_key, data).as_bytes()
     }
 
-    /// A keyed hasher for streaming whole-file hashes.
-    pub(crate) fn keyed_hasher(&self) -> blake3::Hasher {
-        blake3::Hasher::new_keyed(&self.id_key)
-    }
-
     /// `nonce || ciphertext+tag`, binding `ad`.
     pub(crate) fn seal(&self, ad: &[u8], plain: &[u8]) -> Vec<u8> {
         let nonce: [u8; NONCE_LEN] = random_bytes();

@@ -11,9 +11,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::backup::BackupOptions;
-use crate::crypto::{hex, random_hex};
+use crate::crypto::random_hex;
 use crate::error::{BackupError, Result};
-use crate::format::{FileEntry, Index, Manifest};
+use crate::format::{self, FileEntry, Index, Manifest};
 use crate::lock::LockKind;
 use crate::progress::{NoProgress, Progress};
 use crate::repo::Repository;
@@ -114,21 +114,21 @@ impl Repository {
                 .map_err(|err| BackupError::io("create directory", parent, err))?;
         }
         let mut f = File::create(dest).map_err(|err| BackupError::io("create", dest, err))?;
-        let mut hasher = self.file_hasher();
         let mut written = 0u64;
-        for id in &e.chunks {
-            let data = self
-                .read_chunk(index, id)
-                .map_err(|err| damaged(err.to_string()))?;
-            hasher.update(&data);
+        self.for_each_chunk(index, &e.chunks, |_, data| {
             f.write_all(&data)
                 .map_err(|err| BackupError::io("write", dest, err))?;
             written += data.len() as u64;
             progress.advance(0, data.len() as u64);
-        }
-        if written != e.size || hex(hasher.finalize().as_bytes()) != e.hash {
+            Ok(())
+        })
+        .map_err(|err| match err {
+            BackupError::Io { .. } => err,
+            other => damaged(other.to_string()),
+        })?;
+        if written != e.size || format::file_hash(&e.chunks) != e.hash {
             return Err(damaged(
-                "restored content does not match the recorded file hash".into(),
+                "restored content does not match the recorded file size/hash".into(),
             ));
         }
         f.set_permissions(fs::Permissions::from_mode(e.mode))

@@ -113,8 +113,9 @@ impl Storage for LocalStorage {
         };
         if !dir.exists() {
             fs::create_dir_all(&dir).map_err(err)?;
-            if let Some(parent) = dir.parent() {
-                fsync_dir(parent).map_err(err)?;
+            match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => fsync_dir(parent).map_err(err)?,
+                _ => fsync_dir(Path::new(".")).map_err(err)?,
             }
         }
         let tmp = dir.join(format!("{TMP_PREFIX}{}", crate::crypto::random_hex(8)));
