@@ -1,24 +1,22 @@
-// @generated shape: matches `diesel print-schema` for migrations/postgres; migrations/sqlite
-// declares the same tables and columns. Every `*_at` / `retention_until` column is UTC unix
-// milliseconds.
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
     backup_metadata (snapshot_id) {
         snapshot_id -> Text,
         graph_id -> Text,
-        created_at -> BigInt,
-        finished_at -> Nullable<BigInt>,
+        created_at -> Int8,
+        finished_at -> Nullable<Int8>,
         status -> Text,
         trigger_kind -> Text,
-        logical_size_bytes -> BigInt,
-        stored_size_bytes -> BigInt,
-        file_count -> BigInt,
-        chunk_count -> BigInt,
+        logical_size_bytes -> Int8,
+        stored_size_bytes -> Int8,
+        file_count -> Int8,
+        chunk_count -> Int8,
         manifest_hash -> Nullable<Text>,
-        duration_ms -> Nullable<BigInt>,
+        duration_ms -> Nullable<Int8>,
         error_message -> Nullable<Text>,
-        retention_until -> Nullable<BigInt>,
-        verified_at -> Nullable<BigInt>,
+        retention_until -> Nullable<Int8>,
+        verified_at -> Nullable<Int8>,
         verification_ok -> Nullable<Bool>,
         verification_error -> Nullable<Text>,
         summary_json -> Nullable<Text>,
@@ -27,8 +25,8 @@ diesel::table! {
 
 diesel::table! {
     events (id) {
-        id -> BigInt,
-        occurred_at -> BigInt,
+        id -> Int8,
+        occurred_at -> Int8,
         kind -> Text,
         event_type -> Text,
         severity -> Text,
@@ -36,8 +34,8 @@ diesel::table! {
         target_id -> Nullable<Text>,
         recovery_point_id -> Nullable<Text>,
         snapshot_id -> Nullable<Text>,
-        duration_ms -> Nullable<BigInt>,
-        bytes -> Nullable<BigInt>,
+        duration_ms -> Nullable<Int8>,
+        bytes -> Nullable<Int8>,
         message -> Text,
         details -> Nullable<Text>,
     }
@@ -48,15 +46,15 @@ diesel::table! {
         id -> Text,
         path -> Text,
         source -> Text,
-        created_at -> BigInt,
-        updated_at -> BigInt,
+        created_at -> Int8,
+        updated_at -> Int8,
     }
 }
 
 diesel::table! {
     health_check_events (id) {
-        id -> BigInt,
-        checked_at -> BigInt,
+        id -> Int8,
+        checked_at -> Int8,
         component_type -> Text,
         component_id -> Text,
         status -> Text,
@@ -76,11 +74,11 @@ diesel::table! {
 diesel::table! {
     recovery_points (id) {
         id -> Text,
-        created_at -> BigInt,
+        created_at -> Int8,
         description -> Text,
         created_by -> Nullable<Text>,
         validated -> Bool,
-        validated_at -> Nullable<BigInt>,
+        validated_at -> Nullable<Int8>,
         validation_error -> Nullable<Text>,
     }
 }
@@ -90,12 +88,12 @@ diesel::table! {
         target_id -> Text,
         graph_id -> Text,
         last_synced_snapshot_id -> Nullable<Text>,
-        last_sync_at -> Nullable<BigInt>,
-        lag_ms -> Nullable<BigInt>,
-        bytes_synced -> BigInt,
-        consecutive_failures -> Integer,
+        last_sync_at -> Nullable<Int8>,
+        lag_ms -> Nullable<Int8>,
+        bytes_synced -> Int8,
+        consecutive_failures -> Int4,
         last_error -> Nullable<Text>,
-        updated_at -> BigInt,
+        updated_at -> Int8,
     }
 }
 
@@ -107,9 +105,9 @@ diesel::table! {
         url -> Text,
         secret -> Nullable<Text>,
         enabled -> Bool,
-        created_at -> BigInt,
-        updated_at -> BigInt,
-        last_health_check_at -> Nullable<BigInt>,
+        created_at -> Int8,
+        updated_at -> Int8,
+        last_health_check_at -> Nullable<Int8>,
         last_status -> Nullable<Text>,
         last_error -> Nullable<Text>,
     }

@@ -114,3 +114,28 @@ fn migrations_up_down_up(t: &mut TestDb) {
     .unwrap();
     assert_eq!(count_events(conn, &EventFilter::default()).unwrap(), 1);
 }
+
+fn columns(conn: &mut DbConn, table: &str) -> Vec<String> {
+    names(
+        conn,
+        &format!("SELECT name FROM pragma_table_info('{table}')"),
+        &format!(
+            "SELECT column_name::text AS name FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = '{table}'"
+        ),
+    )
+}
+
+/// migrations/sqlite and migrations/postgres must declare the same columns.
+#[test]
+fn sqlite_and_postgres_schemas_have_the_same_columns() {
+    let sqlite = TestDb::sqlite();
+    let pg = TestDb::postgres();
+    let s = &mut *sqlite.db().conn().unwrap();
+    let p = &mut *pg.db().conn().unwrap();
+    for table in TABLES {
+        let cols = columns(s, table);
+        assert!(!cols.is_empty(), "{table}");
+        assert_eq!(cols, columns(p, table), "columns of {table}");
+    }
+}
