@@ -338,13 +338,12 @@ impl Ctx<'_> {
                 let data = &buf[start..end];
                 let id = self.repo.chunk_id(data);
                 if self.claim(id) {
-                    let enc = format::encode(self.repo.keys(), &id.0, data, self.level)?;
                     self.new_chunks
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.new_bytes
                         .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    if tx.send((id, data.len() as u32, enc)).is_err() {
-                        // The pack writer stopped: its error is reported by the caller.
+                    if tx.send((id, data.len() as u32, data.to_vec())).is_err() {
+                        // The compressors stopped: their error is reported by the caller.
                         return Err(BackupError::Injected("pack writer stopped"));
                     }
                 }
@@ -524,17 +523,53 @@ impl Repository {
         };
         let queue = Mutex::new(files.into_iter().collect::<VecDeque<_>>());
         let results = Mutex::new(Vec::new());
-        let (tx, rx) = sync_channel::<BlobMsg>(16);
+        // Readers (one file each: read, scan, chunk, hash) -> compressors (zstd, seal) ->
+        // one pack writer. Compression is spread over all threads even for one huge file.
+        let threads = self.threads();
+        let (tx, compress_rx) = sync_channel::<BlobMsg>(4 * threads);
+        let compress_rx = Mutex::new(compress_rx);
+        let (pack_tx, rx) = sync_channel::<BlobMsg>(4 * threads);
         let writer = PackWriter::new(
             self.storage.clone(),
             self.keys.clone(),
             level,
             self.config.pack_size,
         );
-        let threads = self.threads();
         let (worker_err, packs) = std::thread::scope(|s| {
             let writer_handle = s.spawn(move || pack_writer_loop(writer, rx));
             let mut handles = Vec::new();
+            for _ in 0..threads {
+                let pack_tx = pack_tx.clone();
+                let (ctx, compress_rx) = (&ctx, &compress_rx);
+                handles.push(s.spawn(move || -> Result<()> {
+                    // On any failure keep draining, so no reader blocks on a full channel.
+                    let mut err = None;
+                    loop {
+                        let msg = match compress_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return Err(BackupError::WorkerPanicked("compressor".into())),
+                        };
+                        let Ok((id, raw_len, data)) = msg else { break };
+                        if err.is_some() || ctx.failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            continue;
+                        }
+                        match format::encode(ctx.repo.keys(), &id.0, &data, ctx.level) {
+                            Ok(enc) => {
+                                if pack_tx.send((id, raw_len, enc)).is_err() {
+                                    // the pack writer failed; its error is reported
+                                    ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                            Err(e) => {
+                                ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                err = Some(e);
+                            }
+                        }
+                    }
+                    err.map_or(Ok(()), Err)
+                }));
+            }
+            drop(pack_tx);
             for _ in 0..threads {
                 let tx = tx.clone();
                 let (ctx, queue, results) = (&ctx, &queue, &results);
