@@ -59,6 +59,48 @@ fn encrypted_round_trip_and_key_errors() {
         .unwrap();
     assert!(r.is_ok(), "{r:?}");
 
+    // Forget + prune (repacking sealed blobs) keep an encrypted repository intact.
+    std::fs::write(src.join("kv_store_full_docs.json"), b"{\"d\": {}}").unwrap();
+    let snap2 = repo
+        .backup("g", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+    let keep = lightrag_backup::RetentionPolicy {
+        keep_last: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        repo.forget(None, &keep, &Default::default(), false)
+            .unwrap()
+            .removed,
+        [snap.id.clone()]
+    );
+    let pr = repo
+        .prune(
+            &lightrag_backup::PruneOptions {
+                repack_threshold: 0.0,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(pr.chunks_removed > 0, "{pr:?}");
+    let r = repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    let out2 = tmp.path().join("out2");
+    repo.restore(&snap2.id, &out2, &RestoreOptions::default(), &NoProgress)
+        .unwrap();
+    assert_same_tree(&src, &out2);
+    let snap = snap2;
+
     let bytes = all_repo_bytes(&repo_dir);
     assert!(
         !bytes.windows(marker.len()).any(|w| w == marker),

@@ -170,3 +170,100 @@ fn different_graphs_back_up_in_parallel() {
             .is_err()
     );
 }
+
+#[derive(Default)]
+struct Counting {
+    begun: std::sync::Mutex<Vec<(String, u64, u64)>>,
+    files: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    ended: std::sync::atomic::AtomicU64,
+}
+
+impl lightrag_backup::Progress for Counting {
+    fn begin(&self, op: &str, files: u64, bytes: u64) {
+        self.begun
+            .lock()
+            .unwrap()
+            .push((op.to_owned(), files, bytes));
+        self.files.store(0, std::sync::atomic::Ordering::SeqCst);
+        self.bytes.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn advance(&self, files: u64, bytes: u64) {
+        self.files
+            .fetch_add(files, std::sync::atomic::Ordering::SeqCst);
+        self.bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn end(&self) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn progress_reports_totals_and_verify_subsets() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("ws");
+    gen_workspace(&src, 10, &[]);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let p = Counting::default();
+    let s = repo
+        .backup("ws", &src, &BackupOptions::default(), &p)
+        .unwrap()
+        .snapshot;
+    let (op, files, bytes) = p.begun.lock().unwrap()[0].clone();
+    assert_eq!(
+        (op.as_str(), files, bytes),
+        ("backup", s.totals.files, s.totals.bytes)
+    );
+    assert_eq!(
+        (
+            p.files.load(SeqCst),
+            p.bytes.load(SeqCst),
+            p.ended.load(SeqCst)
+        ),
+        (files, bytes, 1)
+    );
+
+    let p = Counting::default();
+    let r = repo
+        .restore(
+            &s.id,
+            &tmp.path().join("out"),
+            &RestoreOptions::default(),
+            &p,
+        )
+        .unwrap();
+    assert_eq!(
+        (p.files.load(SeqCst), p.bytes.load(SeqCst)),
+        (r.files, r.bytes)
+    );
+
+    use lightrag_backup::{ReadData, VerifyOptions};
+    let all = repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    let none = repo.verify(&VerifyOptions::default(), &NoProgress).unwrap();
+    let half = repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::Percent(50),
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(all.is_ok() && none.is_ok() && half.is_ok());
+    assert_eq!(none.chunks_read, 0);
+    assert_eq!(
+        all.chunks_read as usize,
+        chunk_set(&repo.snapshot(&s.id).unwrap()).len()
+    );
+    assert!(half.packs_read <= all.packs_read);
+}
