@@ -69,12 +69,10 @@ fn encrypted_round_trip_and_key_errors() {
         keep_last: 1,
         ..Default::default()
     };
-    assert_eq!(
-        repo.forget(None, &keep, &Default::default(), false)
-            .unwrap()
-            .removed,
-        [snap.id.clone()]
-    );
+    let forgotten = repo
+        .forget(None, &keep, &Default::default(), false)
+        .unwrap();
+    assert_eq!(forgotten.removed, std::slice::from_ref(&snap.id));
     let pr = repo
         .prune(
             &lightrag_backup::PruneOptions {
