@@ -452,6 +452,8 @@ fn check_non_negative_state(state: &ReplicationState) -> Result<()> {
 }
 
 /// Records a successful sync: sets the snapshot, time and lag, adds `bytes`, clears failures.
+///
+/// Read-modify-write: meant for the one worker that syncs a given (target, graph) pair.
 pub fn record_sync_success(
     conn: &mut DbConn,
     target_id: &str,
@@ -475,6 +477,8 @@ pub fn record_sync_success(
 }
 
 /// Records a failed sync: increments the failure count and stores the error.
+///
+/// Read-modify-write: meant for the one worker that syncs a given (target, graph) pair.
 pub fn record_sync_failure(
     conn: &mut DbConn,
     target_id: &str,
