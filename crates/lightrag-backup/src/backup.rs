@@ -61,6 +61,23 @@ pub struct BackupOptions {
     /// Test hook: inject a failure.
     #[doc(hidden)]
     pub failpoint: Option<Failpoint>,
+    /// Test hook: called after the first read buffer of every file attempt.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub read_hook: Option<ReadHook>,
+}
+
+/// A test hook called as `hook(path, attempt)` after the first read buffer of a file.
+#[derive(Clone)]
+pub struct ReadHook(pub std::sync::Arc<ReadHookFn>);
+
+/// The function type of a [`ReadHook`].
+pub type ReadHookFn = dyn Fn(&Path, u32) + Send + Sync;
+
+impl std::fmt::Debug for ReadHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadHook")
+    }
 }
 
 impl Default for BackupOptions {
@@ -76,6 +93,7 @@ impl Default for BackupOptions {
             check_lightrag_files: true,
             compression_level: None,
             failpoint: None,
+            read_hook: None,
         }
     }
 }
@@ -245,6 +263,14 @@ impl Ctx<'_> {
         }
     }
 
+    fn note_retry(&self, rel: &str) {
+        if let Ok(mut r) = self.retried.lock()
+            && !r.iter().any(|x| x == rel)
+        {
+            r.push(rel.to_owned());
+        }
+    }
+
     fn reuse_from_parent(&self, w: &WalkEntry) -> Option<(FileEntry, Option<StoreStats>)> {
         if self.opts.force_reread {
             return None;
@@ -273,6 +299,7 @@ impl Ctx<'_> {
         w: &WalkEntry,
         kind: Option<StoreKind>,
         tx: &SyncSender<BlobMsg>,
+        attempt: u32,
     ) -> Result<Attempt> {
         let file = match File::open(&w.abs) {
             Ok(f) => f,
@@ -298,7 +325,7 @@ impl Ctx<'_> {
         let max = cp.max_size as usize;
         let mut file = file;
         let mut buf = vec![0u8; READ_BUFFER.max(2 * max)];
-        let (mut len, mut eof, mut bytes) = (0usize, false, 0u64);
+        let (mut len, mut eof, mut bytes, mut first_fill) = (0usize, false, 0u64, true);
         let mut chunks = Vec::new();
         loop {
             while !eof && len < buf.len() {
@@ -319,6 +346,12 @@ impl Ctx<'_> {
             }
             if len == 0 {
                 break;
+            }
+            if first_fill {
+                first_fill = false;
+                if let Some(h) = &self.opts.read_hook {
+                    (h.0)(&w.abs, attempt);
+                }
             }
             if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(BackupError::Injected("another worker failed"));
@@ -407,7 +440,7 @@ impl Ctx<'_> {
         let mut racy_waits = 0u32;
         let mut attempt = 0u32;
         while attempt <= self.opts.max_retries {
-            match self.read_once(w, kind, tx)? {
+            match self.read_once(w, kind, tx, attempt)? {
                 Attempt::Done(done) => {
                     self.progress.advance(1, 0);
                     return Ok(Some(*done));
@@ -421,6 +454,9 @@ impl Ctx<'_> {
                 Attempt::Racy => {
                     // Not a failed attempt: the file may simply have been saved a moment ago.
                     racy_waits += 1;
+                    if racy_waits == 1 {
+                        self.note_retry(&w.rel);
+                    }
                     if racy_waits > 20 * (self.opts.max_retries + 1) {
                         last = "modified during or just before every read".into();
                         break;
@@ -432,9 +468,7 @@ impl Ctx<'_> {
                     tracing::warn!(file = %w.abs.display(), attempt, %reason, "File changed while read, retrying");
                     self.progress
                         .note(&format!("{}: {reason}; retrying", w.rel));
-                    if let Ok(mut r) = self.retried.lock() {
-                        r.push(w.rel.clone());
-                    }
+                    self.note_retry(&w.rel);
                     last = reason;
                     if attempt < self.opts.max_retries {
                         std::thread::sleep(backoff);

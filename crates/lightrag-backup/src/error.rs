@@ -136,6 +136,16 @@ pub enum BackupError {
     /// The caller passed invalid options or arguments.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An in-place restore target looks like a running LightRAG's workspace.
+    #[error(
+        "{path} was modified {seconds_ago}s ago: LightRAG looks live on this workspace and would overwrite the restore on its next save; stop it (or force the restore), then restart LightRAG for this workspace afterwards"
+    )]
+    GraphLooksLive {
+        /// Most recently modified file.
+        path: PathBuf,
+        /// Seconds since it was modified.
+        seconds_ago: u64,
+    },
     /// A restore target exists and is not empty.
     #[error(
         "restore target {0} already exists and is not empty; choose a new directory or restore in place"

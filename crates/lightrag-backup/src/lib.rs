@@ -38,12 +38,12 @@ mod storage;
 mod summary;
 mod verify;
 
-pub use backup::{BackupOptions, Failpoint, SnapshotSummary};
+pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
 pub use diff::{CountDelta, FileChange, SnapshotDiff};
 pub use error::{BackupError, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
 pub use progress::{NoProgress, Progress};
-pub use repo::{InitOptions, Repository, RepositoryOptions, SnapshotInfo};
+pub use repo::{GraphStats, InitOptions, RepoStats, Repository, RepositoryOptions, SnapshotInfo};
 pub use restore::{RestoreOptions, RestoreSummary};
 pub use retention::{
     ForgetReport, KeptSnapshot, PruneOptions, PruneReport, RetentionPolicy, apply_policy,

@@ -104,6 +104,48 @@ impl From<&Manifest> for SnapshotInfo {
     }
 }
 
+/// Per-graph figures in [`RepoStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphStats {
+    /// Snapshots of the graph.
+    pub snapshots: u64,
+    /// Latest snapshot id.
+    pub latest: Option<String>,
+    /// Its creation time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub latest_created_at: Option<OffsetDateTime>,
+    /// Logical size of the latest snapshot.
+    pub latest_bytes: u64,
+}
+
+/// Repository-wide figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoStats {
+    /// Snapshots (all graphs).
+    pub snapshots: u64,
+    /// Sum of the logical sizes of all snapshots.
+    pub logical_bytes: u64,
+    /// Bytes in pack files (what the repository really occupies, compressed).
+    pub stored_bytes: u64,
+    /// Distinct indexed chunks.
+    pub chunks: u64,
+    /// Indexed packs.
+    pub packs: u64,
+    /// Per graph.
+    pub graphs: BTreeMap<String, GraphStats>,
+}
+
+impl RepoStats {
+    /// Logical bytes per stored byte (deduplication × compression); 0 when empty.
+    pub fn dedup_ratio(&self) -> f64 {
+        if self.stored_bytes == 0 {
+            0.0
+        } else {
+            self.logical_bytes as f64 / self.stored_bytes as f64
+        }
+    }
+}
+
 /// A snapshot repository on some [`Storage`].
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -392,6 +434,41 @@ impl Repository {
             out.insert(g, id);
         }
         Ok(out)
+    }
+
+    /// Delete one snapshot (id or unique prefix). Its chunks are freed by the next prune.
+    pub fn delete_snapshot(&self, id_or_prefix: &str) -> Result<String> {
+        let key = self.resolve(id_or_prefix)?;
+        let id = key.rsplit('/').next().unwrap_or_default().to_owned();
+        self.storage.delete(&key)?;
+        Ok(id)
+    }
+
+    /// Repository-wide figures for metrics and dashboards (reads every manifest and index).
+    pub fn stats(&self) -> Result<RepoStats> {
+        let index = self.load_index()?;
+        let mut st = RepoStats {
+            chunks: index.blobs.len() as u64,
+            packs: index.packs.len() as u64,
+            ..RepoStats::default()
+        };
+        st.stored_bytes = self
+            .storage
+            .list(crate::format::DATA_PREFIX)?
+            .iter()
+            .map(|o| o.size)
+            .sum();
+        for (graph, _, key) in self.manifest_keys(None)? {
+            let m = self.read_manifest(&key)?;
+            st.snapshots += 1;
+            st.logical_bytes += m.totals.bytes;
+            let g = st.graphs.entry(graph).or_default();
+            g.snapshots += 1;
+            g.latest = Some(m.id.clone());
+            g.latest_created_at = Some(m.created_at);
+            g.latest_bytes = m.totals.bytes;
+        }
+        Ok(st)
     }
 
     /// Read `ids` in order, calling `f` with each verified plaintext. Runs of blobs stored

@@ -34,6 +34,11 @@ pub struct RestoreOptions {
     pub safety_snapshot: bool,
     /// Graph id for the safety snapshot (default: the restored snapshot's graph).
     pub safety_graph_id: Option<String>,
+    /// Refuse an in-place restore when a file in the target was modified less than this long
+    /// ago: a running LightRAG keeps its stores in memory and would overwrite the restored
+    /// files on its next save ([`BackupError::GraphLooksLive`]). `None` (default) = no check.
+    #[serde(with = "opt_secs")]
+    pub refuse_if_modified_within: Option<Duration>,
     /// Test hook: fail after staging, before the swap.
     #[doc(hidden)]
     pub fail_before_swap: bool,
@@ -46,6 +51,7 @@ impl Default for RestoreOptions {
             files: Vec::new(),
             safety_snapshot: true,
             safety_graph_id: None,
+            refuse_if_modified_within: None,
             fail_before_swap: false,
         }
     }
@@ -92,6 +98,49 @@ fn remove_tree(p: &Path) {
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %p.display(), error = %e, "Could not remove staging directory");
+    }
+}
+
+/// The most recently modified file below `dir` and how long ago.
+fn newest_file(dir: &Path) -> Option<(PathBuf, Duration)> {
+    let mut best: Option<(PathBuf, std::time::SystemTime)> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).ok()?.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if let Ok(t) = m.modified()
+                && best.as_ref().is_none_or(|b| t > b.1)
+            {
+                best = Some((e.path(), t));
+            }
+        }
+    }
+    let (p, t) = best?;
+    Some((
+        p,
+        std::time::SystemTime::now()
+            .duration_since(t)
+            .unwrap_or_default(),
+    ))
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }
 
@@ -275,6 +324,16 @@ impl Repository {
             .to_path_buf();
         fs::create_dir_all(&parent).map_err(|e| BackupError::io("create directory", &parent, e))?;
 
+        if exists_nonempty
+            && let Some(window) = opts.refuse_if_modified_within
+            && let Some((path, age)) = newest_file(&target)
+            && age < window
+        {
+            return Err(BackupError::GraphLooksLive {
+                path,
+                seconds_ago: age.as_secs(),
+            });
+        }
         let mut safety = None;
         if exists_nonempty && opts.safety_snapshot {
             progress.note("taking a safety snapshot of the current state");

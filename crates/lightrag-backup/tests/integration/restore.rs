@@ -138,3 +138,48 @@ fn partial_restore() {
         Err(BackupError::SnapshotNotFound(_))
     ));
 }
+
+#[test]
+fn live_graph_guard_stats_and_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    copy_dir(&fixtures()[0], &live);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let s1 = repo
+        .backup("g", &live, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+    // LightRAG just saved a file: an in-place restore with the guard is refused, untouched.
+    std::fs::write(live.join("kv_store_full_docs.json"), b"{}").unwrap();
+    let before = tree(&live);
+    let guarded = RestoreOptions {
+        in_place: true,
+        refuse_if_modified_within: Some(std::time::Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let err = repo
+        .restore(&s1.id, &live, &guarded, &NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, BackupError::GraphLooksLive { .. }), "{err}");
+    assert!(err.to_string().contains("kv_store_full_docs.json"));
+    assert_eq!(tree(&live), before);
+    assert_eq!(
+        repo.snapshots(None).unwrap().len(),
+        1,
+        "no safety snapshot for a refused restore"
+    );
+
+    let st = repo.stats().unwrap();
+    assert_eq!((st.snapshots, st.graphs["g"].snapshots), (1, 1));
+    assert_eq!(st.graphs["g"].latest.as_deref(), Some(s1.id.as_str()));
+    assert!(st.stored_bytes > 0 && st.dedup_ratio() > 1.0, "{st:?}");
+    assert_eq!(
+        repo.delete_snapshot(&s1.id[..s1.id.len() - 2]).unwrap(),
+        s1.id
+    );
+    assert!(repo.snapshots(None).unwrap().is_empty());
+    assert!(matches!(
+        repo.snapshot(&s1.id),
+        Err(BackupError::SnapshotNotFound(_))
+    ));
+}

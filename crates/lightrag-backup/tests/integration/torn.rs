@@ -57,7 +57,7 @@ fn file_rewritten_during_backup_is_never_stored_torn() {
                 }
                 drop(f);
                 rewrites.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(300));
+                std::thread::sleep(Duration::from_millis(100));
             }
         })
     };
@@ -132,4 +132,46 @@ fn file_that_never_settles_fails_naming_it() {
     std::fs::remove_file(src.join("kv_store_full_docs.json")).unwrap();
     std::fs::write(src.join("notes.json.bak"), b"{ not json").unwrap();
     repo.backup("g", &src, &opts, &NoProgress).unwrap();
+}
+
+#[test]
+fn rewrite_in_the_middle_of_a_read_is_detected_and_reread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("g");
+    std::fs::create_dir(&src).unwrap();
+    let path = src.join("kv_store_full_docs.json");
+    let (a, b) = (kv_doc(300, "alpha"), kv_doc(200, "beta"));
+    std::fs::write(&path, &a).unwrap();
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+    drop(f);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let hook_b = b.clone();
+    let hook = lightrag_backup::ReadHook(Arc::new(move |p: &std::path::Path, attempt: u32| {
+        if attempt == 0 && p.ends_with("kv_store_full_docs.json") {
+            // LightRAG saves in place while we are reading.
+            std::fs::write(p, &hook_b).unwrap();
+        }
+    }));
+    let opts = BackupOptions {
+        read_hook: Some(hook),
+        retry_backoff: Duration::from_millis(1),
+        ..Default::default()
+    };
+    let s = repo.backup("g", &src, &opts, &NoProgress).unwrap();
+    assert_eq!(s.retried, ["kv_store_full_docs.json"]);
+    let out = tmp.path().join("out");
+    repo.restore(
+        &s.snapshot.id,
+        &out,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(std::fs::read(out.join("kv_store_full_docs.json")).unwrap() == b);
+    assert_eq!(
+        s.snapshot.summary.stores["kv_store_full_docs.json"].records,
+        Some(200)
+    );
 }
