@@ -530,7 +530,7 @@ impl Repository {
         let parent = match &opts.parent {
             Some(p) => Some(self.snapshot(p)?),
             None => match self.manifest_keys(Some(graph_id))?.last() {
-                Some((_, _, key)) => Some(self.read_manifest(key)?),
+                Some((_, _, key)) => self.read_manifest_opt(key)?,
                 None => None,
             },
         };

@@ -44,6 +44,11 @@ impl PackWriter {
 
     /// Append an already encoded blob.
     pub(crate) fn add(&mut self, id: ChunkId, raw_len: u32, encoded: &[u8]) -> Result<()> {
+        if self.buf.capacity() == 0 {
+            // One allocation per pack (no doubling past the target): bounded memory.
+            self.buf
+                .reserve_exact(self.target as usize + 2 * 1024 * 1024);
+        }
         let offset = self.buf.len() as u64;
         self.buf.extend_from_slice(encoded);
         self.blobs

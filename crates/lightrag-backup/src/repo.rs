@@ -382,6 +382,16 @@ impl Repository {
         Ok(out)
     }
 
+    /// Like `read_manifest`, but a manifest deleted since it was listed (a concurrent
+    /// forget) is `None` rather than an error.
+    pub(crate) fn read_manifest_opt(&self, key: &str) -> Result<Option<Manifest>> {
+        match self.read_manifest(key) {
+            Ok(m) => Ok(Some(m)),
+            Err(BackupError::ObjectNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) fn read_manifest(&self, key: &str) -> Result<Manifest> {
         let body = self.storage.get(key)?;
         format::decode_json(self.keys(), key, &body)
@@ -398,10 +408,13 @@ impl Repository {
         if let Some(g) = graph {
             format::validate_graph_id(g)?;
         }
-        self.manifest_keys(graph)?
-            .iter()
-            .map(|(_, _, key)| self.read_manifest(key).map(|m| SnapshotInfo::from(&m)))
-            .collect()
+        let mut out = Vec::new();
+        for (_, _, key) in self.manifest_keys(graph)? {
+            if let Some(m) = self.read_manifest_opt(&key)? {
+                out.push(SnapshotInfo::from(&m));
+            }
+        }
+        Ok(out)
     }
 
     /// Resolve a snapshot id or unique prefix to its manifest key.
@@ -459,7 +472,9 @@ impl Repository {
             .map(|o| o.size)
             .sum();
         for (graph, _, key) in self.manifest_keys(None)? {
-            let m = self.read_manifest(&key)?;
+            let Some(m) = self.read_manifest_opt(&key)? else {
+                continue;
+            };
             st.snapshots += 1;
             st.logical_bytes += m.totals.bytes;
             let g = st.graphs.entry(graph).or_default();

@@ -260,6 +260,8 @@ impl Repository {
         opts: &RestoreOptions,
         progress: &dyn Progress,
     ) -> Result<RestoreSummary> {
+        // Lock first: a prune cannot remove chunks between reading the manifest and the data.
+        let _lock = self.lock(LockKind::Read)?;
         let m = self.snapshot(snapshot)?;
         let mut selected: Vec<&FileEntry> = Vec::new();
         if opts.files.is_empty() {
@@ -293,7 +295,6 @@ impl Repository {
                 reason: "unsafe path in manifest".into(),
             });
         }
-        let _lock = self.lock(LockKind::Read)?;
         let index = self.load_index()?;
         for e in &selected {
             if let Some(id) = e.chunks.iter().find(|id| !index.blobs.contains_key(id)) {

@@ -241,7 +241,9 @@ impl Repository {
         };
         let mut referenced: HashSet<ChunkId> = HashSet::new();
         for (_, _, key) in self.manifest_keys(None)? {
-            let m = self.read_manifest(&key)?;
+            let Some(m) = self.read_manifest_opt(&key)? else {
+                continue;
+            };
             referenced.extend(m.files.iter().flat_map(|f| f.chunks.iter().copied()));
         }
         let index = self.load_index()?;

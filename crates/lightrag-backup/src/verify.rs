@@ -105,10 +105,14 @@ impl Repository {
         };
         let mut manifests: Vec<Manifest> = Vec::new();
         for (_, id, key) in &keys {
-            report.snapshots_checked += 1;
             match self.read_manifest(key) {
-                Ok(m) => manifests.push(m),
+                Ok(m) => {
+                    report.snapshots_checked += 1;
+                    manifests.push(m);
+                }
+                Err(BackupError::ObjectNotFound { .. }) => {} // forgotten meanwhile
                 Err(e) => {
+                    report.snapshots_checked += 1;
                     report.damaged_snapshots.insert(id.clone());
                     report.damage.push(Damage {
                         snapshot: Some(id.clone()),
