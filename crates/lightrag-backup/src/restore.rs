@@ -5,7 +5,8 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,9 @@ pub struct RestoreSummary {
     /// Safety snapshot taken before an in-place restore.
     pub safety_snapshot: Option<String>,
 }
+
+/// Bytes written to a file between two early-writeback hints.
+const EARLY_SYNC_BYTES: u64 = 32 * 1024 * 1024;
 
 fn safe_rel(p: &str) -> bool {
     !p.is_empty()
@@ -152,6 +156,7 @@ impl Repository {
         e: &FileEntry,
         dest: &Path,
         progress: &dyn Progress,
+        syncer: &SyncSender<Arc<File>>,
     ) -> Result<()> {
         let damaged = |reason: String| BackupError::DamagedFile {
             snapshot: m.id.clone(),
@@ -162,12 +167,20 @@ impl Repository {
             fs::create_dir_all(parent)
                 .map_err(|err| BackupError::io("create directory", parent, err))?;
         }
-        let mut f = File::create(dest).map_err(|err| BackupError::io("create", dest, err))?;
-        let mut written = 0u64;
+        let f = Arc::new(File::create(dest).map_err(|err| BackupError::io("create", dest, err))?);
+        let (mut written, mut unsynced) = (0u64, 0u64);
         self.for_each_chunk(index, &e.chunks, |_, data| {
-            f.write_all(&data)
+            (&*f)
+                .write_all(&data)
                 .map_err(|err| BackupError::io("write", dest, err))?;
             written += data.len() as u64;
+            unsynced += data.len() as u64;
+            if unsynced >= EARLY_SYNC_BYTES {
+                // Let the syncer thread push this file's dirty pages to disk while we go on
+                // decoding, so the final fsync has little left to wait for.
+                unsynced = 0;
+                let _ = syncer.try_send(f.clone());
+            }
             progress.advance(0, data.len() as u64);
             Ok(())
         })
@@ -206,11 +219,19 @@ impl Repository {
         progress: &dyn Progress,
     ) -> Result<()> {
         let next = Mutex::new(0usize);
+        let (sync_tx, sync_rx) = sync_channel::<Arc<File>>(2);
         let failed = std::sync::atomic::AtomicBool::new(false);
         let errors = Mutex::new(Vec::new());
         std::thread::scope(|s| {
+            s.spawn(move || {
+                for f in sync_rx {
+                    let _ = f.sync_data();
+                }
+            });
             for _ in 0..self.threads().min(entries.len().max(1)) {
-                s.spawn(|| {
+                let sync_tx = sync_tx.clone();
+                let (next, failed, errors) = (&next, &failed, &errors);
+                s.spawn(move || {
                     loop {
                         if failed.load(std::sync::atomic::Ordering::Relaxed) {
                             return;
@@ -223,7 +244,9 @@ impl Repository {
                             Err(_) => return,
                         };
                         let Some(e) = entries.get(i) else { return };
-                        if let Err(err) = self.restore_file(index, m, e, &dest_of(e), progress) {
+                        if let Err(err) =
+                            self.restore_file(index, m, e, &dest_of(e), progress, &sync_tx)
+                        {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
                             if let Ok(mut v) = errors.lock() {
                                 v.push(err);
@@ -233,6 +256,7 @@ impl Repository {
                     }
                 });
             }
+            drop(sync_tx); // the syncer ends when the last worker is done
         });
         match errors.into_inner().ok().and_then(|mut v| {
             if v.is_empty() {
