@@ -5,9 +5,11 @@
 //! are what readers use; the trailer lets an index be rebuilt from the packs alone.
 
 use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use crate::crypto::{Keys, hex};
-use crate::error::Result;
+use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, IndexBlob, IndexPack};
 use crate::storage::Storage;
 
@@ -21,6 +23,9 @@ pub(crate) struct PackWriter {
     blobs: Vec<IndexBlob>,
     pub(crate) done: Vec<IndexPack>,
     pub(crate) stored_bytes: u64,
+    /// Finished packs go to an uploader thread (one in flight), so writing and fsyncing a
+    /// pack overlaps with filling the next one.
+    uploader: Option<(SyncSender<(String, Vec<u8>)>, JoinHandle<Result<()>>)>,
 }
 
 impl PackWriter {
@@ -39,6 +44,7 @@ impl PackWriter {
             blobs: Vec::new(),
             done: Vec::new(),
             stored_bytes: 0,
+            uploader: None,
         }
     }
 
@@ -72,13 +78,51 @@ impl PackWriter {
         buf.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         let id = hex(blake3::hash(&buf).as_bytes());
         let size = buf.len() as u64;
-        self.storage.put(&format::pack_key(&id), buf)?;
+        if self.uploader.is_none() {
+            let (tx, rx) = sync_channel::<(String, Vec<u8>)>(0);
+            let storage = self.storage.clone();
+            let handle = std::thread::Builder::new()
+                .name("lightrag-pack-upload".into())
+                .spawn(move || -> Result<()> {
+                    for (key, data) in rx {
+                        storage.put(&key, data)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| BackupError::io("spawn pack upload thread", "", e))?;
+            self.uploader = Some((tx, handle));
+        }
+        let key = format::pack_key(&id);
         self.done.push(IndexPack { id, size, blobs });
+        let failed = match &self.uploader {
+            Some((tx, _)) => tx.send((key, buf)).is_err(),
+            None => true,
+        };
+        if failed {
+            // The uploader stopped on an error: report it.
+            return self
+                .join_uploader()
+                .and(Err(BackupError::Injected("pack upload stopped")));
+        }
         Ok(())
     }
 
+    fn join_uploader(&mut self) -> Result<()> {
+        match self.uploader.take() {
+            Some((tx, handle)) => {
+                drop(tx);
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(BackupError::WorkerPanicked("pack upload".into())))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Flush the last pack and wait until every pack is stored.
     pub(crate) fn finish(mut self) -> Result<(Vec<IndexPack>, u64)> {
         self.flush()?;
+        self.join_uploader()?;
         Ok((self.done, self.stored_bytes))
     }
 }

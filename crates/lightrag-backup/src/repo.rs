@@ -27,8 +27,8 @@ pub struct InitOptions {
     pub chunker: ChunkerParams,
     /// Default zstd level for new data (1..=22, default 3). Can be overridden per backup.
     pub compression_level: i32,
-    /// Target pack size in bytes (default 16 MiB): chunks are grouped into packs to bound
-    /// the object count (one object per ~16 MiB instead of one per 32 KiB chunk).
+    /// Target pack size in bytes (default 8 MiB): chunks are grouped into packs to bound
+    /// the object count (one object per ~8 MiB instead of one per 32 KiB chunk).
     pub pack_size: u64,
 }
 
@@ -37,7 +37,7 @@ impl Default for InitOptions {
         InitOptions {
             chunker: ChunkerParams::default(),
             compression_level: 3,
-            pack_size: 16 * 1024 * 1024,
+            pack_size: 8 * 1024 * 1024,
         }
     }
 }
