@@ -13,6 +13,9 @@ use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, IndexBlob, IndexPack};
 use crate::storage::Storage;
 
+/// Channel to the upload thread (key, bytes) and its handle.
+type Uploader = (SyncSender<(String, Vec<u8>)>, JoinHandle<Result<()>>);
+
 #[derive(Debug)]
 pub(crate) struct PackWriter {
     storage: Arc<dyn Storage>,
@@ -25,7 +28,7 @@ pub(crate) struct PackWriter {
     pub(crate) stored_bytes: u64,
     /// Finished packs go to an uploader thread (one in flight), so writing and fsyncing a
     /// pack overlaps with filling the next one.
-    uploader: Option<(SyncSender<(String, Vec<u8>)>, JoinHandle<Result<()>>)>,
+    uploader: Option<Uploader>,
 }
 
 impl PackWriter {
