@@ -36,6 +36,7 @@ fi
 WS="$BENCH_DIR/ws"; OUR_REPO="$BENCH_DIR/repo-ours"; RESTIC_REPO="$BENCH_DIR/repo-restic"
 rm -rf "$WS" "$OUR_REPO" "$RESTIC_REPO" "$BENCH_DIR"/out-* "$RESTIC_CACHE_DIR"
 mkdir -p "$WS" && cp -a "$BASE"/*.json "$BASE"/*.graphml "$WS"/
+sync
 
 RESULTS="$BENCH_DIR/results.tsv"; : > "$RESULTS"
 warm() { cat "$WS"/* > /dev/null; }
@@ -58,6 +59,7 @@ ours_before=$(size "$OUR_REPO"); restic_before=$(size "$RESTIC_REPO")
 
 echo "growing the workspace by $GROW%..." >&2
 python3 "$GEN" --out "$WS" --grow "$GROW" -q
+sync  # the generator's dirty pages must not be written back during the timed steps
 warm; run ours incremental "$OURS" backup "$OUR_REPO" "$WS" bench
 warm; run restic incremental restic -r "$RESTIC_REPO" backup -q "$WS"
 ours_added=$(( $(size "$OUR_REPO") - ours_before )); restic_added=$(( $(size "$RESTIC_REPO") - restic_before ))

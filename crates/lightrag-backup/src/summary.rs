@@ -323,8 +323,8 @@ impl JsonScanner {
         } else {
             JState::ArrValueOrEnd
         };
-        if self.stack.len() > 512 {
-            self.fail("nesting deeper than 512");
+        if self.stack.len() > 100_000 {
+            self.fail("nesting deeper than 100000");
         }
     }
 
