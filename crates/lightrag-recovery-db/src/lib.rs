@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod analytics;
 mod backups;
 mod config;
 mod conn;
@@ -36,6 +37,10 @@ mod schema;
 mod text;
 mod types;
 
+pub use crate::analytics::{
+    EventTypeStats, EventWindow, count_recovery_points, duration_percentiles, event_window_stats,
+    nearest_rank,
+};
 pub use crate::backups::{
     BackupFilter, BackupRecord, BackupUpdate, count_backups, create_backup, delete_backup,
     find_backup, get_backup, list_backups, pinned_snapshot_ids, record_backup_verification,

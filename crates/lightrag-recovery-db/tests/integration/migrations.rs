@@ -56,16 +56,17 @@ fn event_indexes(conn: &mut DbConn) -> Vec<String> {
 
 fn migrations_up_down_up(t: &mut TestDb) {
     let conn = &mut *t.db().conn().unwrap();
-    assert_eq!(applied_migrations(conn).unwrap().len(), 1);
+    assert_eq!(applied_migrations(conn).unwrap().len(), 2);
     assert!(pending_migrations(conn).unwrap().is_empty());
     assert_eq!(tables(conn), TABLES);
     assert_eq!(
         event_indexes(conn),
         [
-            "events_graph_time_idx",
+            "events_graph_cover_idx",
+            "events_kind_duration_idx",
             "events_kind_time_idx",
             "events_severity_time_idx",
-            "events_time_idx"
+            "events_time_cover_idx"
         ]
     );
     create_graph(
@@ -79,7 +80,7 @@ fn migrations_up_down_up(t: &mut TestDb) {
     .unwrap();
 
     let reverted = revert_all_migrations(conn).unwrap();
-    assert_eq!(reverted.len(), 1);
+    assert_eq!(reverted.len(), 2);
     assert!(tables(conn).is_empty(), "down.sql drops every table");
     assert_eq!(pending_migrations(conn).unwrap(), reverted);
     assert!(list_graphs(conn, &GraphFilter::default(), Page::default()).is_err());
