@@ -105,6 +105,25 @@ fn remove_tree(p: &Path) {
     }
 }
 
+/// Remove staging directories of restores into `parent/name` that were interrupted more than
+/// an hour ago (a crash between staging and swap leaves one behind).
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let Ok(rd) = fs::read_dir(parent) else { return };
+    let prefixes = [format!(".{name}.lrtmp-"), format!(".{name}.lrold-")];
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(3600))
+            .unwrap_or(false);
+        if stale && prefixes.iter().any(|p| n.starts_with(p.as_str())) {
+            tracing::info!(path = %e.path().display(), "Removing stale restore staging directory");
+            remove_tree(&e.path());
+        }
+    }
+}
+
 /// The most recently modified file below `dir` and how long ago.
 fn newest_file(dir: &Path) -> Option<(PathBuf, Duration)> {
     let mut best: Option<(PathBuf, std::time::SystemTime)> = None;
@@ -348,6 +367,7 @@ impl Repository {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         fs::create_dir_all(&parent).map_err(|e| BackupError::io("create directory", &parent, e))?;
+        remove_stale_staging(&parent, &name);
 
         if exists_nonempty
             && let Some(window) = opts.refuse_if_modified_within

@@ -163,6 +163,8 @@ pub struct PruneReport {
     pub packs_repacked: u64,
     /// Packs not referenced by any index (left by an interrupted backup) deleted.
     pub orphan_packs_deleted: u64,
+    /// Leftovers of interrupted writes (temporary files) older than an hour removed.
+    pub incomplete_removed: u64,
     /// New packs written by repacking.
     pub packs_written: u64,
     /// Unreferenced chunks removed.
@@ -300,6 +302,11 @@ impl Repository {
             .collect();
         report.orphan_packs_deleted = orphans.len() as u64;
         report.bytes_freed += orphans.iter().map(|id| present[id]).sum::<u64>();
+        if !opts.dry_run {
+            report.incomplete_removed = self
+                .storage
+                .cleanup_incomplete(std::time::Duration::from_secs(3600))?;
+        }
         let changes = !delete.is_empty() || !orphans.is_empty() || index.files.len() > 1;
         if opts.dry_run || !changes {
             return Ok(report);

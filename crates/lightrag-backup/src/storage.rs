@@ -45,6 +45,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn delete(&self, key: &str) -> Result<()>;
     /// Human-readable location, for messages (never contains credentials).
     fn location(&self) -> String;
+    /// Remove leftovers of interrupted puts older than `older_than` (temporary files,
+    /// incomplete multipart uploads); returns how many were removed. Called by prune under
+    /// the exclusive lock. Default: nothing to do.
+    fn cleanup_incomplete(&self, older_than: std::time::Duration) -> Result<u64> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 const TMP_PREFIX: &str = ".tmp-";
@@ -236,6 +243,36 @@ impl Storage for LocalStorage {
     fn location(&self) -> String {
         self.root.display().to_string()
     }
+
+    fn cleanup_incomplete(&self, older_than: std::time::Duration) -> Result<u64> {
+        let mut removed = 0;
+        let mut stack = vec![self.root.clone()];
+        let now = std::time::SystemTime::now();
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            for entry in rd.flatten() {
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push(entry.path());
+                    continue;
+                }
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| now.duration_since(t).unwrap_or_default() >= older_than)
+                    .unwrap_or(false);
+                if old && entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                    fs::remove_file(entry.path()).map_err(|e| BackupError::Storage {
+                        op: "cleanup",
+                        key: entry.path().display().to_string(),
+                        source: e,
+                    })?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +304,12 @@ mod tests {
         // leftover temp files are invisible
         std::fs::write(dir.path().join("repo/snapshots/g/.tmp-zz"), b"junk").unwrap();
         assert_eq!(s.list("snapshots/").unwrap().len(), 1);
+        assert_eq!(
+            s.cleanup_incomplete(std::time::Duration::from_secs(3600))
+                .unwrap(),
+            0
+        );
+        assert_eq!(s.cleanup_incomplete(std::time::Duration::ZERO).unwrap(), 1);
         s.delete("snapshots/g/1").unwrap();
         s.delete("snapshots/g/1").unwrap();
         assert!(matches!(

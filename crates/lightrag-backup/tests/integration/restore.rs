@@ -37,6 +37,16 @@ fn in_place_restore_is_atomic_and_takes_a_safety_snapshot() {
     std::fs::remove_file(live.join("vdb_chunks.json")).unwrap();
     let modified = tree(&live);
 
+    // A staging directory left by a restore that crashed long ago is cleaned up.
+    let stale = tmp.path().join(".live.lrtmp-deadbeef");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("half.json"), b"{").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
     // Refused without in_place.
     let err = repo
         .restore(&s1.id, &live, &RestoreOptions::default(), &NoProgress)
@@ -59,6 +69,7 @@ fn in_place_restore_is_atomic_and_takes_a_safety_snapshot() {
         ..Default::default()
     };
     let r = repo.restore(&s1.id, &live, &opts, &NoProgress).unwrap();
+    assert!(!stale.exists());
     assert_same_tree(&pristine, &live);
     no_staging_left(tmp.path());
 
