@@ -110,7 +110,7 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_METRICS_PORT",
         "9090",
-        "Port of the Prometheus metrics listener (on LIGHTRAG_HOST)",
+        "Port of the Prometheus metrics listener, on LIGHTRAG_HOST (0 = any free port)",
     ),
     var(
         "LIGHTRAG_HOST",
@@ -365,14 +365,9 @@ impl Config {
             replication_enabled: r.get("LIGHTRAG_REPLICATION_ENABLED", parse_bool),
             recovery_db_url: r.get_secret("LIGHTRAG_RECOVERY_DB_URL", db_url),
             metrics_enabled: r.get("LIGHTRAG_METRICS_ENABLED", parse_bool),
-            metrics_port: r.get("LIGHTRAG_METRICS_PORT", |v| {
-                parse_int::<u16>(v, "a TCP port number from 1 to 65535")
-                    .and_then(|n| in_range(n, 1, u16::MAX, "a TCP port number from 1 to 65535"))
-            }),
+            metrics_port: r.get("LIGHTRAG_METRICS_PORT", port),
             host: r.get("LIGHTRAG_HOST", host),
-            port: r.get("LIGHTRAG_PORT", |v| {
-                parse_int::<u16>(v, "a TCP port number from 0 to 65535 (0 = any free port)")
-            }),
+            port: r.get("LIGHTRAG_PORT", port),
             api_key: r.secret("LIGHTRAG_API_KEY", "LIGHTRAG_API_KEY_FILE", 1),
             whitelist_paths: r.get("LIGHTRAG_WHITELIST_PATHS", whitelist),
             allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
@@ -555,6 +550,10 @@ fn in_range<T: PartialOrd>(n: T, lo: T, hi: T, form: &str) -> Result<T, String> 
     } else {
         Err(format!("out of range; expected {form}"))
     }
+}
+
+fn port(v: &str) -> Result<u16, String> {
+    parse_int::<u16>(v, "a TCP port number from 0 to 65535 (0 = any free port)")
 }
 
 fn positive(d: Duration) -> Result<Duration, String> {

@@ -198,7 +198,7 @@ fn environment_wins_over_dotenv_and_dotenv_fills_the_rest() {
 fn bad_values_are_all_reported_at_once_with_name_value_and_form() {
     let err = Config::from_vars([
         ("LIGHTRAG_PORT", "http"),
-        ("LIGHTRAG_METRICS_PORT", "0"),
+        ("LIGHTRAG_METRICS_PORT", "70000"),
         ("LIGHTRAG_BACKUP_RETENTION_DAYS", "a month"),
         ("LIGHTRAG_REPLICATION_ENABLED", "maybe"),
         ("LIGHTRAG_RPO", "0"),

@@ -1,0 +1,16 @@
+//! The lightrag-ops server: wires the library crates into an actix-web application.
+//!
+//! It holds no business logic: configuration comes from `lightrag-config`, and each route module
+//! exports `fn config(cfg: &mut ServiceConfig)` that maps HTTP onto a library facade.
+
+pub mod cli;
+mod error;
+mod middleware;
+mod routes;
+mod server;
+mod state;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use server::{Listening, bind, run_server};
+pub use state::{AppState, Readiness};

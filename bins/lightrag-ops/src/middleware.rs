@@ -1,0 +1,131 @@
+//! Request middleware: API-key authentication and the request-duration histogram.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
+use subtle::ConstantTimeEq as _;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry::HTTP_REQUEST_DURATION;
+
+/// LightRAG's API-key header.
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// Rejects requests without the configured API key: missing → 401, wrong → 403. Paths in
+/// `LIGHTRAG_WHITELIST_PATHS` and servers without a key are open.
+pub(crate) async fn require_api_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let expected = req
+        .app_data::<web::Data<AppState>>()
+        .filter(|s| !s.config.is_whitelisted(req.path()))
+        .and_then(|s| s.config.api_key.clone());
+    if let Some(expected) = expected {
+        let denied = match presented_key(req.headers()) {
+            None => Some(ApiError::Unauthorized(
+                "this endpoint needs the API key in the X-API-Key header or as Authorization: Bearer <key>".to_owned(),
+            )),
+            Some(k) if !keys_match(k, expected.expose()) => Some(ApiError::Forbidden(
+                "the API key is not valid; check LIGHTRAG_API_KEY".to_owned(),
+            )),
+            Some(_) => None,
+        };
+        if let Some(err) = denied {
+            return Ok(req.error_response(err).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The key a request presents, from `X-API-Key` or `Authorization: Bearer`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(v);
+    }
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Constant-time comparison: both keys are hashed first, so neither their contents nor their
+/// lengths influence the time taken.
+pub(crate) fn keys_match(presented: &str, expected: &str) -> bool {
+    let a = blake3::hash(presented.as_bytes());
+    let b = blake3::hash(expected.as_bytes());
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Records `lightrag_http_request_duration_seconds{method,route,status}` for every request, with
+/// the matched route *pattern* (`/api/v1/graphs/{id}`), or `unmatched`.
+pub(crate) async fn record_duration(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    metrics::histogram!(
+        HTTP_REQUEST_DURATION,
+        "method" => method,
+        "route" => route,
+        "status" => res.status().as_u16().to_string(),
+    )
+    .record(start.elapsed().as_secs_f64());
+    Ok(res)
+}
+
+/// Method label with bounded cardinality.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn key_comparison() {
+        assert!(keys_match("abc", "abc"));
+        assert!(!keys_match("abd", "abc"));
+        assert!(!keys_match("ab", "abc"));
+        assert!(!keys_match("", "abc"));
+    }
+
+    #[test]
+    fn key_extraction() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer  tok "));
+        assert_eq!(presented_key(&h), Some("tok"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcg=="));
+        assert_eq!(presented_key(&h), None);
+        h.insert(
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("k1"),
+        );
+        assert_eq!(presented_key(&h), Some("k1"));
+    }
+}

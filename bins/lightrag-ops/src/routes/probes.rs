@@ -1,0 +1,28 @@
+//! `/livez` and `/readyz` for orchestrators.
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub(super) fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(livez).service(readyz);
+}
+
+/// The process is up and serving.
+#[get("/livez")]
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "alive" }))
+}
+
+/// 200 when every dependency is ready, else 503 with the reasons.
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.readiness.check() {
+        Ok(components) => {
+            HttpResponse::Ok().json(json!({ "status": "ready", "components": components }))
+        }
+        Err(reasons) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not_ready", "reasons": reasons })),
+    }
+}

@@ -1,0 +1,255 @@
+//! Start-up: bind the listeners, build the application, run until SIGTERM/SIGINT.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context as _, bail};
+use lightrag_config::Config;
+use lightrag_recovery_db::{Db, DbConfig};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::middleware::{record_duration, require_api_key};
+use crate::routes;
+use crate::state::{AppState, Readiness};
+use crate::telemetry;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// How often `/readyz`'s view of the database is refreshed.
+const DB_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the Prometheus recorder's histograms are compacted.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// A server whose listeners are bound (so bind errors have already surfaced) but not yet run.
+pub struct Listening {
+    /// Address of the HTTP API.
+    pub api_addr: SocketAddr,
+    /// Address of the Prometheus listener, when metrics are enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The state shared by the handlers.
+    pub state: AppState,
+    api: Server,
+    metrics: Option<Server>,
+}
+
+/// Validates the configuration against the network policy, binds every listener and builds the
+/// application. Errors name the variable to change.
+pub async fn bind(config: Config) -> anyhow::Result<Listening> {
+    if !config.binds_loopback() && config.api_key.is_none() && !config.allow_insecure {
+        bail!(
+            "refusing to bind LIGHTRAG_HOST={} (not a loopback address) without an API key: \
+             set LIGHTRAG_API_KEY (or LIGHTRAG_API_KEY_FILE), bind 127.0.0.1, or set \
+             LIGHTRAG_ALLOW_INSECURE=true to accept an open API",
+            config.host
+        );
+    }
+    let metrics = if config.metrics_enabled {
+        Some(telemetry::prometheus_handle().context("installing the Prometheus recorder")?)
+    } else {
+        None
+    };
+    let api_listener = TcpListener::bind((config.host, config.port)).with_context(|| {
+        format!(
+            "cannot bind the HTTP API on {}:{} (LIGHTRAG_HOST/LIGHTRAG_PORT); choose another \
+             port or stop the process using it",
+            config.host, config.port
+        )
+    })?;
+    let metrics_listener = match &metrics {
+        Some(_) => Some(
+            TcpListener::bind((config.host, config.metrics_port)).with_context(|| {
+                format!(
+                    "cannot bind the metrics listener on {}:{} (LIGHTRAG_METRICS_PORT); choose \
+                 another port, stop the process using it, or set LIGHTRAG_METRICS_ENABLED=false",
+                    config.host, config.metrics_port
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let db = open_database(&config).await?;
+    let state = AppState {
+        config: Arc::new(config),
+        db,
+        readiness: Arc::new(Readiness::default()),
+        metrics: metrics.clone(),
+    };
+    let api_addr = api_listener.local_addr()?;
+    let api = api_server(state.clone(), api_listener)?;
+    let (metrics_addr, metrics_server) = match (metrics, metrics_listener) {
+        (Some(handle), Some(listener)) => (
+            Some(listener.local_addr()?),
+            Some(metrics_server(handle, listener)?),
+        ),
+        _ => (None, None),
+    };
+    state.readiness.set("database", Ok(()));
+    state.readiness.set("startup", Ok(()));
+    Ok(Listening {
+        api_addr,
+        metrics_addr,
+        state,
+        api,
+        metrics: metrics_server,
+    })
+}
+
+impl std::fmt::Debug for Listening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listening")
+            .field("api_addr", &self.api_addr)
+            .field("metrics_addr", &self.metrics_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listening {
+    /// Handles that stop the servers (graceful).
+    pub fn handles(&self) -> Vec<ServerHandle> {
+        std::iter::once(self.api.handle())
+            .chain(self.metrics.as_ref().map(Server::handle))
+            .collect()
+    }
+
+    /// Runs until every server has stopped (through [`Listening::handles`] or a signal).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let handles = self.handles();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("Shutting down: finishing in-flight requests");
+            for h in handles {
+                h.stop(true).await;
+            }
+        });
+        actix_web::rt::spawn(probe_database(self.state.clone()));
+        if let Some(handle) = self.state.metrics.clone() {
+            actix_web::rt::spawn(async move {
+                let mut tick = actix_web::rt::time::interval(METRICS_UPKEEP);
+                loop {
+                    tick.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
+        let metrics = self.metrics.map(actix_web::rt::spawn);
+        let api_result = self.api.await.context("HTTP API server failed");
+        if let Some(m) = metrics {
+            m.await
+                .context("metrics server task failed")?
+                .context("metrics server failed")?;
+        }
+        api_result
+    }
+}
+
+/// Binds and runs the server until SIGTERM or SIGINT.
+pub async fn run_server(config: Config) -> anyhow::Result<()> {
+    let listening = bind(config).await?;
+    tracing::info!(
+        api = %listening.api_addr,
+        metrics = %listening.metrics_addr.map_or_else(|| "disabled".to_owned(), |a| a.to_string()),
+        auth = listening.state.config.api_key.is_some(),
+        "Listening"
+    );
+    listening.run().await?;
+    tracing::info!("Stopped");
+    Ok(())
+}
+
+/// Opens the recovery catalog and applies pending migrations (each one logged).
+pub(crate) async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let db_config = DbConfig::new(config.recovery_db_url.expose());
+    let db = web::block(
+        move || -> Result<Db, lightrag_recovery_db::RecoveryDbError> {
+            let db = Db::connect(&db_config)?;
+            let applied = db.migrate()?;
+            if !applied.is_empty() {
+                tracing::info!(
+                    count = applied.len(),
+                    "Applied recovery database migrations"
+                );
+            }
+            Ok(db)
+        },
+    )
+    .await
+    .context("database start-up task failed")?
+    .context("cannot open the recovery database (LIGHTRAG_RECOVERY_DB_URL)")?;
+    Ok(db)
+}
+
+/// Keeps `/readyz` in step with the database: a checkout (which tests the connection) every
+/// [`DB_PROBE_INTERVAL`]; a failure turns readiness to 503 with the reason until it recovers.
+async fn probe_database(state: AppState) {
+    let mut tick = actix_web::rt::time::interval(DB_PROBE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let result = state.db.run(|_| Ok(())).await.map_err(|e| e.to_string());
+        if let Err(reason) = &result {
+            tracing::warn!(%reason, "Recovery database unavailable");
+        }
+        state.readiness.set("database", result);
+    }
+}
+
+fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    let data = web::Data::new(state);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::json_errors)
+            .configure(routes::config)
+            .default_service(web::to(routes::not_found))
+            .wrap(from_fn(require_api_key))
+            .wrap(from_fn(record_duration))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+fn metrics_server(handle: PrometheusHandle, listener: TcpListener) -> anyhow::Result<Server> {
+    let handle = web::Data::new(handle);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(handle.clone())
+            .route("/metrics", web::get().to(scrape))
+            .route("/", web::get().to(scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn scrape(handle: web::Data<PrometheusHandle>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(routes::PROMETHEUS_TEXT)
+        .body(handle.render())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot listen for SIGTERM; only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Server integration tests: the real app on real loopback sockets, and the real binary.
+
+#[path = "integration/common.rs"]
+mod common;
+
+#[path = "integration/auth.rs"]
+mod auth;
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/metrics.rs"]
+mod metrics;
+#[path = "integration/probes.rs"]
+mod probes;

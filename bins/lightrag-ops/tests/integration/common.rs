@@ -1,0 +1,145 @@
+//! Test harness: a server on ephemeral loopback ports in a background actix system, and a
+//! blocking HTTP client.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use lightrag_config::Config;
+
+/// A server running in its own thread; stopped on drop.
+pub struct TestServer {
+    pub api: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+    handles: Vec<actix_web::dev::ServerHandle>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Configuration for a test server: ephemeral ports, a private temp dir, plus `extra`.
+pub fn test_config(dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    let db = format!("sqlite:///{}", dir.join("recovery.db").display());
+    let work = dir.join("rag_storage").display().to_string();
+    let backups = dir.join("backups").display().to_string();
+    let mut vars: Vec<(String, String)> = vec![
+        ("LIGHTRAG_PORT".into(), "0".into()),
+        ("LIGHTRAG_METRICS_PORT".into(), "0".into()),
+        ("LIGHTRAG_RECOVERY_DB_URL".into(), db),
+        ("LIGHTRAG_WORKING_DIR".into(), work),
+        ("LIGHTRAG_BACKUP_STORAGE".into(), backups),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Config::from_vars(vars).expect("valid test configuration")
+}
+
+impl TestServer {
+    pub fn start(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path(), extra);
+        Self::start_with(config, dir)
+    }
+
+    pub fn start_with(config: Config, dir: tempfile::TempDir) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                match lightrag_ops::bind(config).await {
+                    Ok(l) => {
+                        tx.send(Ok((l.api_addr, l.metrics_addr, l.handles())))
+                            .unwrap();
+                        l.run().await.unwrap();
+                    }
+                    Err(e) => tx.send(Err(format!("{e:#}"))).unwrap(),
+                }
+            });
+        });
+        let (api, metrics, handles) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server thread answered")
+            .expect("server started");
+        Self {
+            api,
+            metrics,
+            handles,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.api, path)
+    }
+
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.metrics.expect("metrics enabled"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // `stop` sends its command at once; the returned future only awaits completion.
+        for h in &self.handles {
+            drop(h.stop(false));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// GET with optional headers.
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut res = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    Resp {
+        status: res.status().as_u16(),
+        content_type,
+        body: res.body_mut().read_to_string().unwrap(),
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
