@@ -46,7 +46,8 @@ pub use progress::{NoProgress, Progress};
 pub use repo::{GraphStats, InitOptions, RepoStats, Repository, RepositoryOptions, SnapshotInfo};
 pub use restore::{RestoreOptions, RestoreSummary};
 pub use retention::{
-    ForgetReport, KeptSnapshot, PruneOptions, PruneReport, RetentionPolicy, apply_policy,
+    ForgetReport, KeptSnapshot, PruneOptions, PruneReport, RepairReport, RetentionPolicy,
+    apply_policy,
 };
 pub use storage::{LocalStorage, ObjectInfo, Storage};
 pub use summary::{LightRagSummary, StoreKind, StoreStats};

@@ -366,3 +366,86 @@ impl Repository {
         Ok(report)
     }
 }
+
+/// Result of [`Repository::repair_index`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// Packs whose trailer was read and indexed.
+    pub packs_indexed: u64,
+    /// Chunks indexed.
+    pub chunks_indexed: u64,
+    /// Packs whose trailer could not be read (their chunks stay unavailable).
+    pub packs_unreadable: Vec<String>,
+    /// Index files replaced.
+    pub indexes_replaced: u64,
+}
+
+impl Repository {
+    /// Rebuild the index from the pack trailers, e.g. after an index file was lost or damaged
+    /// (`verify` reports it). Takes the exclusive lock.
+    pub fn repair_index(&self, progress: &dyn Progress) -> Result<RepairReport> {
+        let _lock = self.lock(LockKind::Exclusive)?;
+        let old_indexes = self.storage.list(INDEX_PREFIX)?;
+        let packs = self.storage.list(DATA_PREFIX)?;
+        progress.begin("repair-index", packs.len() as u64, 0);
+        let mut report = RepairReport::default();
+        let mut file = IndexFile::default();
+        for obj in &packs {
+            let Some(id) = obj.key.rsplit('/').next() else {
+                continue;
+            };
+            match self.read_trailer(&obj.key, obj.size) {
+                Ok(blobs) => {
+                    report.packs_indexed += 1;
+                    report.chunks_indexed += blobs.len() as u64;
+                    file.packs.push(IndexPack {
+                        id: id.to_owned(),
+                        size: obj.size,
+                        blobs,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(pack = %obj.key, error = %e, "Pack trailer unreadable");
+                    report.packs_unreadable.push(obj.key.clone());
+                }
+            }
+            progress.advance(1, obj.size);
+        }
+        let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
+        let body = format::encode_json(self.keys(), &key, &file, self.config.compression_level)?;
+        self.storage.put(&key, body)?;
+        for old in &old_indexes {
+            self.storage.delete(&old.key)?;
+        }
+        report.indexes_replaced = old_indexes.len() as u64;
+        progress.end();
+        Ok(report)
+    }
+
+    fn read_trailer(&self, key: &str, size: u64) -> Result<Vec<format::IndexBlob>> {
+        let corrupt = |reason: &str| BackupError::Corrupt {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if size < 4 {
+            return Err(corrupt("pack too short"));
+        }
+        let len_bytes = self.storage.get_range(key, size - 4, 4)?;
+        let len = u64::from(u32::from_le_bytes([
+            len_bytes[0],
+            len_bytes[1],
+            len_bytes[2],
+            len_bytes[3],
+        ]));
+        if len + 4 > size {
+            return Err(corrupt("bad trailer length"));
+        }
+        let trailer = self.storage.get_range(key, size - 4 - len, len)?;
+        let blobs: Vec<format::IndexBlob> =
+            format::decode_json(self.keys(), "pack-trailer", &trailer)?;
+        if blobs.iter().any(|b| b.1 + u64::from(b.2) > size - 4 - len) {
+            return Err(corrupt("trailer points beyond the blob area"));
+        }
+        Ok(blobs)
+    }
+}

@@ -33,6 +33,9 @@ pub struct VerifyOptions {
     pub snapshots: Vec<String>,
     /// Data reading.
     pub read_data: ReadData,
+    /// Stop reading data after this long (the structural checks always complete);
+    /// [`VerifyReport::read_data_complete`] tells whether every selected pack was read.
+    pub read_data_budget: Option<std::time::Duration>,
 }
 
 /// One problem found.
@@ -59,6 +62,8 @@ pub struct VerifyReport {
     pub chunks_read: u64,
     /// Bytes read from storage.
     pub bytes_read: u64,
+    /// Every pack selected by `read_data` was read (false when the time budget ran out).
+    pub read_data_complete: bool,
     /// Snapshots with at least one problem.
     pub damaged_snapshots: BTreeSet<String>,
     /// Every problem, snapshot/file-level first.
@@ -182,6 +187,8 @@ impl Repository {
         let read_bad: Mutex<Vec<(ChunkId, String)>> = Mutex::new(Vec::new());
         let counters = Mutex::new((0u64, 0u64, 0u64));
         let next = Mutex::new(0usize);
+        let started = std::time::Instant::now();
+        let budget_hit = Mutex::new(false);
         let fatal: Mutex<Option<BackupError>> = Mutex::new(None);
         std::thread::scope(|s| {
             for _ in 0..self.threads() {
@@ -195,6 +202,15 @@ impl Repository {
                             Err(_) => return,
                         };
                         let Some(pack) = to_read.get(i) else { return };
+                        if opts
+                            .read_data_budget
+                            .is_some_and(|b| started.elapsed() >= b)
+                        {
+                            if let Ok(mut c) = budget_hit.lock() {
+                                *c = true;
+                            }
+                            return;
+                        }
                         let key = format::pack_key(pack);
                         let Some((_, blobs)) = index.packs.get(*pack) else {
                             continue;
@@ -259,6 +275,7 @@ impl Repository {
         report.packs_read = packs_read;
         report.chunks_read = chunks_read;
         report.bytes_read = bytes_read;
+        report.read_data_complete = !budget_hit.into_inner().unwrap_or(true);
         bad_chunks.extend(read_bad.into_inner().unwrap_or_default());
         for m in &manifests {
             for f in &m.files {

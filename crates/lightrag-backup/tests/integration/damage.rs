@@ -103,3 +103,44 @@ fn flipped_byte_found_by_verify_and_stops_restore() {
         "{r:?}"
     );
 }
+
+#[test]
+fn lost_index_is_rebuilt_from_pack_trailers() {
+    for key in [None, Some(&b"0123456789abcdef0123456789abcdef"[..])] {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("g");
+        copy_dir(&fixtures()[1], &src);
+        let repo_dir = tmp.path().join("repo");
+        let repo = new_repo(&repo_dir, key);
+        let snap = repo
+            .backup("g", &src, &BackupOptions::default(), &NoProgress)
+            .unwrap()
+            .snapshot;
+        std::fs::remove_dir_all(repo_dir.join("index")).unwrap();
+        let r = repo.verify(&VerifyOptions::default(), &NoProgress).unwrap();
+        assert!(r.damaged_snapshots.contains(&snap.id), "{r:?}");
+        let out = tmp.path().join("out");
+        assert!(matches!(
+            repo.restore(&snap.id, &out, &RestoreOptions::default(), &NoProgress),
+            Err(BackupError::DamagedFile { .. })
+        ));
+        let rep = repo.repair_index(&NoProgress).unwrap();
+        assert!(
+            rep.packs_indexed > 0 && rep.packs_unreadable.is_empty(),
+            "{rep:?}"
+        );
+        let r = repo
+            .verify(
+                &VerifyOptions {
+                    read_data: ReadData::All,
+                    ..Default::default()
+                },
+                &NoProgress,
+            )
+            .unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        repo.restore(&snap.id, &out, &RestoreOptions::default(), &NoProgress)
+            .unwrap();
+        assert_eq!(tree(&out), tree(&src));
+    }
+}

@@ -266,4 +266,13 @@ fn progress_reports_totals_and_verify_subsets() {
         chunk_set(&repo.snapshot(&s.id).unwrap()).len()
     );
     assert!(half.packs_read <= all.packs_read);
+    assert!(all.read_data_complete && half.read_data_complete);
+    let budget = VerifyOptions {
+        read_data: ReadData::All,
+        read_data_budget: Some(std::time::Duration::ZERO),
+        ..Default::default()
+    };
+    let cut = repo.verify(&budget, &NoProgress).unwrap();
+    assert!(cut.is_ok() && !cut.read_data_complete);
+    assert_eq!(cut.packs_read, 0);
 }
