@@ -330,3 +330,17 @@ fn non_utf8_environment_values_are_reported() {
     assert!(err.to_string().contains("LIGHTRAG_PORT"), "{err}");
     assert!(err.to_string().contains("UTF-8"), "{err}");
 }
+
+#[test]
+fn readme_documents_every_variable_with_its_default() {
+    let readme = include_str!("../../../README.md");
+    for v in VARIABLES {
+        let default = if v.default.is_empty() {
+            "(unset)".to_owned()
+        } else {
+            format!("`{}`", v.default)
+        };
+        let row = format!("| `{}` | {} |", v.name, default);
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+}
