@@ -57,7 +57,7 @@ fn file_rewritten_during_backup_is_never_stored_torn() {
                 }
                 drop(f);
                 rewrites.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(300));
             }
         })
     };
