@@ -76,6 +76,7 @@ pub fn register_globals() {
         counter!(name(Metric::HealthCheckFailures), "component" => c.as_str()).increment(0);
     }
     counter!(name(Metric::EventLogWritten)).increment(0);
+    event_log_queue_depth(0);
     for reason in ["queue_full", "closed", "invalid", "write_failed"] {
         counter!(name(Metric::EventLogDropped), "reason" => reason).increment(0);
     }

@@ -139,7 +139,7 @@ pub fn event_window_stats(conn: &mut DbConn, window: &EventWindow) -> Result<Vec
     };
     let sql = format!(
         "SELECT kind, event_type, severity, COUNT(*) AS n, COUNT(duration_ms) AS n_duration, \
-         SUM(bytes) AS bytes FROM events \
+         CAST(SUM(bytes) AS BIGINT) AS bytes FROM events \
          WHERE occurred_at >= ? AND occurred_at < ?{graph_clause} \
          GROUP BY kind, event_type, severity ORDER BY kind, event_type, severity"
     );

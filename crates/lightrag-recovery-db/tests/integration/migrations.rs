@@ -79,8 +79,10 @@ fn migrations_up_down_up(t: &mut TestDb) {
     )
     .unwrap();
 
-    let reverted = revert_all_migrations(conn).unwrap();
+    let mut reverted = revert_all_migrations(conn).unwrap();
     assert_eq!(reverted.len(), 2);
+    // Reverted newest first; pending and applied are listed oldest first.
+    reverted.reverse();
     assert!(tables(conn).is_empty(), "down.sql drops every table");
     assert_eq!(pending_migrations(conn).unwrap(), reverted);
     assert!(list_graphs(conn, &GraphFilter::default(), Page::default()).is_err());
