@@ -1,0 +1,560 @@
+//! Discovery of LightRAG graphs in a working directory, safe path resolution, liveness.
+//!
+//! Layouts recognised (all under one working directory `W`):
+//!
+//! | where the LightRAG files are | graph id |
+//! |---|---|
+//! | `W/` itself | `default` |
+//! | `W/<ws>/` (one workspace subfolder) | `<ws>` |
+//! | `W/graphs/<g>/` (multi-graph layout) | `<g>` |
+//! | `W/graphs/<g>/<ws>/` (multi-graph layout with workspaces) | `<g>.<ws>` |
+//!
+//! `W/graphs/` is read as the multi-graph layout when `W/graphs_config.json` exists or when
+//! `W/graphs/` itself holds no LightRAG files; otherwise it is an ordinary workspace named
+//! `graphs`. A LightRAG file is `kv_store_*.json`, `vdb_*.json` or `*.graphml`. Folders without
+//! LightRAG files are ignored silently (they are not graphs). Folders that hold LightRAG files but
+//! cannot become a graph are reported in [`Discovery::skipped`] with the reason, never an error:
+//! a name that is not a valid graph id (e.g. CJK names — they are *skipped*, not mapped, so an id
+//! never changes meaning when a folder is renamed; register such a graph explicitly under a valid
+//! id), a symlinked folder, an id already taken by an earlier entry (entries are visited in
+//! byte order of their names, root first, then workspaces, then `graphs/`), an unreadable folder.
+
+use std::{
+    fs,
+    path::{Component, Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use serde::Serialize;
+
+use crate::error::{RecoveryError, Result};
+
+/// Id of the graph whose files sit directly in the working directory.
+pub const DEFAULT_GRAPH_ID: &str = "default";
+/// Name of the multi-graph folder under the working directory.
+pub const MULTI_GRAPH_DIR: &str = "graphs";
+/// File marking the multi-graph layout at the root of the working directory.
+pub const GRAPHS_CONFIG_FILE: &str = "graphs_config.json";
+
+/// Where a discovered graph's files were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphLayout {
+    /// Files directly in the working directory (`default`).
+    Root,
+    /// A workspace subfolder of the working directory.
+    Workspace,
+    /// `graphs/<id>/` or `graphs/<id>/<workspace>/`.
+    MultiGraph,
+}
+
+/// One graph found by [`discover_graphs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiscoveredGraph {
+    /// Valid graph id.
+    pub id: String,
+    /// Directory holding the graph's LightRAG files.
+    pub path: PathBuf,
+    /// Layout the graph was found in.
+    pub layout: GraphLayout,
+}
+
+/// A folder with LightRAG files that did not become a graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedEntry {
+    /// The folder.
+    pub path: PathBuf,
+    /// Why it was skipped, in words an operator understands.
+    pub reason: String,
+}
+
+/// Result of [`discover_graphs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// Graphs found, in visiting order (root, workspaces, then `graphs/`).
+    pub graphs: Vec<DiscoveredGraph>,
+    /// Folders with LightRAG files that were skipped, with reasons.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+impl Discovery {
+    /// The graph with this id, if found.
+    pub fn get(&self, id: &str) -> Option<&DiscoveredGraph> {
+        self.graphs.iter().find(|g| g.id == id)
+    }
+}
+
+/// Whether `file_name` is a file written by LightRAG's default file storages.
+pub fn is_lightrag_file(file_name: &str) -> bool {
+    (file_name.starts_with("kv_store_") && file_name.ends_with(".json"))
+        || (file_name.starts_with("vdb_") && file_name.ends_with(".json"))
+        || (file_name.ends_with(".graphml") && file_name.len() > ".graphml".len())
+}
+
+/// Whether `id` is a valid graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).
+pub fn is_valid_graph_id(id: &str) -> bool {
+    lightrag_backup::validate_graph_id(id).is_ok()
+}
+
+/// Validate a graph id, with this crate's error.
+pub fn check_graph_id(id: &str) -> Result<()> {
+    if is_valid_graph_id(id) {
+        Ok(())
+    } else {
+        Err(RecoveryError::InvalidGraphId(id.to_owned()))
+    }
+}
+
+/// The LightRAG files directly in `dir` (names only, sorted). Errors if `dir` cannot be read.
+pub fn lightrag_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if is_lightrag_file(&name) && entry.file_type()?.is_file() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+struct SubDir {
+    name: std::ffi::OsString,
+    path: PathBuf,
+    symlink: bool,
+}
+
+/// Subdirectories (and symlinks to directories) of `dir`, sorted by name bytes.
+fn subdirs(dir: &Path) -> std::io::Result<Vec<SubDir>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        let path = entry.path();
+        if ft.is_dir() {
+            out.push(SubDir {
+                name: entry.file_name(),
+                path,
+                symlink: false,
+            });
+        } else if ft.is_symlink() && fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false) {
+            out.push(SubDir {
+                name: entry.file_name(),
+                path,
+                symlink: true,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.as_encoded_bytes().cmp(b.name.as_encoded_bytes()));
+    Ok(out)
+}
+
+struct Collector {
+    d: Discovery,
+}
+
+impl Collector {
+    fn skip(&mut self, path: PathBuf, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::warn!(path = %path.display(), %reason, "Skipped folder during graph discovery");
+        self.d.skipped.push(SkippedEntry { path, reason });
+    }
+
+    /// Consider `sub` as a graph with the id built by `make_id` from its (UTF-8) name.
+    /// Returns whether the folder held LightRAG files.
+    fn consider(
+        &mut self,
+        sub: &SubDir,
+        layout: GraphLayout,
+        make_id: impl Fn(&str) -> String,
+    ) -> bool {
+        let files = match lightrag_files(&sub.path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.skip(sub.path.clone(), format!("cannot read folder: {e}"));
+                return false;
+            }
+        };
+        if files.is_empty() {
+            return false;
+        }
+        let Some(name) = sub.name.to_str() else {
+            self.skip(sub.path.clone(), "folder name is not valid UTF-8, so it cannot be a graph id; register the graph explicitly under a valid id");
+            return true;
+        };
+        if sub.symlink {
+            self.skip(sub.path.clone(), "folder is a symbolic link; discovery does not follow links (register the target explicitly)");
+            return true;
+        }
+        let id = make_id(name);
+        if !is_valid_graph_id(&id) {
+            self.skip(
+                sub.path.clone(),
+                format!("{id:?} is not a valid graph id ([A-Za-z0-9][A-Za-z0-9_.-]{{0,127}}); rename the folder or register the graph explicitly under a valid id"),
+            );
+            return true;
+        }
+        if let Some(prev) = self.d.get(&id) {
+            let prev = prev.path.display().to_string();
+            self.skip(
+                sub.path.clone(),
+                format!("graph id {id:?} is already used by {prev}"),
+            );
+            return true;
+        }
+        self.d.graphs.push(DiscoveredGraph {
+            id,
+            path: sub.path.clone(),
+            layout,
+        });
+        true
+    }
+}
+
+/// Find the LightRAG graphs under `working_dir` (see the module docs for the layouts and ids).
+///
+/// Only an unreadable `working_dir` is an error; problems with subfolders are reported in
+/// [`Discovery::skipped`].
+pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
+    let root_files = lightrag_files(working_dir)
+        .map_err(|e| RecoveryError::io("read working directory", working_dir, e))?;
+    let mut c = Collector {
+        d: Discovery::default(),
+    };
+    if !root_files.is_empty() {
+        c.d.graphs.push(DiscoveredGraph {
+            id: DEFAULT_GRAPH_ID.to_owned(),
+            path: working_dir.to_path_buf(),
+            layout: GraphLayout::Root,
+        });
+    }
+    let subs = subdirs(working_dir)
+        .map_err(|e| RecoveryError::io("read working directory", working_dir, e))?;
+    let has_config = working_dir.join(GRAPHS_CONFIG_FILE).is_file();
+    let mut multi = None;
+    for sub in &subs {
+        if sub.name == MULTI_GRAPH_DIR && !sub.symlink {
+            let own_files = lightrag_files(&sub.path)
+                .map(|f| !f.is_empty())
+                .unwrap_or(false);
+            if has_config || !own_files {
+                multi = Some(sub);
+                continue;
+            }
+        }
+        c.consider(sub, GraphLayout::Workspace, str::to_owned);
+    }
+    if let Some(graphs_dir) = multi {
+        match subdirs(&graphs_dir.path) {
+            Err(e) => c.skip(
+                graphs_dir.path.clone(),
+                format!("cannot read multi-graph folder: {e}"),
+            ),
+            Ok(graph_dirs) => {
+                for g in &graph_dirs {
+                    c.consider(g, GraphLayout::MultiGraph, str::to_owned);
+                    if g.symlink {
+                        continue;
+                    }
+                    let Some(gname) = g.name.to_str().map(str::to_owned) else {
+                        continue;
+                    };
+                    match subdirs(&g.path) {
+                        Err(e) => c.skip(g.path.clone(), format!("cannot read folder: {e}")),
+                        Ok(workspaces) => {
+                            for ws in &workspaces {
+                                c.consider(ws, GraphLayout::MultiGraph, |w| format!("{gname}.{w}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(c.d)
+}
+
+/// Join a client-supplied relative path onto `root`, refusing anything that could leave it:
+/// absolute paths, `..`, prefixes, and symbolic links that resolve outside `root`.
+///
+/// The result need not exist; the longest existing prefix is canonicalized and checked.
+pub fn resolve_under(root: &Path, relative: &Path) -> Result<PathBuf> {
+    let reject = |reason| RecoveryError::PathNotAllowed {
+        path: relative.to_path_buf(),
+        reason,
+    };
+    if relative.as_os_str().is_empty() {
+        return Err(reject("empty path"));
+    }
+    for comp in relative.components() {
+        match comp {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err(reject("it contains `..`")),
+            Component::RootDir | Component::Prefix(_) => return Err(reject("it is absolute")),
+        }
+    }
+    let canon_root =
+        fs::canonicalize(root).map_err(|e| RecoveryError::io("resolve root directory", root, e))?;
+    let joined = canon_root.join(relative);
+    // Walk down the existing prefix; every existing component must stay inside the root.
+    let mut probe = canon_root.clone();
+    for comp in relative.components() {
+        let Component::Normal(part) = comp else {
+            continue;
+        };
+        probe.push(part);
+        match fs::symlink_metadata(&probe) {
+            Ok(_) => {
+                let real = fs::canonicalize(&probe)
+                    .map_err(|e| RecoveryError::io("resolve path", &probe, e))?;
+                if !real.starts_with(&canon_root) {
+                    return Err(reject(
+                        "a symbolic link in it points outside the working directory",
+                    ));
+                }
+                probe = real;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(RecoveryError::io("inspect path", &probe, e)),
+        }
+    }
+    Ok(joined)
+}
+
+/// Find graph `id` under the configured `roots` (first root wins), by discovery — never by a
+/// client-supplied path. The returned path is canonical and inside its root.
+pub fn resolve_graph<P: AsRef<Path>>(roots: &[P], id: &str) -> Result<DiscoveredGraph> {
+    check_graph_id(id)?;
+    for root in roots {
+        let root = root.as_ref();
+        if !root.is_dir() {
+            continue;
+        }
+        let found = discover_graphs(root)?;
+        if let Some(g) = found.get(id) {
+            let rel = g.path.strip_prefix(root).unwrap_or(Path::new(""));
+            let path = if rel.as_os_str().is_empty() {
+                fs::canonicalize(root)
+                    .map_err(|e| RecoveryError::io("resolve root directory", root, e))?
+            } else {
+                resolve_under(root, rel)?
+            };
+            return Ok(DiscoveredGraph { path, ..g.clone() });
+        }
+    }
+    Err(RecoveryError::GraphNotFound(id.to_owned()))
+}
+
+/// Directory for a *new* graph `id` under `working_dir`: `<working_dir>/<id>` (a workspace
+/// subfolder, so discovery finds it under the same id). Validates the id and the containment;
+/// does not create anything.
+pub fn new_graph_dir(working_dir: &Path, id: &str) -> Result<PathBuf> {
+    check_graph_id(id)?;
+    if id == DEFAULT_GRAPH_ID {
+        return Err(RecoveryError::PathNotAllowed {
+            path: PathBuf::from(id),
+            reason: "graph `default` lives in the working directory itself and cannot be created as a new folder",
+        });
+    }
+    resolve_under(working_dir, Path::new(id))
+}
+
+/// Whether the graph in `dir` looks written to by a running LightRAG: any LightRAG file modified
+/// within `window` before now (or in the future). A missing directory is not live.
+pub fn looks_live(dir: &Path, window: Duration) -> Result<bool> {
+    looks_live_at(dir, window, SystemTime::now())
+}
+
+/// [`looks_live`] with an explicit "now", for tests and injected clocks.
+pub fn looks_live_at(dir: &Path, window: Duration, now: SystemTime) -> Result<bool> {
+    let files = match lightrag_files(dir) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(RecoveryError::io("read graph directory", dir, e)),
+    };
+    for name in files {
+        let path = dir.join(&name);
+        let mtime = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| RecoveryError::io("read modification time of", &path, e))?;
+        match now.duration_since(mtime) {
+            Ok(age) if age > window => {}
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, b"{}").unwrap();
+    }
+
+    #[test]
+    fn lightrag_file_names() {
+        for ok in [
+            "kv_store_full_docs.json",
+            "vdb_entities.json",
+            "graph_chunk_entity_relation.graphml",
+        ] {
+            assert!(is_lightrag_file(ok), "{ok}");
+        }
+        for no in [
+            "graphs_config.json",
+            "kv_store_x.txt",
+            ".graphml",
+            "notes.json",
+            "vdb_x.json.tmp",
+        ] {
+            assert!(!is_lightrag_file(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn all_layouts() {
+        let t = tempfile::tempdir().unwrap();
+        let w = t.path();
+        touch(&w.join("kv_store_full_docs.json"));
+        touch(&w.join("ws_b/vdb_chunks.json"));
+        touch(&w.join("ws_a/graph_chunk_entity_relation.graphml"));
+        touch(&w.join("empty_dir/readme.txt"));
+        touch(&w.join("知识库/kv_store_text_chunks.json"));
+        touch(&w.join(GRAPHS_CONFIG_FILE));
+        touch(&w.join("graphs/g1/kv_store_doc_status.json"));
+        touch(&w.join("graphs/g1/w1/kv_store_doc_status.json"));
+        touch(&w.join("graphs/g2/w2/vdb_entities.json"));
+        touch(&w.join("graphs/g2/bad name/vdb_entities.json"));
+        let d = discover_graphs(w).unwrap();
+        let ids: Vec<_> = d.graphs.iter().map(|g| (g.id.as_str(), g.layout)).collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("default", GraphLayout::Root),
+                ("ws_a", GraphLayout::Workspace),
+                ("ws_b", GraphLayout::Workspace),
+                ("g1", GraphLayout::MultiGraph),
+                ("g1.w1", GraphLayout::MultiGraph),
+                ("g2.w2", GraphLayout::MultiGraph),
+            ]
+        );
+        assert_eq!(d.get("g2.w2").unwrap().path, w.join("graphs/g2/w2"));
+        let skipped: Vec<_> = d.skipped.iter().map(|s| s.path.clone()).collect();
+        assert_eq!(
+            skipped,
+            vec![w.join("知识库"), w.join("graphs/g2/bad name")]
+        );
+        assert!(
+            d.skipped[0].reason.contains("not a valid graph id"),
+            "{}",
+            d.skipped[0].reason
+        );
+    }
+
+    #[test]
+    fn graphs_folder_with_files_and_no_config_is_a_workspace() {
+        let t = tempfile::tempdir().unwrap();
+        touch(&t.path().join("graphs/kv_store_full_docs.json"));
+        let d = discover_graphs(t.path()).unwrap();
+        assert_eq!(d.graphs.len(), 1);
+        assert_eq!(d.graphs[0].id, "graphs");
+        assert_eq!(d.graphs[0].layout, GraphLayout::Workspace);
+    }
+
+    #[test]
+    fn id_collision_is_skipped_not_fatal() {
+        let t = tempfile::tempdir().unwrap();
+        touch(&t.path().join("a.b/kv_store_full_docs.json"));
+        touch(&t.path().join("graphs/a/b/kv_store_full_docs.json"));
+        let d = discover_graphs(t.path()).unwrap();
+        assert_eq!(d.graphs.len(), 1);
+        assert_eq!(d.graphs[0].path, t.path().join("a.b"));
+        assert!(d.skipped[0].reason.contains("already used"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_workspace_skipped_and_resolution_contained() {
+        let outside = tempfile::tempdir().unwrap();
+        touch(&outside.path().join("kv_store_full_docs.json"));
+        let t = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.path().join("escape")).unwrap();
+        let d = discover_graphs(t.path()).unwrap();
+        assert!(d.graphs.is_empty());
+        assert!(d.skipped[0].reason.contains("symbolic link"));
+        assert!(matches!(
+            resolve_graph(&[t.path()], "escape"),
+            Err(RecoveryError::GraphNotFound(_))
+        ));
+        let err = resolve_under(t.path(), Path::new("escape/kv_store_full_docs.json")).unwrap_err();
+        assert!(matches!(err, RecoveryError::PathNotAllowed { .. }), "{err}");
+        // A link that stays inside is fine.
+        fs::create_dir(t.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("real"), t.path().join("inside")).unwrap();
+        assert!(resolve_under(t.path(), Path::new("inside/x")).is_ok());
+    }
+
+    #[test]
+    fn resolve_rejects_escapes() {
+        let t = tempfile::tempdir().unwrap();
+        for bad in ["../x", "a/../../x", "/etc/passwd", ""] {
+            assert!(
+                matches!(
+                    resolve_under(t.path(), Path::new(bad)),
+                    Err(RecoveryError::PathNotAllowed { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            new_graph_dir(t.path(), ".."),
+            Err(RecoveryError::InvalidGraphId(_))
+        ));
+        assert!(matches!(
+            new_graph_dir(t.path(), "a/b"),
+            Err(RecoveryError::InvalidGraphId(_))
+        ));
+        let canon = fs::canonicalize(t.path()).unwrap();
+        assert_eq!(
+            new_graph_dir(t.path(), "new-1").unwrap(),
+            canon.join("new-1")
+        );
+    }
+
+    #[test]
+    fn resolve_graph_finds_by_id_across_roots() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        touch(&b.path().join("ws/kv_store_full_docs.json"));
+        let g = resolve_graph(&[a.path(), b.path()], "ws").unwrap();
+        assert_eq!(g.path, fs::canonicalize(b.path()).unwrap().join("ws"));
+        assert!(matches!(
+            resolve_graph(&[a.path()], "ws"),
+            Err(RecoveryError::GraphNotFound(_))
+        ));
+        assert!(matches!(
+            resolve_graph(&[a.path()], "../ws"),
+            Err(RecoveryError::InvalidGraphId(_))
+        ));
+    }
+
+    #[test]
+    fn liveness_window() {
+        let t = tempfile::tempdir().unwrap();
+        touch(&t.path().join("kv_store_full_docs.json"));
+        let now = SystemTime::now();
+        assert!(looks_live_at(t.path(), Duration::from_secs(60), now).unwrap());
+        let later = now + Duration::from_secs(3600);
+        assert!(!looks_live_at(t.path(), Duration::from_secs(60), later).unwrap());
+        // Non-LightRAG files do not count.
+        touch(&t.path().join("notes.txt"));
+        assert!(!looks_live_at(t.path(), Duration::from_secs(60), later).unwrap());
+        assert!(!looks_live(&t.path().join("missing"), Duration::from_secs(60)).unwrap());
+    }
+}
