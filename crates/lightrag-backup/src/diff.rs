@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::format::FileEntry;
+use crate::error::{BackupError, Result};
+use crate::format::{FileEntry, Index};
+use crate::lock::LockKind;
+use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::summary::LightRagSummary;
+use crate::summary::{LightRagSummary, Scanner, StoreKind};
 
 /// A file present in both snapshots with different content or metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,18 @@ impl CountDelta {
     }
 }
 
+/// Records added and removed in one LightRAG store (kv keys, vdb `__id__`s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDelta {
+    /// Store path (`kv_store_full_docs.json` = documents, `kv_store_text_chunks.json` =
+    /// chunks, `vdb_entities.json` = entities, `vdb_relationships.json` = relations, ...).
+    pub path: String,
+    /// Records in B and not in A.
+    pub added: u64,
+    /// Records in A and not in B.
+    pub removed: u64,
+}
+
 /// Difference between snapshot A (older) and B (newer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotDiff {
@@ -73,6 +87,8 @@ pub struct SnapshotDiff {
     pub graph: Vec<CountDelta>,
     /// Per-store counts that differ (records, nodes, edges, matrix rows, doc status).
     pub stores: Vec<CountDelta>,
+    /// Records added/removed per changed store; filled by [`Repository::diff_records`] only.
+    pub records: Vec<RecordDelta>,
 }
 
 fn headline(a: &LightRagSummary, b: &LightRagSummary) -> Vec<CountDelta> {
@@ -145,6 +161,7 @@ impl Repository {
             unchanged: 0,
             graph: headline(&ma.summary, &mb.summary),
             stores: store_deltas(&ma.summary, &mb.summary),
+            records: Vec::new(),
         };
         for (p, ea) in &fa {
             let Some(eb) = fb.get(p) else { continue };
@@ -168,5 +185,86 @@ impl Repository {
             });
         }
         Ok(d)
+    }
+}
+
+impl Repository {
+    /// Like [`Repository::diff`], plus which records were added and removed in every changed
+    /// kv/vdb store (so 10 entities removed and 10 added do not look like "no change"). Reads
+    /// both versions of each changed store from the repository (streamed, not loaded whole).
+    pub fn diff_records(&self, a: &str, b: &str, progress: &dyn Progress) -> Result<SnapshotDiff> {
+        let _lock = self.lock(LockKind::Read)?;
+        let mut d = self.diff(a, b)?;
+        let (ma, mb) = (self.snapshot(&d.a)?, self.snapshot(&d.b)?);
+        let index = self.load_index()?;
+        let fa: BTreeMap<&str, &FileEntry> =
+            ma.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let fb: BTreeMap<&str, &FileEntry> =
+            mb.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let paths: BTreeSet<&str> = fa.keys().chain(fb.keys()).copied().collect();
+        let total: u64 = paths
+            .iter()
+            .flat_map(|p| [fa.get(p), fb.get(p)])
+            .flatten()
+            .map(|e| e.size)
+            .sum();
+        progress.begin("diff", paths.len() as u64, total);
+        for path in paths {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let Some(kind) = StoreKind::classify(name) else {
+                continue;
+            };
+            if Scanner::new_collecting(kind).is_none() {
+                continue;
+            }
+            let (ea, eb) = (fa.get(path), fb.get(path));
+            if let (Some(x), Some(y)) = (ea, eb)
+                && x.hash == y.hash
+            {
+                continue;
+            }
+            let ka = match ea {
+                Some(e) => self.record_keys(&index, &ma.id, e, kind, progress)?,
+                None => HashSet::new(),
+            };
+            let kb = match eb {
+                Some(e) => self.record_keys(&index, &mb.id, e, kind, progress)?,
+                None => HashSet::new(),
+            };
+            d.records.push(RecordDelta {
+                path: path.to_owned(),
+                added: kb.difference(&ka).count() as u64,
+                removed: ka.difference(&kb).count() as u64,
+            });
+            progress.advance(1, 0);
+        }
+        progress.end();
+        Ok(d)
+    }
+
+    fn record_keys(
+        &self,
+        index: &Index,
+        snapshot: &str,
+        e: &FileEntry,
+        kind: StoreKind,
+        progress: &dyn Progress,
+    ) -> Result<HashSet<u64>> {
+        let damaged = |reason: String| BackupError::DamagedFile {
+            snapshot: snapshot.to_owned(),
+            file: e.path.clone(),
+            reason,
+        };
+        let Some(mut scanner) = Scanner::new_collecting(kind) else {
+            return Ok(HashSet::new());
+        };
+        self.for_each_chunk(index, &e.chunks, |_, data| {
+            scanner.feed(&data);
+            progress.advance(0, data.len() as u64);
+            Ok(())
+        })
+        .map_err(|err| damaged(err.to_string()))?;
+        let keys = scanner.finish_keys().map_err(damaged)?;
+        Ok(keys.into_iter().collect())
     }
 }

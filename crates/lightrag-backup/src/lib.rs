@@ -39,7 +39,7 @@ mod summary;
 mod verify;
 
 pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
-pub use diff::{CountDelta, FileChange, SnapshotDiff};
+pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
 pub use error::{BackupError, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
 pub use progress::{NoProgress, Progress};

@@ -145,6 +145,30 @@ impl Scanner {
             k => Scanner::Json(Box::new(JsonScanner::new(k))),
         }
     }
+    /// A JSON scanner that also records a 64-bit hash of every record's identity (kv
+    /// top-level keys, vdb `__id__`s); `None` for kinds without record ids (GraphML).
+    pub(crate) fn new_collecting(kind: StoreKind) -> Option<Scanner> {
+        match kind {
+            StoreKind::GraphMl => None,
+            k => {
+                let mut s = JsonScanner::new(k);
+                s.collect = true;
+                Some(Scanner::Json(Box::new(s)))
+            }
+        }
+    }
+
+    /// Record identity hashes collected by a [`Scanner::new_collecting`] scanner.
+    pub(crate) fn finish_keys(self) -> Result<Vec<u64>, String> {
+        match self {
+            Scanner::Json(mut s) => {
+                let keys = std::mem::take(&mut s.keys);
+                s.finish().map(|_| keys)
+            }
+            Scanner::Xml(_) => Ok(Vec::new()),
+        }
+    }
+
     pub(crate) fn feed(&mut self, buf: &[u8]) {
         match self {
             Scanner::Json(s) => s.feed(buf),
@@ -174,6 +198,8 @@ enum JState {
 }
 
 const CAP: usize = 64;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// Push JSON scanner: validates structure and collects LightRAG counts.
 #[derive(Debug)]
@@ -191,6 +217,12 @@ pub(crate) struct JsonScanner {
     str_last2: [u8; 2],
     str_cap: Vec<u8>,
     str_capturing: bool,
+    /// Hash the current string (record keys when collecting).
+    str_hashing: bool,
+    str_hash: u64,
+    collect: bool,
+    keys: Vec<u64>,
+    key3: Vec<u8>,
     // current number/literal
     tok: Vec<u8>,
     // paths
@@ -222,6 +254,11 @@ impl JsonScanner {
             str_last2: [0; 2],
             str_cap: Vec::new(),
             str_capturing: false,
+            str_hashing: false,
+            str_hash: FNV_OFFSET,
+            collect: false,
+            keys: Vec::new(),
+            key3: Vec::new(),
             tok: Vec::new(),
             key1: Vec::new(),
             key2: Vec::new(),
@@ -252,10 +289,28 @@ impl JsonScanner {
         self.str_cap.clear();
         let d = self.stack.len();
         self.str_capturing = if is_key {
-            d <= 2
+            d <= 3
         } else {
             d == 2 && self.kind == StoreKind::DocStatus && self.key2 == b"status"
         };
+        // Record identity: top-level keys of kv stores, `__id__` of vdb `data` records.
+        self.str_hashing = self.collect
+            && if self.kind == StoreKind::VectorDb {
+                !is_key
+                    && d == 3
+                    && self.data_array_open
+                    && self.stack[2] == b'{'
+                    && self.key3 == b"__id__"
+            } else {
+                is_key && d == 1
+            };
+        self.str_hash = FNV_OFFSET;
+    }
+
+    fn hash_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.str_hash = (self.str_hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
     }
 
     fn end_string(&mut self) {
@@ -268,6 +323,12 @@ impl JsonScanner {
             } else if d == 2 {
                 self.key2.clear();
                 self.key2.extend_from_slice(&self.str_cap);
+            } else if d == 3 {
+                self.key3.clear();
+                self.key3.extend_from_slice(&self.str_cap);
+            }
+            if self.str_hashing {
+                self.keys.push(self.str_hash);
             }
             self.state = JState::Colon;
         } else {
@@ -278,6 +339,9 @@ impl JsonScanner {
             if self.str_capturing {
                 let s = String::from_utf8_lossy(&self.str_cap).into_owned();
                 *self.status.entry(s).or_default() += 1;
+            }
+            if self.str_hashing {
+                self.keys.push(self.str_hash);
             }
             self.state = JState::AfterValue;
         }
@@ -367,6 +431,9 @@ impl JsonScanner {
                 // Fast path: jump to the next quote or backslash.
                 if self.str_escape {
                     self.str_escape = false;
+                    if self.str_hashing {
+                        self.hash_bytes(&buf[i..=i]);
+                    }
                     if buf[i] == b'u' {
                         self.str_uni = 4;
                     }
@@ -379,6 +446,9 @@ impl JsonScanner {
                         self.pos += i as u64;
                         self.fail("bad \\u escape");
                         return;
+                    }
+                    if self.str_hashing {
+                        self.hash_bytes(&buf[i..=i]);
                     }
                     self.str_uni -= 1;
                     self.str_len += 1;
@@ -395,6 +465,9 @@ impl JsonScanner {
                     } else {
                         self.str_last2 = [self.str_last2[1], content[0]];
                     }
+                    if self.str_hashing {
+                        self.hash_bytes(content);
+                    }
                     if self.str_capturing && self.str_cap.len() < CAP {
                         let take = (CAP - self.str_cap.len()).min(content.len());
                         self.str_cap.extend_from_slice(&content[..take]);
@@ -408,6 +481,9 @@ impl JsonScanner {
                         self.str_escape = true;
                         self.str_len += 1;
                         self.str_last2 = [0; 2];
+                        if self.str_hashing {
+                            self.hash_bytes(b"\\");
+                        }
                     }
                     i += 1;
                 }
@@ -849,5 +925,33 @@ mod tests {
                 "cut {cut}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    fn keys(kind: StoreKind, doc: &[u8], step: usize) -> Vec<u64> {
+        let mut s = Scanner::new_collecting(kind).unwrap();
+        for p in doc.chunks(step) {
+            s.feed(p);
+        }
+        s.finish_keys().unwrap()
+    }
+
+    #[test]
+    fn record_identities_are_split_independent() {
+        let kv = br#"{"doc-1": {"content": "a", "nested": {"doc-1": 1}}, "doc-\"2\"": {}, "d\u00e9": 3}"#;
+        let whole = keys(StoreKind::KvStore, kv, kv.len());
+        assert_eq!(whole.len(), 3);
+        for step in 1..6 {
+            assert_eq!(keys(StoreKind::KvStore, kv, step), whole);
+        }
+        let vdb = br#"{"embedding_dim": 1, "data": [{"__id__": "ent-a", "x": {"__id__": "no"}}, {"src": "q", "__id__": "ent-b"}], "matrix": "AAAAAAAAAAA="}"#;
+        let v = keys(StoreKind::VectorDb, vdb, 3);
+        assert_eq!(v.len(), 2);
+        assert_ne!(v[0], v[1]);
+        assert_eq!(v, keys(StoreKind::VectorDb, vdb, 1000));
     }
 }

@@ -276,3 +276,52 @@ fn progress_reports_totals_and_verify_subsets() {
     assert!(cut.is_ok() && !cut.read_data_complete);
     assert_eq!(cut.packs_read, 0);
 }
+
+#[test]
+fn diff_records_counts_added_and_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("ws");
+    gen_workspace(&src, 20, &[]);
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    let s1 = repo
+        .backup("ws", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+    grow_workspace(&src, 10);
+    // And an operator deletes one document and adds another by hand: same count, churn.
+    let path = src.join("kv_store_full_docs.json");
+    let mut docs: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let victim = docs.keys().next().unwrap().clone();
+    docs.remove(&victim);
+    docs.insert("doc-manual".into(), serde_json::json!({"content": "x"}));
+    std::fs::write(&path, serde_json::to_vec_pretty(&docs).unwrap()).unwrap();
+    let s2 = repo
+        .backup("ws", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+
+    let d = repo.diff_records(&s1.id, &s2.id, &NoProgress).unwrap();
+    let rec = |p: &str| {
+        d.records
+            .iter()
+            .find(|r| r.path == p)
+            .unwrap_or_else(|| panic!("{p}: {:?}", d.records))
+            .clone()
+    };
+    let docs = rec("kv_store_full_docs.json");
+    assert_eq!((docs.added, docs.removed), (3, 1));
+    let net = d.graph.iter().find(|c| c.name == "docs").unwrap();
+    assert_eq!(net.delta, Some(2));
+    let ents = rec("vdb_entities.json");
+    assert!(ents.added > 0 && ents.removed == 0, "{ents:?}");
+    assert_eq!(
+        Some(ents.added),
+        s2.summary.stores["vdb_entities.json"]
+            .records
+            .zip(s1.summary.stores["vdb_entities.json"].records)
+            .map(|(b, a)| b - a)
+    );
+    assert!(rec("kv_store_text_chunks.json").added > 0);
+    assert!(repo.diff(&s1.id, &s2.id).unwrap().records.is_empty());
+}
