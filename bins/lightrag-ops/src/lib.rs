@@ -10,6 +10,7 @@ mod routes;
 mod server;
 mod state;
 pub mod telemetry;
+pub mod wiring;
 
 pub use error::ApiError;
 pub use server::{Listening, bind, run_server};

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lightrag_ops::cli::{Cli, Command};
+use lightrag_ops::cli::{Cli, Command, Outcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,12 +16,14 @@ fn main() -> ExitCode {
     };
     lightrag_ops::telemetry::init_tracing(config.log_format);
     let result = match cli.command.unwrap_or_default() {
-        Command::Serve => actix_web::rt::System::new().block_on(lightrag_ops::run_server(config)),
-        Command::Config(args) => lightrag_ops::cli::print_config(&config, args.json),
-        Command::Db(cmd) => lightrag_ops::cli::run_db(&config, &cmd),
+        Command::Serve => actix_web::rt::System::new()
+            .block_on(lightrag_ops::run_server(config))
+            .map(|()| Outcome::Ok),
+        cmd => lightrag_ops::cli::run(&config, &cmd, cli.json),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Damaged) => ExitCode::from(3),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "Exiting on error");
             eprintln!("lightrag-ops: {e:#}");

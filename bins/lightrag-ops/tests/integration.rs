@@ -11,3 +11,5 @@ mod cli;
 mod metrics;
 #[path = "integration/probes.rs"]
 mod probes;
+#[path = "integration/repo_cli.rs"]
+mod repo_cli;

@@ -47,7 +47,7 @@ fn config_command_shows_env_over_dotenv_with_secrets_redacted() {
     .unwrap();
     let out = bin()
         .current_dir(dir.path())
-        .args(["config", "--json"])
+        .args(["--json", "config"])
         .env("LIGHTRAG_PORT", "9800")
         .env(
             "LIGHTRAG_RECOVERY_DB_URL",

@@ -1,9 +1,12 @@
-//! Command-line interface: argument parsing and the small commands that need no server.
+//! Command-line interface: argument parsing and the commands that work without a server.
+
+mod progress;
+mod repo;
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use lightrag_config::{Config, VARIABLES, format_duration, redact_url};
 
 /// Backups, replication, recovery points and monitoring for LightRAG knowledge graphs.
@@ -11,13 +14,18 @@ use lightrag_config::{Config, VARIABLES, format_duration, redact_url};
 /// Configuration comes from LIGHTRAG_* environment variables and a `.env` file (the environment
 /// wins); see the README for the table of variables.
 ///
-/// Exit codes: 0 success, 1 operation failed, 2 invalid configuration or usage.
+/// Exit codes: 0 success, 1 operation failed, 2 invalid configuration or usage, 3 damage found
+/// (verify) or partial result.
 #[derive(Debug, Parser)]
 #[command(name = "lightrag-ops", version, about, long_about)]
 pub struct Cli {
     /// The `.env` file to read (missing is fine).
     #[arg(long, global = true, value_name = "PATH", default_value = ".env")]
     pub env_file: PathBuf,
+
+    /// Machine-readable JSON on stdout (no progress bars).
+    #[arg(long, global = true)]
+    pub json: bool,
 
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -30,8 +38,24 @@ pub enum Command {
     /// Run the server: HTTP API, dashboard, scheduler and the Prometheus listener (default).
     #[default]
     Serve,
+    /// Back up graphs now.
+    Backup(repo::BackupArgs),
+    /// List snapshots.
+    Snapshots(repo::SnapshotsArgs),
+    /// Restore a snapshot into a directory or over its graph (in place).
+    Restore(repo::RestoreArgs),
+    /// Check the repository; --read-data re-hashes every chunk. Exit code 3 on damage.
+    Verify(repo::VerifyArgs),
+    /// Remove snapshots that the retention rules do not keep (recovery points are kept).
+    Forget(repo::ForgetArgs),
+    /// Delete repository data no snapshot references.
+    Prune(repo::PruneArgs),
+    /// Compare two snapshots: files and LightRAG counts (docs, entities, relations, …).
+    Diff(repo::DiffArgs),
+    /// Repository size, deduplication ratio and per-graph figures.
+    Stats,
     /// Print the effective configuration (secrets redacted) and exit.
-    Config(ConfigArgs),
+    Config,
     /// Recovery database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
@@ -46,12 +70,30 @@ pub enum DbCommand {
     Status,
 }
 
-/// Arguments of `config`.
-#[derive(Debug, Args, Default)]
-pub struct ConfigArgs {
-    /// Print JSON instead of `NAME=value` lines.
-    #[arg(long)]
-    pub json: bool,
+/// How a successful command ended (maps to the exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 3: damage found or only part of the work done.
+    Damaged,
+}
+
+/// Runs a command that needs no server.
+pub fn run(c: &Config, cmd: &Command, json: bool) -> anyhow::Result<Outcome> {
+    match cmd {
+        Command::Serve => unreachable!("serve is run by main"),
+        Command::Backup(a) => repo::backup(c, a, json),
+        Command::Snapshots(a) => repo::snapshots(c, a, json),
+        Command::Restore(a) => repo::restore(c, a, json),
+        Command::Verify(a) => repo::verify(c, a, json),
+        Command::Forget(a) => repo::forget(c, a, json),
+        Command::Prune(a) => repo::prune(c, a, json),
+        Command::Diff(a) => repo::diff(c, a, json),
+        Command::Stats => repo::stats(c, json),
+        Command::Config => print_config(c, json).map(|()| Outcome::Ok),
+        Command::Db(d) => run_db(c, d).map(|()| Outcome::Ok),
+    }
 }
 
 impl Cli {
@@ -119,9 +161,8 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
 
 /// `lightrag-ops db …`.
 pub fn run_db(c: &Config, cmd: &DbCommand) -> anyhow::Result<()> {
-    use lightrag_recovery_db::{Db, DbConfig, applied_migrations, pending_migrations};
-    let db = Db::connect(&DbConfig::new(c.recovery_db_url.expose()))
-        .context("cannot open the recovery database (LIGHTRAG_RECOVERY_DB_URL)")?;
+    use lightrag_recovery_db::{applied_migrations, pending_migrations};
+    let db = crate::wiring::open_db(c)?;
     match cmd {
         DbCommand::Migrate => {
             let applied = db.migrate().context("migrating the recovery database")?;

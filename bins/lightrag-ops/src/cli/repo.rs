@@ -1,0 +1,464 @@
+//! Repository subcommands: backup, snapshots, restore, verify, forget, prune, diff, stats.
+//! Each maps arguments onto the `lightrag-backup` facade and prints text or JSON.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use lightrag_backup::{
+    BackupOptions, PruneOptions, ReadData, RestoreOptions, RetentionPolicy, VerifyOptions,
+};
+use lightrag_config::Config;
+use serde::Serialize;
+
+use super::Outcome;
+use super::progress::Bar;
+use crate::wiring;
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Graph ids to back up (as discovered under LIGHTRAG_WORKING_DIR).
+    #[arg(value_name = "GRAPH", required_unless_present = "all")]
+    pub graphs: Vec<String>,
+    /// Back up every discovered graph.
+    #[arg(long, conflicts_with = "graphs")]
+    pub all: bool,
+    /// Tag stored with the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+/// `snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only this graph's snapshots.
+    #[arg(value_name = "GRAPH")]
+    pub graph: Option<String>,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to", "in_place"])))]
+pub struct RestoreArgs {
+    /// Snapshot id (or a unique prefix).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    /// Restore into this new (or empty) directory.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Restore over the graph's own directory (atomic swap, safety snapshot first).
+    #[arg(long)]
+    pub in_place: bool,
+    /// Restore only this file (relative path; repeatable).
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<String>,
+    /// Restore in place even if the graph looks live (files written in the last minutes).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Snapshots to check (default: all).
+    #[arg(value_name = "SNAPSHOT", conflicts_with = "all")]
+    pub snapshots: Vec<String>,
+    /// Check every snapshot (the default when none is named).
+    #[arg(long)]
+    pub all: bool,
+    /// Read, decompress and re-hash every chunk, not just the structure.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Like --read-data for a deterministic PCT percent of the packs.
+    #[arg(long, value_name = "PCT", conflicts_with = "read_data",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub read_data_subset: Option<u8>,
+}
+
+/// `forget`: keep rules default to the configuration (`LIGHTRAG_BACKUP_*`).
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Only this graph.
+    #[arg(value_name = "GRAPH")]
+    pub graph: Option<String>,
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep every snapshot younger than N days (0 = no age rule).
+    #[arg(long, value_name = "N")]
+    pub keep_within_days: Option<u32>,
+    /// Show what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune unreferenced data afterwards.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Older snapshot.
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// Newer snapshot.
+    #[arg(value_name = "B")]
+    pub b: String,
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).context("encoding JSON")?
+    );
+    Ok(())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// `lightrag-ops backup`.
+pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, true)?;
+    let graphs = if args.all {
+        wiring::discover(c)?.into_iter().collect::<Vec<_>>()
+    } else {
+        args.graphs
+            .iter()
+            .map(|g| wiring::graph_dir(c, g).map(|p| (g.clone(), p)))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    if graphs.is_empty() {
+        bail!(
+            "no LightRAG graph found under {} (LIGHTRAG_WORKING_DIR)",
+            c.working_dir.display()
+        );
+    }
+    let opts = BackupOptions {
+        tags: args.tags.clone(),
+        excludes: c.backup_excludes.clone(),
+        compression_level: Some(c.compression_level),
+        ..BackupOptions::default()
+    };
+    let mut results = Vec::new();
+    for (id, dir) in graphs {
+        let bar = Bar::new(json);
+        let summary = repo
+            .backup(&id, &dir, &opts, &bar)
+            .with_context(|| format!("backup of graph {id} failed"))?;
+        if !json {
+            let s = &summary.snapshot;
+            println!(
+                "snapshot {} of graph {}: {} files, {} ({} new, {} stored), {} entities, {} relations",
+                s.id,
+                s.graph_id,
+                s.totals.files,
+                mib(s.totals.bytes),
+                mib(s.totals.new_bytes),
+                mib(s.totals.new_bytes_stored),
+                s.summary.entities().unwrap_or(0),
+                s.summary.relations().unwrap_or(0),
+            );
+            for r in &summary.retried {
+                println!("  re-read (changed while reading): {r}");
+            }
+            for r in &summary.skipped {
+                println!("  skipped: {r}");
+            }
+        }
+        results.push(summary);
+    }
+    if json {
+        print_json(&results)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `lightrag-ops snapshots`.
+pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let list = repo.snapshots(args.graph.as_deref())?;
+    if json {
+        print_json(&list)?;
+    } else {
+        println!(
+            "{:<28} {:<20} {:<20} {:>7} {:>12}  trigger",
+            "id", "graph", "created", "files", "size"
+        );
+        for s in list {
+            let created = s
+                .created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            println!(
+                "{:<28} {:<20} {:<20} {:>7} {:>12}  {}",
+                s.id,
+                s.graph_id,
+                created.get(..19).unwrap_or(&created),
+                s.totals.files,
+                mib(s.totals.bytes),
+                s.trigger
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `lightrag-ops restore`.
+pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let manifest = repo.snapshot(&args.snapshot)?;
+    let target = match (&args.to, args.in_place) {
+        (Some(dir), false) => dir.clone(),
+        (None, true) => wiring::graph_dir(c, &manifest.graph_id)?,
+        _ => bail!("give exactly one of --to DIR or --in-place"),
+    };
+    let opts = RestoreOptions {
+        in_place: args.in_place,
+        files: args.files.clone(),
+        refuse_if_modified_within: (args.in_place && !args.force).then_some(wiring::LIVE_WINDOW),
+        ..RestoreOptions::default()
+    };
+    let bar = Bar::new(json);
+    let summary = repo
+        .restore(&manifest.id, &target, &opts, &bar)
+        .with_context(|| format!("restore of snapshot {} failed", manifest.id))?;
+    if json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "restored snapshot {} of graph {} into {}: {} files, {}",
+            summary.snapshot,
+            manifest.graph_id,
+            summary.target.display(),
+            summary.files,
+            mib(summary.bytes)
+        );
+        if let Some(s) = &summary.safety_snapshot {
+            println!("safety snapshot of the previous state: {s}");
+        }
+        if args.in_place {
+            println!(
+                "restart LightRAG for workspace {} now: a running LightRAG keeps its stores in \
+                 memory and would overwrite the restored files on its next save",
+                manifest.graph_id
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `lightrag-ops verify`: exit code 3 when damage is found.
+pub fn verify(c: &Config, args: &VerifyArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let read_data = match (args.read_data, args.read_data_subset) {
+        (true, _) => ReadData::All,
+        (false, Some(p)) => ReadData::Percent(p),
+        (false, None) => ReadData::None,
+    };
+    let opts = VerifyOptions {
+        snapshots: args.snapshots.clone(),
+        read_data,
+        read_data_budget: None,
+    };
+    let bar = Bar::new(json);
+    let report = repo.verify(&opts, &bar)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "checked {} snapshots; read {} packs, {} chunks, {}",
+            report.snapshots_checked,
+            report.packs_read,
+            report.chunks_read,
+            mib(report.bytes_read)
+        );
+        for d in &report.damage {
+            println!(
+                "DAMAGED snapshot={} file={} object={}: {}",
+                d.snapshot.as_deref().unwrap_or("-"),
+                d.file.as_deref().unwrap_or("-"),
+                d.object.as_deref().unwrap_or("-"),
+                d.problem
+            );
+        }
+        if report.is_ok() {
+            println!("no damage found");
+        }
+    }
+    Ok(if report.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Damaged
+    })
+}
+
+/// `lightrag-ops forget`: snapshots pinned by recovery points are always kept.
+pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outcome> {
+    let r = &c.retention;
+    let within_days = args
+        .keep_within_days
+        .unwrap_or_else(|| u32::try_from(r.keep_within.as_secs() / 86_400).unwrap_or(u32::MAX));
+    let policy = RetentionPolicy {
+        keep_last: args.keep_last.unwrap_or(r.keep_last),
+        keep_hourly: args.keep_hourly.unwrap_or(r.keep_hourly),
+        keep_daily: args.keep_daily.unwrap_or(r.keep_daily),
+        keep_weekly: args.keep_weekly.unwrap_or(r.keep_weekly),
+        keep_monthly: args.keep_monthly.unwrap_or(r.keep_monthly),
+        keep_within_days: (within_days > 0).then_some(within_days),
+    };
+    let pinned: BTreeSet<String> = wiring::pinned_snapshots(c)?;
+    let repo = wiring::open_repository(c, false)?;
+    let report = repo.forget(args.graph.as_deref(), &policy, &pinned, args.dry_run)?;
+    let prune = if args.prune {
+        Some(repo.prune(
+            &PruneOptions {
+                dry_run: args.dry_run,
+                ..PruneOptions::default()
+            },
+            &Bar::new(json),
+        )?)
+    } else {
+        None
+    };
+    if json {
+        print_json(&serde_json::json!({ "forget": report, "prune": prune }))?;
+    } else {
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        println!(
+            "kept {} snapshots, {verb} {}",
+            report.kept.len(),
+            report.removed.len()
+        );
+        for id in &report.removed {
+            println!("  {verb} {id}");
+        }
+        if let Some(p) = prune {
+            println!(
+                "prune: {} packs deleted, {} repacked, {} freed",
+                p.packs_deleted,
+                p.packs_repacked,
+                mib(p.bytes_freed)
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `lightrag-ops prune`.
+pub fn prune(c: &Config, args: &PruneArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let report = repo.prune(
+        &PruneOptions {
+            dry_run: args.dry_run,
+            ..PruneOptions::default()
+        },
+        &Bar::new(json),
+    )?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{} packs deleted, {} repacked, {} orphan packs deleted, {} chunks removed, {} freed{}",
+            report.packs_deleted,
+            report.packs_repacked,
+            report.orphan_packs_deleted,
+            report.chunks_removed,
+            mib(report.bytes_freed),
+            if report.dry_run { " (dry run)" } else { "" }
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `lightrag-ops diff`.
+pub fn diff(c: &Config, args: &DiffArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let d = repo.diff(&args.a, &args.b)?;
+    if json {
+        print_json(&d)?;
+        return Ok(Outcome::Ok);
+    }
+    println!("{} → {}", d.a, d.b);
+    for delta in d.graph.iter().chain(&d.stores) {
+        let show = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let change = delta
+            .delta
+            .map_or_else(String::new, |x| format!(" ({x:+})"));
+        println!(
+            "  {:<40} {:>10} → {:<10}{change}",
+            delta.name,
+            show(delta.a),
+            show(delta.b)
+        );
+    }
+    for f in &d.added {
+        println!("  + {f}");
+    }
+    for f in &d.removed {
+        println!("  - {f}");
+    }
+    for f in &d.changed {
+        println!(
+            "  ~ {} ({} → {} bytes, {} chunks added, {} removed)",
+            f.path, f.size_a, f.size_b, f.chunks_added, f.chunks_removed
+        );
+    }
+    println!("  {} files unchanged", d.unchanged);
+    Ok(Outcome::Ok)
+}
+
+/// `lightrag-ops stats`.
+pub fn stats(c: &Config, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let s = repo.stats()?;
+    if json {
+        print_json(&s)?;
+    } else {
+        println!(
+            "{} snapshots, {} logical, {} stored (ratio {:.2}), {} chunks in {} packs",
+            s.snapshots,
+            mib(s.logical_bytes),
+            mib(s.stored_bytes),
+            s.dedup_ratio(),
+            s.chunks,
+            s.packs
+        );
+        for (g, gs) in &s.graphs {
+            println!(
+                "  {g}: {} snapshots, latest {} ({})",
+                gs.snapshots,
+                gs.latest.as_deref().unwrap_or("-"),
+                mib(gs.latest_bytes)
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

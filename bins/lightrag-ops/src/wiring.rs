@@ -1,0 +1,73 @@
+//! Configuration → library handles: the few functions that turn `LIGHTRAG_*` settings into the
+//! options of the library crates. Shared by the CLI and the server.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lightrag_backup::{InitOptions, LocalStorage, Repository};
+use lightrag_config::Config;
+use lightrag_recovery_db::{Db, DbConfig};
+
+/// A graph with a file written less than this long ago looks live (a running LightRAG).
+pub const LIVE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Opens the backup repository at `LIGHTRAG_BACKUP_STORAGE` (creating it when `create`).
+pub fn open_repository(c: &Config, create: bool) -> anyhow::Result<Repository> {
+    let key = c.encryption_key.as_ref().map(|k| k.expose().as_bytes());
+    let path = Path::new(&c.backup_storage);
+    let repo = if create {
+        let init = InitOptions {
+            compression_level: c.compression_level,
+            ..InitOptions::default()
+        };
+        Repository::open_or_init_local(path, &init, key)
+    } else {
+        Repository::open(Arc::new(LocalStorage::new(path)), key)
+    };
+    repo.with_context(|| {
+        format!(
+            "cannot open the backup repository {} (LIGHTRAG_BACKUP_STORAGE)",
+            path.display()
+        )
+    })
+}
+
+/// Opens the recovery catalog (without migrating).
+pub fn open_db(c: &Config) -> anyhow::Result<Db> {
+    Db::connect(&DbConfig::new(c.recovery_db_url.expose()))
+        .context("cannot open the recovery database (LIGHTRAG_RECOVERY_DB_URL)")
+}
+
+/// Snapshot ids pinned by recovery points (kept by retention).
+pub fn pinned_snapshots(c: &Config) -> anyhow::Result<BTreeSet<String>> {
+    let db = open_db(c)?;
+    db.migrate().context("migrating the recovery database")?;
+    let mut conn = db.conn()?;
+    Ok(lightrag_recovery_db::pinned_snapshot_ids(&mut conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Every graph discovered under `LIGHTRAG_WORKING_DIR`, as `(id, directory)`. Folders that are
+/// not valid graphs are logged and skipped.
+pub fn discover(c: &Config) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let found = lightrag_recovery::discover_graphs(&c.working_dir).with_context(|| {
+        format!(
+            "cannot discover graphs under {} (LIGHTRAG_WORKING_DIR)",
+            c.working_dir.display()
+        )
+    })?;
+    for s in &found.skipped {
+        tracing::warn!(path = %s.path.display(), reason = %s.reason, "Skipped a folder that is not a graph");
+    }
+    Ok(found.graphs.into_iter().map(|g| (g.id, g.path)).collect())
+}
+
+/// The directory of graph `id`, resolved under `LIGHTRAG_WORKING_DIR` only.
+pub fn graph_dir(c: &Config, id: &str) -> anyhow::Result<PathBuf> {
+    let g = lightrag_recovery::resolve_graph(&[&c.working_dir], id)?;
+    Ok(g.path)
+}

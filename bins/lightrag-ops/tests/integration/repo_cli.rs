@@ -1,0 +1,259 @@
+//! The repository subcommands of the real binary on copies of real LightRAG working dirs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/lightrag-real")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// A working dir with both real fixtures as workspaces, a repository and a catalog.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("rag_storage");
+        copy_dir(&fixtures().join("adamaslan-dickens"), &work.join("dickens"));
+        copy_dir(
+            &fixtures().join("bingofhy-rag_storage"),
+            &work.join("bingofhy"),
+        );
+        Self { dir }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("rag_storage")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LIGHTRAG_") {
+                c.env_remove(k);
+            }
+        }
+        c.current_dir(self.dir.path())
+            .env("LIGHTRAG_WORKING_DIR", self.work())
+            .env("LIGHTRAG_BACKUP_STORAGE", self.dir.path().join("repo"))
+            .env(
+                "LIGHTRAG_RECOVERY_DB_URL",
+                format!("sqlite:///{}", self.dir.path().join("cat.db").display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let mut names: Vec<_> = std::fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let mut other: Vec<_> = std::fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    other.sort();
+    assert_eq!(names, other);
+    for n in names {
+        assert_eq!(
+            std::fs::read(a.join(&n)).unwrap(),
+            std::fs::read(b.join(&n)).unwrap(),
+            "{n:?} differs"
+        );
+    }
+}
+
+#[test]
+fn backup_list_verify_restore_diff_on_real_fixtures() {
+    let env = Env::new();
+    let backups = env.ok_json(&["backup", "--all", "--tag", "first"]);
+    let backups = backups.as_array().unwrap();
+    assert_eq!(backups.len(), 2);
+    let bingo = backups
+        .iter()
+        .find(|b| b["snapshot"]["graph_id"] == "bingofhy")
+        .expect("bingofhy backed up");
+    assert_eq!(bingo["snapshot"]["totals"]["files"], 12);
+    let first_id = bingo["snapshot"]["id"].as_str().unwrap().to_owned();
+
+    let list = env.ok_json(&["snapshots", "bingofhy"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["tags"][0], "first");
+
+    let report = env.ok_json(&["verify", "--read-data"]);
+    assert_eq!(report["snapshots_checked"], 2);
+    assert!(report["damage"].as_array().unwrap().is_empty());
+
+    // Restore into a new directory: byte-identical.
+    let target = env.dir.path().join("restored");
+    let r = env.ok_json(&["restore", &first_id, "--to", target.to_str().unwrap()]);
+    assert_eq!(r["files"], 12);
+    same_tree(&env.work().join("bingofhy"), &target);
+
+    // Change the graph, back up again, diff at the graph level.
+    let graphml = env
+        .work()
+        .join("bingofhy/graph_chunk_entity_relation.graphml");
+    let text = std::fs::read_to_string(&graphml).unwrap();
+    let text = text.replacen("<node id=", "<node id=\"EXTRA_NODE\"/>\n<node id=", 1);
+    std::fs::write(&graphml, text).unwrap();
+    let second = env.ok_json(&["backup", "bingofhy"]);
+    let second_id = second[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    let d = env.ok_json(&["diff", &first_id, &second_id]);
+    assert_eq!(d["changed"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(
+        d["changed"][0]["path"],
+        "graph_chunk_entity_relation.graphml"
+    );
+    let nodes = d["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().ends_with("nodes"))
+        .unwrap_or_else(|| panic!("no node delta in {d}"));
+    assert_eq!(nodes["a"], 111);
+    assert_eq!(nodes["delta"], 1);
+
+    // Text output works too.
+    let out = env.run(&["stats"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 snapshots"));
+}
+
+#[test]
+fn in_place_restore_refuses_a_live_graph_unless_forced() {
+    let env = Env::new();
+    let b = env.ok_json(&["backup", "dickens"]);
+    let id = b[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    let original = std::fs::read(env.work().join("dickens/kv_store_full_docs.json")).unwrap();
+    std::fs::write(env.work().join("dickens/kv_store_full_docs.json"), b"{}").unwrap();
+
+    // The files were just written: the graph looks live.
+    let out = env.run(&["restore", &id, "--in-place"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.to_lowercase().contains("live") || err.contains("modified"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(env.work().join("dickens/kv_store_full_docs.json")).unwrap(),
+        b"{}"
+    );
+
+    let out = env.run(&["restore", &id, "--in-place", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("restart LightRAG"), "{stdout}");
+    assert!(stdout.contains("safety snapshot"), "{stdout}");
+    assert_eq!(
+        std::fs::read(env.work().join("dickens/kv_store_full_docs.json")).unwrap(),
+        original
+    );
+    // The safety snapshot is listed with its trigger.
+    let list = env.ok_json(&["snapshots", "dickens"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["trigger"] == "pre_restore"),
+        "{list}"
+    );
+}
+
+#[test]
+fn verify_exits_3_naming_damage_and_forget_keeps_rules() {
+    let env = Env::new();
+    env.ok_json(&["backup", "dickens"]);
+    env.ok_json(&["backup", "dickens"]);
+    env.ok_json(&["backup", "dickens"]);
+
+    let f = env.ok_json(&[
+        "forget",
+        "--keep-last",
+        "1",
+        "--keep-within-days",
+        "0",
+        "--prune",
+    ]);
+    assert_eq!(f["forget"]["removed"].as_array().unwrap().len(), 2, "{f}");
+    assert_eq!(env.ok_json(&["snapshots"]).as_array().unwrap().len(), 1);
+
+    // Flip one byte in every pack file: verify --read-data reports damage, exit code 3.
+    let mut flipped = 0;
+    let mut stack = vec![env.dir.path().join("repo")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains("/data/") {
+                let mut bytes = std::fs::read(&p).unwrap();
+                if bytes.len() > 100 {
+                    bytes[50] ^= 0xff;
+                    std::fs::write(&p, bytes).unwrap();
+                    flipped += 1;
+                }
+            }
+        }
+    }
+    assert!(flipped > 0, "no data (pack) file found to damage");
+    let out = env.run(&["verify", "--read-data"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("DAMAGED"), "{stdout}");
+}
+
+#[test]
+fn unknown_graph_and_missing_repository_are_clear_errors() {
+    let env = Env::new();
+    let out = env.run(&["snapshots"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LIGHTRAG_BACKUP_STORAGE"));
+    let out = env.run(&["backup", "no-such-graph"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-graph"));
+    let out = env.run(&["backup", "../etc"]);
+    assert_eq!(out.status.code(), Some(1));
+}
