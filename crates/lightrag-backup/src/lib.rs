@@ -6,6 +6,18 @@
 //! (documents, chunks, entities, relations, vectors, doc status). The format is documented in
 //! `docs/repository-format.md`. No database is needed: the repository is the source of truth.
 //!
+//! Operations on a [`Repository`] (all synchronous; run them in `spawn_blocking` from async
+//! code; long ones report through a [`Progress`]):
+//! [`backup`](Repository::backup), [`snapshots`](Repository::snapshots),
+//! [`snapshot`](Repository::snapshot), [`restore`](Repository::restore) (new directory, in
+//! place with a `pre_restore` safety snapshot, or chosen files), [`verify`](Repository::verify)
+//! (structure, read-data, subsets, time budget), [`forget`](Repository::forget) (age + GFS,
+//! pinned ids), [`prune`](Repository::prune), [`diff`](Repository::diff) /
+//! [`diff_records`](Repository::diff_records), [`stats`](Repository::stats),
+//! [`delete_snapshot`](Repository::delete_snapshot), [`repair_index`](Repository::repair_index),
+//! [`check_writable`](Repository::check_writable). Storage backends implement [`Storage`]
+//! ([`LocalStorage`] here). Every error is a [`BackupError`].
+//!
 //! ```no_run
 //! use std::{path::Path, sync::Arc};
 //! use lightrag_backup::{BackupOptions, InitOptions, LocalStorage, NoProgress, Repository,

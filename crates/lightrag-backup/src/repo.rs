@@ -449,6 +449,23 @@ impl Repository {
         Ok(out)
     }
 
+    /// Prove the repository is reachable and writable (for readiness checks and
+    /// `repo check`): writes, reads back and deletes a small probe object.
+    pub fn check_writable(&self) -> Result<()> {
+        let key = format!("probe/{}", random_hex(8));
+        let body = random_hex(16).into_bytes();
+        self.storage.put(&key, body.clone())?;
+        let back = self.storage.get(&key);
+        self.storage.delete(&key)?;
+        if back? != body {
+            return Err(BackupError::Corrupt {
+                key,
+                reason: "probe object read back differently".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Delete one snapshot (id or unique prefix). Its chunks are freed by the next prune.
     pub fn delete_snapshot(&self, id_or_prefix: &str) -> Result<String> {
         let key = self.resolve(id_or_prefix)?;

@@ -167,3 +167,17 @@ fn encrypted_round_trip_and_key_errors() {
         BackupError::NotARepository { .. }
     ));
 }
+
+#[test]
+fn check_writable_probe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = new_repo(&tmp.path().join("repo"), None);
+    repo.check_writable().unwrap();
+    assert!(
+        !tmp.path()
+            .join("repo/probe")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
+}
