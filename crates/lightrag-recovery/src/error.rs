@@ -45,6 +45,93 @@ pub enum RecoveryError {
         #[source]
         source: std::io::Error,
     },
+    /// The recovery catalog failed.
+    #[error("recovery catalog: {0}")]
+    Db(#[from] lightrag_recovery_db::RecoveryDbError),
+    /// A repository operation failed.
+    #[error("{action} failed{}: {source}", graph.as_deref().map(|g| format!(" for graph `{g}`")).unwrap_or_default())]
+    Backup {
+        /// What was being done (`backup`, `list snapshots`, `restore`, ...).
+        action: &'static str,
+        /// Graph concerned, when there is one.
+        graph: Option<String>,
+        /// The repository error.
+        #[source]
+        source: lightrag_backup::BackupError,
+    },
+    /// A graph has no snapshot to pin or restore.
+    #[error(
+        "graph `{0}` has no snapshot in the repository; take a backup first (or create the recovery point with a fresh backup)"
+    )]
+    NoSnapshot(String),
+    /// A request is not acceptable as given.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// In-place restore refused because LightRAG seems to be writing the graph.
+    #[error(
+        "graph `{graph}` at {path:?} was modified less than {window_secs} s ago and looks live: stop LightRAG for this workspace (or pass force) before restoring in place"
+    )]
+    GraphLooksLive {
+        /// Graph id.
+        graph: String,
+        /// Its directory.
+        path: PathBuf,
+        /// The liveness window.
+        window_secs: u64,
+    },
+    /// A restore target directory for a new graph id already holds data.
+    #[error(
+        "target directory {path:?} for new graph `{graph}` is not empty; choose another graph id or restore in place"
+    )]
+    TargetNotEmpty {
+        /// New graph id.
+        graph: String,
+        /// Its directory.
+        path: PathBuf,
+    },
+    /// Restoring a recovery point failed; graphs already swapped were rolled back.
+    #[error("restore of recovery point `{point}` failed at graph `{graph}`: {source}; rolled back: [{}]{}", rolled_back.join(", "), if rollback_failed.is_empty() { String::new() } else { format!("; ROLLBACK FAILED for [{}] — restore their safety snapshots by hand", rollback_failed.join(", ")) })]
+    RestoreFailed {
+        /// Recovery point.
+        point: String,
+        /// Graph whose restore failed.
+        graph: String,
+        /// Graphs restored to their previous state.
+        rolled_back: Vec<String>,
+        /// Graphs whose rollback failed too (with the safety snapshot to use, `graph=snapshot`).
+        rollback_failed: Vec<String>,
+        /// Why the graph failed.
+        #[source]
+        source: Box<RecoveryError>,
+    },
+}
+
+impl RecoveryError {
+    pub(crate) fn backup(
+        action: &'static str,
+        graph: Option<&str>,
+        source: lightrag_backup::BackupError,
+    ) -> Self {
+        RecoveryError::Backup {
+            action,
+            graph: graph.map(str::to_owned),
+            source,
+        }
+    }
+
+    /// `true` when the error means "no such thing" (maps to HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            RecoveryError::GraphNotFound(_) | RecoveryError::NoSnapshot(_) => true,
+            RecoveryError::Db(e) => {
+                matches!(e, lightrag_recovery_db::RecoveryDbError::NotFound { .. })
+            }
+            RecoveryError::Backup { source, .. } => {
+                matches!(source, lightrag_backup::BackupError::SnapshotNotFound(_))
+            }
+            _ => false,
+        }
+    }
 }
 
 impl RecoveryError {

@@ -24,12 +24,18 @@
 //! # Ok(()) }
 //! ```
 
+mod catalog;
 mod error;
+mod events;
 mod graphs;
+mod manager;
 
+pub use crate::catalog::{RebuildReport, rebuild_catalog, record_from_snapshot};
 pub use crate::error::{RecoveryError, Result};
+pub use crate::events::{DbEventSink, EventSink, MemoryEventSink};
 pub use crate::graphs::{
     DEFAULT_GRAPH_ID, DiscoveredGraph, Discovery, GRAPHS_CONFIG_FILE, GraphLayout, MULTI_GRAPH_DIR,
     SkippedEntry, check_graph_id, discover_graphs, is_lightrag_file, is_valid_graph_id,
     lightrag_files, looks_live, looks_live_at, new_graph_dir, resolve_graph, resolve_under,
 };
+pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};

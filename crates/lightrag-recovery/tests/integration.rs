@@ -1,6 +1,13 @@
 //! Integration tests of lightrag-recovery (one binary; modules under `tests/integration/`).
+//!
+//! DB-backed tests run twice: on SQLite (a temp file per test) and on PostgreSQL (a database
+//! per test, created through `LIGHTRAG_TEST_PG_URL`, default
+//! `postgres://root:root@127.0.0.1:5432/postgres`). They fail, never skip, without a server.
 
 mod integration {
     pub mod common;
+    pub mod support;
+
     mod discovery;
+    mod points;
 }

@@ -1,0 +1,338 @@
+//! [`RecoveryManager`]: recovery points (create, list, get, delete, pins) and shared plumbing.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use lightrag_backup::{BackupOptions, NoProgress, Repository, SnapshotSummary};
+use lightrag_recovery_db::{
+    BackupTrigger, Db, DbConn, EventKind, NewEvent, NewRecoveryPoint, Page, RecoveryPointDetails,
+    RecoveryPointFilter, Severity, create_recovery_point, delete_recovery_point, find_graph,
+    get_recovery_point, list_recovery_points, pinned_snapshot_ids, recovery_points_pinning,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    catalog::upsert_snapshot,
+    error::{RecoveryError, Result},
+    events::{DbEventSink, EventSink},
+    graphs::{GraphLayout, check_graph_id, resolve_graph},
+};
+
+/// Options of a [`RecoveryManager`]. Plain values: the caller maps its configuration onto them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryOptions {
+    /// Working directories graphs are discovered in (`LIGHTRAG_WORKING_DIR`); the first one
+    /// receives graphs restored under new ids.
+    pub roots: Vec<PathBuf>,
+    /// A graph whose LightRAG files changed less than this long ago looks live; an in-place
+    /// restore of it is refused unless forced. Default 120 s.
+    pub live_window: Duration,
+    /// Where validation drills restore to (a fresh temp dir is created inside and removed
+    /// afterwards). Default: the system temp dir.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for RecoveryOptions {
+    fn default() -> Self {
+        Self {
+            roots: Vec::new(),
+            live_window: Duration::from_secs(120),
+            scratch_dir: None,
+        }
+    }
+}
+
+/// Input of [`RecoveryManager::create_point`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CreatePointRequest {
+    /// Graphs to pin (at least one, each once).
+    pub graph_ids: Vec<String>,
+    /// Operator's description.
+    pub description: String,
+    /// Who asks (user name, `scheduler`, ...).
+    pub created_by: Option<String>,
+    /// Take a fresh backup of every graph first (trigger `recovery_point`) instead of pinning
+    /// each graph's latest snapshot.
+    pub fresh_backup: bool,
+}
+
+/// Outcome of [`RecoveryManager::delete_point`]. Deleting a point never deletes snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeletedPoint {
+    /// The deleted point.
+    pub id: String,
+    /// Snapshots no recovery point pins any more (retention may now remove them).
+    pub released: Vec<String>,
+    /// Snapshots other recovery points still pin (kept).
+    pub still_pinned: Vec<String>,
+}
+
+/// Recovery points, validation, restore/failover and catalog upkeep over one catalog.
+///
+/// Synchronous: every method blocks on the DB and the file system. The server calls it from
+/// `tokio::task::spawn_blocking`; it is `Send + Sync` and cheap to share in an `Arc`.
+#[derive(Debug, Clone)]
+pub struct RecoveryManager {
+    pub(crate) db: Db,
+    pub(crate) opts: RecoveryOptions,
+    pub(crate) events: Arc<dyn EventSink>,
+}
+
+/// Directory and layout of a graph.
+#[derive(Debug, Clone)]
+pub(crate) struct GraphLocation {
+    pub(crate) path: PathBuf,
+    pub(crate) layout: GraphLayout,
+}
+
+impl RecoveryManager {
+    /// A manager over `db`, writing events into its `events` table.
+    pub fn new(db: Db, opts: RecoveryOptions) -> Self {
+        let events = Arc::new(DbEventSink::new(db.clone()));
+        Self { db, opts, events }
+    }
+
+    /// Replace the event sink (e.g. with the monitoring crate's logger).
+    pub fn with_event_sink(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The catalog pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RecoveryOptions {
+        &self.opts
+    }
+
+    pub(crate) fn conn(&self) -> Result<lightrag_recovery_db::PooledConn> {
+        Ok(self.db.conn()?)
+    }
+
+    pub(crate) fn emit(&self, event: NewEvent) {
+        self.events.emit(event);
+    }
+
+    /// Where graph `id` lives: its registered path in the catalog, else discovery under the
+    /// configured roots. Never a client-supplied path.
+    pub(crate) fn locate(&self, conn: &mut DbConn, id: &str) -> Result<GraphLocation> {
+        check_graph_id(id)?;
+        if let Some(g) = find_graph(conn, id)? {
+            let path = PathBuf::from(&g.path);
+            let layout = if self.is_root(&path) {
+                GraphLayout::Root
+            } else {
+                GraphLayout::Workspace
+            };
+            return Ok(GraphLocation { path, layout });
+        }
+        let g = resolve_graph(&self.opts.roots, id)?;
+        Ok(GraphLocation {
+            path: g.path,
+            layout: g.layout,
+        })
+    }
+
+    fn is_root(&self, path: &Path) -> bool {
+        let canon = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let path = canon(path);
+        self.opts.roots.iter().any(|r| canon(r) == path)
+    }
+
+    /// Back up graph `id` with `trigger`, and put the snapshot into the catalog.
+    pub fn backup_graph(
+        &self,
+        repo: &Repository,
+        id: &str,
+        trigger: BackupTrigger,
+    ) -> Result<SnapshotSummary> {
+        let loc = {
+            let mut conn = self.conn()?;
+            self.locate(&mut conn, id)?
+        };
+        let summary = backup_location(repo, id, &loc, trigger)?;
+        upsert_snapshot(&mut *self.conn()?, &summary.snapshot)?;
+        Ok(summary)
+    }
+
+    /// Create a recovery point pinning one snapshot per graph: a fresh backup of each graph
+    /// (`fresh_backup`), or each graph's latest snapshot in `repo`. Snapshots missing from the
+    /// catalog are added from the repository first.
+    pub fn create_point(
+        &self,
+        repo: &Repository,
+        req: &CreatePointRequest,
+    ) -> Result<RecoveryPointDetails> {
+        if req.graph_ids.is_empty() {
+            return Err(RecoveryError::InvalidRequest(
+                "graph_ids is empty: name at least one graph".into(),
+            ));
+        }
+        let mut pins = Vec::with_capacity(req.graph_ids.len());
+        for g in &req.graph_ids {
+            check_graph_id(g)?;
+            if pins.iter().any(|(pg, _)| pg == g) {
+                return Err(RecoveryError::InvalidRequest(format!(
+                    "graph `{g}` is listed twice"
+                )));
+            }
+            let info = if req.fresh_backup {
+                self.backup_graph(repo, g, BackupTrigger::RecoveryPoint)?
+                    .snapshot
+            } else {
+                let snaps = repo
+                    .snapshots(Some(g))
+                    .map_err(|e| RecoveryError::backup("list snapshots", Some(g), e))?;
+                let latest = snaps
+                    .into_iter()
+                    .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                let info = latest.ok_or_else(|| RecoveryError::NoSnapshot(g.clone()))?;
+                upsert_snapshot(&mut *self.conn()?, &info)?;
+                info
+            };
+            pins.push((g.clone(), info.id));
+        }
+        let new = NewRecoveryPoint {
+            id: new_point_id(),
+            description: req.description.clone(),
+            created_by: req.created_by.clone(),
+            snapshots: pins,
+        };
+        let point = create_recovery_point(&mut *self.conn()?, &new)?;
+        tracing::info!(point = %point.point.id, graphs = point.snapshots.len(), "Created recovery point");
+        self.emit(
+            NewEvent::new(
+                EventKind::RecoveryPoint,
+                "recovery_point.created",
+                Severity::Info,
+                format!("Recovery point {} created over {} graph(s)", point.point.id, point.snapshots.len()),
+            )
+            .recovery_point(&point.point.id)
+            .with_details(&serde_json::json!({
+                "description": point.point.description,
+                "snapshots": point.snapshots.iter().map(|p| (&p.graph_id, &p.snapshot_id)).collect::<Vec<_>>(),
+                "fresh_backup": req.fresh_backup,
+            })),
+        );
+        Ok(point)
+    }
+
+    /// Recovery points matching `filter`.
+    pub fn list_points(
+        &self,
+        filter: &RecoveryPointFilter,
+        page: Page,
+    ) -> Result<Vec<RecoveryPointDetails>> {
+        Ok(list_recovery_points(&mut *self.conn()?, filter, page)?)
+    }
+
+    /// One recovery point with its pins.
+    pub fn get_point(&self, id: &str) -> Result<RecoveryPointDetails> {
+        Ok(get_recovery_point(&mut *self.conn()?, id)?)
+    }
+
+    /// Delete a recovery point. Its snapshots are never deleted: those no other point pins are
+    /// released to retention, the others stay pinned.
+    pub fn delete_point(&self, id: &str) -> Result<DeletedPoint> {
+        let mut conn = self.conn()?;
+        let conn = &mut *conn;
+        let point = get_recovery_point(conn, id)?;
+        delete_recovery_point(conn, id)?;
+        let mut out = DeletedPoint {
+            id: id.to_owned(),
+            ..DeletedPoint::default()
+        };
+        for pin in &point.snapshots {
+            if recovery_points_pinning(conn, &pin.snapshot_id)?.is_empty() {
+                out.released.push(pin.snapshot_id.clone());
+            } else {
+                out.still_pinned.push(pin.snapshot_id.clone());
+            }
+        }
+        self.emit(
+            NewEvent::new(
+                EventKind::RecoveryPoint,
+                "recovery_point.deleted",
+                Severity::Info,
+                format!("Recovery point {id} deleted"),
+            )
+            .recovery_point(id)
+            .with_details(
+                &serde_json::json!({ "released": out.released, "still_pinned": out.still_pinned }),
+            ),
+        );
+        Ok(out)
+    }
+
+    /// Every snapshot id pinned by some recovery point: retention/prune must keep them.
+    pub fn pinned_snapshots(&self) -> Result<Vec<String>> {
+        Ok(pinned_snapshot_ids(&mut *self.conn()?)?)
+    }
+}
+
+/// Back up the graph at `loc` into `repo`. For the root layout (`default`), subfolders are
+/// excluded: they hold other graphs.
+pub(crate) fn backup_location(
+    repo: &Repository,
+    id: &str,
+    loc: &GraphLocation,
+    trigger: BackupTrigger,
+) -> Result<SnapshotSummary> {
+    let mut opts = BackupOptions {
+        trigger: trigger.as_str().to_owned(),
+        ..BackupOptions::default()
+    };
+    if loc.layout == GraphLayout::Root {
+        opts.excludes = subdir_names(&loc.path)?;
+    }
+    repo.backup(id, &loc.path, &opts, &NoProgress)
+        .map_err(|e| RecoveryError::backup("backup", Some(id), e))
+}
+
+pub(crate) fn subdir_names(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let rd = fs::read_dir(dir).map_err(|e| RecoveryError::io("read directory", dir, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| RecoveryError::io("read directory", dir, e))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false)
+            && let Some(n) = entry.file_name().to_str()
+        {
+            out.push(n.to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `rp-YYYYMMDDTHHMMSSmmmZ-<8 hex>`: sorts by creation time.
+fn new_point_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let nanos = now.unix_timestamp_nanos();
+    let mix = (nanos as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "rp-{:04}{:02}{:02}T{:02}{:02}{:02}{:03}Z-{:08x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond(),
+        (mix ^ (mix >> 29)) as u32
+    )
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
