@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use lightrag_recovery_db::{
     Db, Event, EventFilter, EventKind, EventWindow, Order, Page, Severity, duration_percentiles,
-    event_window_stats, list_events,
+    event_window_stats, list_events, read_snapshot,
 };
 use serde::{Deserialize, Serialize};
 
@@ -84,74 +84,77 @@ pub async fn analytics(
     let w = window.clone();
     Ok(db
         .run(move |conn| {
-            let stats = event_window_stats(conn, &w)?;
-            let mut report = AnalyticsReport {
-                window: w.clone(),
-                total: 0,
-                by_kind: BTreeMap::new(),
-                by_type: BTreeMap::new(),
-                by_severity: BTreeMap::new(),
-                bytes_total: 0,
-                operations: Vec::new(),
-                latest_critical: Vec::new(),
-            };
-            for s in &stats {
-                report.total += s.count;
-                report.bytes_total += s.bytes;
-                *report
-                    .by_kind
-                    .entry(s.kind.as_str().to_owned())
-                    .or_default() += s.count;
-                *report.by_type.entry(s.event_type.clone()).or_default() += s.count;
-                *report
-                    .by_severity
-                    .entry(s.severity.as_str().to_owned())
-                    .or_default() += s.count;
-            }
-            for &kind in OPERATION_KINDS {
-                let of_kind = stats.iter().filter(|s| s.kind == kind);
-                let completed_type = format!("{kind}.completed");
-                let failed_type = format!("{kind}.failed");
-                let (mut completed, mut failed, mut bytes, mut samples) = (0, 0, 0, 0);
-                for s in of_kind {
-                    if s.event_type == completed_type {
-                        completed += s.count;
-                    } else if s.event_type == failed_type {
-                        failed += s.count;
-                    }
-                    bytes += s.bytes;
-                    samples += s.with_duration;
-                }
-                let p = duration_percentiles(conn, &w, kind, samples, &PERCENTILES)?;
-                #[allow(clippy::cast_precision_loss)]
-                let success_rate = (completed + failed > 0)
-                    .then(|| completed as f64 / (completed + failed) as f64);
-                report.operations.push(OperationStats {
-                    kind,
-                    completed,
-                    failed,
-                    success_rate,
-                    bytes,
-                    duration: DurationPercentiles {
-                        samples,
-                        p50_ms: p[0],
-                        p95_ms: p[1],
-                        p99_ms: p[2],
-                    },
-                });
-            }
-            if critical_limit > 0 {
-                let filter = EventFilter {
-                    graph_id: w.graph_id.clone(),
-                    severity: Some(Severity::Critical),
-                    since: Some(w.since),
-                    until: Some(w.until),
-                    order: Order::NewestFirst,
-                    ..EventFilter::default()
+            read_snapshot(conn, |conn| {
+                let stats = event_window_stats(conn, &w)?;
+                let mut report = AnalyticsReport {
+                    window: w.clone(),
+                    total: 0,
+                    by_kind: BTreeMap::new(),
+                    by_type: BTreeMap::new(),
+                    by_severity: BTreeMap::new(),
+                    bytes_total: 0,
+                    operations: Vec::new(),
+                    latest_critical: Vec::new(),
                 };
-                report.latest_critical = list_events(conn, &filter, Page::new(critical_limit, 0))?;
-            }
-            Ok(report)
+                for s in &stats {
+                    report.total += s.count;
+                    report.bytes_total += s.bytes;
+                    *report
+                        .by_kind
+                        .entry(s.kind.as_str().to_owned())
+                        .or_default() += s.count;
+                    *report.by_type.entry(s.event_type.clone()).or_default() += s.count;
+                    *report
+                        .by_severity
+                        .entry(s.severity.as_str().to_owned())
+                        .or_default() += s.count;
+                }
+                for &kind in OPERATION_KINDS {
+                    let of_kind = stats.iter().filter(|s| s.kind == kind);
+                    let completed_type = format!("{kind}.completed");
+                    let failed_type = format!("{kind}.failed");
+                    let (mut completed, mut failed, mut bytes, mut samples) = (0, 0, 0, 0);
+                    for s in of_kind {
+                        if s.event_type == completed_type {
+                            completed += s.count;
+                        } else if s.event_type == failed_type {
+                            failed += s.count;
+                        }
+                        bytes += s.bytes;
+                        samples += s.with_duration;
+                    }
+                    let p = duration_percentiles(conn, &w, kind, samples, &PERCENTILES)?;
+                    #[allow(clippy::cast_precision_loss)]
+                    let success_rate = (completed + failed > 0)
+                        .then(|| completed as f64 / (completed + failed) as f64);
+                    report.operations.push(OperationStats {
+                        kind,
+                        completed,
+                        failed,
+                        success_rate,
+                        bytes,
+                        duration: DurationPercentiles {
+                            samples,
+                            p50_ms: p[0],
+                            p95_ms: p[1],
+                            p99_ms: p[2],
+                        },
+                    });
+                }
+                if critical_limit > 0 {
+                    let filter = EventFilter {
+                        graph_id: w.graph_id.clone(),
+                        severity: Some(Severity::Critical),
+                        since: Some(w.since),
+                        until: Some(w.until),
+                        order: Order::NewestFirst,
+                        ..EventFilter::default()
+                    };
+                    report.latest_critical =
+                        list_events(conn, &filter, Page::new(critical_limit, 0))?;
+                }
+                Ok(report)
+            })
         })
         .await?)
 }

@@ -325,7 +325,9 @@ impl EventLogger {
         }
     }
 
-    fn build(ty: EventType, details: EventDetails) -> NewEvent {
+    /// The event of type `ty` with `details`, for [`EventLogger::log`] (events tied to no
+    /// graph, target or recovery point, such as a repository-wide verification).
+    pub fn build(ty: EventType, details: EventDetails) -> NewEvent {
         details.apply(NewEvent::new(
             ty.kind(),
             ty.as_str(),

@@ -359,8 +359,15 @@ pub fn count_events_by_type(conn: &mut DbConn, filter: &EventFilter) -> Result<V
 }
 
 /// Deletes events older than `before` (event-log retention); returns how many.
+///
+/// The analytics rollups follow in the same transaction (triggers), and rollup buckets that
+/// ended before `before` are dropped.
 pub fn delete_events_before(conn: &mut DbConn, before: Timestamp) -> Result<usize> {
-    diesel::delete(events::table.filter(events::occurred_at.lt(before)))
-        .execute(conn)
-        .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))
+    conn.transaction::<_, RecoveryDbError, _>(|conn| {
+        let n = diesel::delete(events::table.filter(events::occurred_at.lt(before)))
+            .execute(conn)
+            .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))?;
+        crate::analytics::prune_rollups(conn, before.unix_millis())?;
+        Ok(n)
+    })
 }

@@ -42,6 +42,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_rollups (span_ms, bucket_ms, graph_id, kind, event_type, severity) {
+        span_ms -> Int8,
+        bucket_ms -> Int8,
+        graph_id -> Text,
+        kind -> Text,
+        event_type -> Text,
+        severity -> Text,
+        n -> Int8,
+        n_duration -> Int8,
+        bytes -> Int8,
+    }
+}
+
+diesel::table! {
     graphs (id) {
         id -> Text,
         path -> Text,
@@ -119,6 +133,7 @@ diesel::joinable!(replication_state -> replication_targets (target_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     backup_metadata,
+    event_rollups,
     events,
     graphs,
     health_check_events,

@@ -1,3 +1,8 @@
+DROP TRIGGER events_rollup_delete ON events;
+DROP TRIGGER events_rollup_insert ON events;
+DROP FUNCTION events_rollup_remove();
+DROP FUNCTION events_rollup_add();
+DROP TABLE event_rollups;
 CREATE INDEX events_graph_time_idx ON events (graph_id, occurred_at);
 CREATE INDEX events_time_idx ON events (occurred_at);
 DROP INDEX events_kind_duration_idx;

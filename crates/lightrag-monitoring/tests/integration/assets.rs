@@ -18,7 +18,9 @@ fn referenced(text: &str) -> Vec<String> {
     for prefix in ["lightrag_", "process_"] {
         let mut rest = text;
         while let Some(i) = rest.find(prefix) {
-            let before_ok = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric() && rest.as_bytes()[i - 1] != b'_';
+            let before_ok = i == 0
+                || !rest.as_bytes()[i - 1].is_ascii_alphanumeric()
+                    && rest.as_bytes()[i - 1] != b'_';
             let tail = &rest[i..];
             let end = tail
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -76,7 +78,10 @@ fn dashboard_and_rules_name_only_catalogue_metrics() {
     let dashboard = std::fs::read_to_string(docs().join("grafana-dashboard.json")).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
     assert!(parsed["panels"].as_array().is_some_and(|p| p.len() > 10));
-    for (file, text) in [("prometheus-alerts.yml", &rules), ("grafana-dashboard.json", &dashboard)] {
+    for (file, text) in [
+        ("prometheus-alerts.yml", &rules),
+        ("grafana-dashboard.json", &dashboard),
+    ] {
         let names = referenced(text);
         assert!(!names.is_empty(), "{file}");
         for n in names {
@@ -98,7 +103,11 @@ fn dashboard_and_rules_name_only_catalogue_metrics() {
 fn metrics_doc_lists_every_metric() {
     let doc = std::fs::read_to_string(docs().join("metrics.md")).unwrap();
     for m in Metric::ALL {
-        assert!(doc.contains(&format!("`{}`", m.name())), "docs/metrics.md lacks {}", m.name());
+        assert!(
+            doc.contains(&format!("`{}`", m.name())),
+            "docs/metrics.md lacks {}",
+            m.name()
+        );
     }
     for (n, _, _) in PROCESS_METRICS {
         assert!(doc.contains(&format!("`{n}`")), "docs/metrics.md lacks {n}");

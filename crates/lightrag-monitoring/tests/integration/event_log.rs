@@ -69,7 +69,11 @@ fn events_from_16_concurrent_tasks_are_all_queryable(t: &TestDb) {
         assert_eq!(total, 1_600);
         for task in 0..16 {
             let events = logger
-                .get_events_for_graph(&format!("graph-{task}"), TimeRange::default(), Page::new(1_000, 0))
+                .get_events_for_graph(
+                    &format!("graph-{task}"),
+                    TimeRange::default(),
+                    Page::new(1_000, 0),
+                )
                 .await
                 .unwrap();
             assert_eq!(events.len(), 100, "graph-{task}");
@@ -80,7 +84,10 @@ fn events_from_16_concurrent_tasks_are_all_queryable(t: &TestDb) {
             seen.sort_unstable();
             assert_eq!(seen, (0..100).collect::<Vec<_>>());
             assert_eq!(
-                events.iter().filter(|e| e.event_type == "backup.failed").count(),
+                events
+                    .iter()
+                    .filter(|e| e.event_type == "backup.failed")
+                    .count(),
                 10
             );
         }
@@ -99,10 +106,14 @@ fn time_range_is_since_inclusive_until_exclusive(t: &TestDb) {
             };
             logger.log_backup_event("g", EventType::BackupCompleted, details);
         }
-        logger.log_backup_event("other", EventType::BackupCompleted, EventDetails {
-            at: Some(Timestamp::from_unix_millis(2_000)),
-            ..EventDetails::default()
-        });
+        logger.log_backup_event(
+            "other",
+            EventType::BackupCompleted,
+            EventDetails {
+                at: Some(Timestamp::from_unix_millis(2_000)),
+                ..EventDetails::default()
+            },
+        );
         logger.flush().await.unwrap();
         let at = |ms| Some(Timestamp::from_unix_millis(ms));
         let times = |range| {
@@ -117,10 +128,38 @@ fn time_range_is_since_inclusive_until_exclusive(t: &TestDb) {
                     .collect::<Vec<_>>()
             }
         };
-        assert_eq!(times(TimeRange { since: at(1_000), until: at(3_000) }).await, [2_000, 1_000]);
-        assert_eq!(times(TimeRange { since: at(2_000), until: None }).await, [3_000, 2_000]);
-        assert_eq!(times(TimeRange { since: None, until: at(1_000) }).await, Vec::<i64>::new());
-        assert_eq!(times(TimeRange { since: at(1_001), until: at(3_001) }).await, [3_000, 2_000]);
+        assert_eq!(
+            times(TimeRange {
+                since: at(1_000),
+                until: at(3_000)
+            })
+            .await,
+            [2_000, 1_000]
+        );
+        assert_eq!(
+            times(TimeRange {
+                since: at(2_000),
+                until: None
+            })
+            .await,
+            [3_000, 2_000]
+        );
+        assert_eq!(
+            times(TimeRange {
+                since: None,
+                until: at(1_000)
+            })
+            .await,
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            times(TimeRange {
+                since: at(1_001),
+                until: at(3_001)
+            })
+            .await,
+            [3_000, 2_000]
+        );
         assert_eq!(times(TimeRange::default()).await, [3_000, 2_000, 1_000]);
         logger.shutdown().await;
     });
@@ -137,11 +176,17 @@ fn shutdown_drains_the_queue_and_later_events_are_counted(t: &TestDb) {
                 Some("g"),
                 "offsite",
                 EventType::ReplicationCompleted,
-                EventDetails { bytes: Some(i), ..EventDetails::default() },
+                EventDetails {
+                    bytes: Some(i),
+                    ..EventDetails::default()
+                },
             ));
         }
         logger.shutdown().await;
-        let n = db.run(|c| count_events(c, &EventFilter::default())).await.unwrap();
+        let n = db
+            .run(|c| count_events(c, &EventFilter::default()))
+            .await
+            .unwrap();
         assert_eq!(n, 5_000);
         assert_eq!(logger.written(), 5_000);
         assert!(!logger.log_backup_event("g", EventType::BackupStarted, EventDetails::default()));
@@ -161,14 +206,28 @@ fn full_queue_drops_are_counted_never_silent(t: &TestDb) {
         };
         let logger = EventLogger::start(db.clone(), config);
         let accepted = (0..25)
-            .filter(|_| logger.log_backup_event("g", EventType::BackupStarted, EventDetails::default()))
+            .filter(|_| {
+                logger.log_backup_event("g", EventType::BackupStarted, EventDetails::default())
+            })
             .count();
         assert_eq!(accepted, 10);
         assert_eq!(logger.dropped(), 15);
         // log_wait applies bounded backpressure: the writer drains meanwhile, so it succeeds.
-        assert!(logger.log_wait(NewEvent::new(EventKind::System, "system.test", Severity::Info, "waited")).await);
+        assert!(
+            logger
+                .log_wait(NewEvent::new(
+                    EventKind::System,
+                    "system.test",
+                    Severity::Info,
+                    "waited"
+                ))
+                .await
+        );
         logger.flush().await.unwrap();
-        let n = db.run(|c| count_events(c, &EventFilter::default())).await.unwrap();
+        let n = db
+            .run(|c| count_events(c, &EventFilter::default()))
+            .await
+            .unwrap();
         assert_eq!(n, 11);
         assert_eq!(logger.written(), 11);
         logger.shutdown().await;
@@ -180,15 +239,27 @@ fn purge_removes_exactly_the_expired_events(t: &TestDb) {
     runtime().block_on(async move {
         let logger = EventLogger::start(db.clone(), EventLoggerConfig::default());
         let cutoff = 10_000_000i64;
-        let rows: Vec<NewEvent> = [cutoff - 5_000, cutoff - 1, cutoff, cutoff + 1, cutoff + 9_000]
-            .into_iter()
-            .map(|ms| {
-                NewEvent::new(EventKind::Backup, "backup.completed", Severity::Info, "x")
-                    .at(Timestamp::from_unix_millis(ms))
-            })
-            .collect();
+        let rows: Vec<NewEvent> = [
+            cutoff - 5_000,
+            cutoff - 1,
+            cutoff,
+            cutoff + 1,
+            cutoff + 9_000,
+        ]
+        .into_iter()
+        .map(|ms| {
+            NewEvent::new(EventKind::Backup, "backup.completed", Severity::Info, "x")
+                .at(Timestamp::from_unix_millis(ms))
+        })
+        .collect();
         db.run(move |c| insert_events(c, &rows)).await.unwrap();
-        assert_eq!(logger.purge_before(Timestamp::from_unix_millis(cutoff)).await.unwrap(), 2);
+        assert_eq!(
+            logger
+                .purge_before(Timestamp::from_unix_millis(cutoff))
+                .await
+                .unwrap(),
+            2
+        );
         let left: Vec<i64> = db
             .run(|c| list_events(c, &EventFilter::default(), Page::default()))
             .await
@@ -215,7 +286,10 @@ fn purge_removes_exactly_the_expired_events(t: &TestDb) {
             .unwrap();
         // The three old test rows above (near the epoch) are expired too.
         assert_eq!(removed, 2 + 3);
-        let n = db.run(|c| count_events(c, &EventFilter::default())).await.unwrap();
+        let n = db
+            .run(|c| count_events(c, &EventFilter::default()))
+            .await
+            .unwrap();
         assert_eq!(n, 1);
         logger.shutdown().await;
     });
@@ -225,16 +299,36 @@ fn typed_events_carry_kind_severity_and_references(t: &TestDb) {
     let db = t.db().clone();
     runtime().block_on(async move {
         let logger = EventLogger::start(db.clone(), EventLoggerConfig::default());
-        logger.log_backup_event("g", EventType::BackupCompleted, EventDetails {
-            snapshot_id: Some("snap-9".into()),
-            duration: Some(Duration::from_millis(1_500)),
-            bytes: Some(4_096),
-            message: Some("Backup completed".into()),
-            ..EventDetails::default()
-        });
-        logger.log_replication_event(None, "offsite", EventType::TargetUnreachable, EventDetails::default());
-        logger.log_recovery_event("rp-1", Some("g"), EventType::ValidationFailed, EventDetails::default());
-        logger.log_health_event(ComponentType::Graph, "g", Some(HealthStatus::Healthy), HealthStatus::Offline, "Graph offline");
+        logger.log_backup_event(
+            "g",
+            EventType::BackupCompleted,
+            EventDetails {
+                snapshot_id: Some("snap-9".into()),
+                duration: Some(Duration::from_millis(1_500)),
+                bytes: Some(4_096),
+                message: Some("Backup completed".into()),
+                ..EventDetails::default()
+            },
+        );
+        logger.log_replication_event(
+            None,
+            "offsite",
+            EventType::TargetUnreachable,
+            EventDetails::default(),
+        );
+        logger.log_recovery_event(
+            "rp-1",
+            Some("g"),
+            EventType::ValidationFailed,
+            EventDetails::default(),
+        );
+        logger.log_health_event(
+            ComponentType::Graph,
+            "g",
+            Some(HealthStatus::Healthy),
+            HealthStatus::Offline,
+            "Graph offline",
+        );
         logger.flush().await.unwrap();
         let mut events = db
             .run(|c| list_events(c, &EventFilter::default(), Page::default()))
@@ -242,15 +336,40 @@ fn typed_events_carry_kind_severity_and_references(t: &TestDb) {
             .unwrap();
         events.sort_by_key(|e| e.id);
         let e = &events[0];
-        assert_eq!((e.kind, e.event_type.as_str(), e.severity), (EventKind::Backup, "backup.completed", Severity::Info));
-        assert_eq!((e.snapshot_id.as_deref(), e.duration_ms, e.bytes), (Some("snap-9"), Some(1_500), Some(4_096)));
+        assert_eq!(
+            (e.kind, e.event_type.as_str(), e.severity),
+            (EventKind::Backup, "backup.completed", Severity::Info)
+        );
+        assert_eq!(
+            (e.snapshot_id.as_deref(), e.duration_ms, e.bytes),
+            (Some("snap-9"), Some(1_500), Some(4_096))
+        );
         assert_eq!(e.message, "Backup completed");
         let e = &events[1];
-        assert_eq!((e.kind, e.severity, e.target_id.as_deref(), e.graph_id.as_deref()), (EventKind::Replication, Severity::Error, Some("offsite"), None));
+        assert_eq!(
+            (
+                e.kind,
+                e.severity,
+                e.target_id.as_deref(),
+                e.graph_id.as_deref()
+            ),
+            (
+                EventKind::Replication,
+                Severity::Error,
+                Some("offsite"),
+                None
+            )
+        );
         let e = &events[2];
-        assert_eq!((e.kind, e.severity, e.recovery_point_id.as_deref()), (EventKind::Validation, Severity::Critical, Some("rp-1")));
+        assert_eq!(
+            (e.kind, e.severity, e.recovery_point_id.as_deref()),
+            (EventKind::Validation, Severity::Critical, Some("rp-1"))
+        );
         let e = &events[3];
-        assert_eq!((e.kind, e.severity, e.graph_id.as_deref()), (EventKind::Health, Severity::Critical, Some("g")));
+        assert_eq!(
+            (e.kind, e.severity, e.graph_id.as_deref()),
+            (EventKind::Health, Severity::Critical, Some("g"))
+        );
         assert_eq!(e.details_json().unwrap()["to"], "OFFLINE");
         assert_eq!(e.details_json().unwrap()["from"], "HEALTHY");
         logger.shutdown().await;
@@ -262,12 +381,19 @@ fn invalid_event_does_not_sink_its_batch(t: &TestDb) {
     runtime().block_on(async move {
         let logger = EventLogger::start(db.clone(), EventLoggerConfig::default());
         logger.log_backup_event("good", EventType::BackupStarted, EventDetails::default());
-        logger.log_backup_event("bad\0graph", EventType::BackupStarted, EventDetails::default());
+        logger.log_backup_event(
+            "bad\0graph",
+            EventType::BackupStarted,
+            EventDetails::default(),
+        );
         logger.log_backup_event("good", EventType::BackupCompleted, EventDetails::default());
         logger.flush().await.unwrap();
         assert_eq!(logger.written(), 2);
         assert_eq!(logger.dropped(), 1);
-        let n = db.run(|c| count_events(c, &EventFilter::default())).await.unwrap();
+        let n = db
+            .run(|c| count_events(c, &EventFilter::default()))
+            .await
+            .unwrap();
         assert_eq!(n, 2);
         logger.shutdown().await;
     });

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use lightrag_monitoring::record::{self, BackupOutcome};
-use lightrag_monitoring::{MetricType, MetricsCollector, PROCESS_METRICS, describe_all, prometheus_builder};
 use lightrag_monitoring::Metric;
+use lightrag_monitoring::record::{self, BackupOutcome};
+use lightrag_monitoring::{
+    MetricType, MetricsCollector, PROCESS_METRICS, describe_all, prometheus_builder,
+};
 use lightrag_recovery_db::{
     BackupRecord, BackupStatus, BackupTrigger, BackupUpdate, ComponentType, HealthStatus,
     NewHealthCheckEvent, NewRecoveryPoint, NewReplicationTarget, ReplicationState, TargetKind,
@@ -211,15 +213,31 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
                 },
             );
             record::set_repository_stored_bytes(9_999);
-            record::record_sync("alpha", "offsite", true, Duration::from_secs(3), 4_096, None);
+            record::record_sync(
+                "alpha",
+                "offsite",
+                true,
+                Duration::from_secs(3),
+                4_096,
+                None,
+            );
             record::record_sync("beta", "offsite", false, Duration::from_secs(1), 0, None);
             record::record_target_health("offsite", true);
             record::record_recovery_point_created();
             record::record_restore(true, Duration::from_secs(20));
             record::record_validation(false);
             record::record_health_check(ComponentType::Graph, "alpha", HealthStatus::Degraded);
-            record::record_health_check(ComponentType::Repository, "primary", HealthStatus::Healthy);
-            record::record_http_request("GET", "/api/v1/graphs/{id}", 200, Duration::from_millis(3));
+            record::record_health_check(
+                ComponentType::Repository,
+                "primary",
+                HealthStatus::Healthy,
+            );
+            record::record_http_request(
+                "GET",
+                "/api/v1/graphs/{id}",
+                200,
+                Duration::from_millis(3),
+            );
             let first = collector.export_to_prometheus().await;
             record::record_backup(
                 "alpha",
@@ -233,7 +251,12 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
                 },
             );
             record::record_sync("alpha", "offsite", false, Duration::from_secs(3), 10, None);
-            record::record_http_request("GET", "/api/v1/graphs/{id}", 200, Duration::from_millis(1));
+            record::record_http_request(
+                "GET",
+                "/api/v1/graphs/{id}",
+                200,
+                Duration::from_millis(1),
+            );
             let second = collector.export_to_prometheus().await;
             (first, second)
         })
@@ -242,7 +265,10 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
     // promtool: no findings, on both scrapes.
     for text in [&first, &second] {
         let (ok, msg) = promtool_check_metrics(text);
-        assert!(ok && msg.trim().is_empty(), "promtool check metrics: {msg}\n{text}");
+        assert!(
+            ok && msg.trim().is_empty(),
+            "promtool check metrics: {msg}\n{text}"
+        );
     }
 
     let (types, samples) = parse(&first);
@@ -271,14 +297,20 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
         }
         if m.metric_type() == MetricType::Histogram {
             assert!(
-                samples.iter().any(|s| s.name == format!("{}_bucket", m.name())),
+                samples
+                    .iter()
+                    .any(|s| s.name == format!("{}_bucket", m.name())),
                 "{} has buckets",
                 m.name()
             );
         }
     }
     for (name, ty, _) in PROCESS_METRICS {
-        assert_eq!(types.get(*name).map(String::as_str), Some(ty.as_str()), "{name}");
+        assert_eq!(
+            types.get(*name).map(String::as_str),
+            Some(ty.as_str()),
+            "{name}"
+        );
     }
     // HELP exactly once per family.
     for name in types.keys() {
@@ -292,40 +324,123 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
     // Values from operations and from the catalog refresh.
     let v = |name, labels: &[(&str, &str)]| value(&samples, name, labels);
     assert_eq!(
-        v("lightrag_backup_snapshots_total", &[("graph", "alpha"), ("status", "completed"), ("trigger", "manual")]),
+        v(
+            "lightrag_backup_snapshots_total",
+            &[
+                ("graph", "alpha"),
+                ("status", "completed"),
+                ("trigger", "manual")
+            ]
+        ),
         1.0
     );
     assert_eq!(
-        v("lightrag_backup_snapshots_total", &[("graph", "beta"), ("status", "completed"), ("trigger", "manual")]),
+        v(
+            "lightrag_backup_snapshots_total",
+            &[
+                ("graph", "beta"),
+                ("status", "completed"),
+                ("trigger", "manual")
+            ]
+        ),
         0.0,
         "registered series start at 0"
     );
     // The collector refresh overrides the gauges with the catalog's latest completed backup.
-    assert_eq!(v("lightrag_backup_size_bytes", &[("graph", "alpha")]), 123_456.0);
+    assert_eq!(
+        v("lightrag_backup_size_bytes", &[("graph", "alpha")]),
+        123_456.0
+    );
     #[allow(clippy::cast_precision_loss)]
     let expected_ts = finished_ms as f64 / 1000.0;
     assert_eq!(
-        v("lightrag_backup_last_success_timestamp_seconds", &[("graph", "alpha")]),
+        v(
+            "lightrag_backup_last_success_timestamp_seconds",
+            &[("graph", "alpha")]
+        ),
         expected_ts
     );
-    assert_eq!(v("lightrag_backup_last_success_timestamp_seconds", &[("graph", "beta")]), 0.0);
+    assert_eq!(
+        v(
+            "lightrag_backup_last_success_timestamp_seconds",
+            &[("graph", "beta")]
+        ),
+        0.0
+    );
     assert_eq!(v("lightrag_backup_stored_bytes", &[]), 9_999.0);
-    assert_eq!(v("lightrag_backup_written_bytes_total", &[("graph", "alpha")]), 300.0);
-    assert_eq!(v("lightrag_replication_lag_seconds", &[("graph", "alpha"), ("target", "offsite")]), 42.5);
-    assert_eq!(v("lightrag_replication_errors_total", &[("graph", "beta"), ("target", "offsite")]), 1.0);
-    assert_eq!(v("lightrag_replication_bytes_total", &[("target", "offsite")]), 4_096.0);
-    assert_eq!(v("lightrag_graph_health_status", &[("graph", "beta")]), 2.0, "OFFLINE = 2");
-    assert_eq!(v("lightrag_graph_health_status", &[("graph", "alpha")]), 1.0, "DEGRADED = 1");
+    assert_eq!(
+        v("lightrag_backup_written_bytes_total", &[("graph", "alpha")]),
+        300.0
+    );
+    assert_eq!(
+        v(
+            "lightrag_replication_lag_seconds",
+            &[("graph", "alpha"), ("target", "offsite")]
+        ),
+        42.5
+    );
+    assert_eq!(
+        v(
+            "lightrag_replication_errors_total",
+            &[("graph", "beta"), ("target", "offsite")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v("lightrag_replication_bytes_total", &[("target", "offsite")]),
+        4_096.0
+    );
+    assert_eq!(
+        v("lightrag_graph_health_status", &[("graph", "beta")]),
+        2.0,
+        "OFFLINE = 2"
+    );
+    assert_eq!(
+        v("lightrag_graph_health_status", &[("graph", "alpha")]),
+        1.0,
+        "DEGRADED = 1"
+    );
     assert_eq!(v("lightrag_recovery_points", &[]), 1.0);
     assert_eq!(v("lightrag_recovery_points_total", &[]), 1.0);
-    assert_eq!(v("lightrag_health_check_failures_total", &[("component", "graph")]), 1.0);
-    assert_eq!(v("lightrag_health_check_failures_total", &[("component", "repository")]), 0.0);
-    assert_eq!(v("lightrag_recovery_validations_total", &[("result", "failure")]), 1.0);
-    assert_eq!(v("lightrag_build_info", &[("version", "0.1.0"), ("revision", "abc123")]), 1.0);
+    assert_eq!(
+        v(
+            "lightrag_health_check_failures_total",
+            &[("component", "graph")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "lightrag_health_check_failures_total",
+            &[("component", "repository")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        v(
+            "lightrag_recovery_validations_total",
+            &[("result", "failure")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "lightrag_build_info",
+            &[("version", "0.1.0"), ("revision", "abc123")]
+        ),
+        1.0
+    );
     assert!(v("lightrag_db_pool_max_connections", &[]) >= 1.0);
     assert!(v("process_resident_memory_bytes", &[]) > 0.0);
     assert_eq!(
-        v("lightrag_http_request_duration_seconds_count", &[("method", "GET"), ("route", "/api/v1/graphs/{id}"), ("status", "200")]),
+        v(
+            "lightrag_http_request_duration_seconds_count",
+            &[
+                ("method", "GET"),
+                ("route", "/api/v1/graphs/{id}"),
+                ("status", "200")
+            ]
+        ),
         1.0
     );
 
@@ -344,7 +459,12 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
                 assert!(after >= s.value);
                 continue;
             }
-            assert!(after >= s.value, "{} went down: {} -> {after}", key(s), s.value);
+            assert!(
+                after >= s.value,
+                "{} went down: {} -> {after}",
+                key(s),
+                s.value
+            );
             checked += 1;
         }
     }
@@ -352,12 +472,32 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
     let (_, later_samples) = parse(&second);
     let v2 = |name, labels: &[(&str, &str)]| value(&later_samples, name, labels);
     assert_eq!(
-        v2("lightrag_backup_snapshots_total", &[("graph", "alpha"), ("status", "completed"), ("trigger", "manual")]),
+        v2(
+            "lightrag_backup_snapshots_total",
+            &[
+                ("graph", "alpha"),
+                ("status", "completed"),
+                ("trigger", "manual")
+            ]
+        ),
         2.0
     );
-    assert_eq!(v2("lightrag_replication_errors_total", &[("graph", "alpha"), ("target", "offsite")]), 1.0);
     assert_eq!(
-        v2("lightrag_http_request_duration_seconds_count", &[("method", "GET"), ("route", "/api/v1/graphs/{id}"), ("status", "200")]),
+        v2(
+            "lightrag_replication_errors_total",
+            &[("graph", "alpha"), ("target", "offsite")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v2(
+            "lightrag_http_request_duration_seconds_count",
+            &[
+                ("method", "GET"),
+                ("route", "/api/v1/graphs/{id}"),
+                ("status", "200")
+            ]
+        ),
         2.0
     );
 }
@@ -365,6 +505,13 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
 /// Without a recorder (`LIGHTRAG_METRICS_ENABLED=false`) recording is a no-op, not an error.
 #[test]
 fn recording_without_a_recorder_is_a_no_op() {
-    record::record_sync("g", "t", true, Duration::from_secs(1), 1, Some(Duration::ZERO));
+    record::record_sync(
+        "g",
+        "t",
+        true,
+        Duration::from_secs(1),
+        1,
+        Some(Duration::ZERO),
+    );
     record::register_graph("g");
 }

@@ -14,8 +14,9 @@ struct Name {
     name: String,
 }
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "backup_metadata",
+    "event_rollups",
     "events",
     "graphs",
     "health_check_events",
