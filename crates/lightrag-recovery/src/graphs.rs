@@ -86,9 +86,7 @@ impl Discovery {
 
 /// Whether `file_name` is a file written by LightRAG's default file storages.
 pub fn is_lightrag_file(file_name: &str) -> bool {
-    (file_name.starts_with("kv_store_") && file_name.ends_with(".json"))
-        || (file_name.starts_with("vdb_") && file_name.ends_with(".json"))
-        || (file_name.ends_with(".graphml") && file_name.len() > ".graphml".len())
+    crate::parse::FileKind::of(file_name).is_some()
 }
 
 /// Whether `id` is a valid graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).

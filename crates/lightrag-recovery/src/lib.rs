@@ -29,6 +29,8 @@ mod error;
 mod events;
 mod graphs;
 mod manager;
+mod parse;
+mod validate;
 
 pub use crate::catalog::{RebuildReport, rebuild_catalog, record_from_snapshot};
 pub use crate::error::{RecoveryError, Result};
@@ -39,3 +41,5 @@ pub use crate::graphs::{
     lightrag_files, looks_live, looks_live_at, new_graph_dir, resolve_graph, resolve_under,
 };
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
+pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};
+pub use crate::validate::{GraphValidation, ValidationProblem, ValidationReport};

@@ -10,4 +10,5 @@ mod integration {
 
     mod discovery;
     mod points;
+    mod validation;
 }
