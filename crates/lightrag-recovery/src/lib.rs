@@ -30,6 +30,7 @@ mod events;
 mod graphs;
 mod manager;
 mod parse;
+mod restore;
 mod validate;
 
 pub use crate::catalog::{RebuildReport, rebuild_catalog, record_from_snapshot};
@@ -42,4 +43,5 @@ pub use crate::graphs::{
 };
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
 pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};
+pub use crate::restore::{GraphRestore, RestorePointOptions, RestorePointReport};
 pub use crate::validate::{GraphValidation, ValidationProblem, ValidationReport};

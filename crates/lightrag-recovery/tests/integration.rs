@@ -10,5 +10,6 @@ mod integration {
 
     mod discovery;
     mod points;
+    mod restore;
     mod validation;
 }

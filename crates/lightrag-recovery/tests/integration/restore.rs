@@ -1,0 +1,255 @@
+//! Restore / failover of recovery points.
+
+use std::collections::BTreeMap;
+
+use lightrag_recovery::{CreatePointRequest, RecoveryError, RestorePointOptions, discover_graphs};
+use lightrag_recovery_db::{EventFilter, EventKind, Page, find_graph, list_events};
+
+use super::common::{Env, GRAPHS, copy_dir, open_repo, tree};
+use super::support::TestDb;
+
+crate::both_backends!(
+    failure_in_second_graph_rolls_back_the_first,
+    failover_from_replica_with_primary_deleted,
+    restore_into_new_ids,
+    live_graph_refused_unless_forced,
+);
+
+type Tree = BTreeMap<String, Vec<u8>>;
+
+fn snapshot_trees(env: &Env) -> Vec<Tree> {
+    GRAPHS
+        .iter()
+        .map(|g| tree(&env.work.join(g)).unwrap())
+        .collect()
+}
+
+fn point(t: &TestDb, env: &Env) -> String {
+    let req = CreatePointRequest {
+        graph_ids: GRAPHS.iter().map(|s| s.to_string()).collect(),
+        fresh_backup: true,
+        ..Default::default()
+    };
+    env.manager(t.db().clone())
+        .create_point(&env.repo, &req)
+        .unwrap()
+        .point
+        .id
+}
+
+/// Change every graph after the point was taken (a new doc, a removed file).
+fn mutate(env: &Env) {
+    for g in GRAPHS {
+        std::fs::write(
+            env.work.join(g).join("kv_store_full_docs.json"),
+            format!(r#"{{"changed": "{g}"}}"#),
+        )
+        .unwrap();
+        std::fs::remove_file(env.work.join(g).join("vdb_chunks.json")).unwrap();
+    }
+}
+
+fn in_place() -> RestorePointOptions {
+    RestorePointOptions {
+        in_place: true,
+        force: true,
+        ..Default::default()
+    }
+}
+
+fn failure_in_second_graph_rolls_back_the_first(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let original = snapshot_trees(&env);
+    let id = point(t, &env);
+    mutate(&env);
+    let changed = snapshot_trees(&env);
+    assert_ne!(original, changed);
+    let m = env.manager(t.db().clone());
+
+    let opts = RestorePointOptions {
+        fail_before_swap_of: Some("beta".into()),
+        ..in_place()
+    };
+    let err = m.restore_point(&env.repo, None, &id, &opts).unwrap_err();
+    match &err {
+        RecoveryError::RestoreFailed {
+            graph,
+            rolled_back,
+            rollback_failed,
+            ..
+        } => {
+            assert_eq!(graph, "beta");
+            assert_eq!(rolled_back, &vec!["alpha".to_string()]);
+            assert!(rollback_failed.is_empty());
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains("rolled back: [alpha]"), "{err}");
+    // The set is consistent: every graph is as it was before the attempt.
+    assert_eq!(snapshot_trees(&env), changed);
+    // No staging leftovers in the working dir.
+    let d = discover_graphs(&env.work).unwrap();
+    assert_eq!(d.graphs.len(), 3);
+    assert!(d.skipped.is_empty(), "{:?}", d.skipped);
+
+    // Without the failure every graph comes back to the point.
+    let r = m.restore_point(&env.repo, None, &id, &in_place()).unwrap();
+    assert_eq!(r.graphs.len(), 3);
+    assert!(r.graphs.iter().all(|g| g.safety_snapshot.is_some()));
+    assert!(r.next_step.contains("restart LightRAG"), "{}", r.next_step);
+    assert_eq!(snapshot_trees(&env), original);
+
+    let events = list_events(
+        &mut t.db().conn().unwrap(),
+        &EventFilter {
+            kind: Some(EventKind::Restore),
+            ..Default::default()
+        },
+        Page::default(),
+    )
+    .unwrap();
+    let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(types.contains(&"restore.failed"), "{types:?}");
+    assert_eq!(
+        types.iter().filter(|t| **t == "restore.completed").count(),
+        4,
+        "{types:?}"
+    );
+}
+
+fn failover_from_replica_with_primary_deleted(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let original = snapshot_trees(&env);
+    let id = point(t, &env);
+    // A directory replication target is another repository path; a full sync = a copy.
+    let replica_path = env.dir.path().join("replica");
+    copy_dir(&env.repo_path, &replica_path).unwrap();
+    std::fs::remove_dir_all(&env.repo_path).unwrap();
+    assert!(open_repo(&env.repo_path).is_err());
+    mutate(&env);
+    std::fs::remove_dir_all(env.work.join("gamma")).unwrap(); // a graph lost entirely
+
+    let replica = open_repo(&replica_path).unwrap();
+    let m = env.manager(t.db().clone());
+    // The point still proves restorable from the replica.
+    assert!(m.validate_point(&replica, &id).unwrap().ok);
+    let r = m.restore_point(&replica, None, &id, &in_place()).unwrap();
+    assert_eq!(r.source_repository, replica.id());
+    assert_eq!(snapshot_trees(&env), original);
+    assert!(
+        r.graphs[2].safety_snapshot.is_none(),
+        "gamma did not exist: nothing to save"
+    );
+}
+
+fn restore_into_new_ids(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let original = snapshot_trees(&env);
+    let id = point(t, &env);
+    mutate(&env);
+    let m = env.manager(t.db().clone());
+    let mut opts = RestorePointOptions {
+        id_suffix: Some("-restored".into()),
+        ..Default::default()
+    };
+    opts.new_ids.insert("beta".into(), "beta2".into());
+    let r = m.restore_point(&env.repo, None, &id, &opts).unwrap();
+    let ids: Vec<_> = r
+        .graphs
+        .iter()
+        .map(|g| g.target_graph_id.as_str())
+        .collect();
+    assert_eq!(ids, ["alpha-restored", "beta2", "gamma-restored"]);
+    for (i, g) in ids.iter().enumerate() {
+        assert_eq!(tree(&env.work.join(g)).unwrap(), original[i], "{g}");
+        assert!(
+            find_graph(&mut t.db().conn().unwrap(), g)
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(discover_graphs(&env.work).unwrap().graphs.len(), 6);
+    // Again: the targets are taken now.
+    let err = m.restore_point(&env.repo, None, &id, &opts).unwrap_err();
+    assert!(matches!(err, RecoveryError::TargetNotEmpty { .. }), "{err}");
+    let bad = RestorePointOptions {
+        id_suffix: Some("/../x".into()),
+        ..Default::default()
+    };
+    let err = m.restore_point(&env.repo, None, &id, &bad).unwrap_err();
+    assert!(matches!(err, RecoveryError::InvalidGraphId(_)), "{err}");
+    let none = RestorePointOptions::default();
+    assert!(matches!(
+        m.restore_point(&env.repo, None, &id, &none).unwrap_err(),
+        RecoveryError::InvalidRequest(_)
+    ));
+}
+
+fn live_graph_refused_unless_forced(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let id = point(t, &env);
+    mutate(&env);
+    let changed = snapshot_trees(&env);
+    let mut m_opts = env.manager(t.db().clone()).options().clone();
+    m_opts.live_window = std::time::Duration::from_secs(3600);
+    let m = lightrag_recovery::RecoveryManager::new(t.db().clone(), m_opts);
+    let opts = RestorePointOptions {
+        in_place: true,
+        ..Default::default()
+    };
+    let err = m.restore_point(&env.repo, None, &id, &opts).unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::GraphLooksLive { ref graph, .. } if graph == "alpha"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("stop LightRAG"));
+    assert_eq!(snapshot_trees(&env), changed, "nothing touched");
+    m.restore_point(
+        &env.repo,
+        None,
+        &id,
+        &RestorePointOptions {
+            force: true,
+            ..opts
+        },
+    )
+    .unwrap();
+}
+
+mod root_graph {
+    use super::*;
+
+    crate::both_backends!(default_graph_in_place_leaves_sibling_graphs_alone);
+
+    fn default_graph_in_place_leaves_sibling_graphs_alone(t: &mut TestDb) {
+        let env = Env::new().unwrap();
+        // Root files = graph `default`, next to the three workspace graphs.
+        super::super::common::copy_fixture("adamaslan-dickens", &env.work).unwrap();
+        let root_files = |env: &Env| -> Tree {
+            tree(&env.work)
+                .unwrap()
+                .into_iter()
+                .filter(|(k, _)| !k.contains('/'))
+                .collect()
+        };
+        let before_root = root_files(&env);
+        let before_ws = snapshot_trees(&env);
+        let m = env.manager(t.db().clone());
+        let req = CreatePointRequest {
+            graph_ids: vec!["default".into()],
+            fresh_backup: true,
+            ..Default::default()
+        };
+        let id = m.create_point(&env.repo, &req).unwrap().point.id;
+        // The snapshot of `default` holds only the root files.
+        let pin = &m.get_point(&id).unwrap().snapshots[0];
+        assert_eq!(env.repo.snapshot(&pin.snapshot_id).unwrap().files.len(), 8);
+        std::fs::write(env.work.join("kv_store_full_docs.json"), "{}").unwrap();
+        std::fs::write(env.work.join("alpha/kv_store_full_docs.json"), "{}").unwrap();
+        let ws_changed = snapshot_trees(&env);
+        m.restore_point(&env.repo, None, &id, &in_place()).unwrap();
+        assert_eq!(root_files(&env), before_root);
+        assert_eq!(snapshot_trees(&env), ws_changed, "sibling graphs untouched");
+        assert_ne!(ws_changed, before_ws);
+    }
+}
