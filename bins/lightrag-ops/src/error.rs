@@ -86,3 +86,67 @@ impl ResponseError for ApiError {
         })
     }
 }
+
+impl From<lightrag_recovery_db::RecoveryDbError> for ApiError {
+    fn from(e: lightrag_recovery_db::RecoveryDbError) -> Self {
+        use lightrag_recovery_db::RecoveryDbError as E;
+        if e.is_not_found() {
+            Self::NotFound(e.to_string())
+        } else if e.is_conflict() {
+            Self::Conflict(e.to_string())
+        } else if e.is_unavailable() {
+            Self::Unavailable("the recovery database is unavailable; retry later".to_owned())
+        } else if matches!(e, E::InvalidInput { .. }) {
+            Self::BadRequest(e.to_string())
+        } else {
+            Self::Internal(e.into())
+        }
+    }
+}
+
+impl From<lightrag_backup::BackupError> for ApiError {
+    fn from(e: lightrag_backup::BackupError) -> Self {
+        use lightrag_backup::BackupError as E;
+        match e {
+            E::SnapshotNotFound(_) => Self::NotFound(e.to_string()),
+            E::InvalidGraphId(_) | E::AmbiguousSnapshot(_) | E::InvalidArgument(_) => {
+                Self::BadRequest(e.to_string())
+            }
+            E::Locked { .. } | E::GraphLooksLive { .. } | E::TargetNotEmpty(_) => {
+                Self::Conflict(e.to_string())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<lightrag_recovery::RecoveryError> for ApiError {
+    fn from(e: lightrag_recovery::RecoveryError) -> Self {
+        use lightrag_recovery::RecoveryError as E;
+        match e {
+            E::Db(db) => db.into(),
+            E::Backup { source, .. } => source.into(),
+            E::GraphNotFound(_) | E::NoSnapshot(_) => Self::NotFound(e.to_string()),
+            E::InvalidGraphId(_) | E::PathNotAllowed { .. } | E::InvalidRequest(_) => {
+                Self::BadRequest(e.to_string())
+            }
+            E::GraphLooksLive { .. } | E::TargetNotEmpty { .. } => Self::Conflict(e.to_string()),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// Runs blocking work (file system, repository, synchronous DB calls) on the blocking pool.
+pub(crate) async fn blocking<T, E, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match actix_web::rt::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+            "blocking task failed: {e}"
+        ))),
+    }
+}

@@ -5,7 +5,9 @@
 
 pub mod cli;
 mod error;
+mod jobs;
 mod middleware;
+mod ops;
 mod routes;
 mod server;
 mod state;

@@ -12,7 +12,6 @@ use subtle::ConstantTimeEq as _;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::telemetry::HTTP_REQUEST_DURATION;
 
 /// LightRAG's API-key header.
 const API_KEY_HEADER: &str = "x-api-key";
@@ -77,13 +76,12 @@ pub(crate) async fn record_duration(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    metrics::histogram!(
-        HTTP_REQUEST_DURATION,
-        "method" => method,
-        "route" => route,
-        "status" => res.status().as_u16().to_string(),
-    )
-    .record(start.elapsed().as_secs_f64());
+    lightrag_monitoring::record::record_http_request(
+        method,
+        &route,
+        res.status().as_u16(),
+        start.elapsed(),
+    );
     Ok(res)
 }
 

@@ -9,18 +9,25 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context as _, bail};
 use lightrag_config::Config;
-use lightrag_recovery_db::{Db, DbConfig};
+use lightrag_monitoring::{
+    EventLogger, EventLoggerConfig, MetricsCollector, PROMETHEUS_CONTENT_TYPE,
+};
+use lightrag_recovery::RecoveryManager;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::jobs::Jobs;
 use crate::middleware::{record_duration, require_api_key};
 use crate::routes;
 use crate::state::{AppState, Readiness};
 use crate::telemetry;
+use crate::wiring;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// How often `/readyz`'s view of the database is refreshed.
 const DB_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a scrape refreshes the state gauges from the catalog (at most).
+const METRICS_REFRESH: Duration = Duration::from_secs(5);
 /// How often the Prometheus recorder's histograms are compacted.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
@@ -47,7 +54,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
             config.host
         );
     }
-    let metrics = if config.metrics_enabled {
+    let handle = if config.metrics_enabled {
         Some(telemetry::prometheus_handle().context("installing the Prometheus recorder")?)
     } else {
         None
@@ -59,7 +66,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
             config.host, config.port
         )
     })?;
-    let metrics_listener = match &metrics {
+    let metrics_listener = match &handle {
         Some(_) => Some(
             TcpListener::bind((config.host, config.metrics_port)).with_context(|| {
                 format!(
@@ -71,23 +78,16 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
         ),
         None => None,
     };
-    let db = open_database(&config).await?;
-    let state = AppState {
-        config: Arc::new(config),
-        db,
-        readiness: Arc::new(Readiness::default()),
-        metrics: metrics.clone(),
-    };
+    let state = build_state(config, handle).await?;
     let api_addr = api_listener.local_addr()?;
     let api = api_server(state.clone(), api_listener)?;
-    let (metrics_addr, metrics_server) = match (metrics, metrics_listener) {
-        (Some(handle), Some(listener)) => (
+    let (metrics_addr, metrics_server) = match (&state.metrics, metrics_listener) {
+        (Some(collector), Some(listener)) => (
             Some(listener.local_addr()?),
-            Some(metrics_server(handle, listener)?),
+            Some(metrics_server(collector.clone(), listener)?),
         ),
         _ => (None, None),
     };
-    state.readiness.set("database", Ok(()));
     state.readiness.set("startup", Ok(()));
     Ok(Listening {
         api_addr,
@@ -126,12 +126,12 @@ impl Listening {
             }
         });
         actix_web::rt::spawn(probe_database(self.state.clone()));
-        if let Some(handle) = self.state.metrics.clone() {
+        if let Some(collector) = self.state.metrics.clone() {
             actix_web::rt::spawn(async move {
                 let mut tick = actix_web::rt::time::interval(METRICS_UPKEEP);
                 loop {
                     tick.tick().await;
-                    handle.run_upkeep();
+                    collector.handle().run_upkeep();
                 }
             });
         }
@@ -160,26 +160,58 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the recovery catalog and applies pending migrations (each one logged).
-pub(crate) async fn open_database(config: &Config) -> anyhow::Result<Db> {
-    let db_config = DbConfig::new(config.recovery_db_url.expose());
-    let db = web::block(
-        move || -> Result<Db, lightrag_recovery_db::RecoveryDbError> {
-            let db = Db::connect(&db_config)?;
-            let applied = db.migrate()?;
-            if !applied.is_empty() {
-                tracing::info!(
-                    count = applied.len(),
-                    "Applied recovery database migrations"
-                );
-            }
-            Ok(db)
-        },
-    )
+/// Start-up after the listeners are bound: catalog (migrated), repository, graph discovery,
+/// catalog reconciliation, event log, managers, metrics collector.
+async fn build_state(config: Config, handle: Option<PrometheusHandle>) -> anyhow::Result<AppState> {
+    let config = Arc::new(config);
+    let readiness = Arc::new(Readiness::default());
+    let c = config.clone();
+    let (db, repo, graphs) = web::block(move || -> anyhow::Result<_> {
+        let db = wiring::open_db(&c)?;
+        let applied = db.migrate().context("migrating the recovery database")?;
+        if !applied.is_empty() {
+            tracing::info!(
+                count = applied.len(),
+                "Applied recovery database migrations"
+            );
+        }
+        let repo = wiring::open_repository(&c, true)?;
+        let graphs = wiring::register_discovered_graphs(&c, &db)?;
+        let report = wiring::reconcile_catalog(&db, &repo)?;
+        tracing::info!(
+            graphs = graphs.len(),
+            snapshots = report.snapshots,
+            inserted = report.inserted,
+            "Catalog reconciled with the repository"
+        );
+        Ok((db, repo, graphs))
+    })
     .await
-    .context("database start-up task failed")?
-    .context("cannot open the recovery database (LIGHTRAG_RECOVERY_DB_URL)")?;
-    Ok(db)
+    .context("start-up task failed")??;
+    readiness.set("database", Ok(()));
+    readiness.set("repository", Ok(()));
+    let events = EventLogger::start(db.clone(), EventLoggerConfig::default());
+    let recovery = Arc::new(
+        RecoveryManager::new(db.clone(), wiring::recovery_options(&config))
+            .with_event_sink(Arc::new(wiring::LoggerSink(events.clone()))),
+    );
+    let metrics = handle.map(|h| {
+        let collector = Arc::new(MetricsCollector::new(h, db.clone(), METRICS_REFRESH));
+        for g in &graphs {
+            collector.register_graph(g);
+        }
+        collector
+    });
+    Ok(AppState {
+        config,
+        db,
+        repo,
+        recovery,
+        events,
+        metrics,
+        jobs: Arc::new(Jobs::default()),
+        readiness,
+    })
 }
 
 /// Keeps `/readyz` in step with the database: a checkout (which tests the connection) every
@@ -216,8 +248,11 @@ fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     Ok(server)
 }
 
-fn metrics_server(handle: PrometheusHandle, listener: TcpListener) -> anyhow::Result<Server> {
-    let handle = web::Data::new(handle);
+fn metrics_server(
+    collector: Arc<MetricsCollector>,
+    listener: TcpListener,
+) -> anyhow::Result<Server> {
+    let handle = web::Data::from(collector);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(handle.clone())
@@ -232,10 +267,10 @@ fn metrics_server(handle: PrometheusHandle, listener: TcpListener) -> anyhow::Re
     Ok(server)
 }
 
-async fn scrape(handle: web::Data<PrometheusHandle>) -> actix_web::HttpResponse {
+async fn scrape(collector: web::Data<MetricsCollector>) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok()
-        .content_type(routes::PROMETHEUS_TEXT)
-        .body(handle.render())
+        .content_type(PROMETHEUS_CONTENT_TYPE)
+        .body(collector.export_to_prometheus().await)
 }
 
 async fn wait_for_signal() {

@@ -3,9 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use lightrag_backup::Repository;
 use lightrag_config::Config;
+use lightrag_monitoring::{EventLogger, MetricsCollector};
+use lightrag_recovery::RecoveryManager;
 use lightrag_recovery_db::Db;
-use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::jobs::Jobs;
 
 /// State shared by all workers (cheap to clone: `Arc` fields).
 #[derive(Clone, Debug)]
@@ -14,10 +18,18 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The recovery catalog.
     pub db: Db,
+    /// The backup repository.
+    pub repo: Repository,
+    /// Recovery points, validation, restore orchestration, catalog upkeep.
+    pub recovery: Arc<RecoveryManager>,
+    /// The buffered event log.
+    pub events: EventLogger,
+    /// State gauges and the exposition; `None` when metrics are disabled.
+    pub metrics: Option<Arc<MetricsCollector>>,
+    /// Long operations.
+    pub jobs: Arc<Jobs>,
     /// What `/readyz` reports.
     pub readiness: Arc<Readiness>,
-    /// Renders the Prometheus exposition; `None` when metrics are disabled.
-    pub metrics: Option<PrometheusHandle>,
 }
 
 /// Readiness of the server's dependencies: ready when every registered component is ok.

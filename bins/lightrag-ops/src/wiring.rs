@@ -71,3 +71,61 @@ pub fn graph_dir(c: &Config, id: &str) -> anyhow::Result<PathBuf> {
     let g = lightrag_recovery::resolve_graph(&[&c.working_dir], id)?;
     Ok(g.path)
 }
+
+/// Discovers graphs under `LIGHTRAG_WORKING_DIR` and records them in the catalog (source
+/// `discovered`); returns every graph id the catalog knows afterwards.
+pub fn register_discovered_graphs(c: &Config, db: &Db) -> anyhow::Result<Vec<String>> {
+    use lightrag_recovery_db::{GraphFilter, GraphSource, MAX_PAGE_SIZE, NewGraph, Page};
+    let mut conn = db.conn()?;
+    if c.working_dir.is_dir() {
+        for (id, path) in discover(c)? {
+            let new = NewGraph {
+                id,
+                path: path.display().to_string(),
+                source: GraphSource::Discovered,
+            };
+            lightrag_recovery_db::upsert_graph(&mut conn, &new)?;
+        }
+    } else {
+        tracing::warn!(dir = %c.working_dir.display(), "LIGHTRAG_WORKING_DIR does not exist yet; no graph discovered");
+    }
+    let page = Page {
+        limit: MAX_PAGE_SIZE,
+        offset: 0,
+    };
+    Ok(
+        lightrag_recovery_db::list_graphs(&mut conn, &GraphFilter::default(), page)?
+            .into_iter()
+            .map(|g| g.id)
+            .collect(),
+    )
+}
+
+/// Start-up reconciliation: every repository snapshot is in the catalog.
+pub fn reconcile_catalog(
+    db: &Db,
+    repo: &Repository,
+) -> anyhow::Result<lightrag_recovery::RebuildReport> {
+    let mut conn = db.conn()?;
+    lightrag_recovery::rebuild_catalog(&mut conn, repo)
+        .context("reconciling the catalog with the repository")
+}
+
+/// Options of the recovery manager.
+pub fn recovery_options(c: &Config) -> lightrag_recovery::RecoveryOptions {
+    lightrag_recovery::RecoveryOptions {
+        roots: vec![c.working_dir.clone()],
+        live_window: LIVE_WINDOW,
+        ..lightrag_recovery::RecoveryOptions::default()
+    }
+}
+
+/// Sends the recovery crate's events through the buffered event log.
+#[derive(Debug)]
+pub struct LoggerSink(pub lightrag_monitoring::EventLogger);
+
+impl lightrag_recovery::EventSink for LoggerSink {
+    fn emit(&self, event: lightrag_recovery_db::NewEvent) {
+        self.0.log(event);
+    }
+}

@@ -3,6 +3,8 @@
 #[path = "integration/common.rs"]
 mod common;
 
+#[path = "integration/api.rs"]
+mod api;
 #[path = "integration/auth.rs"]
 mod auth;
 #[path = "integration/cli.rs"]

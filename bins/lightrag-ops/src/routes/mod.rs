@@ -4,14 +4,23 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
 
-pub(crate) use metrics::PROMETHEUS_TEXT;
-
-pub(crate) mod metrics;
+mod backups;
+mod events;
+mod graphs;
+mod jobs;
+mod metrics;
 mod probes;
+
+pub(crate) use backups::retention_policy;
 
 /// Registers every route.
 pub(crate) fn config(cfg: &mut web::ServiceConfig) {
-    cfg.configure(probes::config).configure(metrics::config);
+    cfg.configure(probes::config)
+        .configure(metrics::config)
+        .configure(graphs::config)
+        .configure(backups::config)
+        .configure(jobs::config)
+        .configure(events::config);
 }
 
 /// JSON 404 for paths no route matches.
@@ -38,4 +47,15 @@ pub(crate) fn json_errors(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default()
             .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into()),
     );
+}
+
+/// A JSON body that may be absent (then `T::default()`); malformed JSON is a 400.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }

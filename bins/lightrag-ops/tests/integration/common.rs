@@ -143,3 +143,60 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+fn into_resp(url: &str, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+    let mut res = r.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    Resp {
+        status: res.status().as_u16(),
+        content_type,
+        body: res.body_mut().read_to_string().unwrap(),
+    }
+}
+
+/// POST a JSON body (or nothing with `None`).
+pub fn post(url: &str, body: Option<serde_json::Value>) -> Resp {
+    let req = agent().post(url);
+    let r = match body {
+        Some(b) => req.send_json(b),
+        None => req.send_empty(),
+    };
+    into_resp(url, r)
+}
+
+/// DELETE.
+pub fn delete(url: &str) -> Resp {
+    into_resp(url, agent().delete(url).call())
+}
+
+/// Copies a real LightRAG fixture (from ../shared) into `to`.
+pub fn copy_fixture(name: &str, to: &std::path::Path) {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/lightrag-real")
+        .join(name);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, at most `secs` seconds.
+pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,197 @@
+//! `/api/v1/backups` and `/api/v1/graphs/{id}/backups`: create (a job), list, get, delete,
+//! verify (a job), stats, retention run (a job).
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use lightrag_backup::{PruneOptions, ReadData, RetentionPolicy, VerifyOptions};
+use lightrag_recovery_db::{BackupFilter, BackupStatus, BackupTrigger, Order};
+use serde::Deserialize;
+
+use super::graphs::PageQuery;
+use crate::error::{ApiError, blocking};
+use crate::jobs::{WaitQuery, run_job};
+use crate::ops;
+use crate::state::AppState;
+
+pub(super) fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(stats)
+        .service(verify)
+        .service(retention_run)
+        .service(get_one)
+        .service(delete_one);
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Starts a backup of one graph (202 + job; `?wait=true` answers when done).
+#[post("/api/v1/graphs/{id}/backups")]
+async fn create(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<WaitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    lightrag_recovery::check_graph_id(&id)?;
+    let st = state.get_ref().clone();
+    let gid = id.clone();
+    run_job(&state.jobs, "backup", Some(&id), q.wait, move |job| {
+        let summary = ops::backup(&st, &gid, BackupTrigger::Manual, job)?;
+        json(&summary)
+    })
+    .await
+}
+
+/// Filters of `GET /api/v1/backups`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    graph_id: Option<String>,
+    status: Option<BackupStatus>,
+    trigger: Option<BackupTrigger>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+#[get("/api/v1/backups")]
+async fn list(
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let page = PageQuery {
+        limit: q.limit,
+        offset: q.offset,
+    }
+    .page();
+    let filter = BackupFilter {
+        graph_id: q.graph_id,
+        status: q.status,
+        trigger: q.trigger,
+        order: Order::NewestFirst,
+        ..BackupFilter::default()
+    };
+    let backups = state
+        .db
+        .run(move |c| lightrag_recovery_db::list_backups(c, &filter, page))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "backups": backups })))
+}
+
+/// A catalog row plus the manifest's file list.
+#[get("/api/v1/backups/{snapshot_id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let sid = id.clone();
+    let record = state
+        .db
+        .run(move |c| lightrag_recovery_db::get_backup(c, &sid))
+        .await?;
+    let repo = state.repo.clone();
+    let manifest = blocking(move || repo.snapshot(&id)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "backup": record,
+        "files": manifest.files,
+        "summary": manifest.summary,
+    })))
+}
+
+/// Deletes a snapshot (refused with 409 while a recovery point pins it).
+#[delete("/api/v1/backups/{snapshot_id}")]
+async fn delete_one(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    blocking(move || ops::delete_snapshot(&st, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Body of `POST /api/v1/backups/verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct VerifyBody {
+    /// Snapshot ids (empty = all).
+    snapshots: Vec<String>,
+    /// `none` (structure only), `all`, or `{"percent": N}`.
+    read_data: ReadData,
+}
+
+#[post("/api/v1/backups/verify")]
+async fn verify(
+    state: web::Data<AppState>,
+    q: web::Query<WaitQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: VerifyBody = super::optional_json(&body)?;
+    let st = state.get_ref().clone();
+    run_job(&state.jobs, "verify", None, q.wait, move |job| {
+        let opts = VerifyOptions {
+            snapshots: body.snapshots,
+            read_data: body.read_data,
+            read_data_budget: None,
+        };
+        let report = ops::verify(&st, &opts, job)?;
+        json(&report)
+    })
+    .await
+}
+
+#[get("/api/v1/backups/stats")]
+async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let repo = state.repo.clone();
+    let stats = blocking(move || repo.stats()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "stats": stats,
+        "dedup_ratio": stats.dedup_ratio(),
+    })))
+}
+
+/// Body of `POST /api/v1/backups/retention/run`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RetentionBody {
+    /// Report only.
+    dry_run: bool,
+    /// Prune unreferenced data afterwards (default true).
+    prune: Option<bool>,
+}
+
+#[post("/api/v1/backups/retention/run")]
+async fn retention_run(
+    state: web::Data<AppState>,
+    q: web::Query<WaitQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: RetentionBody = super::optional_json(&body)?;
+    let st = state.get_ref().clone();
+    run_job(&state.jobs, "retention", None, q.wait, move |job| {
+        let prune = body.prune.unwrap_or(true).then(|| PruneOptions {
+            dry_run: body.dry_run,
+            ..PruneOptions::default()
+        });
+        let report = ops::retention(&st, body.dry_run, prune, job)?;
+        json(&report)
+    })
+    .await
+}
+
+/// The retention policy of the configuration.
+pub(crate) fn retention_policy(c: &lightrag_config::Config) -> RetentionPolicy {
+    let r = &c.retention;
+    let days = u32::try_from(r.keep_within.as_secs() / 86_400).unwrap_or(u32::MAX);
+    RetentionPolicy {
+        keep_last: r.keep_last,
+        keep_hourly: r.keep_hourly,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        keep_within_days: (days > 0).then_some(days),
+    }
+}

@@ -1,0 +1,123 @@
+//! `/api/v1/graphs`: list, register, get, unregister (never deletes data).
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use lightrag_recovery_db::{GraphFilter, GraphSource, NewGraph, Page};
+use serde::Deserialize;
+
+use crate::error::{ApiError, blocking};
+use crate::state::AppState;
+
+pub(super) fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(register)
+        .service(get_one)
+        .service(unregister);
+}
+
+/// Pagination query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    /// Rows to return (default 100, at most 10 000).
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+impl PageQuery {
+    pub(crate) fn page(&self) -> Page {
+        let d = Page::default();
+        Page {
+            limit: self.limit.unwrap_or(d.limit),
+            offset: self.offset.unwrap_or(d.offset),
+        }
+    }
+}
+
+#[get("/api/v1/graphs")]
+async fn list(
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = q.page();
+    let graphs = state
+        .db
+        .run(move |c| lightrag_recovery_db::list_graphs(c, &GraphFilter::default(), page))
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": graphs })))
+}
+
+/// Body of `POST /api/v1/graphs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterGraph {
+    /// Graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).
+    id: String,
+    /// Directory relative to `LIGHTRAG_WORKING_DIR` (default: the id). Absolute paths and `..`
+    /// are refused.
+    path: Option<String>,
+}
+
+#[post("/api/v1/graphs")]
+async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterGraph>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    lightrag_recovery::check_graph_id(&body.id)?;
+    let relative = body.path.unwrap_or_else(|| body.id.clone());
+    let root = state.config.working_dir.clone();
+    let shown = relative.clone();
+    let dir = blocking(move || lightrag_recovery::resolve_under(&root, relative.as_ref())).await?;
+    if !dir.is_dir() {
+        return Err(ApiError::BadRequest(format!(
+            "no directory `{shown}` under the working directory; create the LightRAG workspace first"
+        )));
+    }
+    let new = NewGraph {
+        id: body.id,
+        path: dir.display().to_string(),
+        source: GraphSource::Api,
+    };
+    let graph = state
+        .db
+        .run(move |c| lightrag_recovery_db::create_graph(c, &new))
+        .await?;
+    if let Some(m) = &state.metrics {
+        m.register_graph(&graph.id);
+    }
+    Ok(HttpResponse::Created().json(graph))
+}
+
+#[get("/api/v1/graphs/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    lightrag_recovery::check_graph_id(&id)?;
+    let graph = state
+        .db
+        .run(move |c| lightrag_recovery_db::get_graph(c, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(graph))
+}
+
+/// Forgets a graph's registration; its files and snapshots are kept.
+#[delete("/api/v1/graphs/{id}")]
+async fn unregister(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    lightrag_recovery::check_graph_id(&id)?;
+    let gid = id.clone();
+    state
+        .db
+        .run(move |c| lightrag_recovery_db::delete_graph(c, &gid))
+        .await?;
+    if let Some(m) = &state.metrics {
+        m.unregister_graph(&id);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
