@@ -47,7 +47,7 @@ pub enum RecoveryError {
     },
     /// The recovery catalog failed.
     #[error("recovery catalog: {0}")]
-    Db(#[from] lightrag_recovery_db::RecoveryDbError),
+    Db(#[source] Box<lightrag_recovery_db::RecoveryDbError>),
     /// A repository operation failed.
     #[error("{action} failed{}: {source}", graph.as_deref().map(|g| format!(" for graph `{g}`")).unwrap_or_default())]
     Backup {
@@ -57,7 +57,7 @@ pub enum RecoveryError {
         graph: Option<String>,
         /// The repository error.
         #[source]
-        source: lightrag_backup::BackupError,
+        source: Box<lightrag_backup::BackupError>,
     },
     /// A graph has no snapshot to pin or restore.
     #[error(
@@ -115,7 +115,7 @@ impl RecoveryError {
         RecoveryError::Backup {
             action,
             graph: graph.map(str::to_owned),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -124,10 +124,10 @@ impl RecoveryError {
         match self {
             RecoveryError::GraphNotFound(_) | RecoveryError::NoSnapshot(_) => true,
             RecoveryError::Db(e) => {
-                matches!(e, lightrag_recovery_db::RecoveryDbError::NotFound { .. })
+                matches!(**e, lightrag_recovery_db::RecoveryDbError::NotFound { .. })
             }
             RecoveryError::Backup { source, .. } => {
-                matches!(source, lightrag_backup::BackupError::SnapshotNotFound(_))
+                matches!(**source, lightrag_backup::BackupError::SnapshotNotFound(_))
             }
             _ => false,
         }
@@ -145,5 +145,11 @@ impl RecoveryError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<lightrag_recovery_db::RecoveryDbError> for RecoveryError {
+    fn from(e: lightrag_recovery_db::RecoveryDbError) -> Self {
+        RecoveryError::Db(Box::new(e))
     }
 }
