@@ -49,7 +49,7 @@ fn event(i: u64, rows: u64, end_ms: i64) -> NewEvent {
         18 => (EventKind::Restore, "restore"),
         _ => (EventKind::RecoveryPoint, "recovery_point"),
     };
-    let failed = (r >> 8) % 10 == 0;
+    let failed = (r >> 8).is_multiple_of(10);
     let (ty, sev) = match kind {
         EventKind::Health => (
             "health.changed".to_owned(),
@@ -183,7 +183,10 @@ fn bench(name: &str, url: &str, rows: u64) -> Result<()> {
     let windows = [
         ("1h", 3_600_000),
         ("1d", DAY_MS),
+        ("2d", 2 * DAY_MS),
+        ("3d", 3 * DAY_MS),
         ("7d", 7 * DAY_MS),
+        ("14d", 14 * DAY_MS),
         ("30d", SPAN_MS + 1),
     ];
     println!("analytics (median / max of 7 runs):");

@@ -24,7 +24,7 @@ fn ev(kind: EventKind, ty: &str, sev: Severity, graph: &str, at: i64) -> NewEven
         .at(Timestamp::from_unix_millis(T0 + at))
 }
 
-fn op<'a>(r: &'a lightrag_monitoring::AnalyticsReport, kind: EventKind) -> &'a OperationStats {
+fn op(r: &lightrag_monitoring::AnalyticsReport, kind: EventKind) -> &OperationStats {
     r.operations.iter().find(|o| o.kind == kind).unwrap()
 }
 
