@@ -107,6 +107,10 @@ pub struct SnapshotSummary {
     pub skipped: Vec<String>,
     /// Files that had to be re-read because they changed while being read.
     pub retried: Vec<String>,
+    /// Storage requests this backup sent (object stores; zero for a local directory).
+    /// Exact when no other operation uses the same storage concurrently.
+    #[serde(default)]
+    pub requests: crate::storage::StorageStats,
 }
 
 /// Simple glob: `*` any run of characters, `?` one character.
@@ -522,6 +526,7 @@ impl Repository {
                 dir.display()
             )));
         }
+        let requests_before = self.storage.stats();
         let _lock = self.lock(LockKind::Backup {
             graph: graph_id.to_owned(),
         })?;
@@ -717,6 +722,7 @@ impl Repository {
             snapshot: SnapshotInfo::from(&manifest),
             skipped: ctx.skipped.into_inner().unwrap_or_default(),
             retried: ctx.retried.into_inner().unwrap_or_default(),
+            requests: self.storage.stats().since(&requests_before),
         })
     }
 }

@@ -22,6 +22,21 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
+    /// An object-store request failed (after retries). `problem` says why in operator terms.
+    #[error("{op} of `{key}` at {location} failed: {problem}: {source}")]
+    Remote {
+        /// Operation name (`put`, `get`, `list`, ...).
+        op: &'static str,
+        /// Object key inside the repository.
+        key: String,
+        /// Repository location (never contains credentials).
+        location: String,
+        /// What went wrong, classified.
+        problem: RemoteProblem,
+        /// Underlying error (object_store).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An object the repository needs does not exist.
     #[error(
         "repository object `{key}` is missing; run `verify` to see which snapshots are affected"
@@ -166,6 +181,44 @@ pub enum BackupError {
     /// A worker thread panicked.
     #[error("internal error: a worker thread panicked ({0}); please report this bug")]
     WorkerPanicked(String),
+}
+
+/// Why an object-store request failed, in terms of what the operator must fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RemoteProblem {
+    /// The credentials were rejected (unknown key, bad signature, expired token).
+    WrongCredentials,
+    /// The credentials are valid but lack a permission (e.g. write).
+    PermissionDenied,
+    /// The bucket or container does not exist.
+    BucketNotFound,
+    /// An object does not exist (mapped to [`BackupError::ObjectNotFound`]).
+    NotFound,
+    /// The endpoint could not be reached (DNS, connection refused, TLS).
+    Unreachable,
+    /// The service kept throttling or failing (429/5xx) past the retry limit.
+    Throttled,
+    /// Requests timed out.
+    Timeout,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for RemoteProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RemoteProblem::WrongCredentials => "the credentials were rejected; check the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_*, GOOGLE_SERVICE_ACCOUNT)",
+            RemoteProblem::PermissionDenied => "permission denied; grant these credentials list, read, write and delete on the bucket and prefix",
+            RemoteProblem::BucketNotFound => "the bucket (container) does not exist; create it or fix the repository URL",
+            RemoteProblem::NotFound => "object not found",
+            RemoteProblem::Unreachable => "the endpoint is unreachable; check the endpoint URL, network, DNS and TLS settings",
+            RemoteProblem::Throttled => "the service kept throttling or failing (429/5xx) after all retries; retry later or lower the concurrency",
+            RemoteProblem::Timeout => "requests timed out; check the network or raise the timeouts",
+            RemoteProblem::Other => "unexpected object-store error",
+        })
+    }
 }
 
 /// Result alias.

@@ -43,6 +43,7 @@ mod format;
 mod lock;
 mod pack;
 mod progress;
+mod remote;
 mod repo;
 mod restore;
 mod retention;
@@ -52,15 +53,16 @@ mod verify;
 
 pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
 pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
-pub use error::{BackupError, Result};
+pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
 pub use progress::{NoProgress, Progress};
+pub use remote::{ObjectStorage, ObjectStoreOptions, StorageCheck, check_storage, open_storage};
 pub use repo::{GraphStats, InitOptions, RepoStats, Repository, RepositoryOptions, SnapshotInfo};
 pub use restore::{RestoreOptions, RestoreSummary};
 pub use retention::{
     ForgetReport, KeptSnapshot, PruneOptions, PruneReport, RepairReport, RetentionPolicy,
     apply_policy,
 };
-pub use storage::{LocalStorage, ObjectInfo, Storage};
+pub use storage::{LocalStorage, ObjectInfo, Storage, StorageStats};
 pub use summary::{LightRagSummary, StoreKind, StoreStats};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

@@ -52,6 +52,53 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         let _ = older_than;
         Ok(0)
     }
+    /// Requests sent to the backend so far (cumulative; object stores count every HTTP
+    /// request, retries included). Take [`StorageStats::since`] around an operation to get
+    /// its cost. Default: all zero (a local directory has no per-request price).
+    fn stats(&self) -> StorageStats {
+        StorageStats::default()
+    }
+    /// Whether a listing may miss objects that were just written (object stores with
+    /// eventually consistent listings). Readers then re-check before reporting damage.
+    /// Default: false (a local directory lists what exists).
+    fn listing_may_lag(&self) -> bool {
+        false
+    }
+}
+
+/// Request counters of a storage backend (see [`Storage::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct StorageStats {
+    /// All requests.
+    pub requests: u64,
+    /// GET requests (object reads, ranged reads and listing pages).
+    pub get: u64,
+    /// HEAD requests (existence checks).
+    pub head: u64,
+    /// PUT requests (object writes, multipart parts).
+    pub put: u64,
+    /// POST requests (multipart create/complete, batch deletes, token fetches).
+    pub post: u64,
+    /// DELETE requests.
+    pub delete: u64,
+    /// Any other method.
+    pub other: u64,
+}
+
+impl StorageStats {
+    /// The requests sent since `earlier` was taken.
+    pub fn since(&self, earlier: &StorageStats) -> StorageStats {
+        StorageStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            get: self.get.saturating_sub(earlier.get),
+            head: self.head.saturating_sub(earlier.head),
+            put: self.put.saturating_sub(earlier.put),
+            post: self.post.saturating_sub(earlier.post),
+            delete: self.delete.saturating_sub(earlier.delete),
+            other: self.other.saturating_sub(earlier.other),
+        }
+    }
 }
 
 const TMP_PREFIX: &str = ".tmp-";

@@ -88,6 +88,10 @@ fn in_subset(pack_id: &str, read: ReadData) -> bool {
     }
 }
 
+/// Pause before re-listing when a listing looks incomplete (object stores).
+const LISTING_RECHECK_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+const MISSING_PACK: &str = "pack file is missing";
+
 impl Repository {
     /// Check the repository (or some snapshots) and report exactly what is damaged.
     /// Damage is reported in the [`VerifyReport`]; `Err` means verification itself could not
@@ -128,40 +132,68 @@ impl Repository {
                 }
             }
         }
-        let (index, bad_index) = self.load_index_lenient()?;
-        for (key, e) in bad_index {
-            report.damage.push(Damage {
-                snapshot: None,
-                file: None,
-                object: Some(key),
-                problem: format!("index unreadable: {e}"),
-            });
-        }
-        let present: HashMap<String, u64> = self
-            .storage
-            .list(DATA_PREFIX)?
-            .into_iter()
-            .filter_map(|o| o.key.rsplit('/').next().map(|id| (id.to_owned(), o.size)))
-            .collect();
-        let mut bad_packs: HashMap<String, String> = HashMap::new();
-        for (id, (size, _)) in &index.packs {
-            match present.get(id) {
-                None => {
-                    bad_packs.insert(id.clone(), "pack file is missing".into());
-                }
-                Some(s) if s != size => {
-                    bad_packs.insert(
-                        id.clone(),
-                        format!("pack file has {s} bytes, index says {size}"),
-                    );
-                }
-                Some(_) => {}
-            }
-        }
         let referenced: HashSet<ChunkId> = manifests
             .iter()
             .flat_map(|m| m.files.iter().flat_map(|f| f.chunks.iter().copied()))
             .collect();
+        // Listings of an object store may lag behind recent puts: a manifest can be listed
+        // before the index and packs it needs. Before reporting such damage, look again
+        // (after a pause, and with direct HEAD requests for packs the listing misses).
+        let mut attempt = 0;
+        let (index, bad_packs) = loop {
+            let (index, bad_index) = self.load_index_lenient()?;
+            let present: HashMap<String, u64> = self
+                .storage
+                .list(DATA_PREFIX)?
+                .into_iter()
+                .filter_map(|o| o.key.rsplit('/').next().map(|id| (id.to_owned(), o.size)))
+                .collect();
+            let mut bad_packs: HashMap<String, String> = HashMap::new();
+            for (id, (size, _)) in &index.packs {
+                match present.get(id) {
+                    None => {
+                        bad_packs.insert(id.clone(), MISSING_PACK.into());
+                    }
+                    Some(s) if s != size => {
+                        bad_packs.insert(
+                            id.clone(),
+                            format!("pack file has {s} bytes, index says {size}"),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+            let lag = self.storage.listing_may_lag();
+            let unindexed = referenced.iter().any(|id| !index.blobs.contains_key(id));
+            let missing = bad_packs.values().any(|v| v == MISSING_PACK);
+            if attempt == 0 && lag && (unindexed || missing) {
+                attempt += 1;
+                tracing::info!("Verify found unlisted index or pack objects; re-checking");
+                std::thread::sleep(LISTING_RECHECK_DELAY);
+                continue;
+            }
+            if lag && missing {
+                let ids: Vec<String> = bad_packs
+                    .iter()
+                    .filter(|(_, v)| v.as_str() == MISSING_PACK)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for id in ids {
+                    if self.storage.exists(&format::pack_key(&id))? {
+                        bad_packs.remove(&id);
+                    }
+                }
+            }
+            for (key, e) in bad_index {
+                report.damage.push(Damage {
+                    snapshot: None,
+                    file: None,
+                    object: Some(key),
+                    problem: format!("index unreadable: {e}"),
+                });
+            }
+            break (index, bad_packs);
+        };
         let mut bad_chunks: HashMap<ChunkId, String> = HashMap::new();
         let mut to_read: BTreeSet<&str> = BTreeSet::new();
         for id in &referenced {

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use lightrag_backup::{InitOptions, LocalStorage, Repository, RepositoryOptions, Storage};
+use lightrag_backup::{
+    InitOptions, LocalStorage, ObjectStoreOptions, Repository, RepositoryOptions, Storage,
+    open_storage,
+};
 
 pub(crate) fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/lightrag-real")
@@ -159,3 +162,253 @@ pub(crate) fn pack_files(repo: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+// ---- Backends: the same suite runs on a local directory and on a real S3 server ----------
+
+/// Where a test repository lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// A local directory.
+    Local,
+    /// A bucket of an `s3s-fs` server started on loopback for the test.
+    S3,
+}
+
+pub(crate) const S3_BUCKET: &str = "lightrag-test";
+pub(crate) const S3_ACCESS_KEY: &str = "lightrag-test-access";
+pub(crate) const S3_SECRET_KEY: &str = "lightrag-test-secret-key";
+
+/// Locate the S3 test server binary. A missing binary fails the test: it is provisioned by
+/// `scripts/test`.
+pub(crate) fn s3s_fs_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("s3s-fs"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "s3s-fs (the S3-compatible test server) is not on PATH: run scripts/test, which \
+                 installs it (`cargo install s3s-fs@0.14.1 --locked --features binary`)"
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An `s3s-fs` process on a loopback port, serving `root` (objects are files at
+/// `root/<bucket>/<key>`); killed when dropped.
+#[derive(Debug)]
+pub(crate) struct S3Server {
+    child: Option<std::process::Child>,
+    pub(crate) port: u16,
+    pub(crate) root: PathBuf,
+}
+
+impl S3Server {
+    pub(crate) fn start(root: &Path) -> S3Server {
+        std::fs::create_dir_all(root.join(S3_BUCKET)).unwrap();
+        for _ in 0..5 {
+            let mut s = S3Server {
+                child: None,
+                port: free_port(),
+                root: root.to_path_buf(),
+            };
+            if s.try_start() {
+                return s;
+            }
+        }
+        panic!("s3s-fs did not start (5 attempts)");
+    }
+
+    /// Start again on the same port and data (after [`S3Server::stop`]).
+    pub(crate) fn restart(&mut self) {
+        for _ in 0..50 {
+            if self.try_start() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("s3s-fs did not restart on port {}", self.port);
+    }
+
+    fn try_start(&mut self) -> bool {
+        let child = Command::new(s3s_fs_binary())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(&self.root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                self.child = None;
+                return false; // exited: port taken?
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.stop();
+        false
+    }
+
+    /// Kill the server (as a crash or an outage would).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Options for the test server at `endpoint` (quick retries so outages fail fast).
+pub(crate) fn s3_options(endpoint: &str) -> ObjectStoreOptions {
+    ObjectStoreOptions {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        allow_http: true,
+        max_retries: 4,
+        retry_timeout: std::time::Duration::from_secs(5),
+        initial_backoff: std::time::Duration::from_millis(20),
+        max_backoff: std::time::Duration::from_millis(200),
+        connect_timeout: std::time::Duration::from_secs(2),
+        extra: [
+            ("aws_access_key_id".to_owned(), S3_ACCESS_KEY.to_owned()),
+            ("aws_secret_access_key".to_owned(), S3_SECRET_KEY.to_owned()),
+        ]
+        .into(),
+        ..ObjectStoreOptions::default()
+    }
+}
+
+/// One test's scratch space and repository backend. `path()` is a temporary directory for
+/// sources and restores; repositories are named (default `repo`) and, whatever the backend,
+/// their objects are files under [`TestEnv::repo_dir`] (s3s-fs stores `bucket/key` as files),
+/// so damage can be injected the same way on both.
+#[derive(Debug)]
+pub(crate) struct TestEnv {
+    pub(crate) backend: Backend,
+    pub(crate) server: Option<S3Server>,
+    tmp: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub(crate) fn new(backend: Backend) -> TestEnv {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = match backend {
+            Backend::Local => None,
+            Backend::S3 => Some(S3Server::start(&tmp.path().join("s3-data"))),
+        };
+        TestEnv {
+            backend,
+            server,
+            tmp,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Where the objects of repository `name` are on disk.
+    pub(crate) fn repo_dir_named(&self, name: &str) -> PathBuf {
+        match &self.server {
+            None => self.tmp.path().join(name),
+            Some(s) => s.root.join(S3_BUCKET).join(name),
+        }
+    }
+
+    pub(crate) fn repo_dir(&self) -> PathBuf {
+        self.repo_dir_named("repo")
+    }
+
+    /// A string from which [`storage_from_spec`] reopens repository `name` (child processes).
+    pub(crate) fn spec(&self, name: &str) -> String {
+        match &self.server {
+            None => format!("local {}", self.repo_dir_named(name).display()),
+            Some(s) => format!("s3 {} {name}", s.endpoint()),
+        }
+    }
+
+    pub(crate) fn storage_named(&self, name: &str) -> Arc<dyn Storage> {
+        storage_from_spec(&self.spec(name))
+    }
+
+    pub(crate) fn storage(&self) -> Arc<dyn Storage> {
+        self.storage_named("repo")
+    }
+
+    pub(crate) fn new_repo_named(&self, name: &str, key: Option<&[u8]>) -> Repository {
+        Repository::init(self.storage_named(name), &small_packs(), key)
+            .unwrap()
+            .with_options(quick_options())
+    }
+
+    pub(crate) fn new_repo(&self, key: Option<&[u8]>) -> Repository {
+        self.new_repo_named("repo", key)
+    }
+}
+
+pub(crate) fn storage_from_spec(spec: &str) -> Arc<dyn Storage> {
+    let parts: Vec<&str> = spec.splitn(3, ' ').collect();
+    match parts.as_slice() {
+        ["local", path] => storage(Path::new(path)),
+        ["s3", endpoint, name] => {
+            open_storage(&format!("s3://{S3_BUCKET}/{name}"), &s3_options(endpoint)).unwrap()
+        }
+        _ => panic!("bad storage spec {spec}"),
+    }
+}
+
+fn small_packs() -> InitOptions {
+    InitOptions {
+        pack_size: 1024 * 1024,
+        ..InitOptions::default()
+    }
+}
+
+/// Generate `backend::local` and `backend::s3` test modules calling `fn name(Backend)`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::integration::common::Backend::Local)
+            })*
+        }
+        mod s3 {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::integration::common::Backend::S3)
+            })*
+        }
+    };
+}
+pub(crate) use backend_tests;

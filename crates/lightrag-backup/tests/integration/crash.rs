@@ -6,7 +6,15 @@ use lightrag_backup::{
     RestoreOptions, VerifyOptions,
 };
 
-use super::common::{assert_same_tree, copy_dir, fixtures, new_repo, quick_options, storage};
+use super::common::{
+    Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures, quick_options,
+    storage_from_spec,
+};
+
+backend_tests!(
+    failpoints_before_index_and_manifest,
+    killed_process_leaves_no_broken_snapshot
+);
 
 fn verify_all(repo: &Repository) {
     let r = repo
@@ -21,13 +29,12 @@ fn verify_all(repo: &Repository) {
     assert!(r.is_ok(), "{r:?}");
 }
 
-#[test]
-fn failpoints_before_index_and_manifest() {
+fn failpoints_before_index_and_manifest(backend: Backend) {
     for fp in [Failpoint::BeforeIndex, Failpoint::BeforeManifest] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = TestEnv::new(backend);
         let src = tmp.path().join("g");
         copy_dir(&fixtures()[0], &src);
-        let repo = new_repo(&tmp.path().join("repo"), None);
+        let repo = tmp.new_repo(None);
         let opts = BackupOptions {
             failpoint: Some(fp),
             ..Default::default()
@@ -67,11 +74,12 @@ const CHILD_ENV: &str = "LIGHTRAG_BACKUP_TEST_CRASH_CHILD";
 /// Runs the backup that aborts the process when started as the crash child; a no-op otherwise.
 #[test]
 fn crash_child_process() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
     };
+    let (dir, spec) = spec.split_once('|').unwrap();
     let dir = std::path::PathBuf::from(dir);
-    let repo = Repository::open(storage(&dir.join("repo")), None)
+    let repo = Repository::open(storage_from_spec(spec), None)
         .unwrap()
         .with_options(quick_options());
     let opts = BackupOptions {
@@ -82,12 +90,11 @@ fn crash_child_process() {
     unreachable!("the failpoint aborts the process");
 }
 
-#[test]
-fn killed_process_leaves_no_broken_snapshot() {
-    let tmp = tempfile::tempdir().unwrap();
+fn killed_process_leaves_no_broken_snapshot(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let src = tmp.path().join("g");
     copy_dir(&fixtures()[1], &src);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let first = repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -105,7 +112,10 @@ fn killed_process_leaves_no_broken_snapshot() {
             "--test-threads",
             "1",
         ])
-        .env(CHILD_ENV, tmp.path())
+        .env(
+            CHILD_ENV,
+            format!("{}|{}", tmp.path().display(), tmp.spec("repo")),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -115,7 +125,7 @@ fn killed_process_leaves_no_broken_snapshot() {
         "the child should have been killed by its failpoint"
     );
     // The child's lock is still there, its data packs too, but no new snapshot is listed.
-    assert!(tmp.path().join("repo/locks").read_dir().unwrap().count() >= 1);
+    assert!(tmp.repo_dir().join("locks").read_dir().unwrap().count() >= 1);
     let ids: Vec<String> = repo
         .snapshots(None)
         .unwrap()

@@ -4,15 +4,19 @@ use lightrag_backup::{
     BackupError, BackupOptions, NoProgress, ReadData, RestoreOptions, VerifyOptions,
 };
 
-use super::common::{copy_dir, fixtures, new_repo, pack_files, tree};
+use super::common::{Backend, TestEnv, backend_tests, copy_dir, fixtures, pack_files, tree};
 
-#[test]
-fn flipped_byte_found_by_verify_and_stops_restore() {
-    let tmp = tempfile::tempdir().unwrap();
+backend_tests!(
+    flipped_byte_found_by_verify_and_stops_restore,
+    lost_index_is_rebuilt_from_pack_trailers
+);
+
+fn flipped_byte_found_by_verify_and_stops_restore(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let src = tmp.path().join("g");
     copy_dir(&fixtures()[1], &src);
-    let repo_dir = tmp.path().join("repo");
-    let repo = new_repo(&repo_dir, None);
+    let repo_dir = tmp.repo_dir();
+    let repo = tmp.new_repo(None);
     let snap = repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -104,14 +108,13 @@ fn flipped_byte_found_by_verify_and_stops_restore() {
     );
 }
 
-#[test]
-fn lost_index_is_rebuilt_from_pack_trailers() {
+fn lost_index_is_rebuilt_from_pack_trailers(backend: Backend) {
     for key in [None, Some(&b"0123456789abcdef0123456789abcdef"[..])] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = TestEnv::new(backend);
         let src = tmp.path().join("g");
         copy_dir(&fixtures()[1], &src);
-        let repo_dir = tmp.path().join("repo");
-        let repo = new_repo(&repo_dir, key);
+        let repo_dir = tmp.repo_dir();
+        let repo = tmp.new_repo(key);
         let snap = repo
             .backup("g", &src, &BackupOptions::default(), &NoProgress)
             .unwrap()

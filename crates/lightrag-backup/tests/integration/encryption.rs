@@ -4,7 +4,9 @@ use lightrag_backup::{
     BackupError, BackupOptions, NoProgress, ReadData, Repository, RestoreOptions, VerifyOptions,
 };
 
-use super::common::{assert_same_tree, copy_dir, fixtures, new_repo, storage};
+use super::common::{Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures};
+
+backend_tests!(encrypted_round_trip_and_key_errors, check_writable_probe);
 
 const KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 
@@ -24,9 +26,8 @@ fn all_repo_bytes(dir: &std::path::Path) -> Vec<u8> {
     out
 }
 
-#[test]
-fn encrypted_round_trip_and_key_errors() {
-    let tmp = tempfile::tempdir().unwrap();
+fn encrypted_round_trip_and_key_errors(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let src = tmp.path().join("g");
     copy_dir(&fixtures()[0], &src);
     // An incompressible, recognisable plain file: visible in a plain repo, not in an encrypted one.
@@ -37,8 +38,8 @@ fn encrypted_round_trip_and_key_errors() {
         plain.extend_from_slice(blake3::hash(&i.to_le_bytes()).as_bytes());
     }
     std::fs::write(src.join("secret.bin"), &plain).unwrap();
-    let repo_dir = tmp.path().join("repo");
-    let repo = new_repo(&repo_dir, Some(KEY));
+    let repo_dir = tmp.repo_dir();
+    let repo = tmp.new_repo(Some(KEY));
     assert!(repo.is_encrypted());
     let snap = repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
@@ -110,16 +111,13 @@ fn encrypted_round_trip_and_key_errors() {
     );
 
     // Reopen: right key works, wrong or missing key fails with a typed error.
-    let again = Repository::open(storage(&repo_dir), Some(KEY)).unwrap();
+    let again = Repository::open(tmp.storage(), Some(KEY)).unwrap();
     assert_eq!(again.snapshots(None).unwrap().len(), 1);
-    let wrong = Repository::open(
-        storage(&repo_dir),
-        Some(b"another key entirely, 32 bytes!!"),
-    )
-    .unwrap_err();
+    let wrong =
+        Repository::open(tmp.storage(), Some(b"another key entirely, 32 bytes!!")).unwrap_err();
     assert!(matches!(wrong, BackupError::WrongKey), "{wrong}");
     assert!(matches!(
-        Repository::open(storage(&repo_dir), None).unwrap_err(),
+        Repository::open(tmp.storage(), None).unwrap_err(),
         BackupError::KeyRequired
     ));
 
@@ -139,7 +137,7 @@ fn encrypted_round_trip_and_key_errors() {
     assert!(matches!(err, BackupError::Corrupt { .. }), "{err}");
 
     // Chunk ids are keyed: the same data in a plain repository gets other ids.
-    let plain_repo = new_repo(&tmp.path().join("plain"), None);
+    let plain_repo = tmp.new_repo_named("plain", None);
     let ps = plain_repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -159,25 +157,23 @@ fn encrypted_round_trip_and_key_errors() {
             .any(|w| w == id_hex.as_bytes())
     );
     assert!(matches!(
-        Repository::open(storage(&tmp.path().join("plain")), Some(KEY)).unwrap_err(),
+        Repository::open(tmp.storage_named("plain"), Some(KEY)).unwrap_err(),
         BackupError::KeyNotExpected
     ));
     assert!(matches!(
-        Repository::open(storage(&tmp.path().join("none")), None).unwrap_err(),
+        Repository::open(tmp.storage_named("none"), None).unwrap_err(),
         BackupError::NotARepository { .. }
     ));
 }
 
-#[test]
-fn check_writable_probe() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = new_repo(&tmp.path().join("repo"), None);
+fn check_writable_probe(backend: Backend) {
+    let tmp = TestEnv::new(backend);
+    let repo = tmp.new_repo(None);
     repo.check_writable().unwrap();
-    assert!(
-        !tmp.path()
-            .join("repo/probe")
-            .read_dir()
-            .unwrap()
-            .any(|_| true)
-    );
+    let probe_dir = tmp.repo_dir().join("probe");
+    assert!(!probe_dir.exists() || !probe_dir.read_dir().unwrap().any(|_| true));
+    let check = lightrag_backup::check_storage(tmp.storage().as_ref()).unwrap();
+    assert!(check.repository_exists, "{check:?}");
+    assert_eq!(check.passed, ["list", "put", "get", "delete"]);
+    assert_eq!(check.requests > 0, backend == Backend::S3, "{check:?}");
 }

@@ -5,7 +5,9 @@ use lightrag_backup::{
     BackupOptions, NoProgress, ReadData, RestoreOptions, StoreStats, VerifyOptions,
 };
 
-use super::common::{assert_same_tree, copy_dir, fixtures, new_repo};
+use super::common::{Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures};
+
+backend_tests!(every_fixture_round_trips_and_verifies);
 
 fn store<'a>(s: &'a lightrag_backup::LightRagSummary, name: &str) -> &'a StoreStats {
     s.stores
@@ -13,13 +15,12 @@ fn store<'a>(s: &'a lightrag_backup::LightRagSummary, name: &str) -> &'a StoreSt
         .unwrap_or_else(|| panic!("{name} missing from summary"))
 }
 
-#[test]
-fn every_fixture_round_trips_and_verifies() {
+fn every_fixture_round_trips_and_verifies(backend: Backend) {
     for fx in fixtures() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = TestEnv::new(backend);
         let src = tmp.path().join("graph");
         copy_dir(&fx, &src);
-        let repo = new_repo(&tmp.path().join("repo"), None);
+        let repo = tmp.new_repo(None);
         let snap = repo
             .backup("fixture", &src, &BackupOptions::default(), &NoProgress)
             .unwrap();
@@ -71,10 +72,10 @@ fn dickens_g2_summary_matches_sources() {
         .into_iter()
         .find(|p| p.ends_with("adamaslan-dickens"))
         .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = TestEnv::new(Backend::Local);
     let src = tmp.path().join("g");
     copy_dir(&fx, &src);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s = repo
         .backup("dickens", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -126,10 +127,10 @@ fn bingofhy_g4_summary_matches_sources() {
         .into_iter()
         .find(|p| p.ends_with("bingofhy-rag_storage"))
         .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = TestEnv::new(Backend::Local);
     let src = tmp.path().join("g");
     copy_dir(&fx, &src);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s = repo
         .backup("bingofhy", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -174,7 +175,7 @@ fn fixture_variants_crlf_and_truncation() {
         .into_iter()
         .find(|p| p.ends_with("bingofhy-rag_storage"))
         .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = TestEnv::new(Backend::Local);
     let src = tmp.path().join("g");
     copy_dir(&fx, &src);
     let ds = std::fs::read(src.join("kv_store_doc_status.json")).unwrap();
@@ -190,7 +191,7 @@ fn fixture_variants_crlf_and_truncation() {
         .collect();
     std::fs::write(src.join("kv_store_doc_status.json"), crlf).unwrap();
     std::fs::write(src.join("kv_store_llm_response_cache.json"), b"{}").unwrap();
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s = repo
         .backup("v", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()

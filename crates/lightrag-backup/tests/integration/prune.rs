@@ -8,15 +8,22 @@ use lightrag_backup::{
     VerifyOptions,
 };
 
-use super::common::{assert_same_tree, gen_workspace, grow_workspace, new_repo, pack_files, tree};
+use super::common::{
+    Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace, pack_files,
+    tree,
+};
 
-#[test]
-fn forget_and_prune_free_space_and_keep_the_rest_restorable() {
-    let tmp = tempfile::tempdir().unwrap();
+backend_tests!(
+    forget_and_prune_free_space_and_keep_the_rest_restorable,
+    prune_beside_concurrent_backups_loses_nothing
+);
+
+fn forget_and_prune_free_space_and_keep_the_rest_restorable(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 10, &[]);
-    let repo_dir = tmp.path().join("repo");
-    let repo = new_repo(&repo_dir, None);
+    let repo_dir = tmp.repo_dir();
+    let repo = tmp.new_repo(None);
     let mut ids = Vec::new();
     for i in 0..3 {
         if i > 0 {
@@ -86,12 +93,11 @@ fn forget_and_prune_free_space_and_keep_the_rest_restorable() {
     assert_same_tree(&src, &out);
 }
 
-#[test]
-fn prune_beside_concurrent_backups_loses_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
+fn prune_beside_concurrent_backups_loses_nothing(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 10, &[]);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let done = AtomicBool::new(false);
     let mut expected = Vec::new();
     std::thread::scope(|s| {

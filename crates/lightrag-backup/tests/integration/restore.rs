@@ -2,7 +2,13 @@
 
 use lightrag_backup::{BackupError, BackupOptions, NoProgress, RestoreOptions};
 
-use super::common::{assert_same_tree, copy_dir, fixtures, new_repo, tree};
+use super::common::{Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures, tree};
+
+backend_tests!(
+    in_place_restore_is_atomic_and_takes_a_safety_snapshot,
+    partial_restore,
+    live_graph_guard_stats_and_delete
+);
 
 fn no_staging_left(parent: &std::path::Path) {
     let left: Vec<String> = std::fs::read_dir(parent)
@@ -14,14 +20,13 @@ fn no_staging_left(parent: &std::path::Path) {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[test]
-fn in_place_restore_is_atomic_and_takes_a_safety_snapshot() {
-    let tmp = tempfile::tempdir().unwrap();
+fn in_place_restore_is_atomic_and_takes_a_safety_snapshot(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let live = tmp.path().join("live");
     copy_dir(&fixtures()[1], &live);
     let pristine = tmp.path().join("pristine");
     copy_dir(&live, &pristine);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s1 = repo
         .backup("g", &live, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -88,12 +93,11 @@ fn in_place_restore_is_atomic_and_takes_a_safety_snapshot() {
     assert_eq!(tree(&back), modified);
 }
 
-#[test]
-fn partial_restore() {
-    let tmp = tempfile::tempdir().unwrap();
+fn partial_restore(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let live = tmp.path().join("live");
     copy_dir(&fixtures()[0], &live);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s1 = repo
         .backup("g", &live, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -150,12 +154,11 @@ fn partial_restore() {
     ));
 }
 
-#[test]
-fn live_graph_guard_stats_and_delete() {
-    let tmp = tempfile::tempdir().unwrap();
+fn live_graph_guard_stats_and_delete(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let live = tmp.path().join("live");
     copy_dir(&fixtures()[0], &live);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s1 = repo
         .backup("g", &live, &BackupOptions::default(), &NoProgress)
         .unwrap()

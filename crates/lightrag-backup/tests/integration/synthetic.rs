@@ -4,7 +4,14 @@ use std::collections::HashSet;
 
 use lightrag_backup::{BackupOptions, ChunkId, NoProgress, RestoreOptions};
 
-use super::common::{assert_same_tree, gen_workspace, grow_workspace, new_repo, pack_files};
+use super::common::{
+    Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace, pack_files,
+};
+
+backend_tests!(
+    round_trip_incremental_and_diff,
+    different_graphs_back_up_in_parallel
+);
 
 fn chunk_set(m: &lightrag_backup::Manifest) -> HashSet<ChunkId> {
     m.files
@@ -13,17 +20,16 @@ fn chunk_set(m: &lightrag_backup::Manifest) -> HashSet<ChunkId> {
         .collect()
 }
 
-#[test]
-fn round_trip_incremental_and_diff() {
-    let tmp = tempfile::tempdir().unwrap();
+fn round_trip_incremental_and_diff(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 20, &[]);
     std::fs::create_dir(src.join("logs")).unwrap();
     std::fs::write(src.join("logs/lightrag.log"), b"plain file, not a store\n").unwrap();
     std::fs::write(src.join("notes.txt"), b"operator notes").unwrap();
     std::fs::write(src.join("scratch.tmp"), b"excluded").unwrap();
-    let repo_dir = tmp.path().join("repo");
-    let repo = new_repo(&repo_dir, None);
+    let repo_dir = tmp.repo_dir();
+    let repo = tmp.new_repo(None);
     let opts = BackupOptions {
         excludes: vec!["*.tmp".into()],
         ..Default::default()
@@ -106,10 +112,10 @@ fn round_trip_incremental_and_diff() {
 
 #[test]
 fn summary_matches_a_full_json_parse() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = TestEnv::new(Backend::Local);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 20, &["--no-vector-field"]);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s = repo
         .backup("ws", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
@@ -146,13 +152,12 @@ fn summary_matches_a_full_json_parse() {
     }
 }
 
-#[test]
-fn different_graphs_back_up_in_parallel() {
-    let tmp = tempfile::tempdir().unwrap();
+fn different_graphs_back_up_in_parallel(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     gen_workspace(&a, 8, &[]);
     gen_workspace(&b, 8, &["--seed", "2"]);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     std::thread::scope(|s| {
         for (g, d) in [("ga", &a), ("gb", &b), ("ga", &a), ("gb", &b)] {
             let repo = &repo;
@@ -202,10 +207,10 @@ impl lightrag_backup::Progress for Counting {
 #[test]
 fn progress_reports_totals_and_verify_subsets() {
     use std::sync::atomic::Ordering::SeqCst;
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = TestEnv::new(Backend::Local);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 10, &[]);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let p = Counting::default();
     let s = repo
         .backup("ws", &src, &BackupOptions::default(), &p)
@@ -279,10 +284,10 @@ fn progress_reports_totals_and_verify_subsets() {
 
 #[test]
 fn diff_records_counts_added_and_removed() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = TestEnv::new(Backend::Local);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 20, &[]);
-    let repo = new_repo(&tmp.path().join("repo"), None);
+    let repo = tmp.new_repo(None);
     let s1 = repo
         .backup("ws", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
