@@ -1,0 +1,10 @@
+//! Integration tests of lightrag-replication (one binary; modules under `integration/`).
+
+mod integration {
+    pub mod support;
+    pub mod test_server;
+
+    mod directory;
+    mod peer;
+    mod state;
+}

@@ -1,0 +1,311 @@
+//! Directory targets: full flow, incremental, interrupted, corrupted, forget/prune, encrypted.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use lightrag_backup::{
+    BackupError, LocalStorage, NoProgress, PruneOptions, ReadData, Repository, RetentionPolicy,
+    Storage, VerifyOptions,
+};
+use lightrag_replication::{
+    DirectoryTarget, HealthOptions, ReplicaStore, ReplicationError, SyncHooks, SyncOptions,
+    check_target_health, open_target_repository, prune_target, sync_graph, target_snapshot_ids,
+};
+
+use super::support::*;
+
+fn primary_storage(repo: &Repository) -> Arc<dyn Storage> {
+    repo.storage().clone()
+}
+
+fn verify_all(repo: &Repository) {
+    let report = repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..VerifyOptions::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[test]
+fn sync_restore_incremental_and_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 2_500_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let snap1 = backup(&repo, "g1", &graph);
+    let primary = primary_storage(&repo);
+    let target_dir = tmp.path().join("replica");
+    let target = DirectoryTarget::new(&target_dir);
+
+    let first = sync_graph(&primary, &target, "g1", &SyncOptions::default());
+    assert!(first.is_success(), "{first:?}");
+    let all = objects(primary.as_ref());
+    assert_eq!(
+        first.objects_sent as usize,
+        all.len(),
+        "config, packs, index, manifest"
+    );
+    assert_eq!(first.bytes_sent, all.values().sum::<u64>());
+    assert_eq!(first.snapshots_sent, 1);
+    assert_eq!(first.lag_ms, 0);
+    assert_eq!(first.last_synced_snapshot.as_deref(), Some(snap1.as_str()));
+    assert_eq!(objects(&LocalStorage::new(&target_dir)), all);
+
+    // The copy is an openable repository that restores the graph byte-identical.
+    let copy = Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap();
+    assert_eq!(copy.id(), repo.id());
+    verify_all(&copy);
+    assert_restores_identical(&copy, &snap1, &graph, tmp.path());
+
+    // Nothing changed: nothing sent.
+    let second = sync_graph(&primary, &target, "g1", &SyncOptions::default());
+    assert!(second.is_success(), "{second:?}");
+    assert_eq!((second.objects_sent, second.bytes_sent), (0, 0));
+    assert_eq!(second.objects_skipped as usize, all.len());
+
+    // After another backup, only the new objects are sent.
+    grow_graph(&graph, 1);
+    let snap2 = backup(&repo, "g1", &graph);
+    let after = objects(primary.as_ref());
+    let new: Vec<(&String, &u64)> = after
+        .iter()
+        .filter(|(k, _)| !all.contains_key(*k))
+        .collect();
+    assert!(
+        new.len() >= 3,
+        "new pack(s), an index and a manifest: {new:?}"
+    );
+    let third = sync_graph(
+        &primary,
+        &target,
+        "g1",
+        &SyncOptions {
+            concurrency: 3,
+            ..SyncOptions::default()
+        },
+    );
+    assert!(third.is_success(), "{third:?}");
+    assert_eq!(third.objects_sent as usize, new.len());
+    assert_eq!(third.bytes_sent, new.iter().map(|(_, s)| **s).sum::<u64>());
+    assert_eq!(third.snapshots_sent, 1);
+    assert_eq!(third.last_synced_snapshot.as_deref(), Some(snap2.as_str()));
+    let copy = Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap();
+    assert_restores_identical(&copy, &snap2, &graph, tmp.path());
+    assert_eq!(
+        copy.snapshots(Some("g1"))
+            .unwrap()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        vec![snap1, snap2]
+    );
+
+    // Health of a directory target: reachable, free space known, last syncs fine.
+    let h = check_target_health(
+        &target,
+        false,
+        &[],
+        &HealthOptions {
+            min_free_bytes: 0,
+            max_lag_ms: None,
+        },
+    );
+    assert_eq!(
+        h.status,
+        lightrag_recovery_db::HealthStatus::Healthy,
+        "{h:?}"
+    );
+    assert!(h.free_bytes.is_some());
+    assert_eq!(h.repository_id.as_deref(), Some(repo.id()));
+}
+
+#[test]
+fn encrypted_repository_replicates_without_its_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 200_000);
+    let key = [7u8; 32];
+    let repo = init_repo(&tmp.path().join("primary"), Some(&key));
+    let snap = backup(&repo, "enc", &graph);
+    let target: Arc<dyn ReplicaStore> = Arc::new(DirectoryTarget::new(tmp.path().join("replica")));
+    let out = sync_graph(
+        &primary_storage(&repo),
+        target.as_ref(),
+        "enc",
+        &SyncOptions::default(),
+    );
+    assert!(out.is_success(), "{out:?}");
+    assert!(matches!(
+        open_target_repository(target.clone(), None),
+        Err(ReplicationError::Backup(BackupError::KeyRequired))
+    ));
+    let copy = open_target_repository(target, Some(&key)).unwrap();
+    assert!(copy.is_encrypted());
+    assert_restores_identical(&copy, &snap, &graph, tmp.path());
+}
+
+#[test]
+fn interrupted_sync_resumes_without_resending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 4_500_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let snap = backup(&repo, "g", &graph);
+    let primary = primary_storage(&repo);
+    let total = objects(primary.as_ref()).len() as u64;
+    assert!(total >= 6, "several packs expected, got {total} objects");
+    let target_dir = tmp.path().join("replica");
+    let target = DirectoryTarget::new(&target_dir);
+
+    let opts = SyncOptions {
+        concurrency: 3,
+        hooks: SyncHooks {
+            fail_after_objects: Some(3),
+            ..SyncHooks::default()
+        },
+        ..SyncOptions::default()
+    };
+    let broken = sync_graph(&primary, &target, "g", &opts);
+    assert!(
+        broken.error.as_deref().unwrap().contains("interrupted"),
+        "{broken:?}"
+    );
+    assert_eq!(broken.objects_sent, 3);
+    assert!(
+        target_snapshot_ids(&target).unwrap().is_empty(),
+        "no manifest before its data"
+    );
+    assert!(broken.lag_ms > 0);
+
+    let resumed = sync_graph(&primary, &target, "g", &SyncOptions::default());
+    assert!(resumed.is_success(), "{resumed:?}");
+    assert_eq!(resumed.objects_sent, total - 3, "nothing sent twice");
+    assert_eq!(resumed.objects_skipped, 3);
+    assert_eq!(resumed.lag_ms, 0);
+    assert_eq!(
+        objects(&LocalStorage::new(&target_dir)),
+        objects(primary.as_ref())
+    );
+    let copy = Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap();
+    verify_all(&copy);
+    assert_restores_identical(&copy, &snap, &graph, tmp.path());
+}
+
+#[test]
+fn corrupted_objects_are_rejected_in_transit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 1_500_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    backup(&repo, "g", &graph);
+    let primary = primary_storage(&repo);
+    let target_dir = tmp.path().join("replica");
+    let target = DirectoryTarget::new(&target_dir);
+
+    for pattern in ["data/", "index/", "snapshots/"] {
+        let out = sync_graph(
+            &primary,
+            &target,
+            "g",
+            &SyncOptions {
+                concurrency: 1,
+                hooks: SyncHooks {
+                    corrupt_keys_containing: Some(pattern.into()),
+                    ..SyncHooks::default()
+                },
+                ..SyncOptions::default()
+            },
+        );
+        let err = out.error.clone().unwrap_or_default();
+        assert!(err.contains("hash check"), "{pattern}: {out:?}");
+        assert!(
+            target_snapshot_ids(&target).unwrap().is_empty(),
+            "{pattern}: no manifest listed"
+        );
+        // Whatever was stored is intact.
+        let tstore = LocalStorage::new(&target_dir);
+        for (k, _) in objects(&tstore) {
+            assert_eq!(tstore.get(&k).unwrap(), primary.get(&k).unwrap(), "{k}");
+        }
+    }
+    let ok = sync_graph(&primary, &target, "g", &SyncOptions::default());
+    assert!(ok.is_success(), "{ok:?}");
+    verify_all(&Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap());
+}
+
+#[test]
+fn forget_and_prune_replicate_unless_target_keeps_more() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 1_200_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let s1 = backup(&repo, "g", &graph);
+    grow_graph(&graph, 1);
+    let s2 = backup(&repo, "g", &graph);
+    grow_graph(&graph, 2);
+    let s3 = backup(&repo, "g", &graph);
+    let primary = primary_storage(&repo);
+    let mirror = DirectoryTarget::new(tmp.path().join("mirror"));
+    let archive = DirectoryTarget::new(tmp.path().join("archive"));
+    let keep = SyncOptions {
+        keep_forgotten: true,
+        ..SyncOptions::default()
+    };
+    assert!(sync_graph(&primary, &mirror, "g", &SyncOptions::default()).is_success());
+    assert!(sync_graph(&primary, &archive, "g", &keep).is_success());
+
+    let policy = RetentionPolicy {
+        keep_last: 1,
+        ..RetentionPolicy::default()
+    };
+    repo.forget(Some("g"), &policy, &BTreeSet::new(), false)
+        .unwrap();
+    let out = sync_graph(&primary, &mirror, "g", &SyncOptions::default());
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(out.snapshots_deleted, 2);
+    assert_eq!(target_snapshot_ids(&mirror).unwrap()["g"], vec![s3.clone()]);
+    let out = sync_graph(&primary, &archive, "g", &keep);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(out.snapshots_deleted, 0);
+    assert_eq!(
+        target_snapshot_ids(&archive).unwrap()["g"],
+        vec![s1, s2, s3.clone()]
+    );
+
+    // Prune on the primary, then replicate it to the mirror: same objects, still verifies.
+    repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    let report = prune_target(&primary, &mirror, &SyncOptions::default()).unwrap();
+    assert!(
+        report.packs_deleted + report.indexes_deleted > 0,
+        "{report:?}"
+    );
+    let mirror_store = LocalStorage::new(tmp.path().join("mirror"));
+    assert_eq!(objects(&mirror_store), objects(primary.as_ref()));
+    let copy = Repository::open(Arc::new(mirror_store), None).unwrap();
+    verify_all(&copy);
+    assert_restores_identical(&copy, &s3, &graph, tmp.path());
+    assert!(
+        prune_target(&primary, &archive, &keep).is_err(),
+        "an archive keeps its data"
+    );
+}
+
+#[test]
+fn target_holding_another_repository_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 10_000);
+    let a = init_repo(&tmp.path().join("a"), None);
+    let b = init_repo(&tmp.path().join("b"), None);
+    backup(&a, "g", &graph);
+    backup(&b, "g", &graph);
+    let target = DirectoryTarget::new(tmp.path().join("replica"));
+    assert!(sync_graph(&primary_storage(&a), &target, "g", &SyncOptions::default()).is_success());
+    let out = sync_graph(&primary_storage(&b), &target, "g", &SyncOptions::default());
+    assert!(out.error.unwrap().contains("another repository"));
+}

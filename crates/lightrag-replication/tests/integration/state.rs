@@ -1,0 +1,408 @@
+//! Targets and replication state in the recovery DB: CRUD, outcomes, lag while a target is
+//! down, back-off, persistence across a pool reopen (SQLite and PostgreSQL).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightrag_backup::Storage;
+use lightrag_recovery_db::{
+    BackendKind, TargetKind, find_replication_state, list_replication_states,
+};
+use lightrag_replication::{
+    BackoffPolicy, PeerClient, SyncHooks, SyncOptions, TargetChanges, TargetSpec, attempt_due,
+    create_target, delete_target, find_target, list_targets, open_target, refresh_lag,
+    sync_and_record, update_target,
+};
+
+use super::support::*;
+use super::test_server::TestPeer;
+
+const KEY: &str = "state-test-key";
+
+fn target_crud(backend: BackendKind) {
+    let t = TestDb::new(backend);
+    let db = t.connect();
+    let mut conn = db.conn().unwrap();
+    let dir = create_target(
+        &mut conn,
+        "nfs",
+        &TargetSpec::Directory {
+            path: "/mnt/replica/".into(),
+        },
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        (dir.kind, dir.url.as_str(), dir.has_secret),
+        (TargetKind::Path, "/mnt/replica", false)
+    );
+    let spec = TargetSpec::Peer {
+        url: "https://standby.example:9622/".into(),
+        api_key: Some("s3cret".into()),
+    };
+    assert!(!format!("{spec:?}").contains("s3cret"));
+    let peer = create_target(&mut conn, "standby", &spec, true).unwrap();
+    assert_eq!(peer.url, "https://standby.example:9622");
+    assert!(peer.has_secret);
+    assert!(!serde_json::to_string(&peer).unwrap().contains("s3cret"));
+    for bad in ["ftp://x", "http://u:p@h", "http://h/#f"] {
+        assert!(
+            create_target(
+                &mut conn,
+                "bad",
+                &TargetSpec::Peer {
+                    url: bad.into(),
+                    api_key: None
+                },
+                true
+            )
+            .is_err()
+        );
+    }
+    assert!(
+        create_target(
+            &mut conn,
+            "rel",
+            &TargetSpec::Directory {
+                path: "relative/dir".into()
+            },
+            true
+        )
+        .is_err()
+    );
+    assert!(
+        create_target(
+            &mut conn,
+            "bad name!",
+            &TargetSpec::Directory { path: "/x".into() },
+            true
+        )
+        .is_err()
+    );
+    let upd = update_target(
+        &mut conn,
+        &peer.id,
+        &TargetChanges {
+            location: Some("http://10.0.0.2:9622".into()),
+            enabled: Some(false),
+            ..TargetChanges::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (upd.url.as_str(), upd.enabled, upd.has_secret),
+        ("http://10.0.0.2:9622", false, true)
+    );
+    assert!(
+        update_target(
+            &mut conn,
+            &dir.id,
+            &TargetChanges {
+                api_key: Some(Some("k".into())),
+                ..TargetChanges::default()
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        update_target(
+            &mut conn,
+            &peer.id,
+            &TargetChanges {
+                location: Some("gopher://x".into()),
+                ..TargetChanges::default()
+            }
+        )
+        .is_err()
+    );
+    assert_eq!(find_target(&mut conn, "standby").unwrap().id, peer.id);
+    assert_eq!(list_targets(&mut conn, None).unwrap().len(), 2);
+    assert_eq!(list_targets(&mut conn, Some(true)).unwrap().len(), 1);
+    delete_target(&mut conn, &dir.id).unwrap();
+    assert_eq!(list_targets(&mut conn, None).unwrap().len(), 1);
+}
+
+/// Directory target: lag grows while the target is unusable and falls to 0 after it returns;
+/// failures back off; everything survives a pool reopen.
+fn directory_lag_and_state_survive_restart(backend: BackendKind) {
+    let t = TestDb::new(backend);
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 200_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let s1 = backup(&repo, "g", &graph);
+    let primary: Arc<dyn Storage> = repo.storage().clone();
+    let replica = tmp.path().join("replica");
+
+    let db = t.connect();
+    let target = create_target(
+        &mut db.conn().unwrap(),
+        "dir",
+        &TargetSpec::Directory {
+            path: replica.clone(),
+        },
+        true,
+    )
+    .unwrap();
+    let out = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &SyncOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(out.is_success(), "{out:?}");
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!((st.lag_ms, st.consecutive_failures), (Some(0), 0));
+    assert_eq!(st.last_synced_snapshot_id.as_deref(), Some(s1.as_str()));
+    assert_eq!(st.bytes_synced as u64, out.bytes_sent);
+
+    // The target goes away (its path is now a regular file); a new backup happens.
+    let away = tmp.path().join("replica.away");
+    std::fs::rename(&replica, &away).unwrap();
+    std::fs::write(&replica, b"not a directory").unwrap();
+    grow_graph(&graph, 1);
+    let s2 = backup(&repo, "g", &graph);
+    std::thread::sleep(Duration::from_millis(20));
+    let failed = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &SyncOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(!failed.is_success());
+    assert!(failed.target_unreachable, "{failed:?}");
+    assert!(failed.lag_ms > 0, "{failed:?}");
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.consecutive_failures, 1);
+    assert!(st.last_error.is_some());
+    assert_eq!(st.last_synced_snapshot_id.as_deref(), Some(s1.as_str()));
+    let policy = BackoffPolicy {
+        base: Duration::from_secs(3600),
+        cap: Duration::from_secs(7200),
+    };
+    let now = lightrag_recovery_db::Timestamp::now().unix_millis();
+    assert!(!attempt_due(Some(&st), &policy, now), "backing off");
+    assert!(attempt_due(Some(&st), &policy, now + 7_200_001));
+    assert!(attempt_due(None, &policy, now));
+
+    // Idle refresh keeps the lag growing while the target stays down.
+    std::thread::sleep(Duration::from_millis(30));
+    let store = open_target(&mut db.conn().unwrap(), &target, Duration::from_secs(5)).unwrap();
+    let lag1 = refresh_lag(
+        &mut db.conn().unwrap(),
+        primary.as_ref(),
+        Some(store.as_ref()),
+        &target.id,
+        "g",
+    )
+    .unwrap();
+    assert!(lag1 >= failed.lag_ms, "{lag1} vs {}", failed.lag_ms);
+    let s2_ms = lightrag_replication::snapshot_time_ms(&s2).unwrap();
+    assert!(lag1 >= lightrag_recovery_db::Timestamp::now().unix_millis() - s2_ms - 1000);
+
+    // Restart: a new pool sees the same state.
+    drop(db);
+    let db = t.connect();
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!((st.consecutive_failures, st.lag_ms), (1, Some(lag1)));
+    let target = find_target(&mut db.conn().unwrap(), "dir").unwrap();
+
+    // The target returns; the next sync catches up and the lag falls to 0.
+    std::fs::remove_file(&replica).unwrap();
+    std::fs::rename(&away, &replica).unwrap();
+    let ok = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &SyncOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(ok.is_success(), "{ok:?}");
+    assert_eq!((ok.lag_ms, ok.snapshots_sent), (0, 1));
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (st.lag_ms, st.consecutive_failures, st.last_error.as_deref()),
+        (Some(0), 0, None)
+    );
+    assert_eq!(st.last_synced_snapshot_id.as_deref(), Some(s2.as_str()));
+    let lag = refresh_lag(
+        &mut db.conn().unwrap(),
+        primary.as_ref(),
+        Some(store.as_ref()),
+        &target.id,
+        "g",
+    )
+    .unwrap();
+    assert_eq!(lag, 0);
+}
+
+/// Peer target: the standby is stopped mid-sync; lag grows while it is down; after a restart
+/// on the same port the sync resumes without re-sending, and the lag falls to 0.
+fn peer_killed_mid_sync_resumes(backend: BackendKind) {
+    let t = TestDb::new(backend);
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 4_500_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let snap = backup(&repo, "g", &graph);
+    let primary: Arc<dyn Storage> = repo.storage().clone();
+    let total = objects(primary.as_ref()).len() as u64;
+    let standby_dir = tmp.path().join("standby");
+    let peer = TestPeer::start(&standby_dir, KEY, 0);
+    let port = peer.port;
+    let db = t.connect();
+    let target = create_target(
+        &mut db.conn().unwrap(),
+        "standby",
+        &TargetSpec::Peer {
+            url: peer.base.clone(),
+            api_key: Some(KEY.into()),
+        },
+        true,
+    )
+    .unwrap();
+
+    let interrupted = SyncOptions {
+        concurrency: 2,
+        hooks: SyncHooks {
+            fail_after_objects: Some(4),
+            ..SyncHooks::default()
+        },
+        ..SyncOptions::default()
+    };
+    let out = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &interrupted,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(out.objects_sent, 4);
+    peer.stop(); // the standby dies
+
+    std::thread::sleep(Duration::from_millis(20));
+    let down = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &SyncOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(down.target_unreachable && !down.unauthenticated, "{down:?}");
+    assert_eq!(down.objects_sent, 0);
+    let store = open_target(&mut db.conn().unwrap(), &target, Duration::from_secs(5)).unwrap();
+    let lag_down = refresh_lag(
+        &mut db.conn().unwrap(),
+        primary.as_ref(),
+        Some(store.as_ref()),
+        &target.id,
+        "g",
+    )
+    .unwrap();
+    assert!(lag_down > 0);
+    std::thread::sleep(Duration::from_millis(20));
+    let lag_later = refresh_lag(
+        &mut db.conn().unwrap(),
+        primary.as_ref(),
+        None,
+        &target.id,
+        "g",
+    )
+    .unwrap();
+    assert!(
+        lag_later > lag_down,
+        "lag grows while down: {lag_down} → {lag_later}"
+    );
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.consecutive_failures, 2);
+
+    // Primary "restarts" (new pool), standby restarts on the same port.
+    drop(db);
+    let db = t.connect();
+    let peer = TestPeer::start(&standby_dir, KEY, port);
+    let target = find_target(&mut db.conn().unwrap(), &target.id).unwrap();
+    let ok = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &SyncOptions::default(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(ok.is_success(), "{ok:?}");
+    assert_eq!(ok.objects_sent, total - 4, "nothing sent twice");
+    assert_eq!(ok.lag_ms, 0);
+    let states = list_replication_states(
+        &mut db.conn().unwrap(),
+        &Default::default(),
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(
+        (states[0].consecutive_failures, states[0].lag_ms),
+        (0, Some(0))
+    );
+    assert_eq!(
+        states[0].last_synced_snapshot_id.as_deref(),
+        Some(snap.as_str())
+    );
+    let local = lightrag_backup::Repository::open(
+        Arc::new(lightrag_backup::LocalStorage::new(&standby_dir)),
+        None,
+    )
+    .unwrap();
+    assert_restores_identical(&local, &snap, &graph, tmp.path());
+    // Wrong key → unauthenticated through the DB-defined target too.
+    update_target(
+        &mut db.conn().unwrap(),
+        &target.id,
+        &TargetChanges {
+            api_key: Some(Some("wrong".into())),
+            ..TargetChanges::default()
+        },
+    )
+    .unwrap();
+    let target = find_target(&mut db.conn().unwrap(), &target.id).unwrap();
+    let bad = sync_and_record(
+        &db,
+        &primary,
+        &target,
+        "g",
+        &SyncOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(bad.unauthenticated, "{bad:?}");
+    let _ = PeerClient::new(&peer.base, None, Duration::from_secs(1)).unwrap();
+    peer.stop();
+}
+
+crate::both_backends!(
+    target_crud,
+    directory_lag_and_state_survive_restart,
+    peer_killed_mid_sync_resumes
+);
