@@ -12,4 +12,5 @@ mod integration {
     mod assets;
     mod event_log;
     mod exposition;
+    mod prometheus_server;
 }
