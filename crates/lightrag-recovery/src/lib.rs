@@ -28,6 +28,7 @@ mod catalog;
 mod error;
 mod events;
 mod graphs;
+mod health;
 mod manager;
 mod parse;
 mod restore;
@@ -40,6 +41,10 @@ pub use crate::graphs::{
     DEFAULT_GRAPH_ID, DiscoveredGraph, Discovery, GRAPHS_CONFIG_FILE, GraphLayout, MULTI_GRAPH_DIR,
     SkippedEntry, check_graph_id, discover_graphs, is_lightrag_file, is_valid_graph_id,
     lightrag_files, looks_live, looks_live_at, new_graph_dir, resolve_graph, resolve_under,
+};
+pub use crate::health::{
+    Clock, ComponentHealth, HealthMonitor, HealthOptions, HealthReport, ManualClock, SystemClock,
+    worst,
 };
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
 pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};

@@ -9,6 +9,7 @@ mod integration {
     pub mod support;
 
     mod discovery;
+    mod health;
     mod points;
     mod restore;
     mod validation;
