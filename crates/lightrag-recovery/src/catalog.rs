@@ -116,3 +116,30 @@ pub fn rebuild_catalog(conn: &mut DbConn, repo: &Repository) -> Result<RebuildRe
     );
     Ok(report)
 }
+
+impl crate::manager::RecoveryManager {
+    /// [`rebuild_catalog`] on this manager's DB, with an event. Run it after the DB was lost
+    /// and at start-up (reconciliation): snapshots taken while the DB was down appear again.
+    /// Recovery points cannot be re-derived from the repository.
+    pub fn rebuild_catalog(&self, repo: &Repository) -> Result<RebuildReport> {
+        let report = rebuild_catalog(&mut *self.conn()?, repo)?;
+        if report.inserted + report.refreshed > 0 {
+            self.emit(
+                lightrag_recovery_db::NewEvent::new(
+                    lightrag_recovery_db::EventKind::System,
+                    "catalog.rebuilt",
+                    lightrag_recovery_db::Severity::Info,
+                    format!(
+                        "Snapshot catalog rebuilt from repository {}: {} snapshot(s), {} added, {} refreshed",
+                        repo.id(),
+                        report.snapshots,
+                        report.inserted,
+                        report.refreshed
+                    ),
+                )
+                .with_details(&serde_json::json!(report)),
+            );
+        }
+        Ok(report)
+    }
+}

@@ -8,6 +8,7 @@ mod integration {
     pub mod common;
     pub mod support;
 
+    mod catalog;
     mod discovery;
     mod health;
     mod points;
