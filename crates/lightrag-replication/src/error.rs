@@ -108,13 +108,30 @@ impl ReplicationError {
         }
     }
 
+    /// Whether the target rejected our credentials (peer API key, object-store keys).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(
+            self,
+            ReplicationError::Unauthenticated { .. }
+                | ReplicationError::Backup(lightrag_backup::BackupError::Remote {
+                    problem: lightrag_backup::RemoteProblem::WrongCredentials
+                        | lightrag_backup::RemoteProblem::PermissionDenied,
+                    ..
+                })
+        )
+    }
+
     /// Whether this error means the target is unreachable (as opposed to a bad object).
     pub fn is_unreachable(&self) -> bool {
+        if self.is_unauthenticated() {
+            return true;
+        }
         match self {
             ReplicationError::Peer { .. } | ReplicationError::Target { .. } => true,
             ReplicationError::Backup(e) => matches!(
                 e,
                 lightrag_backup::BackupError::Storage { .. }
+                    | lightrag_backup::BackupError::Remote { .. }
                     | lightrag_backup::BackupError::NotARepository { .. }
             ),
             _ => false,

@@ -7,7 +7,7 @@ use lightrag_recovery_db::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ReplicationError, Result};
+use crate::error::Result;
 use crate::store::ReplicaStore;
 
 /// Thresholds of [`check_target_health`].
@@ -36,7 +36,8 @@ pub struct TargetHealth {
     pub status: HealthStatus,
     /// The target answered (directory writable, peer reached).
     pub reachable: bool,
-    /// For peers: the API key was accepted (`Some(false)`: rejected). `None` for directories.
+    /// The credentials were accepted (`Some(false)`: rejected); `None` when the target has
+    /// none (directories).
     pub authenticated: Option<bool>,
     /// Free bytes where knowable (`statvfs` of the directory, or as reported by the peer).
     pub free_bytes: Option<u64>,
@@ -52,14 +53,14 @@ pub struct TargetHealth {
 /// the target's `replication_state` rows (last sync results and lag).
 pub fn check_target_health(
     store: &dyn ReplicaStore,
-    is_peer: bool,
+    has_credentials: bool,
     states: &[ReplicationState],
     opts: &HealthOptions,
 ) -> TargetHealth {
     let checked_at_ms = Timestamp::now().unix_millis();
     match store.status() {
         Err(e) => {
-            let unauth = matches!(e, ReplicationError::Unauthenticated { .. });
+            let unauth = e.is_unauthenticated();
             TargetHealth {
                 status: HealthStatus::Offline,
                 reachable: unauth,
@@ -103,7 +104,7 @@ pub fn check_target_health(
                     HealthStatus::Degraded
                 },
                 reachable: true,
-                authenticated: is_peer.then_some(true),
+                authenticated: has_credentials.then_some(true),
                 free_bytes: st.free_bytes,
                 repository_id: st.repository_id,
                 message: (!problems.is_empty()).then(|| problems.join("; ")),

@@ -65,6 +65,6 @@ pub use sync::{
     target_snapshot_ids, throttle_delay,
 };
 pub use target::{
-    TargetChanges, TargetSpec, create_target, delete_target, find_target, list_targets, open_spec,
-    open_target, update_target, validate_target_name,
+    TargetChanges, TargetOpenOptions, TargetSpec, create_target, delete_target, find_target,
+    list_targets, open_spec, open_target, update_target, validate_target_name,
 };

@@ -1,7 +1,6 @@
 //! Persisting attempts in `replication_state`, retry scheduling and idle lag refresh.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lightrag_backup::Storage;
 use lightrag_recovery_db::{
@@ -14,7 +13,7 @@ use crate::keys::{self, ObjectKind, SNAPSHOT_PREFIX};
 use crate::lag::{self, BackoffPolicy, jitter_for};
 use crate::store::ReplicaStore;
 use crate::sync::{SyncOptions, SyncOutcome, sync_graph};
-use crate::target::open_target;
+use crate::target::{TargetOpenOptions, open_target};
 
 /// Record one attempt: success resets the failure count and sets the last synced snapshot
 /// and sync time; failure increments the count and stores the error. Both add the bytes
@@ -131,11 +130,11 @@ pub fn sync_and_record(
     target: &ReplicationTarget,
     graph: &str,
     opts: &SyncOptions,
-    timeout: Duration,
+    open: &TargetOpenOptions,
 ) -> Result<SyncOutcome> {
     let (store, state) = {
         let mut conn = db.conn()?;
-        let store = open_target(&mut conn, target, timeout)?;
+        let store = open_target(&mut conn, target, open)?;
         let state = find_replication_state(&mut conn, &target.id, graph)?;
         (store, state)
     };

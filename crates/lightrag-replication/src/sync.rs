@@ -398,8 +398,8 @@ pub fn sync_graph(
         lag::newest_contiguous(&primary_ids, |id| on_target.contains(id));
     outcome.lag_ms = lag::lag_ms(&primary_ids, |id| on_target.contains(id), now_ms());
     if let Err(e) = result {
-        outcome.unauthenticated = matches!(e, ReplicationError::Unauthenticated { .. });
-        outcome.target_unreachable = outcome.unauthenticated || e.is_unreachable();
+        outcome.unauthenticated = e.is_unauthenticated();
+        outcome.target_unreachable = e.is_unreachable();
         outcome.error = Some(e.to_string());
         tracing::warn!(graph, target = %outcome.target, error = %e, sent = outcome.objects_sent, "Replication attempt failed");
     } else {

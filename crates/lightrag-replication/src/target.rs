@@ -1,9 +1,12 @@
 //! Target definitions (persisted in the recovery DB) and opening a target for sync or
 //! failover.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use lightrag_backup::{ObjectStoreOptions, open_storage};
 
 use lightrag_recovery_db::{
     DbConn, NewReplicationTarget, Page, ReplicationTarget, ReplicationTargetUpdate, TargetKind,
@@ -24,6 +27,17 @@ pub enum TargetSpec {
         /// The directory (created on first sync).
         path: PathBuf,
     },
+    /// A repository in an object store: `s3://bucket[/prefix]`, `az://container[/prefix]`,
+    /// `gs://bucket[/prefix]` (endpoint, region and TLS settings come from
+    /// [`TargetOpenOptions::object_store`]).
+    ObjectStore {
+        /// The store URL (no credentials in it).
+        url: String,
+        /// object_store configuration keys holding credentials (e.g. `aws_access_key_id`,
+        /// `aws_secret_access_key`), stored as the target's secret; empty = from the
+        /// environment.
+        credentials: BTreeMap<String, String>,
+    },
     /// A peer lightrag-ops server receiving into its own replica storage.
     Peer {
         /// Base URL, `http(s)://host[:port][/path]`.
@@ -39,6 +53,11 @@ impl std::fmt::Debug for TargetSpec {
             TargetSpec::Directory { path } => {
                 f.debug_struct("Directory").field("path", path).finish()
             }
+            TargetSpec::ObjectStore { url, credentials } => f
+                .debug_struct("ObjectStore")
+                .field("url", url)
+                .field("credentials", &credentials.keys().collect::<Vec<_>>())
+                .finish(),
             TargetSpec::Peer { url, api_key } => f
                 .debug_struct("Peer")
                 .field("url", url)
@@ -95,11 +114,55 @@ pub fn validate_target_name(name: &str) -> Result<()> {
     }
 }
 
+fn validate_object_store_url(url: &str) -> Result<String> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let ok_scheme = matches!(scheme.as_deref(), Some("s3" | "az" | "azure" | "gs"));
+    let authority = url
+        .split_once("://")
+        .map(|(_, r)| r.split('/').next().unwrap_or_default());
+    if !ok_scheme
+        || authority.is_none_or(|a| a.is_empty() || a.contains('@'))
+        || url.contains(['?', '#'])
+    {
+        return Err(ReplicationError::invalid(
+            "object-store url",
+            format!(
+                "`{}`: expected s3://bucket[/prefix], az://container[/prefix] or gs://bucket[/prefix], without credentials, query or fragment (put credentials in the target's secret)",
+                redact(url)
+            ),
+        ));
+    }
+    // Builds the client without contacting the store: checks the URL shape fully.
+    open_storage(url, &ObjectStoreOptions::default())?;
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
 impl TargetSpec {
     /// Validated (kind, url, secret) as stored in the DB.
     fn to_row(&self) -> Result<(TargetKind, String, Option<String>)> {
         match self {
             TargetSpec::Directory { path } => Ok((TargetKind::Path, validate_dir(path)?, None)),
+            TargetSpec::ObjectStore { url, credentials } => {
+                let secret = if credentials.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(credentials).map_err(|e| {
+                        ReplicationError::invalid("object-store credentials", e.to_string())
+                    })?)
+                };
+                Ok((
+                    TargetKind::ObjectStore,
+                    validate_object_store_url(url)?,
+                    secret,
+                ))
+            }
             TargetSpec::Peer { url, api_key } => {
                 if let Some(k) = api_key
                     && (k.is_empty() || k.chars().any(|c| c.is_control()))
@@ -124,6 +187,8 @@ pub struct TargetChanges {
     pub location: Option<String>,
     /// New API key for a peer.
     pub api_key: Option<Option<String>>,
+    /// New credentials of an object-store target (empty map: from the environment).
+    pub credentials: Option<BTreeMap<String, String>>,
     /// Enable or disable.
     pub enabled: Option<bool>,
 }
@@ -178,12 +243,7 @@ pub fn update_target(
         (None, _) => None,
         (Some(l), TargetKind::Path) => Some(validate_dir(Path::new(l))?),
         (Some(l), TargetKind::Peer) => Some(validate_peer_url(l)?),
-        (Some(_), _) => {
-            return Err(ReplicationError::invalid(
-                "target",
-                "object-store targets are not supported yet",
-            ));
-        }
+        (Some(l), _) => Some(validate_object_store_url(l)?),
     };
     if changes.api_key.is_some() && current.kind != TargetKind::Peer {
         return Err(ReplicationError::invalid(
@@ -191,6 +251,20 @@ pub fn update_target(
             "only peer targets have an API key",
         ));
     }
+    if changes.credentials.is_some() && current.kind != TargetKind::ObjectStore {
+        return Err(ReplicationError::invalid(
+            "credentials",
+            "only object-store targets have credentials",
+        ));
+    }
+    let secret = match (&changes.api_key, &changes.credentials) {
+        (Some(k), _) => Some(k.clone()),
+        (None, Some(c)) if c.is_empty() => Some(None),
+        (None, Some(c)) => Some(Some(serde_json::to_string(c).map_err(|e| {
+            ReplicationError::invalid("object-store credentials", e.to_string())
+        })?)),
+        (None, None) => None,
+    };
     Ok(update_replication_target(
         conn,
         id,
@@ -198,7 +272,7 @@ pub fn update_target(
             name: changes.name.clone(),
             kind: None,
             url,
-            secret: changes.api_key.clone(),
+            secret,
             enabled: changes.enabled,
         },
     )?)
@@ -234,11 +308,50 @@ pub fn find_target(conn: &mut DbConn, id_or_name: &str) -> Result<ReplicationTar
     }
 }
 
+/// How targets are opened.
+#[derive(Debug, Clone)]
+pub struct TargetOpenOptions {
+    /// Bound on each peer request (connect + transfer).
+    pub timeout: Duration,
+    /// Endpoint, region, TLS and retry settings for object-store targets (credentials come
+    /// from the target's secret, else from the environment).
+    pub object_store: ObjectStoreOptions,
+}
+
+impl Default for TargetOpenOptions {
+    fn default() -> Self {
+        TargetOpenOptions {
+            timeout: Duration::from_secs(300),
+            object_store: ObjectStoreOptions::default(),
+        }
+    }
+}
+
+fn open_object_store(
+    url: &str,
+    secret: Option<&str>,
+    opts: &TargetOpenOptions,
+) -> Result<Arc<dyn ReplicaStore>> {
+    let mut os = opts.object_store.clone();
+    if let Some(s) = secret {
+        let creds: BTreeMap<String, String> = serde_json::from_str(s).map_err(|_| {
+            ReplicationError::invalid(
+                "object-store credentials",
+                "the stored secret is not a JSON object of configuration keys; set it again",
+            )
+        })?;
+        os.extra.extend(creds);
+    }
+    Ok(Arc::new(DirectoryTarget::with_storage(open_storage(
+        url, &os,
+    )?)))
+}
+
 /// Open a stored target for sync, health checks or failover (reads its secret).
 pub fn open_target(
     conn: &mut DbConn,
     target: &ReplicationTarget,
-    timeout: Duration,
+    opts: &TargetOpenOptions,
 ) -> Result<Arc<dyn ReplicaStore>> {
     match target.kind {
         TargetKind::Path => Ok(Arc::new(DirectoryTarget::new(&target.url))),
@@ -247,21 +360,22 @@ pub fn open_target(
             Ok(Arc::new(PeerClient::new(
                 &target.url,
                 secret.secret,
-                timeout,
+                opts.timeout,
             )?))
         }
-        _ => Err(ReplicationError::Target {
-            target: target.name.clone(),
-            message: "object-store targets are not supported yet; use a directory or a peer".into(),
-        }),
+        _ => {
+            let secret = get_replication_target_secret(conn, &target.id)?;
+            open_object_store(&target.url, secret.secret.as_deref(), opts)
+        }
     }
 }
 
-/// Open a target from a spec without the DB (CLI `--target-path`/`--peer-url`).
-pub fn open_spec(spec: &TargetSpec, timeout: Duration) -> Result<Arc<dyn ReplicaStore>> {
+/// Open a target from a spec without the DB (CLI `--to PATH|URL`).
+pub fn open_spec(spec: &TargetSpec, opts: &TargetOpenOptions) -> Result<Arc<dyn ReplicaStore>> {
     let (_, url, secret) = spec.to_row()?;
     match spec {
         TargetSpec::Directory { .. } => Ok(Arc::new(DirectoryTarget::new(url))),
-        TargetSpec::Peer { .. } => Ok(Arc::new(PeerClient::new(&url, secret, timeout)?)),
+        TargetSpec::ObjectStore { .. } => open_object_store(&url, secret.as_deref(), opts),
+        TargetSpec::Peer { .. } => Ok(Arc::new(PeerClient::new(&url, secret, opts.timeout)?)),
     }
 }

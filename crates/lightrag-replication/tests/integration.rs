@@ -5,6 +5,7 @@ mod integration {
     pub mod test_server;
 
     mod directory;
+    mod object_store;
     mod peer;
     mod state;
 }

@@ -9,15 +9,22 @@ use lightrag_recovery_db::{
     BackendKind, TargetKind, find_replication_state, list_replication_states,
 };
 use lightrag_replication::{
-    BackoffPolicy, PeerClient, SyncHooks, SyncOptions, TargetChanges, TargetSpec, attempt_due,
-    create_target, delete_target, find_target, list_targets, open_target, refresh_lag,
-    sync_and_record, update_target,
+    BackoffPolicy, PeerClient, SyncHooks, SyncOptions, TargetChanges, TargetOpenOptions,
+    TargetSpec, attempt_due, create_target, delete_target, find_target, list_targets, open_target,
+    refresh_lag, sync_and_record, update_target,
 };
 
 use super::support::*;
 use super::test_server::TestPeer;
 
 const KEY: &str = "state-test-key";
+
+fn open_opts(secs: u64) -> TargetOpenOptions {
+    TargetOpenOptions {
+        timeout: Duration::from_secs(secs),
+        ..TargetOpenOptions::default()
+    }
+}
 
 fn target_crud(backend: BackendKind) {
     let t = TestDb::new(backend);
@@ -150,7 +157,7 @@ fn directory_lag_and_state_survive_restart(backend: BackendKind) {
         &target,
         "g",
         &SyncOptions::default(),
-        Duration::from_secs(5),
+        &open_opts(5),
     )
     .unwrap();
     assert!(out.is_success(), "{out:?}");
@@ -174,7 +181,7 @@ fn directory_lag_and_state_survive_restart(backend: BackendKind) {
         &target,
         "g",
         &SyncOptions::default(),
-        Duration::from_secs(5),
+        &open_opts(5),
     )
     .unwrap();
     assert!(!failed.is_success());
@@ -197,7 +204,7 @@ fn directory_lag_and_state_survive_restart(backend: BackendKind) {
 
     // Idle refresh keeps the lag growing while the target stays down.
     std::thread::sleep(Duration::from_millis(30));
-    let store = open_target(&mut db.conn().unwrap(), &target, Duration::from_secs(5)).unwrap();
+    let store = open_target(&mut db.conn().unwrap(), &target, &open_opts(5)).unwrap();
     let lag1 = refresh_lag(
         &mut db.conn().unwrap(),
         primary.as_ref(),
@@ -228,7 +235,7 @@ fn directory_lag_and_state_survive_restart(backend: BackendKind) {
         &target,
         "g",
         &SyncOptions::default(),
-        Duration::from_secs(5),
+        &open_opts(5),
     )
     .unwrap();
     assert!(ok.is_success(), "{ok:?}");
@@ -286,15 +293,7 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
         },
         ..SyncOptions::default()
     };
-    let out = sync_and_record(
-        &db,
-        &primary,
-        &target,
-        "g",
-        &interrupted,
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let out = sync_and_record(&db, &primary, &target, "g", &interrupted, &open_opts(10)).unwrap();
     assert_eq!(out.objects_sent, 4);
     peer.stop(); // the standby dies
 
@@ -305,12 +304,12 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
         &target,
         "g",
         &SyncOptions::default(),
-        Duration::from_secs(5),
+        &open_opts(5),
     )
     .unwrap();
     assert!(down.target_unreachable && !down.unauthenticated, "{down:?}");
     assert_eq!(down.objects_sent, 0);
-    let store = open_target(&mut db.conn().unwrap(), &target, Duration::from_secs(5)).unwrap();
+    let store = open_target(&mut db.conn().unwrap(), &target, &open_opts(5)).unwrap();
     let lag_down = refresh_lag(
         &mut db.conn().unwrap(),
         primary.as_ref(),
@@ -349,7 +348,7 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
         &target,
         "g",
         &SyncOptions::default(),
-        Duration::from_secs(10),
+        &open_opts(10),
     )
     .unwrap();
     assert!(ok.is_success(), "{ok:?}");
@@ -393,7 +392,7 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
         &target,
         "g",
         &SyncOptions::default(),
-        Duration::from_secs(5),
+        &open_opts(5),
     )
     .unwrap();
     assert!(bad.unauthenticated, "{bad:?}");
