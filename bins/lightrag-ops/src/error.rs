@@ -124,8 +124,8 @@ impl From<lightrag_recovery::RecoveryError> for ApiError {
     fn from(e: lightrag_recovery::RecoveryError) -> Self {
         use lightrag_recovery::RecoveryError as E;
         match e {
-            E::Db(db) => db.into(),
-            E::Backup { source, .. } => source.into(),
+            E::Db(db) => (*db).into(),
+            E::Backup { source, .. } => (*source).into(),
             E::GraphNotFound(_) | E::NoSnapshot(_) => Self::NotFound(e.to_string()),
             E::InvalidGraphId(_) | E::PathNotAllowed { .. } | E::InvalidRequest(_) => {
                 Self::BadRequest(e.to_string())

@@ -9,6 +9,7 @@ mod jobs;
 mod middleware;
 mod ops;
 mod routes;
+mod scheduler;
 mod server;
 mod state;
 pub mod telemetry;

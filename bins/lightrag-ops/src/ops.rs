@@ -110,6 +110,18 @@ pub(crate) struct RetentionReport {
     prune: Option<PruneReport>,
 }
 
+impl RetentionReport {
+    /// One line for logs and the scheduler status.
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "{} snapshot(s) forgotten, {} kept; {} byte(s) freed",
+            self.forget.removed.len(),
+            self.forget.kept.len(),
+            self.prune.as_ref().map_or(0, |p| p.bytes_freed)
+        )
+    }
+}
+
 /// Forgets what the configured retention does not keep (recovery points pinned), removes the
 /// forgotten snapshots from the catalog, then prunes.
 pub(crate) fn retention(
@@ -183,4 +195,13 @@ pub(crate) fn delete_snapshot(st: &AppState, id: &str) -> Result<(), ApiError> {
         },
     );
     Ok(())
+}
+
+/// Runs every health check once and records the health metrics.
+pub(crate) fn health_check(st: &AppState) -> std::sync::Arc<lightrag_recovery::HealthReport> {
+    let report = st.health.check(Some(&st.repo));
+    for c in report.graphs.iter().chain(&report.components) {
+        record::record_health_check(c.component_type, &c.id, c.status);
+    }
+    report
 }

@@ -12,12 +12,13 @@ use lightrag_config::Config;
 use lightrag_monitoring::{
     EventLogger, EventLoggerConfig, MetricsCollector, PROMETHEUS_CONTENT_TYPE,
 };
-use lightrag_recovery::RecoveryManager;
+use lightrag_recovery::{HealthMonitor, RecoveryManager};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::jobs::Jobs;
 use crate::middleware::{record_duration, require_api_key};
 use crate::routes;
+use crate::scheduler::Scheduler;
 use crate::state::{AppState, Readiness};
 use crate::telemetry;
 use crate::wiring;
@@ -118,14 +119,17 @@ impl Listening {
     /// Runs until every server has stopped (through [`Listening::handles`] or a signal).
     pub async fn run(self) -> anyhow::Result<()> {
         let handles = self.handles();
+        let scheduler = self.state.scheduler.clone();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("Shutting down: finishing in-flight requests");
+            scheduler.shutdown();
             for h in handles {
                 h.stop(true).await;
             }
         });
         actix_web::rt::spawn(probe_database(self.state.clone()));
+        self.state.scheduler.start(&self.state);
         if let Some(collector) = self.state.metrics.clone() {
             actix_web::rt::spawn(async move {
                 let mut tick = actix_web::rt::time::interval(METRICS_UPKEEP);
@@ -195,6 +199,10 @@ async fn build_state(config: Config, handle: Option<PrometheusHandle>) -> anyhow
         RecoveryManager::new(db.clone(), wiring::recovery_options(&config))
             .with_event_sink(Arc::new(wiring::LoggerSink(events.clone()))),
     );
+    let health = Arc::new(
+        HealthMonitor::new(db.clone(), wiring::health_options(&config))
+            .with_event_sink(Arc::new(wiring::LoggerSink(events.clone()))),
+    );
     let metrics = handle.map(|h| {
         let collector = Arc::new(MetricsCollector::new(h, db.clone(), METRICS_REFRESH));
         for g in &graphs {
@@ -203,10 +211,12 @@ async fn build_state(config: Config, handle: Option<PrometheusHandle>) -> anyhow
         collector
     });
     Ok(AppState {
+        scheduler: Arc::new(Scheduler::new(&config)),
         config,
         db,
         repo,
         recovery,
+        health,
         events,
         metrics,
         jobs: Arc::new(Jobs::default()),

@@ -6,10 +6,11 @@ use std::sync::{Arc, RwLock};
 use lightrag_backup::Repository;
 use lightrag_config::Config;
 use lightrag_monitoring::{EventLogger, MetricsCollector};
-use lightrag_recovery::RecoveryManager;
+use lightrag_recovery::{HealthMonitor, RecoveryManager};
 use lightrag_recovery_db::Db;
 
 use crate::jobs::Jobs;
+use crate::scheduler::Scheduler;
 
 /// State shared by all workers (cheap to clone: `Arc` fields).
 #[derive(Clone, Debug)]
@@ -22,12 +23,16 @@ pub struct AppState {
     pub repo: Repository,
     /// Recovery points, validation, restore orchestration, catalog upkeep.
     pub recovery: Arc<RecoveryManager>,
+    /// Graph and component health (checked on an interval; reads serve the last report).
+    pub health: Arc<HealthMonitor>,
     /// The buffered event log.
     pub events: EventLogger,
     /// State gauges and the exposition; `None` when metrics are disabled.
     pub metrics: Option<Arc<MetricsCollector>>,
     /// Long operations.
     pub jobs: Arc<Jobs>,
+    /// Background tasks.
+    pub scheduler: Arc<Scheduler>,
     /// What `/readyz` reports.
     pub readiness: Arc<Readiness>,
 }

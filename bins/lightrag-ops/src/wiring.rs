@@ -75,7 +75,7 @@ pub fn graph_dir(c: &Config, id: &str) -> anyhow::Result<PathBuf> {
 /// Discovers graphs under `LIGHTRAG_WORKING_DIR` and records them in the catalog (source
 /// `discovered`); returns every graph id the catalog knows afterwards.
 pub fn register_discovered_graphs(c: &Config, db: &Db) -> anyhow::Result<Vec<String>> {
-    use lightrag_recovery_db::{GraphFilter, GraphSource, MAX_PAGE_SIZE, NewGraph, Page};
+    use lightrag_recovery_db::{GraphSource, NewGraph};
     let mut conn = db.conn()?;
     if c.working_dir.is_dir() {
         for (id, path) in discover(c)? {
@@ -89,16 +89,8 @@ pub fn register_discovered_graphs(c: &Config, db: &Db) -> anyhow::Result<Vec<Str
     } else {
         tracing::warn!(dir = %c.working_dir.display(), "LIGHTRAG_WORKING_DIR does not exist yet; no graph discovered");
     }
-    let page = Page {
-        limit: MAX_PAGE_SIZE,
-        offset: 0,
-    };
-    Ok(
-        lightrag_recovery_db::list_graphs(&mut conn, &GraphFilter::default(), page)?
-            .into_iter()
-            .map(|g| g.id)
-            .collect(),
-    )
+    drop(conn);
+    catalog_graph_ids(db)
 }
 
 /// Start-up reconciliation: every repository snapshot is in the catalog.
@@ -127,5 +119,30 @@ pub struct LoggerSink(pub lightrag_monitoring::EventLogger);
 impl lightrag_recovery::EventSink for LoggerSink {
     fn emit(&self, event: lightrag_recovery_db::NewEvent) {
         self.0.log(event);
+    }
+}
+
+/// Ids of every graph in the catalog.
+pub fn catalog_graph_ids(db: &Db) -> anyhow::Result<Vec<String>> {
+    use lightrag_recovery_db::{GraphFilter, MAX_PAGE_SIZE, Page};
+    let mut conn = db.conn()?;
+    let page = Page {
+        limit: MAX_PAGE_SIZE,
+        offset: 0,
+    };
+    Ok(
+        lightrag_recovery_db::list_graphs(&mut conn, &GraphFilter::default(), page)?
+            .into_iter()
+            .map(|g| g.id)
+            .collect(),
+    )
+}
+
+/// Bounds of the health checks (`LIGHTRAG_RPO`, `LIGHTRAG_REPLICATION_MAX_LAG`).
+pub fn health_options(c: &Config) -> lightrag_recovery::HealthOptions {
+    lightrag_recovery::HealthOptions {
+        roots: vec![c.working_dir.clone()],
+        rpo: c.rpo,
+        max_replication_lag: c.replication_max_lag,
     }
 }

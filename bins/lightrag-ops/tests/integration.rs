@@ -9,6 +9,8 @@ mod api;
 mod auth;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/dashboard.rs"]
+mod dashboard;
 #[path = "integration/metrics.rs"]
 mod metrics;
 #[path = "integration/probes.rs"]

@@ -158,6 +158,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Graph and component health checks (0 = off)",
     ),
     var(
+        "LIGHTRAG_RETENTION_INTERVAL",
+        "6h",
+        "Retention (forget by the keep rules) followed by prune (0 = off)",
+    ),
+    var(
         "LIGHTRAG_VERIFY_INTERVAL",
         "24h",
         "Repository verification and recovery-point drills (0 = off)",
@@ -252,6 +257,8 @@ pub struct Config {
     pub replication_interval: Duration,
     /// `LIGHTRAG_HEALTH_CHECK_INTERVAL` (zero = off).
     pub health_check_interval: Duration,
+    /// `LIGHTRAG_RETENTION_INTERVAL` (zero = off).
+    pub retention_interval: Duration,
     /// `LIGHTRAG_VERIFY_INTERVAL` (zero = off).
     pub verify_interval: Duration,
     /// `LIGHTRAG_RPO`.
@@ -374,6 +381,7 @@ impl Config {
             auto_backup_interval: r.get("LIGHTRAG_AUTO_BACKUP_INTERVAL", secs),
             replication_interval: r.get("LIGHTRAG_REPLICATION_INTERVAL", secs),
             health_check_interval: r.get("LIGHTRAG_HEALTH_CHECK_INTERVAL", secs),
+            retention_interval: r.get("LIGHTRAG_RETENTION_INTERVAL", secs),
             verify_interval: r.get("LIGHTRAG_VERIFY_INTERVAL", secs),
             rpo: r.get("LIGHTRAG_RPO", |v| secs(v).and_then(positive)),
             replication_max_lag: r.get("LIGHTRAG_REPLICATION_MAX_LAG", |v| {

@@ -54,6 +54,7 @@ fn defaults_match_the_plan_and_the_docs() {
     assert_eq!(c.auto_backup_interval, Duration::from_secs(3600));
     assert_eq!(c.replication_interval, Duration::from_secs(300));
     assert_eq!(c.health_check_interval, Duration::from_secs(30));
+    assert_eq!(c.retention_interval, Duration::from_secs(6 * 3600));
     assert_eq!(c.verify_interval, Duration::from_secs(86_400));
     assert_eq!(c.rpo, Duration::from_secs(7200));
     assert_eq!(c.replication_max_lag, Duration::from_secs(900));
@@ -94,6 +95,7 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_AUTO_BACKUP_INTERVAL", "0"),
         ("LIGHTRAG_REPLICATION_INTERVAL", "90s"),
         ("LIGHTRAG_HEALTH_CHECK_INTERVAL", "10"),
+        ("LIGHTRAG_RETENTION_INTERVAL", "2h"),
         ("LIGHTRAG_VERIFY_INTERVAL", "6h"),
         ("LIGHTRAG_RPO", "30m"),
         ("LIGHTRAG_REPLICATION_MAX_LAG", "45s"),
@@ -136,6 +138,7 @@ fn every_variable_overrides_its_default() {
     assert_eq!(c.auto_backup_interval, Duration::ZERO);
     assert_eq!(c.replication_interval, Duration::from_secs(90));
     assert_eq!(c.health_check_interval, Duration::from_secs(10));
+    assert_eq!(c.retention_interval, Duration::from_secs(2 * 3600));
     assert_eq!(c.verify_interval, Duration::from_secs(6 * 3600));
     assert_eq!(c.rpo, Duration::from_secs(1800));
     assert_eq!(c.replication_max_lag, Duration::from_secs(45));

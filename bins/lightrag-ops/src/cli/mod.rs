@@ -142,6 +142,7 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
         ("LIGHTRAG_AUTO_BACKUP_INTERVAL", d(c.auto_backup_interval)),
         ("LIGHTRAG_REPLICATION_INTERVAL", d(c.replication_interval)),
         ("LIGHTRAG_HEALTH_CHECK_INTERVAL", d(c.health_check_interval)),
+        ("LIGHTRAG_RETENTION_INTERVAL", d(c.retention_interval)),
         ("LIGHTRAG_VERIFY_INTERVAL", d(c.verify_interval)),
         ("LIGHTRAG_RPO", d(c.rpo)),
         ("LIGHTRAG_REPLICATION_MAX_LAG", d(c.replication_max_lag)),

@@ -6,7 +6,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(super) fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(get_one);
+    cfg.service(list).service(get_one).service(scheduler);
+}
+
+/// Status of the scheduled tasks.
+#[get("/api/v1/scheduler")]
+async fn scheduler(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "tasks": state.scheduler.status() }))
 }
 
 #[get("/api/v1/jobs")]

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::ApiError;
 
 mod backups;
+mod dashboard;
 mod events;
 mod graphs;
 mod jobs;
@@ -20,7 +21,8 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
         .configure(graphs::config)
         .configure(backups::config)
         .configure(jobs::config)
-        .configure(events::config);
+        .configure(events::config)
+        .configure(dashboard::config);
 }
 
 /// JSON 404 for paths no route matches.

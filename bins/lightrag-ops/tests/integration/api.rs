@@ -191,3 +191,37 @@ fn client_errors_are_4xx_json() {
     let r = delete(&s.url("/api/v1/backups/0000deadbeef"));
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+#[test]
+fn scheduler_backs_up_on_its_interval_and_reports_status() {
+    let s = server_with_graphs(&[
+        ("LIGHTRAG_AUTO_BACKUP_INTERVAL", "1s"),
+        ("LIGHTRAG_RETENTION_INTERVAL", "0"),
+    ]);
+    let status = get(&s.url("/api/v1/scheduler"), &[]).json();
+    let tasks = status["tasks"].as_array().unwrap();
+    let retention = tasks.iter().find(|t| t["name"] == "retention").unwrap();
+    assert_eq!(retention["interval_seconds"], 0);
+    // Bounded wait for the first scheduled round to finish.
+    let task = eventually(60, || {
+        let st = get(&s.url("/api/v1/scheduler"), &[]).json();
+        st["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "auto_backup" && t["runs"].as_u64().unwrap_or(0) >= 1)
+            .cloned()
+    });
+    assert_eq!(task["last_ok"], true, "{task}");
+    let list = get(&s.url("/api/v1/backups?trigger=scheduled"), &[]).json();
+    let graphs: std::collections::BTreeSet<_> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["graph_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        graphs.contains("dickens") && graphs.contains("bingofhy"),
+        "{list}"
+    );
+}

@@ -1,0 +1,489 @@
+//! The health dashboard: the plan's five JSON paths under `/api/v1/health-dashboard/` and the
+//! server-rendered HTML page at `/health` (same data as JSON with `Accept: application/json`).
+
+use std::fmt::Write as _;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use lightrag_recovery::{ComponentHealth, HealthReport};
+use lightrag_recovery_db::{
+    BackupFilter, BackupRecord, Event, EventFilter, HealthStatus, Order, Page, RecoveryPoint,
+    RecoveryPointFilter, ReplicationState, ReplicationStateFilter, ReplicationTarget, Severity,
+    Timestamp,
+};
+use serde::Serialize;
+
+use crate::error::{ApiError, blocking};
+use crate::scheduler::TaskStatus;
+use crate::state::AppState;
+
+pub(super) fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(status)
+        .service(graph_status)
+        .service(backups_summary)
+        .service(replication_status)
+        .service(page);
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Serialize)]
+pub(crate) struct Dashboard {
+    generated_at: Timestamp,
+    overall: HealthStatus,
+    checked_at: Timestamp,
+    graphs: Vec<ComponentHealth>,
+    components: Vec<ComponentHealth>,
+    recent_backups: Vec<BackupRecord>,
+    replication: Vec<TargetStatus>,
+    critical_events: Vec<Event>,
+    recovery_points: Vec<RecoveryPoint>,
+    scheduler: Vec<TaskStatus>,
+}
+
+/// A replication target with its per-graph state (the secret is never included).
+#[derive(Debug, Serialize)]
+pub(crate) struct TargetStatus {
+    target: ReplicationTarget,
+    graphs: Vec<ReplicationState>,
+}
+
+/// The last health report, or a fresh one when none exists yet.
+pub(crate) async fn health(state: &AppState) -> Result<std::sync::Arc<HealthReport>, ApiError> {
+    if let Some(r) = state.health.latest() {
+        return Ok(r);
+    }
+    let st = state.clone();
+    blocking(move || Ok::<_, ApiError>(crate::ops::health_check(&st))).await
+}
+
+async fn replication(state: &AppState) -> Result<Vec<TargetStatus>, ApiError> {
+    Ok(state
+        .db
+        .run(|c| {
+            let targets =
+                lightrag_recovery_db::list_replication_targets(c, None, Page::new(1000, 0))?;
+            let states = lightrag_recovery_db::list_replication_states(
+                c,
+                &ReplicationStateFilter::default(),
+                Page::new(10_000, 0),
+            )?;
+            Ok(targets
+                .into_iter()
+                .map(|t| {
+                    let graphs = states
+                        .iter()
+                        .filter(|s| s.target_id == t.id)
+                        .cloned()
+                        .collect();
+                    TargetStatus { target: t, graphs }
+                })
+                .collect())
+        })
+        .await?)
+}
+
+async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
+    let report = health(state).await?;
+    let (recent_backups, critical_events, recovery_points) = state
+        .db
+        .run(|c| {
+            let backups = lightrag_recovery_db::list_backups(
+                c,
+                &BackupFilter {
+                    order: Order::NewestFirst,
+                    ..BackupFilter::default()
+                },
+                Page::new(20, 0),
+            )?;
+            let events = lightrag_recovery_db::list_events(
+                c,
+                &EventFilter {
+                    min_severity: Some(Severity::Error),
+                    order: Order::NewestFirst,
+                    ..EventFilter::default()
+                },
+                Page::new(20, 0),
+            )?;
+            let points = lightrag_recovery_db::list_recovery_points(
+                c,
+                &RecoveryPointFilter::default(),
+                Page::new(10, 0),
+            )?
+            .into_iter()
+            .map(|p| p.point)
+            .collect();
+            Ok((backups, events, points))
+        })
+        .await?;
+    Ok(Dashboard {
+        generated_at: Timestamp::now(),
+        overall: report.overall,
+        checked_at: report.checked_at,
+        graphs: report.graphs.clone(),
+        components: report.components.clone(),
+        recent_backups,
+        replication: replication(state).await?,
+        critical_events,
+        recovery_points,
+        scheduler: state.scheduler.status(),
+    })
+}
+
+/// Overall status, every graph and component with reasons, and the scheduler.
+#[get("/api/v1/health-dashboard/status")]
+async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let report = health(&state).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "overall": report.overall,
+        "checked_at": report.checked_at,
+        "graphs": report.graphs,
+        "components": report.components,
+        "scheduler": state.scheduler.status(),
+    })))
+}
+
+/// One graph: health with reasons, latest backups, replication state.
+#[get("/api/v1/health-dashboard/graphs/{id}/status")]
+async fn graph_status(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    lightrag_recovery::check_graph_id(&id)?;
+    let report = health(&state).await?;
+    let graph = report.graph(&id).cloned().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "graph `{id}` is not known; list graphs at /api/v1/graphs"
+        ))
+    })?;
+    let gid = id.clone();
+    let (backups, replication) = state
+        .db
+        .run(move |c| {
+            let backups = lightrag_recovery_db::list_backups(
+                c,
+                &BackupFilter {
+                    graph_id: Some(gid.clone()),
+                    order: Order::NewestFirst,
+                    ..BackupFilter::default()
+                },
+                Page::new(10, 0),
+            )?;
+            let replication = lightrag_recovery_db::list_replication_states(
+                c,
+                &ReplicationStateFilter {
+                    graph_id: Some(gid),
+                    ..ReplicationStateFilter::default()
+                },
+                Page::new(1000, 0),
+            )?;
+            Ok((backups, replication))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "graph": graph,
+        "checked_at": report.checked_at,
+        "recent_backups": backups,
+        "replication": replication,
+    })))
+}
+
+/// Per graph: snapshot count, latest backup and its status; totals.
+#[get("/api/v1/health-dashboard/backups/summary")]
+async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let graphs = crate::wiring::catalog_graph_ids(&state.db).map_err(ApiError::Internal)?;
+    let summary = state
+        .db
+        .run(move |c| {
+            let mut out = Vec::new();
+            for g in graphs {
+                let filter = BackupFilter {
+                    graph_id: Some(g.clone()),
+                    order: Order::NewestFirst,
+                    ..BackupFilter::default()
+                };
+                let count = lightrag_recovery_db::count_backups(c, &filter)?;
+                let latest = lightrag_recovery_db::list_backups(c, &filter, Page::new(1, 0))?
+                    .into_iter()
+                    .next();
+                out.push(serde_json::json!({
+                    "graph_id": g,
+                    "snapshots": count,
+                    "latest": latest,
+                }));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": summary })))
+}
+
+/// Every replication target (no secrets) with per-graph lag and errors.
+#[get("/api/v1/health-dashboard/replication/status")]
+async fn replication_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": replication(&state).await? })))
+}
+
+/// The HTML dashboard (JSON with `Accept: application/json`).
+#[get("/health")]
+async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let d = dashboard(&state).await?;
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Ok().json(d));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(render(&d)))
+}
+
+/// Seconds between automatic refreshes of the page.
+const REFRESH_SECONDS: u32 = 30;
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn badge(s: HealthStatus) -> String {
+    let class = s.as_str().to_ascii_lowercase();
+    format!("<span class=\"badge {class}\">{}</span>", s.as_str())
+}
+
+fn ts(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "—".to_owned(), |t| esc(&t.to_string()))
+}
+
+fn mib(bytes: i64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn render(d: &Dashboard) -> String {
+    let mut h = String::with_capacity(16 * 1024);
+    let _ = write!(
+        h,
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{REFRESH_SECONDS}">
+<title>lightrag-ops — {overall}</title>
+<style>
+:root{{--ok:#1b7f3b;--warn:#9a6700;--bad:#b42318;--fg:#1f2328;--mut:#59636e;--bg:#fff;--line:#d0d7de}}
+body{{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0}}
+header,main{{max-width:1100px;margin:0 auto;padding:12px 16px}}
+header{{display:flex;flex-wrap:wrap;align-items:center;gap:12px;border-bottom:1px solid var(--line)}}
+h1{{font-size:1.3rem;margin:0}} h2{{font-size:1.1rem;margin:24px 0 8px}}
+.badge{{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:.85rem;color:#fff}}
+.healthy{{background:var(--ok)}} .degraded{{background:var(--warn)}} .offline{{background:var(--bad)}}
+table{{border-collapse:collapse;width:100%;font-size:.9rem}}
+th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}}
+th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
+.scroll{{overflow-x:auto}} ul.reasons{{margin:0;padding-left:18px}}
+@media (max-width:600px){{th.opt,td.opt{{display:none}}}}
+</style></head><body>
+<header><h1>lightrag-ops</h1><div role="status" aria-live="polite">Overall {badge}</div>
+<div class="muted">checked {checked} · page refreshes every {REFRESH_SECONDS} s</div></header>
+<main>
+"#,
+        overall = d.overall.as_str(),
+        badge = badge(d.overall),
+        checked = esc(&d.checked_at.to_string()),
+    );
+
+    // Graphs.
+    h.push_str(r#"<section aria-labelledby="graphs-h"><h2 id="graphs-h">Graphs</h2><div class="scroll"><table id="graphs"><thead><tr><th scope="col">Graph</th><th scope="col">Status</th><th scope="col">Why</th><th scope="col" class="opt">Last backup</th></tr></thead><tbody>"#);
+    if d.graphs.is_empty() {
+        h.push_str(r#"<tr><td colspan="4" class="muted">No graph found under LIGHTRAG_WORKING_DIR.</td></tr>"#);
+    }
+    for g in &d.graphs {
+        let reasons = if g.reasons.is_empty() {
+            "<span class=\"muted\">all checks passed</span>".to_owned()
+        } else {
+            let items: String = g
+                .reasons
+                .iter()
+                .map(|r| format!("<li>{}</li>", esc(r)))
+                .collect();
+            format!("<ul class=\"reasons\">{items}</ul>")
+        };
+        let _ = write!(
+            h,
+            r#"<tr data-graph="{id}" data-status="{st}"><th scope="row">{id}</th><td>{badge}</td><td>{reasons}</td><td class="opt">{last}</td></tr>"#,
+            id = esc(&g.id),
+            st = g.status.as_str(),
+            badge = badge(g.status),
+            last = ts(g.last_backup_at),
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    // Components.
+    h.push_str(r#"<section aria-labelledby="comp-h"><h2 id="comp-h">Components</h2><div class="scroll"><table><thead><tr><th scope="col">Component</th><th scope="col">Status</th><th scope="col">Why</th></tr></thead><tbody>"#);
+    for c in &d.components {
+        let label = if c.id == c.component_type.as_str() {
+            esc(&c.id)
+        } else {
+            format!("{} {}", esc(c.component_type.as_str()), esc(&c.id))
+        };
+        let _ = write!(
+            h,
+            "<tr><th scope=\"row\">{label}</th><td>{}</td><td>{}</td></tr>",
+            badge(c.status),
+            esc(&c.reasons.join("; "))
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    // Recent backups.
+    h.push_str(r#"<section aria-labelledby="bk-h"><h2 id="bk-h">Recent backups</h2><div class="scroll"><table id="backups"><thead><tr><th scope="col">When</th><th scope="col">Graph</th><th scope="col">Status</th><th scope="col" class="opt">Trigger</th><th scope="col" class="opt">Size</th><th scope="col" class="opt">Snapshot</th></tr></thead><tbody>"#);
+    if d.recent_backups.is_empty() {
+        h.push_str(r#"<tr><td colspan="6" class="muted">No backup yet.</td></tr>"#);
+    }
+    for b in &d.recent_backups {
+        let _ = write!(
+            h,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{}</td><td class="opt"><code>{}</code></td></tr>"#,
+            ts(Some(b.created_at)),
+            esc(&b.graph_id),
+            esc(b.status.as_str()),
+            esc(b.trigger.as_str()),
+            mib(b.logical_size_bytes),
+            esc(&b.snapshot_id)
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    // Replication.
+    h.push_str(r#"<section aria-labelledby="rep-h"><h2 id="rep-h">Replication</h2><div class="scroll"><table id="replication"><thead><tr><th scope="col">Target</th><th scope="col">Graph</th><th scope="col">Lag</th><th scope="col" class="opt">Last sync</th><th scope="col">Errors</th></tr></thead><tbody>"#);
+    if d.replication.is_empty() {
+        h.push_str(
+            r#"<tr><td colspan="5" class="muted">No replication target configured.</td></tr>"#,
+        );
+    }
+    for t in &d.replication {
+        if t.graphs.is_empty() {
+            let _ = write!(
+                h,
+                r#"<tr><th scope="row">{}</th><td colspan="4" class="muted">not synced yet</td></tr>"#,
+                esc(&t.target.name)
+            );
+        }
+        for s in &t.graphs {
+            let lag = s.lag_ms.map_or_else(
+                || "—".to_owned(),
+                |ms| format!("{:.0} s", ms as f64 / 1000.0),
+            );
+            let _ = write!(
+                h,
+                r#"<tr><th scope="row">{}</th><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
+                esc(&t.target.name),
+                esc(&s.graph_id),
+                lag,
+                ts(s.last_sync_at),
+                if s.consecutive_failures > 0 {
+                    format!(
+                        "{} failure(s): {}",
+                        s.consecutive_failures,
+                        esc(s.last_error.as_deref().unwrap_or(""))
+                    )
+                } else {
+                    "none".to_owned()
+                }
+            );
+        }
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    // Recovery points.
+    h.push_str(r#"<section aria-labelledby="rp-h"><h2 id="rp-h">Recovery points</h2><div class="scroll"><table><thead><tr><th scope="col">Created</th><th scope="col">Id</th><th scope="col">Description</th><th scope="col">Validated</th></tr></thead><tbody>"#);
+    if d.recovery_points.is_empty() {
+        h.push_str(r#"<tr><td colspan="4" class="muted">No recovery point.</td></tr>"#);
+    }
+    for p in &d.recovery_points {
+        let validated = match (&p.validation_error, p.validated) {
+            (Some(e), _) => format!("failed: {}", esc(e)),
+            (None, true) => format!("yes ({})", ts(p.validated_at)),
+            (None, false) => "not yet".to_owned(),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            ts(Some(p.created_at)),
+            esc(&p.id),
+            esc(&p.description),
+            validated
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    // Critical events.
+    h.push_str(r#"<section aria-labelledby="ev-h"><h2 id="ev-h">Critical events</h2><div class="scroll"><table id="events"><thead><tr><th scope="col">When</th><th scope="col">Severity</th><th scope="col">Type</th><th scope="col" class="opt">Graph</th><th scope="col">Message</th></tr></thead><tbody>"#);
+    if d.critical_events.is_empty() {
+        h.push_str(r#"<tr><td colspan="5" class="muted">No error or critical event.</td></tr>"#);
+    }
+    for e in &d.critical_events {
+        let _ = write!(
+            h,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
+            ts(Some(e.occurred_at)),
+            esc(e.severity.as_str()),
+            esc(&e.event_type),
+            esc(e.graph_id.as_deref().unwrap_or("—")),
+            esc(&e.message)
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    // Scheduler.
+    h.push_str(r#"<section aria-labelledby="sch-h"><h2 id="sch-h">Scheduled tasks</h2><div class="scroll"><table><thead><tr><th scope="col">Task</th><th scope="col">Every</th><th scope="col">Runs</th><th scope="col">Last result</th></tr></thead><tbody>"#);
+    for t in &d.scheduler {
+        let every = if t.interval_seconds == 0 {
+            "off".to_owned()
+        } else {
+            lightrag_config::format_duration(std::time::Duration::from_secs(t.interval_seconds))
+        };
+        let _ = write!(
+            h,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(t.name),
+            esc(&every),
+            t.runs,
+            esc(t.last_result.as_deref().unwrap_or("—"))
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+    let _ = write!(
+        h,
+        r#"<p class="muted">Generated {}. JSON: <a href="/api/v1/health-dashboard/status">/api/v1/health-dashboard/status</a>.</p></main></body></html>"#,
+        esc(&d.generated_at.to_string())
+    );
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}
