@@ -30,6 +30,7 @@ mod events;
 mod graphs;
 mod health;
 mod manager;
+mod objectives;
 mod parse;
 mod restore;
 mod validate;
@@ -47,6 +48,7 @@ pub use crate::health::{
     worst,
 };
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
+pub use crate::objectives::{GraphObjectives, ReplicaObjective};
 pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};
 pub use crate::restore::{GraphRestore, RestorePointOptions, RestorePointReport};
 pub use crate::validate::{GraphValidation, ValidationProblem, ValidationReport};

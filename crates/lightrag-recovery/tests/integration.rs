@@ -11,6 +11,7 @@ mod integration {
     mod catalog;
     mod discovery;
     mod health;
+    mod objectives;
     mod points;
     mod restore;
     mod validation;
