@@ -282,7 +282,6 @@ impl Drop for RuntimeHolder {
 }
 
 /// A repository in an object-store bucket (or container) under a key prefix.
-#[derive(Debug)]
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     scheme: Scheme,
@@ -291,10 +290,22 @@ pub struct ObjectStorage {
     endpoint: Option<String>,
     rt: RuntimeHolder,
     counters: Arc<Counters>,
+    bucket_ok: std::sync::atomic::AtomicBool,
     permits: Arc<tokio::sync::Semaphore>,
     multipart_threshold: u64,
     part_size: u64,
     part_concurrency: usize,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    // The client's own Debug shows configuration (endpoints, key ids): print only what is
+    // safe to log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("location", &self.location())
+            .field("stats", &self.counters.snapshot())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ObjectStorage {
@@ -399,6 +410,7 @@ impl ObjectStorage {
             endpoint: opts.endpoint.as_deref().map(redact_url),
             rt: RuntimeHolder(Some(rt)),
             counters,
+            bucket_ok: std::sync::atomic::AtomicBool::new(false),
             permits: Arc::new(tokio::sync::Semaphore::new(
                 opts.max_concurrent_requests.max(1),
             )),
@@ -438,6 +450,11 @@ impl ObjectStorage {
     fn err(&self, op: &'static str, key: &str, e: object_store::Error) -> BackupError {
         let problem = classify(&e);
         if problem == RemoteProblem::NotFound {
+            // A 404 may mean the bucket itself is missing (HEAD and some GET responses do
+            // not say which): confirm the bucket once per storage with one listing request.
+            if let Err(b) = self.confirm_bucket() {
+                return b;
+            }
             return BackupError::ObjectNotFound {
                 key: key.to_owned(),
             };
@@ -448,6 +465,38 @@ impl ObjectStorage {
             location: self.location(),
             problem,
             source: Box::new(e),
+        }
+    }
+
+    fn confirm_bucket(&self) -> Result<()> {
+        if self.bucket_ok.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let prefix = (!self.prefix.is_empty())
+            .then(|| ObjPath::parse(&self.prefix).ok())
+            .flatten();
+        let res = self.block_on(async {
+            let _p = self.permit().await;
+            self.store.list_with_delimiter(prefix.as_ref()).await
+        });
+        match res {
+            Ok(_) => {
+                self.bucket_ok.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let problem = match classify(&e) {
+                    RemoteProblem::NotFound => RemoteProblem::BucketNotFound,
+                    p => p,
+                };
+                Err(BackupError::Remote {
+                    op: "list",
+                    key: String::new(),
+                    location: self.location(),
+                    problem,
+                    source: Box::new(e),
+                })
+            }
         }
     }
 
@@ -530,7 +579,9 @@ fn classify(e: &object_store::Error) -> RemoteProblem {
         "ExpiredToken",
         "AuthenticationFailed",
         "InvalidAuthenticationInfo",
+        "NotSignedUp",
         "invalid_grant",
+        "401 Unauthorized",
     ]) {
         return RemoteProblem::WrongCredentials;
     }
@@ -540,18 +591,32 @@ fn classify(e: &object_store::Error) -> RemoteProblem {
         object_store::Error::PermissionDenied { .. } => return RemoteProblem::PermissionDenied,
         _ => {}
     }
-    if has(&["SlowDown", "503", "429", "Throttl", "TooManyRequests"]) {
+    if has(&[
+        "AccessDenied",
+        "AuthorizationPermissionMismatch",
+        "403 Forbidden",
+    ]) {
+        return RemoteProblem::PermissionDenied;
+    }
+    if has(&[
+        "SlowDown",
+        "503 ",
+        "429 ",
+        "Throttl",
+        "TooManyRequests",
+        "500 ",
+        "502 ",
+    ]) {
         return RemoteProblem::Throttled;
     }
-    if has(&["timed out", "Timeout", "timeout"]) {
+    if has(&["timed out", "deadline has elapsed"]) {
         return RemoteProblem::Timeout;
     }
     if has(&[
         "error sending request",
-        "Connection refused",
-        "connection refused",
+        "onnection refused",
         "dns error",
-        "connect",
+        "error trying to connect",
     ]) {
         return RemoteProblem::Unreachable;
     }
@@ -618,6 +683,23 @@ impl Storage for ObjectStorage {
             Ok(_) => Ok(true),
             Err(e) => match self.err("exists", key, e) {
                 BackupError::ObjectNotFound { .. } => Ok(false),
+                BackupError::Remote {
+                    problem: RemoteProblem::PermissionDenied,
+                    ..
+                } => {
+                    // A HEAD response has no body, so a 403 does not say whether the
+                    // credentials are wrong or only lack a permission: ask with a GET.
+                    match self.block_on(async {
+                        let _p = self.permit().await;
+                        self.store.get_range(&path, 0..1).await
+                    }) {
+                        Ok(_) => Ok(true),
+                        Err(e) => match self.err("exists", key, e) {
+                            BackupError::ObjectNotFound { .. } => Ok(false),
+                            other => Err(other),
+                        },
+                    }
+                }
                 other => Err(other),
             },
         }
@@ -662,6 +744,7 @@ impl Storage for ObjectStorage {
                 },
                 other => other,
             })?;
+        self.bucket_ok.store(true, Ordering::Relaxed);
         let mut out: Vec<ObjectInfo> = metas
             .into_iter()
             .filter_map(|m| {

@@ -8,6 +8,7 @@ mod integration {
     mod encryption;
     mod fixtures;
     mod prune;
+    mod remote;
     mod restore;
     mod retention;
     mod synthetic;

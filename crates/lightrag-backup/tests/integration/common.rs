@@ -314,7 +314,6 @@ pub(crate) fn s3_options(endpoint: &str) -> ObjectStoreOptions {
 /// so damage can be injected the same way on both.
 #[derive(Debug)]
 pub(crate) struct TestEnv {
-    pub(crate) backend: Backend,
     pub(crate) server: Option<S3Server>,
     tmp: tempfile::TempDir,
 }
@@ -326,11 +325,7 @@ impl TestEnv {
             Backend::Local => None,
             Backend::S3 => Some(S3Server::start(&tmp.path().join("s3-data"))),
         };
-        TestEnv {
-            backend,
-            server,
-            tmp,
-        }
+        TestEnv { server, tmp }
     }
 
     pub(crate) fn path(&self) -> &Path {
