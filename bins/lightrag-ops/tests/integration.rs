@@ -15,5 +15,7 @@ mod dashboard;
 mod metrics;
 #[path = "integration/probes.rs"]
 mod probes;
+#[path = "integration/recovery.rs"]
+mod recovery;
 #[path = "integration/repo_cli.rs"]
 mod repo_cli;

@@ -11,6 +11,7 @@ mod graphs;
 mod jobs;
 mod metrics;
 mod probes;
+mod recovery;
 
 pub(crate) use backups::retention_policy;
 
@@ -22,7 +23,8 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
         .configure(backups::config)
         .configure(jobs::config)
         .configure(events::config)
-        .configure(dashboard::config);
+        .configure(dashboard::config)
+        .configure(recovery::config);
 }
 
 /// JSON 404 for paths no route matches.

@@ -14,7 +14,7 @@ pub struct TestServer {
     pub metrics: Option<SocketAddr>,
     handles: Vec<actix_web::dev::ServerHandle>,
     thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 /// Configuration for a test server: ephemeral ports, a private temp dir, plus `extra`.
@@ -68,7 +68,23 @@ impl TestServer {
             metrics,
             handles,
             thread: Some(thread),
-            _dir: dir,
+            dir: Some(dir),
+        }
+    }
+
+    /// Stops the server and hands back its directory (to start another on the same state).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown();
+        self.dir.take().unwrap()
+    }
+
+    fn shutdown(&mut self) {
+        // `stop` sends its command at once; the returned future only awaits completion.
+        for h in &self.handles {
+            drop(h.stop(true));
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 
@@ -83,13 +99,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        // `stop` sends its command at once; the returned future only awaits completion.
-        for h in &self.handles {
-            drop(h.stop(false));
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shutdown();
     }
 }
 

@@ -1,0 +1,252 @@
+//! `/api/v1/recovery`: recovery points (create, list, get, delete, validate, restore/failover),
+//! RPO/RTO status; `/api/v1/restore`: one snapshot in place or into a new graph.
+
+use std::time::Instant;
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use lightrag_backup::RestoreOptions;
+use lightrag_monitoring::record;
+use lightrag_recovery::{CreatePointRequest, RestorePointOptions};
+use lightrag_recovery_db::{GraphSource, NewGraph, RecoveryPointFilter};
+use serde::Deserialize;
+
+use super::graphs::PageQuery;
+use crate::error::{ApiError, blocking};
+use crate::jobs::{WaitQuery, run_job};
+use crate::state::AppState;
+
+pub(super) fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_point)
+        .service(list_points)
+        .service(status)
+        .service(get_point)
+        .service(delete_point)
+        .service(validate_point)
+        .service(restore_point)
+        .service(restore_snapshot);
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Creates a recovery point pinning each graph's latest snapshot (201), or with
+/// `fresh_backup` taking new backups first (a job: 202, or `?wait=true`).
+#[post("/api/v1/recovery/points")]
+async fn create_point(
+    state: web::Data<AppState>,
+    q: web::Query<WaitQuery>,
+    body: web::Json<CreatePointRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let req = body.into_inner();
+    let st = state.get_ref().clone();
+    if req.fresh_backup {
+        return run_job(&state.jobs, "recovery_point", None, q.wait, move |_| {
+            let p = st.recovery.create_point(&st.repo, &req)?;
+            record::record_recovery_point_created();
+            json(&p)
+        })
+        .await;
+    }
+    let point = blocking(move || st.recovery.create_point(&st.repo, &req)).await?;
+    record::record_recovery_point_created();
+    Ok(HttpResponse::Created().json(point))
+}
+
+#[get("/api/v1/recovery/points")]
+async fn list_points(
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = q.page();
+    let st = state.get_ref().clone();
+    let points = blocking(move || {
+        st.recovery
+            .list_points(&RecoveryPointFilter::default(), page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "recovery_points": points })))
+}
+
+#[get("/api/v1/recovery/points/{id}")]
+async fn get_point(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    let p = blocking(move || st.recovery.get_point(&id)).await?;
+    Ok(HttpResponse::Ok().json(p))
+}
+
+/// Deletes the point (never its snapshots).
+#[delete("/api/v1/recovery/points/{id}")]
+async fn delete_point(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    let d = blocking(move || st.recovery.delete_point(&id)).await?;
+    Ok(HttpResponse::Ok().json(d))
+}
+
+/// Proves the point restores: chunks, restore drill, parsing, counts (a job).
+#[post("/api/v1/recovery/points/{id}/validate")]
+async fn validate_point(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<WaitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    run_job(&state.jobs, "validate", None, q.wait, move |_| {
+        let report = st.recovery.validate_point(&st.repo, &id)?;
+        record::record_validation(report.ok);
+        json(&report)
+    })
+    .await
+}
+
+/// Restores every graph of the point, in place (atomic per graph, rolled back together) or
+/// under new ids (a job).
+#[post("/api/v1/recovery/points/{id}/restore")]
+async fn restore_point(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<WaitQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let opts: RestorePointOptions = super::optional_json(&body)?;
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    run_job(&state.jobs, "restore", None, q.wait, move |_| {
+        let started = Instant::now();
+        let result = st.recovery.restore_point(&st.repo, None, &id, &opts);
+        record::record_restore(result.is_ok(), started.elapsed());
+        let report = result?;
+        for g in &report.graphs {
+            if let Some(m) = &st.metrics {
+                m.register_graph(&g.target_graph_id);
+            }
+        }
+        json(&report)
+    })
+    .await
+}
+
+/// RPO (age of the newest restorable snapshot, local and replicated) and last RTO per graph.
+#[get("/api/v1/recovery/status")]
+async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let objectives =
+        blocking(move || st.recovery.objectives(&[], time::OffsetDateTime::now_utc())).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": objectives })))
+}
+
+/// Body of `POST /api/v1/restore`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    /// Snapshot id (or unique prefix).
+    snapshot_id: String,
+    /// Replace the snapshot's graph where it is (safety snapshot first).
+    #[serde(default)]
+    in_place: bool,
+    /// Otherwise: the new graph id, created under `LIGHTRAG_WORKING_DIR`.
+    target_graph_id: Option<String>,
+    /// Only these files (relative paths).
+    #[serde(default)]
+    files: Vec<String>,
+    /// Restore in place even if the graph looks live.
+    #[serde(default)]
+    force: bool,
+}
+
+#[post("/api/v1/restore")]
+async fn restore_snapshot(
+    state: web::Data<AppState>,
+    q: web::Query<WaitQuery>,
+    body: web::Json<RestoreBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if body.in_place == body.target_graph_id.is_some() {
+        return Err(ApiError::BadRequest(
+            "give exactly one of in_place: true or target_graph_id".to_owned(),
+        ));
+    }
+    if let Some(t) = &body.target_graph_id {
+        lightrag_recovery::check_graph_id(t)?;
+    }
+    let st = state.get_ref().clone();
+    run_job(&state.jobs, "restore", None, q.wait, move |job| {
+        let started = Instant::now();
+        let result = restore_one(&st, &body, job);
+        record::record_restore(result.is_ok(), started.elapsed());
+        result
+    })
+    .await
+}
+
+fn restore_one(
+    st: &AppState,
+    body: &RestoreBody,
+    job: &crate::jobs::Job,
+) -> Result<serde_json::Value, ApiError> {
+    let manifest = st.repo.snapshot(&body.snapshot_id)?;
+    let (graph_id, target) = match &body.target_graph_id {
+        None => {
+            let dir =
+                lightrag_recovery::resolve_graph(&[&st.config.working_dir], &manifest.graph_id)?;
+            (manifest.graph_id.clone(), dir.path)
+        }
+        Some(id) => (
+            id.clone(),
+            lightrag_recovery::new_graph_dir(&st.config.working_dir, id)?,
+        ),
+    };
+    let opts = RestoreOptions {
+        in_place: body.in_place,
+        files: body.files.clone(),
+        refuse_if_modified_within: (body.in_place && !body.force)
+            .then_some(crate::wiring::LIVE_WINDOW),
+        ..RestoreOptions::default()
+    };
+    let summary = st.repo.restore(&manifest.id, &target, &opts, job)?;
+    if body.target_graph_id.is_some() {
+        let mut conn = st.db.conn()?;
+        lightrag_recovery_db::upsert_graph(
+            &mut conn,
+            &NewGraph {
+                id: graph_id.clone(),
+                path: target.display().to_string(),
+                source: GraphSource::Api,
+            },
+        )?;
+        if let Some(m) = &st.metrics {
+            m.register_graph(&graph_id);
+        }
+    }
+    if let Some(safety) = &summary.safety_snapshot {
+        // The safety snapshot belongs in the catalog like any other.
+        let info = lightrag_backup::SnapshotInfo::from(&st.repo.snapshot(safety)?);
+        let mut conn = st.db.conn()?;
+        match lightrag_recovery_db::create_backup(
+            &mut conn,
+            &lightrag_recovery::record_from_snapshot(&info),
+        ) {
+            Ok(_) => {}
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(serde_json::json!({
+        "graph_id": graph_id,
+        "restore": summary,
+        "next_step": if body.in_place {
+            format!("restart LightRAG for workspace {graph_id}: it keeps its stores in memory and would overwrite the restored files on its next save")
+        } else {
+            format!("graph {graph_id} is ready; point a LightRAG instance at its workspace")
+        },
+    }))
+}

@@ -1,0 +1,136 @@
+//! Recovery points through the server: persistence across restarts, validation, restore.
+
+use serde_json::json;
+
+use crate::common::{TestServer, copy_fixture, get, post, test_config};
+
+fn start(dir: tempfile::TempDir) -> TestServer {
+    let cfg = test_config(dir.path(), &[("LIGHTRAG_HEALTH_CHECK_INTERVAL", "0")]);
+    TestServer::start_with(cfg, dir)
+}
+
+#[test]
+fn recovery_points_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("rag_storage");
+    copy_fixture("adamaslan-dickens", &work.join("dickens"));
+    copy_fixture("bingofhy-rag_storage", &work.join("bingofhy"));
+    let s = start(dir);
+
+    // Without snapshots the point cannot be created: a clear 404.
+    let r = post(
+        &s.url("/api/v1/recovery/points"),
+        Some(json!({"graph_ids": ["dickens"], "description": "x"})),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // With fresh backups (a job).
+    let r = post(
+        &s.url("/api/v1/recovery/points?wait=true"),
+        Some(
+            json!({"graph_ids": ["dickens", "bingofhy"], "description": "before upgrade", "fresh_backup": true}),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let point = r.json()["result"].clone();
+    let id = point["id"].as_str().unwrap().to_owned();
+    assert_eq!(point["snapshots"].as_array().unwrap().len(), 2, "{point}");
+
+    // Restart the server on the same catalog: the point is still there.
+    let dir = s.stop();
+    let s = start(dir);
+    let list = get(&s.url("/api/v1/recovery/points"), &[]).json();
+    let points = list["recovery_points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{list}");
+    assert_eq!(points[0]["description"], "before upgrade");
+
+    // Validation proves it restores.
+    let r = post(
+        &s.url(&format!("/api/v1/recovery/points/{id}/validate?wait=true")),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["result"]["ok"], true, "{}", r.body);
+    let p = get(&s.url(&format!("/api/v1/recovery/points/{id}")), &[]).json();
+    assert_eq!(p["validated"], true, "{p}");
+
+    // Pinned snapshots cannot be deleted.
+    let snap = p["snapshots"][0]["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = crate::common::delete(&s.url(&format!("/api/v1/backups/{snap}")));
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // Restore under new ids, then RPO/RTO status.
+    let r = post(
+        &s.url(&format!("/api/v1/recovery/points/{id}/restore?wait=true")),
+        Some(json!({"in_place": false, "id_suffix": "-copy"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let graphs = r.json()["result"]["graphs"].clone();
+    assert_eq!(graphs.as_array().unwrap().len(), 2, "{graphs}");
+    assert!(get(&s.url("/api/v1/graphs/dickens-copy"), &[]).status == 200);
+    let status = get(&s.url("/api/v1/recovery/status"), &[]).json();
+    assert!(
+        status["graphs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["graph_id"] == "dickens" && g["rpo_seconds"].is_number()),
+        "{status}"
+    );
+}
+
+#[test]
+fn restore_snapshot_in_place_refuses_live_graphs_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("rag_storage");
+    copy_fixture("adamaslan-dickens", &work.join("dickens"));
+    let s = start(dir);
+    let r = post(&s.url("/api/v1/graphs/dickens/backups?wait=true"), None);
+    let snap = r.json()["result"]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = std::fs::read(work.join("dickens/kv_store_full_docs.json")).unwrap();
+    std::fs::write(work.join("dickens/kv_store_full_docs.json"), b"{}").unwrap();
+
+    let r = post(
+        &s.url("/api/v1/restore?wait=true"),
+        Some(json!({"snapshot_id": snap, "in_place": true})),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = post(
+        &s.url("/api/v1/restore?wait=true"),
+        Some(json!({"snapshot_id": snap, "in_place": true, "force": true})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["result"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("restart LightRAG")
+    );
+    assert_eq!(
+        std::fs::read(work.join("dickens/kv_store_full_docs.json")).unwrap(),
+        before
+    );
+    let r = post(
+        &s.url("/api/v1/restore?wait=true"),
+        Some(json!({"snapshot_id": snap, "target_graph_id": "dickens-2"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        std::fs::read(work.join("dickens-2/kv_store_full_docs.json")).unwrap(),
+        before
+    );
+    let r = post(
+        &s.url("/api/v1/restore"),
+        Some(json!({"snapshot_id": snap})),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The safety snapshot is in the catalog.
+    let list = get(&s.url("/api/v1/backups?trigger=pre_restore"), &[]).json();
+    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
+}
