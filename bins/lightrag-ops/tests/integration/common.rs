@@ -210,3 +210,48 @@ pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A fresh PostgreSQL database on the test server (`LIGHTRAG_TEST_PG_URL`, default the local
+/// cluster as `root`), dropped on drop. Fails (never skips) when PostgreSQL is unreachable.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let admin = std::env::var("LIGHTRAG_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://root:root@127.0.0.1:5432/postgres".to_owned());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "lrops_srv_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let out = std::process::Command::new("psql")
+            .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "cannot create a PostgreSQL database at {admin} (run scripts/test, which starts PostgreSQL): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Self { admin, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.admin.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}

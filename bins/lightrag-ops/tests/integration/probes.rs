@@ -43,3 +43,27 @@ fn non_loopback_without_key_is_refused() {
     assert!(msg.contains("LIGHTRAG_API_KEY"), "{msg}");
     assert!(msg.contains("LIGHTRAG_ALLOW_INSECURE"), "{msg}");
 }
+
+#[test]
+fn readyz_turns_503_when_the_database_goes_away_while_livez_stays_200() {
+    let pg = crate::common::PgDatabase::create();
+    let s = TestServer::start(&[("LIGHTRAG_RECOVERY_DB_URL", pg.url.as_str())]);
+    assert_eq!(get(&s.url("/readyz"), &[]).status, 200);
+    drop(pg); // DROP DATABASE … WITH (FORCE): every connection of the pool is cut.
+    let r = crate::common::eventually(60, || {
+        let r = get(&s.url("/readyz"), &[]);
+        (r.status == 503).then_some(r)
+    });
+    let j = r.json();
+    assert_eq!(j["status"], "not_ready");
+    assert!(
+        j["reasons"][0].as_str().unwrap().starts_with("database:"),
+        "{j}"
+    );
+    assert!(
+        !r.body.contains("root:root"),
+        "no credentials in the reason: {}",
+        r.body
+    );
+    assert_eq!(get(&s.url("/livez"), &[]).status, 200);
+}

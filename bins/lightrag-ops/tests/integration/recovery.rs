@@ -2,20 +2,38 @@
 
 use serde_json::json;
 
-use crate::common::{TestServer, copy_fixture, get, post, test_config};
+use crate::common::{PgDatabase, TestServer, copy_fixture, get, post, test_config};
 
 fn start(dir: tempfile::TempDir) -> TestServer {
-    let cfg = test_config(dir.path(), &[("LIGHTRAG_HEALTH_CHECK_INTERVAL", "0")]);
+    start_on(dir, None)
+}
+
+fn start_on(dir: tempfile::TempDir, db_url: Option<&str>) -> TestServer {
+    let mut extra = vec![("LIGHTRAG_HEALTH_CHECK_INTERVAL", "0")];
+    if let Some(u) = db_url {
+        extra.push(("LIGHTRAG_RECOVERY_DB_URL", u));
+    }
+    let cfg = test_config(dir.path(), &extra);
     TestServer::start_with(cfg, dir)
 }
 
 #[test]
 fn recovery_points_persisted() {
+    recovery_points_persisted_on(None);
+}
+
+#[test]
+fn recovery_points_persisted_on_postgres() {
+    let pg = PgDatabase::create();
+    recovery_points_persisted_on(Some(&pg.url));
+}
+
+fn recovery_points_persisted_on(db_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("rag_storage");
     copy_fixture("adamaslan-dickens", &work.join("dickens"));
     copy_fixture("bingofhy-rag_storage", &work.join("bingofhy"));
-    let s = start(dir);
+    let s = start_on(dir, db_url);
 
     // Without snapshots the point cannot be created: a clear 404.
     let r = post(
@@ -38,7 +56,7 @@ fn recovery_points_persisted() {
 
     // Restart the server on the same catalog: the point is still there.
     let dir = s.stop();
-    let s = start(dir);
+    let s = start_on(dir, db_url);
     let list = get(&s.url("/api/v1/recovery/points"), &[]).json();
     let points = list["recovery_points"].as_array().unwrap();
     assert_eq!(points.len(), 1, "{list}");
