@@ -37,6 +37,8 @@ BEGIN
            e.kind, e.event_type, e.severity, COUNT(*), COUNT(e.duration_ms), COALESCE(SUM(e.bytes), 0)
       FROM new_rows e CROSS JOIN (VALUES (3600000::bigint), (86400000::bigint)) AS s (span_ms)
      GROUP BY 1, 2, 3, 4, 5, 6
+     -- Key order: concurrent inserters lock rollup rows in the same order (no deadlocks).
+     ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (span_ms, bucket_ms, graph_id, kind, event_type, severity) DO UPDATE SET
         n = r.n + EXCLUDED.n, n_duration = r.n_duration + EXCLUDED.n_duration,
         bytes = r.bytes + EXCLUDED.bytes;
