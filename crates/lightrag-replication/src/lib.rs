@@ -56,8 +56,8 @@ pub use receiver::{
     api_key_matches, config_repository_id, content_hash, free_bytes,
 };
 pub use state::{
-    attempt_due, next_attempt_ms, primary_snapshot_ids, record_outcome, refresh_lag,
-    sync_and_record,
+    attempt_due, next_attempt_ms, primary_graph_ids, primary_snapshot_ids, record_outcome,
+    refresh_lag, sync_and_record,
 };
 pub use store::{DirectoryTarget, ReplicaStore};
 pub use sync::{

@@ -141,3 +141,63 @@ impl Drop for ReadLock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use lightrag_backup::{
+        BackupError, InitOptions, LocalStorage, NoProgress, PruneOptions, Repository,
+        RepositoryOptions, Storage,
+    };
+
+    use super::ReadLock;
+
+    /// Our read lock is understood by lightrag-backup: a prune waits for it (and a prune's
+    /// lock makes us wait).
+    #[test]
+    fn prune_waits_for_a_replication_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+        let repo = Repository::init(storage.clone(), &InitOptions::default(), None)
+            .unwrap()
+            .with_options(RepositoryOptions {
+                lock_wait: Duration::from_millis(300),
+                ..RepositoryOptions::default()
+            });
+        let lock = ReadLock::acquire(&storage, Duration::from_secs(1)).unwrap();
+        let err = repo
+            .prune(&PruneOptions::default(), &NoProgress)
+            .unwrap_err();
+        assert!(matches!(err, BackupError::Locked { .. }), "{err:?}");
+        drop(lock);
+        assert!(storage.list("locks/").unwrap().is_empty());
+        repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    }
+
+    #[test]
+    fn a_running_prune_makes_the_sync_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+        let now = super::now_secs();
+        let body = serde_json::json!({"kind": "exclusive", "hostname": super::hostname(),
+            "pid": std::process::id(), "created": now, "refreshed": now});
+        storage
+            .put(
+                "locks/00000000000000000001-aaaaaaaa",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .unwrap();
+        assert!(ReadLock::acquire(&storage, Duration::from_millis(300)).is_err());
+        assert_eq!(
+            storage.list("locks/").unwrap().len(),
+            1,
+            "our lock was removed"
+        );
+        storage
+            .delete("locks/00000000000000000001-aaaaaaaa")
+            .unwrap();
+        drop(ReadLock::acquire(&storage, Duration::from_millis(300)).unwrap());
+    }
+}

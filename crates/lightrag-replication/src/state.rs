@@ -78,6 +78,21 @@ pub fn primary_snapshot_ids(primary: &dyn Storage, graph: &str) -> Result<Vec<St
     Ok(ids)
 }
 
+/// Graph ids that have snapshots on the primary (one listing of `snapshots/`), sorted.
+pub fn primary_graph_ids(primary: &dyn Storage) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = primary
+        .list(SNAPSHOT_PREFIX)?
+        .into_iter()
+        .filter_map(|o| match keys::parse_key(&o.key) {
+            Ok(ObjectKind::Snapshot { graph, .. }) => Some(graph),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// Recompute the lag of (target, graph) without syncing — cheap enough to run on every
 /// scrape or health tick: one listing of the primary, plus one of the target when `target`
 /// is given and answers; otherwise the lag is derived from the recorded last synced snapshot

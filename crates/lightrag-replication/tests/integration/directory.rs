@@ -86,6 +86,7 @@ fn sync_restore_incremental_and_idempotent() {
         "g1",
         &SyncOptions {
             concurrency: 3,
+            bandwidth_limit: Some(1 << 40),
             ..SyncOptions::default()
         },
     );
@@ -103,6 +104,11 @@ fn sync_restore_incremental_and_idempotent() {
             .map(|s| s.id.clone())
             .collect::<Vec<_>>(),
         vec![snap1, snap2]
+    );
+
+    assert_eq!(
+        lightrag_replication::primary_graph_ids(primary.as_ref()).unwrap(),
+        vec!["g1".to_owned()]
     );
 
     // Health of a directory target: reachable, free space known, last syncs fine.

@@ -39,6 +39,15 @@ fn peer_sync_failover_restore_and_incremental() {
     assert_eq!(objects(&LocalStorage::new(&standby_dir)), all);
     assert_eq!(out.lag_ms, 0);
 
+    let keys: Vec<String> = all
+        .keys()
+        .cloned()
+        .chain(["index/00000000000000000000".to_owned()])
+        .collect();
+    let present = c.have(&keys).unwrap();
+    assert_eq!(present.iter().filter(|p| **p).count(), all.len());
+    assert!(!present.last().unwrap());
+
     let again = sync_graph(&primary, c.as_ref(), "g", &SyncOptions::default());
     assert!(again.is_success(), "{again:?}");
     assert_eq!((again.objects_sent, again.bytes_sent), (0, 0));
