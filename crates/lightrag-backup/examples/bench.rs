@@ -7,22 +7,39 @@
 //! bench restore <repo> <target_dir> [graph_id]      # latest snapshot of the graph
 //! bench verify  <repo>                              # read all data
 //! ```
+//!
+//! `<repo>` is a path or a repository URL (`s3://bucket/prefix`, ...). For S3-compatible
+//! servers the driver reads, as the CLI does, `LIGHTRAG_S3_ENDPOINT`, `LIGHTRAG_S3_REGION`,
+//! `LIGHTRAG_S3_PATH_STYLE` and `LIGHTRAG_S3_ALLOW_HTTP`; credentials come from `AWS_*`.
+//! Backup and restore lines include `requests` (HTTP requests sent; 0 for a directory).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use lightrag_backup::{
-    BackupOptions, ChunkerParams, InitOptions, LocalStorage, NoProgress, ReadData, Repository,
-    RestoreOptions, VerifyOptions,
+    BackupOptions, ChunkerParams, InitOptions, NoProgress, ObjectStoreOptions, ReadData,
+    Repository, RestoreOptions, VerifyOptions, open_storage,
 };
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
+}
+
+fn object_store_options() -> ObjectStoreOptions {
+    ObjectStoreOptions {
+        endpoint: std::env::var("LIGHTRAG_S3_ENDPOINT").ok(),
+        region: std::env::var("LIGHTRAG_S3_REGION").ok(),
+        path_style: env_flag("LIGHTRAG_S3_PATH_STYLE"),
+        allow_http: env_flag("LIGHTRAG_S3_ALLOW_HTTP"),
+        ..ObjectStoreOptions::default()
+    }
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str);
-    let repo_path =
-        Path::new(arg(1).ok_or_else(|| anyhow::anyhow!("usage: bench <cmd> <repo> ..."))?);
-    let storage = Arc::new(LocalStorage::new(repo_path));
+    let repo_location = arg(1).ok_or_else(|| anyhow::anyhow!("usage: bench <cmd> <repo> ..."))?;
+    let storage = open_storage(repo_location, &object_store_options())?;
     let t = Instant::now();
     match arg(0) {
         Some("init") => {
@@ -56,7 +73,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             let tt = &s.snapshot.totals;
             println!(
-                "{{\"op\":\"backup\",\"wall_s\":{:.3},\"files\":{},\"bytes\":{},\"chunks\":{},\"new_chunks\":{},\"new_bytes\":{},\"new_bytes_stored\":{},\"bytes_read\":{}}}",
+                "{{\"op\":\"backup\",\"wall_s\":{:.3},\"files\":{},\"bytes\":{},\"chunks\":{},\"new_chunks\":{},\"new_bytes\":{},\"new_bytes_stored\":{},\"bytes_read\":{},\"requests\":{}}}",
                 t.elapsed().as_secs_f64(),
                 tt.files,
                 tt.bytes,
@@ -64,11 +81,13 @@ fn main() -> anyhow::Result<()> {
                 tt.new_chunks,
                 tt.new_bytes,
                 tt.new_bytes_stored,
-                tt.bytes_read
+                tt.bytes_read,
+                s.requests.requests
             );
         }
         Some("restore") => {
-            let repo = Repository::open(storage, None)?;
+            let before = storage.stats();
+            let repo = Repository::open(storage.clone(), None)?;
             let target = Path::new(arg(2).ok_or_else(|| anyhow::anyhow!("target missing"))?);
             let latest = repo.latest()?;
             let id = latest
@@ -76,10 +95,11 @@ fn main() -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("no snapshot"))?;
             let r = repo.restore(id, target, &RestoreOptions::default(), &NoProgress)?;
             println!(
-                "{{\"op\":\"restore\",\"wall_s\":{:.3},\"files\":{},\"bytes\":{}}}",
+                "{{\"op\":\"restore\",\"wall_s\":{:.3},\"files\":{},\"bytes\":{},\"requests\":{}}}",
                 t.elapsed().as_secs_f64(),
                 r.files,
-                r.bytes
+                r.bytes,
+                storage.stats().since(&before).requests
             );
         }
         Some("verify") => {

@@ -15,8 +15,13 @@
 //! pinned ids), [`prune`](Repository::prune), [`diff`](Repository::diff) /
 //! [`diff_records`](Repository::diff_records), [`stats`](Repository::stats),
 //! [`delete_snapshot`](Repository::delete_snapshot), [`repair_index`](Repository::repair_index),
-//! [`check_writable`](Repository::check_writable). Storage backends implement [`Storage`]
-//! ([`LocalStorage`] here). Every error is a [`BackupError`].
+//! [`check_writable`](Repository::check_writable). Storage backends implement [`Storage`]:
+//! [`LocalStorage`] (a directory) and [`ObjectStorage`] (S3-compatible, Azure Blob, GCS through
+//! `object_store`); [`open_storage`] turns a location (`/path`, `file://`, `s3://bucket/prefix`,
+//! `az://`, `gs://`) and [`ObjectStoreOptions`] into one, [`check_storage`] tests credentials,
+//! bucket and write access up front, and [`Storage::stats`] counts requests
+//! ([`SnapshotSummary::requests`] per backup). Object stores are documented in
+//! `docs/object-storage.md`. Every error is a [`BackupError`].
 //!
 //! ```no_run
 //! use std::{path::Path, sync::Arc};

@@ -266,7 +266,17 @@ impl Repository {
         init: &InitOptions,
         key: Option<&[u8]>,
     ) -> Result<Repository> {
-        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(path));
+        Repository::open_or_init(Arc::new(LocalStorage::new(path)), init, key)
+    }
+
+    /// Open the repository on any storage (see [`open_storage`](crate::open_storage) for
+    /// URLs), creating it with `init` options if absent. A missing bucket is an error
+    /// (`BackupError::Remote` with `RemoteProblem::BucketNotFound`), not a new repository.
+    pub fn open_or_init(
+        storage: Arc<dyn Storage>,
+        init: &InitOptions,
+        key: Option<&[u8]>,
+    ) -> Result<Repository> {
         match Repository::open(storage.clone(), key) {
             Err(BackupError::NotARepository { .. }) if !storage.exists(CONFIG_KEY)? => {
                 Repository::init(storage, init, key)
