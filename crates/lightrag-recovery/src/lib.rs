@@ -1,26 +1,54 @@
 //! `lightrag-recovery`: graph discovery, recovery points, validation, restore/failover
-//! orchestration and graph health for LightRAG knowledge graphs.
+//! orchestration, graph health and RPO/RTO reporting for LightRAG knowledge graphs.
+//!
+//! - [`discover_graphs`], [`resolve_graph`], [`looks_live`]: graphs under the working dirs,
+//!   never client-supplied paths;
+//! - [`RecoveryManager`]: recovery points ([`RecoveryManager::create_point`], list, get,
+//!   delete, [`RecoveryManager::pinned_snapshots`] for retention), validation
+//!   ([`RecoveryManager::validate_point`]), restore/failover
+//!   ([`RecoveryManager::restore_point`]), catalog rebuild
+//!   ([`RecoveryManager::rebuild_catalog`]) and [`RecoveryManager::objectives`] (RPO/RTO);
+//! - [`HealthMonitor`]: HEALTHY / DEGRADED / OFFLINE with reasons, transitions stored once.
 //!
 //! The API is synchronous (the layers below — `lightrag-backup` and the diesel catalog of
-//! `lightrag-recovery-db` — are synchronous and file/CPU heavy). An async server calls it through
-//! `tokio::task::spawn_blocking` (or `Db::run` for catalog-only work).
+//! `lightrag-recovery-db` — are synchronous and file/CPU heavy). An async server calls it
+//! through `tokio::task::spawn_blocking`. Events go to an [`EventSink`] ([`DbEventSink`] by
+//! default). The guarantees are described in `docs/recovery.md`.
 //!
 //! ```no_run
-//! use std::{path::Path, time::Duration};
-//! use lightrag_recovery::{discover_graphs, looks_live, resolve_graph};
+//! use std::{path::{Path, PathBuf}, sync::Arc, time::Duration};
+//! use lightrag_backup::{LocalStorage, Repository};
+//! use lightrag_recovery::{
+//!     CreatePointRequest, HealthMonitor, HealthOptions, RecoveryManager, RecoveryOptions,
+//!     RestorePointOptions, discover_graphs,
+//! };
+//! use lightrag_recovery_db::{Db, DbConfig};
 //!
-//! # fn main() -> Result<(), lightrag_recovery::RecoveryError> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let found = discover_graphs(Path::new("./rag_storage"))?;
-//! for g in &found.graphs {
-//!     println!("{} -> {}", g.id, g.path.display());
-//! }
 //! for s in &found.skipped {
 //!     eprintln!("skipped {}: {}", s.path.display(), s.reason);
 //! }
-//! let g = resolve_graph(&[Path::new("./rag_storage")], "default")?;
-//! if looks_live(&g.path, Duration::from_secs(300))? {
-//!     eprintln!("graph {} is being written; stop LightRAG before restoring in place", g.id);
-//! }
+//! let db = Db::connect(&DbConfig::new("sqlite:///./lightrag_recovery.db"))?;
+//! let repo = Repository::open(Arc::new(LocalStorage::new("/var/backups/lightrag")), None)?;
+//! let roots = vec![PathBuf::from("./rag_storage")];
+//! let m = RecoveryManager::new(db.clone(), RecoveryOptions { roots: roots.clone(), ..Default::default() });
+//! let point = m.create_point(&repo, &CreatePointRequest {
+//!     graph_ids: found.graphs.iter().map(|g| g.id.clone()).collect(),
+//!     description: "before upgrade".into(),
+//!     fresh_backup: true,
+//!     ..Default::default()
+//! })?;
+//! let report = m.validate_point(&repo, &point.point.id)?;
+//! assert!(report.ok, "{:?}", report.error_text());
+//! // Failover: restore every graph in place from a replica.
+//! let replica = Repository::open(Arc::new(LocalStorage::new("/mnt/dr/lightrag")), None)?;
+//! let done = m.restore_point(&replica, None, &point.point.id,
+//!     &RestorePointOptions { in_place: true, ..Default::default() })?;
+//! println!("{}", done.next_step);
+//!
+//! let health = HealthMonitor::new(db, HealthOptions { roots, rpo: Duration::from_secs(3600), ..Default::default() });
+//! println!("overall {}", health.check(Some(&repo)).overall);
 //! # Ok(()) }
 //! ```
 
