@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         "sqlite:///{}",
         scratch.join("catalog.db").display()
     )))?;
-    run_migrations(&mut db.conn()?)?;
+    run_migrations(&mut *db.conn()?)?;
     let m = RecoveryManager::new(
         db,
         RecoveryOptions {
