@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the commands that work without a server.
 
 mod progress;
+mod recovery;
 mod repo;
 
 use std::path::PathBuf;
@@ -54,6 +55,12 @@ pub enum Command {
     Diff(repo::DiffArgs),
     /// Repository size, deduplication ratio and per-graph figures.
     Stats,
+    /// Snapshot catalog maintenance.
+    #[command(subcommand)]
+    Catalog(recovery::CatalogCommand),
+    /// Recovery points: create, list, validate, restore, delete.
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCommand),
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
     /// Recovery database maintenance.
@@ -91,6 +98,8 @@ pub fn run(c: &Config, cmd: &Command, json: bool) -> anyhow::Result<Outcome> {
         Command::Prune(a) => repo::prune(c, a, json),
         Command::Diff(a) => repo::diff(c, a, json),
         Command::Stats => repo::stats(c, json),
+        Command::Catalog(cmd) => recovery::catalog(c, cmd, json),
+        Command::Recovery(cmd) => recovery::recovery(c, cmd, json),
         Command::Config => print_config(c, json).map(|()| Outcome::Ok),
         Command::Db(d) => run_db(c, d).map(|()| Outcome::Ok),
     }
@@ -184,6 +193,15 @@ pub fn run_db(c: &Config, cmd: &DbCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).context("encoding JSON")?
+    );
     Ok(())
 }
 

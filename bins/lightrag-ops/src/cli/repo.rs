@@ -10,10 +10,9 @@ use lightrag_backup::{
     BackupOptions, PruneOptions, ReadData, RestoreOptions, RetentionPolicy, VerifyOptions,
 };
 use lightrag_config::Config;
-use serde::Serialize;
 
-use super::Outcome;
 use super::progress::Bar;
+use super::{Outcome, print_json};
 use crate::wiring;
 
 /// `backup`.
@@ -126,14 +125,6 @@ pub struct DiffArgs {
     /// Newer snapshot.
     #[arg(value_name = "B")]
     pub b: String,
-}
-
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).context("encoding JSON")?
-    );
-    Ok(())
 }
 
 fn mib(bytes: u64) -> String {

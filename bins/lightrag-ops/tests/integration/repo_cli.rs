@@ -257,3 +257,55 @@ fn unknown_graph_and_missing_repository_are_clear_errors() {
     let out = env.run(&["backup", "../etc"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn catalog_rebuild_and_recovery_points_from_the_cli() {
+    let env = Env::new();
+    env.ok_json(&["backup", "--all"]);
+    let p = env.ok_json(&["recovery", "create", "dickens", "bingofhy", "-m", "nightly"]);
+    let id = p["id"].as_str().unwrap().to_owned();
+    let v = env.ok_json(&["recovery", "validate", &id]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        env.ok_json(&["recovery", "list"]).as_array().unwrap().len(),
+        1
+    );
+
+    // Lose the catalog: the rebuild lists every snapshot again (recovery points are gone).
+    std::fs::remove_file(env.dir.path().join("cat.db")).unwrap();
+    let _ = std::fs::remove_file(env.dir.path().join("cat.db-wal"));
+    let _ = std::fs::remove_file(env.dir.path().join("cat.db-shm"));
+    let r = env.ok_json(&["catalog", "rebuild"]);
+    assert_eq!(r["snapshots"], 2, "{r}");
+    assert_eq!(r["inserted"], 2, "{r}");
+    assert_eq!(
+        env.ok_json(&["recovery", "list"]).as_array().unwrap().len(),
+        0
+    );
+
+    // A recovery point on a damaged repository does not validate: exit code 3.
+    let p = env.ok_json(&["recovery", "create", "dickens"]);
+    let id = p["id"].as_str().unwrap().to_owned();
+    let mut stack = vec![env.dir.path().join("repo/data")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let mut b = std::fs::read(&p).unwrap();
+                let mid = b.len() / 2;
+                b[mid] ^= 0x55;
+                std::fs::write(&p, b).unwrap();
+            }
+        }
+    }
+    let out = env.run(&["recovery", "validate", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("does NOT restore"));
+}
