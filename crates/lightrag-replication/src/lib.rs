@@ -61,7 +61,7 @@ pub use state::{
 };
 pub use store::{DirectoryTarget, ReplicaStore};
 pub use sync::{
-    SyncHooks, SyncOptions, SyncOutcome, TargetPruneReport, prune_target, sync_graph,
+    SentHook, SyncHooks, SyncOptions, SyncOutcome, TargetPruneReport, prune_target, sync_graph,
     target_snapshot_ids, throttle_delay,
 };
 pub use target::{

@@ -16,9 +16,21 @@ use crate::lock::ReadLock;
 use crate::receiver::{Accepted, config_repository_id, content_hash};
 use crate::store::ReplicaStore;
 
+/// Called after each object the target stored, with its key (test hook).
+#[derive(Clone)]
+pub struct SentHook(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for SentHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SentHook")
+    }
+}
+
 /// Test hooks (never set in production).
 #[derive(Debug, Clone, Default)]
 pub struct SyncHooks {
+    /// Called after each stored object (e.g. to kill the target mid-sync).
+    pub after_sent: Option<SentHook>,
     /// Stop with [`ReplicationError::Interrupted`] once this many objects were sent in the
     /// attempt (simulates a crash or a killed target).
     pub fail_after_objects: Option<u64>,
@@ -219,6 +231,9 @@ impl Run<'_> {
             Accepted::Stored => {
                 self.sent.fetch_add(1, Ordering::SeqCst);
                 self.bytes.fetch_add(n, Ordering::Relaxed);
+                if let Some(hook) = &self.opts.hooks.after_sent {
+                    (hook.0)(key);
+                }
             }
             Accepted::AlreadyPresent => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);

@@ -19,10 +19,14 @@ use crate::error::{ReplicationError, Result};
 use crate::peer::{PeerClient, validate_peer_url};
 use crate::store::{DirectoryTarget, ReplicaStore};
 
-/// Where a target is. `Debug` never shows the API key.
-#[derive(Clone, PartialEq, Eq)]
+/// Where a target is. `Debug` never shows the API key or credentials; deserialisable (for
+/// API requests) as `{"kind": "path", "path"}`, `{"kind": "object_store", "url",
+/// "credentials"}` or `{"kind": "peer", "url", "api_key"}`, never serialised.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TargetSpec {
     /// A repository in a local or NFS directory (absolute path).
+    #[serde(rename = "path")]
     Directory {
         /// The directory (created on first sync).
         path: PathBuf,
@@ -36,6 +40,7 @@ pub enum TargetSpec {
         /// object_store configuration keys holding credentials (e.g. `aws_access_key_id`,
         /// `aws_secret_access_key`), stored as the target's secret; empty = from the
         /// environment.
+        #[serde(default)]
         credentials: BTreeMap<String, String>,
     },
     /// A peer lightrag-ops server receiving into its own replica storage.
@@ -43,6 +48,7 @@ pub enum TargetSpec {
         /// Base URL, `http(s)://host[:port][/path]`.
         url: String,
         /// The peer's API key (stored as the target's secret, never returned).
+        #[serde(default)]
         api_key: Option<String>,
     },
 }

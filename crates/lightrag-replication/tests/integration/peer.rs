@@ -181,3 +181,81 @@ fn peer_rejects_corruption_and_bad_keys() {
     let ok = sync_graph(&primary, c.as_ref(), "g", &SyncOptions::default());
     assert!(ok.is_success(), "{ok:?}");
 }
+
+/// The standby is killed while objects are in flight (from the sender's own progress, not a
+/// timer); after a restart on the same port the sync completes, sending only what the standby
+/// does not hold.
+#[test]
+fn standby_killed_mid_transfer_then_resumed() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 6_500_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let snap = backup(&repo, "g", &graph);
+    let primary: Arc<dyn Storage> = repo.storage().clone();
+    let total = objects(primary.as_ref()).len() as u64;
+    assert!(total >= 8, "{total}");
+    let standby_dir = tmp.path().join("standby");
+    let peer = TestPeer::start(&standby_dir, KEY, 0);
+    let (base, port) = (peer.base.clone(), peer.port);
+    let peer = Arc::new(Mutex::new(Some(peer)));
+    let count = Arc::new(AtomicU64::new(0));
+    let hook = {
+        let (peer, count) = (peer.clone(), count.clone());
+        lightrag_replication::SentHook(Arc::new(move |_key: &str| {
+            if count.fetch_add(1, Ordering::SeqCst) + 1 == 3
+                && let Some(p) = peer.lock().unwrap().take()
+            {
+                p.stop(); // other workers have requests in flight
+            }
+        }))
+    };
+    let c = client(&base, KEY);
+    let killed = sync_graph(
+        &primary,
+        c.as_ref(),
+        "g",
+        &SyncOptions {
+            concurrency: 3,
+            hooks: SyncHooks {
+                after_sent: Some(hook),
+                ..SyncHooks::default()
+            },
+            ..SyncOptions::default()
+        },
+    );
+    assert!(killed.target_unreachable, "{killed:?}");
+    assert!(
+        target_snapshot_ids(&lightrag_replication::DirectoryTarget::new(&standby_dir))
+            .unwrap()
+            .is_empty()
+    );
+    let held = objects(&LocalStorage::new(&standby_dir)).len() as u64;
+    assert!(
+        held >= killed.objects_sent && held < total,
+        "{held} {killed:?}"
+    );
+
+    let peer = TestPeer::start(&standby_dir, KEY, port);
+    let resumed = sync_graph(&primary, c.as_ref(), "g", &SyncOptions::default());
+    assert!(resumed.is_success(), "{resumed:?}");
+    assert_eq!(
+        resumed.objects_sent,
+        total - held,
+        "only what the standby lacked"
+    );
+    assert!(
+        killed.objects_sent + resumed.objects_sent <= total,
+        "nothing stored twice"
+    );
+    assert_eq!(
+        objects(&LocalStorage::new(&standby_dir)),
+        objects(primary.as_ref())
+    );
+    let local = Repository::open(Arc::new(LocalStorage::new(&standby_dir)), None).unwrap();
+    assert_restores_identical(&local, &snap, &graph, tmp.path());
+    peer.stop();
+}

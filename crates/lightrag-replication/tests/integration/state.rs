@@ -27,6 +27,27 @@ fn open_opts(secs: u64) -> TargetOpenOptions {
 }
 
 fn target_crud(backend: BackendKind) {
+    let parsed: TargetSpec =
+        serde_json::from_str(r#"{"kind": "peer", "url": "http://10.0.0.2:9622", "api_key": "k"}"#)
+            .unwrap();
+    assert_eq!(
+        parsed,
+        TargetSpec::Peer {
+            url: "http://10.0.0.2:9622".into(),
+            api_key: Some("k".into())
+        }
+    );
+    let parsed: TargetSpec = serde_json::from_str(r#"{"kind": "path", "path": "/mnt/r"}"#).unwrap();
+    assert_eq!(
+        parsed,
+        TargetSpec::Directory {
+            path: "/mnt/r".into()
+        }
+    );
+    assert!(
+        serde_json::from_str::<TargetSpec>(r#"{"kind": "path", "path": "/mnt/r", "x": 1}"#)
+            .is_err()
+    );
     let t = TestDb::new(backend);
     let db = t.connect();
     let mut conn = db.conn().unwrap();
