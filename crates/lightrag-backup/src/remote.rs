@@ -799,7 +799,8 @@ pub struct StorageCheck {
     pub location: String,
     /// Whether a repository (`config`) already exists there.
     pub repository_exists: bool,
-    /// Steps that passed, in order (`list`, `put`, `get`, `delete`).
+    /// Steps that passed, in order (`access` — credentials, bucket, read —, `put`, `get`,
+    /// `delete`).
     pub passed: Vec<String>,
     /// Requests the check sent.
     pub requests: u64,
@@ -807,8 +808,9 @@ pub struct StorageCheck {
     pub elapsed_ms: u64,
 }
 
-/// Check access to a storage up front (for `repo check` and start-up): list (credentials,
-/// bucket, read access), put a probe object (write permission), read it back, delete it.
+/// Check access to a storage up front (for `repo check` and start-up): look for the
+/// repository config (credentials, bucket, read access), put a probe object (write
+/// permission), read it back, delete it.
 /// The first failure is returned; an object-store failure is [`BackupError::Remote`] whose
 /// [`RemoteProblem`] tells wrong credentials, missing bucket, missing permission and
 /// unreachable endpoint apart.
@@ -816,11 +818,10 @@ pub fn check_storage(storage: &dyn Storage) -> Result<StorageCheck> {
     let started = Instant::now();
     let before = storage.stats();
     let mut passed = Vec::new();
-    let repository_exists = storage
-        .list("config")?
-        .iter()
-        .any(|o| o.key == crate::format::CONFIG_KEY);
-    passed.push("list".to_owned());
+    // One HEAD (plus, on a 404, one delimited listing to confirm the bucket): never a
+    // listing of the whole prefix.
+    let repository_exists = storage.exists(crate::format::CONFIG_KEY)?;
+    passed.push("access".to_owned());
     let key = format!("probe/{}", crate::crypto::random_hex(8));
     let body = crate::crypto::random_hex(16).into_bytes();
     storage.put(&key, body.clone())?;

@@ -174,6 +174,6 @@ fn check_writable_probe(backend: Backend) {
     assert!(!probe_dir.exists() || !probe_dir.read_dir().unwrap().any(|_| true));
     let check = lightrag_backup::check_storage(tmp.storage().as_ref()).unwrap();
     assert!(check.repository_exists, "{check:?}");
-    assert_eq!(check.passed, ["list", "put", "get", "delete"]);
+    assert_eq!(check.passed, ["access", "put", "get", "delete"]);
     assert_eq!(check.requests > 0, backend == Backend::S3, "{check:?}");
 }
