@@ -487,3 +487,34 @@ fn remove_restored(u: &Undo) -> Result<()> {
         Err(e) => Err(RecoveryError::io("remove", &u.loc.path, e)),
     }
 }
+
+impl RecoveryManager {
+    /// Open the repository of replication target `name_or_id` for a failover (or a validation
+    /// against the replica). Only `path` targets are repositories this crate can open;
+    /// object-store and peer targets are opened by the replication layer. `key` is the
+    /// repository encryption key, if any.
+    pub fn open_target_repository(
+        &self,
+        name_or_id: &str,
+        key: Option<&[u8]>,
+    ) -> Result<Repository> {
+        let mut conn = self.conn()?;
+        let target =
+            match lightrag_recovery_db::get_replication_target_by_name(&mut conn, name_or_id) {
+                Ok(t) => t,
+                Err(e) if e.is_not_found() => {
+                    lightrag_recovery_db::get_replication_target(&mut conn, name_or_id)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+        if target.kind != lightrag_recovery_db::TargetKind::Path {
+            return Err(RecoveryError::InvalidRequest(format!(
+                "replication target `{}` is a {} target; open it through the replication layer and pass the repository",
+                target.name, target.kind
+            )));
+        }
+        let storage = std::sync::Arc::new(lightrag_backup::LocalStorage::new(&target.url));
+        Repository::open(storage, key)
+            .map_err(|e| RecoveryError::backup("open replication target repository", None, e))
+    }
+}

@@ -129,8 +129,24 @@ fn failover_from_replica_with_primary_deleted(t: &mut TestDb) {
     mutate(&env);
     std::fs::remove_dir_all(env.work.join("gamma")).unwrap(); // a graph lost entirely
 
-    let replica = open_repo(&replica_path).unwrap();
     let m = env.manager(t.db().clone());
+    // The replica is a registered directory replication target, opened by name.
+    let target = lightrag_recovery_db::NewReplicationTarget {
+        id: "t-dr".into(),
+        name: "dr".into(),
+        kind: lightrag_recovery_db::TargetKind::Path,
+        url: replica_path.display().to_string(),
+        secret: None,
+        enabled: true,
+    };
+    lightrag_recovery_db::create_replication_target(&mut t.db().conn().unwrap(), &target).unwrap();
+    let replica = m.open_target_repository("dr", None).unwrap();
+    assert_eq!(replica.id(), open_repo(&replica_path).unwrap().id());
+    assert!(
+        m.open_target_repository("nope", None)
+            .unwrap_err()
+            .is_not_found()
+    );
     // The point still proves restorable from the replica.
     assert!(m.validate_point(&replica, &id).unwrap().ok);
     let r = m.restore_point(&replica, None, &id, &in_place()).unwrap();
