@@ -27,8 +27,9 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
 }
 
 /// Starts a backup of one graph (202 + job; `?wait=true` answers when done).
+#[utoipa::path(post, path = "/api/v1/graphs/{id}/backups", tag = "backups", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/graphs/{id}/backups")]
-async fn create(
+pub(crate) async fn create(
     state: web::Data<AppState>,
     id: web::Path<String>,
     q: web::Query<WaitQuery>,
@@ -55,8 +56,9 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/backups", tag = "backups", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/backups")]
-async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -81,8 +83,9 @@ async fn list(
 }
 
 /// A catalog row plus the manifest's file list.
+#[utoipa::path(get, path = "/api/v1/backups/{snapshot_id}", tag = "backups", params(("snapshot_id" = String, Path, description = "snapshot id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/backups/{snapshot_id}")]
-async fn get_one(
+pub(crate) async fn get_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -102,8 +105,9 @@ async fn get_one(
 }
 
 /// Deletes a snapshot (refused with 409 while a recovery point pins it).
+#[utoipa::path(delete, path = "/api/v1/backups/{snapshot_id}", tag = "backups", params(("snapshot_id" = String, Path, description = "snapshot id")), responses((status = 200, description = "Deleted"), (status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[delete("/api/v1/backups/{snapshot_id}")]
-async fn delete_one(
+pub(crate) async fn delete_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -123,8 +127,9 @@ struct VerifyBody {
     read_data: ReadData,
 }
 
+#[utoipa::path(post, path = "/api/v1/backups/verify", tag = "backups", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/backups/verify")]
-async fn verify(
+pub(crate) async fn verify(
     state: web::Data<AppState>,
     q: web::Query<WaitQuery>,
     body: web::Bytes,
@@ -143,8 +148,9 @@ async fn verify(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/backups/stats", tag = "backups", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/backups/stats")]
-async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let repo = state.repo.clone();
     let stats = blocking(move || repo.stats()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -163,8 +169,9 @@ struct RetentionBody {
     prune: Option<bool>,
 }
 
+#[utoipa::path(post, path = "/api/v1/backups/retention/run", tag = "backups", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/backups/retention/run")]
-async fn retention_run(
+pub(crate) async fn retention_run(
     state: web::Data<AppState>,
     q: web::Query<WaitQuery>,
     body: web::Bytes,

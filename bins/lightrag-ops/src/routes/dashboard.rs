@@ -130,8 +130,9 @@ async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
 }
 
 /// Overall status, every graph and component with reasons, and the scheduler.
+#[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/status")]
-async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let report = health(&state).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "overall": report.overall,
@@ -143,8 +144,9 @@ async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// One graph: health with reasons, latest backups, replication state.
+#[utoipa::path(get, path = "/api/v1/health-dashboard/graphs/{id}/status", tag = "dashboard", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/graphs/{id}/status")]
-async fn graph_status(
+pub(crate) async fn graph_status(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -189,8 +191,9 @@ async fn graph_status(
 }
 
 /// Per graph: snapshot count, latest backup and its status; totals.
+#[utoipa::path(get, path = "/api/v1/health-dashboard/backups/summary", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/backups/summary")]
-async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let graphs = crate::wiring::catalog_graph_ids(&state.db).map_err(ApiError::Internal)?;
     let summary = state
         .db
@@ -219,14 +222,21 @@ async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, Api
 }
 
 /// Every replication target (no secrets) with per-graph lag and errors.
+#[utoipa::path(get, path = "/api/v1/health-dashboard/replication/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/replication/status")]
-async fn replication_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn replication_status(
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": replication(&state).await? })))
 }
 
 /// The HTML dashboard (JSON with `Accept: application/json`).
+#[utoipa::path(get, path = "/health", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/health")]
-async fn page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let d = dashboard(&state).await?;
     let wants_json = req
         .headers()

@@ -36,8 +36,9 @@ struct EventQuery {
     offset: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/events")]
-async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     q: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -80,8 +81,9 @@ struct AnalyticsQuery {
     critical: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/events/analytics", tag = "events", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/events/analytics")]
-async fn analytics(
+pub(crate) async fn analytics(
     state: web::Data<AppState>,
     q: web::Query<AnalyticsQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -34,8 +34,9 @@ impl PageQuery {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/graphs", tag = "graphs", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/graphs")]
-async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -58,8 +59,9 @@ struct RegisterGraph {
     path: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/graphs", tag = "graphs", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/graphs")]
-async fn register(
+pub(crate) async fn register(
     state: web::Data<AppState>,
     body: web::Json<RegisterGraph>,
 ) -> Result<HttpResponse, ApiError> {
@@ -89,8 +91,9 @@ async fn register(
     Ok(HttpResponse::Created().json(graph))
 }
 
+#[utoipa::path(get, path = "/api/v1/graphs/{id}", tag = "graphs", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/graphs/{id}")]
-async fn get_one(
+pub(crate) async fn get_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -104,8 +107,9 @@ async fn get_one(
 }
 
 /// Forgets a graph's registration; its files and snapshots are kept.
+#[utoipa::path(delete, path = "/api/v1/graphs/{id}", tag = "graphs", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Deleted"), (status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[delete("/api/v1/graphs/{id}")]
-async fn unregister(
+pub(crate) async fn unregister(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -10,18 +10,21 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// Status of the scheduled tasks.
+#[utoipa::path(get, path = "/api/v1/scheduler", tag = "jobs", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/scheduler")]
-async fn scheduler(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn scheduler(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "tasks": state.scheduler.status() }))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/jobs")]
-async fn list(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn list(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "jobs": state.jobs.list() }))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/jobs/{id}")]
-async fn get_one(
+pub(crate) async fn get_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -10,8 +10,11 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard_metrics);
 }
 
+#[utoipa::path(get, path = "/api/v1/health-dashboard/metrics", tag = "metrics", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/metrics")]
-async fn dashboard_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn dashboard_metrics(
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let collector = state.metrics.as_ref().ok_or_else(|| {
         ApiError::NotFound("metrics are disabled (LIGHTRAG_METRICS_ENABLED=false)".to_owned())
     })?;

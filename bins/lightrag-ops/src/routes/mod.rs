@@ -10,6 +10,7 @@ mod events;
 mod graphs;
 mod jobs;
 mod metrics;
+mod openapi;
 mod probes;
 mod recovery;
 
@@ -24,7 +25,8 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
         .configure(jobs::config)
         .configure(events::config)
         .configure(dashboard::config)
-        .configure(recovery::config);
+        .configure(recovery::config)
+        .service(openapi::openapi_json);
 }
 
 /// JSON 404 for paths no route matches.

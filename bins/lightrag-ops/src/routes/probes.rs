@@ -10,14 +10,16 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process is up and serving.
+#[utoipa::path(get, path = "/livez", tag = "probes", responses((status = 200, description = "OK"), (status = 503, description = "Not ready")))]
 #[get("/livez")]
-async fn livez() -> HttpResponse {
+pub(crate) async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "alive" }))
 }
 
 /// 200 when every dependency is ready, else 503 with the reasons.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "OK"), (status = 503, description = "Not ready")))]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.readiness.check() {
         Ok(components) => {
             HttpResponse::Ok().json(json!({ "status": "ready", "components": components }))

@@ -32,8 +32,9 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
 
 /// Creates a recovery point pinning each graph's latest snapshot (201), or with
 /// `fresh_backup` taking new backups first (a job: 202, or `?wait=true`).
+#[utoipa::path(post, path = "/api/v1/recovery/points", tag = "recovery", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/recovery/points")]
-async fn create_point(
+pub(crate) async fn create_point(
     state: web::Data<AppState>,
     q: web::Query<WaitQuery>,
     body: web::Json<CreatePointRequest>,
@@ -53,8 +54,9 @@ async fn create_point(
     Ok(HttpResponse::Created().json(point))
 }
 
+#[utoipa::path(get, path = "/api/v1/recovery/points", tag = "recovery", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/recovery/points")]
-async fn list_points(
+pub(crate) async fn list_points(
     state: web::Data<AppState>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -68,8 +70,9 @@ async fn list_points(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "recovery_points": points })))
 }
 
+#[utoipa::path(get, path = "/api/v1/recovery/points/{id}", tag = "recovery", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/recovery/points/{id}")]
-async fn get_point(
+pub(crate) async fn get_point(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -80,8 +83,9 @@ async fn get_point(
 }
 
 /// Deletes the point (never its snapshots).
+#[utoipa::path(delete, path = "/api/v1/recovery/points/{id}", tag = "recovery", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Deleted"), (status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[delete("/api/v1/recovery/points/{id}")]
-async fn delete_point(
+pub(crate) async fn delete_point(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -92,8 +96,9 @@ async fn delete_point(
 }
 
 /// Proves the point restores: chunks, restore drill, parsing, counts (a job).
+#[utoipa::path(post, path = "/api/v1/recovery/points/{id}/validate", tag = "recovery", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/recovery/points/{id}/validate")]
-async fn validate_point(
+pub(crate) async fn validate_point(
     state: web::Data<AppState>,
     id: web::Path<String>,
     q: web::Query<WaitQuery>,
@@ -110,8 +115,9 @@ async fn validate_point(
 
 /// Restores every graph of the point, in place (atomic per graph, rolled back together) or
 /// under new ids (a job).
+#[utoipa::path(post, path = "/api/v1/recovery/points/{id}/restore", tag = "recovery", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/recovery/points/{id}/restore")]
-async fn restore_point(
+pub(crate) async fn restore_point(
     state: web::Data<AppState>,
     id: web::Path<String>,
     q: web::Query<WaitQuery>,
@@ -136,8 +142,9 @@ async fn restore_point(
 }
 
 /// RPO (age of the newest restorable snapshot, local and replicated) and last RTO per graph.
+#[utoipa::path(get, path = "/api/v1/recovery/status", tag = "recovery", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/recovery/status")]
-async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let st = state.get_ref().clone();
     let objectives =
         blocking(move || st.recovery.objectives(&[], time::OffsetDateTime::now_utc())).await?;
@@ -163,8 +170,9 @@ struct RestoreBody {
     force: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/restore", tag = "recovery", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[post("/api/v1/restore")]
-async fn restore_snapshot(
+pub(crate) async fn restore_snapshot(
     state: web::Data<AppState>,
     q: web::Query<WaitQuery>,
     body: web::Json<RestoreBody>,
