@@ -29,7 +29,9 @@ pub fn record_outcome(
     st.bytes_synced = st
         .bytes_synced
         .saturating_add(i64::try_from(o.bytes_sent).unwrap_or(i64::MAX));
-    st.lag_ms = Some(o.lag_ms);
+    if o.lag_known {
+        st.lag_ms = Some(o.lag_ms);
+    }
     if let Some(s) = &o.last_synced_snapshot {
         st.last_synced_snapshot_id = Some(s.clone());
     }

@@ -105,6 +105,8 @@ pub struct SyncOutcome {
     pub last_synced_snapshot: Option<String>,
     /// Lag after the attempt (ms): age of the oldest primary snapshot not on the target.
     pub lag_ms: i64,
+    /// `false` when the primary could not be listed (then `lag_ms` means nothing).
+    pub lag_known: bool,
     /// Error, when the attempt failed.
     pub error: Option<String>,
     /// The failure means the target is unreachable or rejected the key.
@@ -437,6 +439,7 @@ fn sync_inner(
     // Manifests are listed before data: a backup writes packs and index before its manifest,
     // so every manifest listed here has its data in the listings below.
     *primary_ids = snapshot_ids(&run.primary.list(&snap_prefix)?, graph);
+    outcome.lag_known = true;
     let target_ids = match run.target.list(&snap_prefix) {
         Ok(l) => snapshot_ids(&l, graph),
         Err(e) => {

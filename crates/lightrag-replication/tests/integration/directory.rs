@@ -52,7 +52,7 @@ fn sync_restore_incremental_and_idempotent() {
     );
     assert_eq!(first.bytes_sent, all.values().sum::<u64>());
     assert_eq!(first.snapshots_sent, 1);
-    assert_eq!(first.lag_ms, 0);
+    assert_eq!((first.lag_ms, first.lag_known), (0, true));
     assert_eq!(first.last_synced_snapshot.as_deref(), Some(snap1.as_str()));
     assert_eq!(objects(&LocalStorage::new(&target_dir)), all);
 

@@ -242,10 +242,13 @@ fn standby_killed_mid_transfer_then_resumed() {
     let peer = TestPeer::start(&standby_dir, KEY, port);
     let resumed = sync_graph(&primary, c.as_ref(), "g", &SyncOptions::default());
     assert!(resumed.is_success(), "{resumed:?}");
-    assert_eq!(
-        resumed.objects_sent,
-        total - held,
-        "only what the standby lacked"
+    // Requests in flight at the kill (at most concurrency - 1 = 2) may still land after `held`
+    // was counted (the server's blocking pool finishes them): they are then skipped, not
+    // re-sent.
+    assert!(resumed.objects_sent <= total - held, "{held} {resumed:?}");
+    assert!(
+        resumed.objects_sent + 2 >= total - held,
+        "{held} {resumed:?}"
     );
     assert!(
         killed.objects_sent + resumed.objects_sent <= total,
