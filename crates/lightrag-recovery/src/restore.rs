@@ -383,13 +383,20 @@ impl RecoveryManager {
         } else {
             None
         };
+        let files = if loc.layout == GraphLayout::Root {
+            let top = top_level_files(manifest);
+            if top.is_empty() {
+                return Err(RecoveryError::InvalidRequest(format!(
+                    "snapshot {snapshot} of graph `{graph}` has no file at its top level; nothing to restore into the working directory"
+                )));
+            }
+            top
+        } else {
+            Vec::new()
+        };
         let ropts = RestoreOptions {
             in_place: opts.in_place && existing,
-            files: if loc.layout == GraphLayout::Root && existing {
-                manifest.files.iter().map(|f| f.path.clone()).collect()
-            } else {
-                Vec::new()
-            },
+            files,
             safety_snapshot: false,
             fail_before_swap: opts.fail_before_swap_of.as_deref() == Some(graph),
             ..RestoreOptions::default()
@@ -440,7 +447,7 @@ impl RecoveryManager {
         let before = safety_repo
             .snapshot(safety)
             .map_err(|e| RecoveryError::backup("read safety manifest", Some(&u.graph), e))?;
-        let files: Vec<String> = before.files.iter().map(|f| f.path.clone()).collect();
+        let files = top_level_files(&before);
         let ropts = RestoreOptions {
             in_place: true,
             files: if u.loc.layout == GraphLayout::Root {
@@ -451,15 +458,20 @@ impl RecoveryManager {
             safety_snapshot: false,
             ..RestoreOptions::default()
         };
-        safety_repo
-            .restore(safety, &u.loc.path, &ropts, &NoProgress)
-            .map_err(|e| RecoveryError::backup("roll back", Some(&u.graph), e))?;
+        // An empty file list means "the whole snapshot" to lightrag-backup: for the root
+        // graph with no file of its own before, there is nothing to put back.
+        let root_without_files = u.loc.layout == GraphLayout::Root && files.is_empty();
+        if !root_without_files {
+            safety_repo
+                .restore(safety, &u.loc.path, &ropts, &NoProgress)
+                .map_err(|e| RecoveryError::backup("roll back", Some(&u.graph), e))?;
+        }
         if u.loc.layout == GraphLayout::Root {
             // File-level swap: remove files the failed restore added.
             let keep: BTreeSet<&str> = files.iter().map(String::as_str).collect();
-            for f in &u.restored.files {
-                if !keep.contains(f.path.as_str()) {
-                    let p = u.loc.path.join(&f.path);
+            for f in top_level_files(&u.restored) {
+                if !keep.contains(f.as_str()) {
+                    let p = u.loc.path.join(&f);
                     fs::remove_file(&p).map_err(|e| RecoveryError::io("remove", &p, e))?;
                 }
             }
@@ -468,11 +480,22 @@ impl RecoveryManager {
     }
 }
 
+/// Files of `m` at its top level. The `default` graph (files directly in the working dir) is
+/// restored file by file and only at the top level: a snapshot of it taken without excluding
+/// the subfolders must never overwrite the other graphs living in them.
+fn top_level_files(m: &Manifest) -> Vec<String> {
+    m.files
+        .iter()
+        .filter(|f| !f.path.contains('/'))
+        .map(|f| f.path.clone())
+        .collect()
+}
+
 /// Undo a restore into a place that was empty or absent: remove what it wrote.
 fn remove_restored(u: &Undo) -> Result<()> {
     if u.loc.layout == GraphLayout::Root {
-        for f in &u.restored.files {
-            let p = u.loc.path.join(&f.path);
+        for f in top_level_files(&u.restored) {
+            let p = u.loc.path.join(&f);
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

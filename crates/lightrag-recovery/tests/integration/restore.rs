@@ -235,7 +235,91 @@ fn live_graph_refused_unless_forced(t: &mut TestDb) {
 mod root_graph {
     use super::*;
 
-    crate::both_backends!(default_graph_in_place_leaves_sibling_graphs_alone);
+    crate::both_backends!(
+        default_graph_in_place_leaves_sibling_graphs_alone,
+        rollback_covers_the_default_graph,
+        snapshot_of_default_with_subfolders_never_touches_them,
+    );
+
+    fn whole(env: &Env) -> Tree {
+        tree(&env.work).unwrap()
+    }
+
+    fn rollback_covers_the_default_graph(t: &mut TestDb) {
+        let env = Env::new().unwrap();
+        super::super::common::copy_fixture("bingofhy-rag_storage", &env.work).unwrap();
+        let m = env.manager(t.db().clone());
+        let ids = vec![
+            "alpha".to_string(),
+            "default".to_string(),
+            "gamma".to_string(),
+        ];
+        let req = CreatePointRequest {
+            graph_ids: ids,
+            fresh_backup: true,
+            ..Default::default()
+        };
+        let id = m.create_point(&env.repo, &req).unwrap().point.id;
+        let original = whole(&env);
+        // Change the root graph (one file changed, one added, one removed) and alpha.
+        std::fs::write(env.work.join("kv_store_full_docs.json"), "{}").unwrap();
+        std::fs::write(env.work.join("kv_store_extra.json"), "{}").unwrap();
+        std::fs::remove_file(env.work.join("vdb_chunks.json")).unwrap();
+        std::fs::write(env.work.join("alpha/kv_store_full_docs.json"), "{}").unwrap();
+        let changed = whole(&env);
+        let opts = RestorePointOptions {
+            fail_before_swap_of: Some("gamma".into()),
+            ..in_place()
+        };
+        let err = m.restore_point(&env.repo, None, &id, &opts).unwrap_err();
+        assert!(
+            err.to_string().contains("rolled back: [alpha, default]"),
+            "{err}"
+        );
+        assert_eq!(whole(&env), changed);
+        m.restore_point(&env.repo, None, &id, &in_place()).unwrap();
+        let mut expected = original;
+        // Files the snapshot does not know are left in the working dir (file-level swap).
+        expected.insert("kv_store_extra.json".into(), b"{}".to_vec());
+        assert_eq!(whole(&env), expected);
+    }
+
+    fn snapshot_of_default_with_subfolders_never_touches_them(t: &mut TestDb) {
+        let env = Env::new().unwrap();
+        super::super::common::copy_fixture("adamaslan-dickens", &env.work).unwrap();
+        // A backup of `default` taken by a tool that did not exclude the subfolders.
+        let o = lightrag_backup::BackupOptions::default();
+        let snap = env
+            .repo
+            .backup("default", &env.work, &o, &lightrag_backup::NoProgress)
+            .unwrap()
+            .snapshot;
+        assert!(
+            env.repo
+                .snapshot(&snap.id)
+                .unwrap()
+                .files
+                .iter()
+                .any(|f| f.path.starts_with("alpha/"))
+        );
+        let m = env.manager(t.db().clone());
+        let req = CreatePointRequest {
+            graph_ids: vec!["default".into()],
+            ..Default::default()
+        };
+        let id = m.create_point(&env.repo, &req).unwrap().point.id;
+        std::fs::write(env.work.join("alpha/kv_store_full_docs.json"), "{}").unwrap();
+        std::fs::write(env.work.join("kv_store_full_docs.json"), "{}").unwrap();
+        let alpha_now = tree(&env.work.join("alpha")).unwrap();
+        m.restore_point(&env.repo, None, &id, &in_place()).unwrap();
+        assert_eq!(
+            tree(&env.work.join("alpha")).unwrap(),
+            alpha_now,
+            "subfolder untouched"
+        );
+        let root_doc = std::fs::read(env.work.join("kv_store_full_docs.json")).unwrap();
+        assert_ne!(root_doc, b"{}", "root file restored");
+    }
 
     fn default_graph_in_place_leaves_sibling_graphs_alone(t: &mut TestDb) {
         let env = Env::new().unwrap();
