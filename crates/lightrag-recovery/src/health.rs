@@ -176,7 +176,7 @@ type ParseCache = HashMap<PathBuf, (FileKey, Result<(), String>)>;
 #[derive(Debug)]
 pub struct HealthMonitor {
     db: Db,
-    opts: HealthOptions,
+    opts: RwLock<HealthOptions>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     last: RwLock<Option<Arc<HealthReport>>>,
@@ -192,7 +192,7 @@ impl HealthMonitor {
         let events = Arc::new(DbEventSink::new(db.clone()));
         Self {
             db,
-            opts,
+            opts: RwLock::new(opts),
             clock: Arc::new(SystemClock),
             events,
             last: RwLock::new(None),
@@ -213,9 +213,16 @@ impl HealthMonitor {
         self
     }
 
+    /// The current options.
+    pub fn options(&self) -> HealthOptions {
+        self.opts.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
     /// Change the thresholds (takes effect at the next check).
-    pub fn set_options(&mut self, opts: HealthOptions) {
-        self.opts = opts;
+    pub fn set_options(&self, opts: HealthOptions) {
+        if let Ok(mut g) = self.opts.write() {
+            *g = opts;
+        }
     }
 
     /// The last report, without running checks (cheap; `None` before the first check).
@@ -296,7 +303,8 @@ impl HealthMonitor {
 
         // Graphs: registered ones and those discovered under the roots.
         let mut graph_dirs: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for root in &self.opts.roots {
+        let opts = self.options();
+        for root in &opts.roots {
             if let Ok(d) = discover_graphs(root) {
                 for g in d.graphs {
                     graph_dirs.entry(g.id).or_insert(g.path);
@@ -322,6 +330,7 @@ impl HealthMonitor {
                 &path,
                 now,
                 repo_problem.as_deref(),
+                &opts,
             ));
         }
 
@@ -415,6 +424,7 @@ impl HealthMonitor {
         path: &Path,
         now: OffsetDateTime,
         repo_problem: Option<&str>,
+        opts: &HealthOptions,
     ) -> ComponentHealth {
         let mut c = component(ComponentType::Graph, id, HealthStatus::Healthy, vec![]);
         c.path = Some(path.to_path_buf());
@@ -466,11 +476,11 @@ impl HealthMonitor {
                             Some(b) => {
                                 c.last_backup_at = Some(b.created_at);
                                 let age = now - b.created_at.to_offset_date_time();
-                                if age > self.opts.rpo {
+                                if age > opts.rpo {
                                     degraded.push(format!(
                                         "last successful backup is {} s old, above the RPO of {} s",
                                         age.whole_seconds(),
-                                        self.opts.rpo.as_secs()
+                                        opts.rpo.as_secs()
                                     ));
                                 }
                             }
@@ -499,8 +509,8 @@ impl HealthMonitor {
                     Page::new(lightrag_recovery_db::MAX_PAGE_SIZE, 0),
                 ) {
                     for s in states {
-                        let bound = i64::try_from(self.opts.max_replication_lag.as_millis())
-                            .unwrap_or(i64::MAX);
+                        let bound =
+                            i64::try_from(opts.max_replication_lag.as_millis()).unwrap_or(i64::MAX);
                         if let Some(lag) = s.lag_ms
                             && lag > bound
                         {

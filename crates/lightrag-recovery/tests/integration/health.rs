@@ -57,7 +57,7 @@ fn graph_walks_healthy_degraded_offline_healthy(t: &mut TestDb) {
         .unwrap();
     let t0 = OffsetDateTime::now_utc();
     let clock = Arc::new(ManualClock::new(t0));
-    let mut mon = HealthMonitor::new(t.db().clone(), opts()).with_clock(clock.clone());
+    let mon = HealthMonitor::new(t.db().clone(), opts()).with_clock(clock.clone());
     assert!(mon.latest().is_none());
 
     let status = |mon: &HealthMonitor| {
