@@ -790,6 +790,10 @@ impl Storage for ObjectStorage {
     fn listing_may_lag(&self) -> bool {
         true
     }
+
+    fn prefers_large_reads(&self) -> bool {
+        true
+    }
 }
 
 /// What [`check_storage`] found.

@@ -515,7 +515,10 @@ impl Repository {
 
     /// Read `ids` in order, calling `f` with each verified plaintext. Runs of blobs stored
     /// back to back in one pack are fetched with a single ranged read (fewer requests on
-    /// object stores, fewer syscalls locally).
+    /// object stores, fewer syscalls locally). On a backend where each request is expensive
+    /// ([`Storage::prefers_large_reads`]) the run may have gaps and go backwards: one read
+    /// covers every following blob of the same pack within a 16 MiB window (blobs of one
+    /// file are interleaved with other files' blobs in a pack, so exact runs are short).
     pub(crate) fn for_each_chunk(
         &self,
         index: &Index,
@@ -523,6 +526,8 @@ impl Repository {
         mut f: impl FnMut(&ChunkId, Vec<u8>) -> Result<()>,
     ) -> Result<()> {
         const MAX_RUN: u64 = 8 * 1024 * 1024;
+        const MAX_WINDOW: u64 = 16 * 1024 * 1024;
+        let windows = self.storage.prefers_large_reads();
         let loc = |id: &ChunkId| {
             index
                 .blobs
@@ -534,23 +539,33 @@ impl Repository {
         let mut i = 0;
         while i < ids.len() {
             let first = loc(&ids[i])?;
-            let mut end = first.offset + u64::from(first.length);
+            let (mut lo, mut hi) = (first.offset, first.offset + u64::from(first.length));
             let mut j = i + 1;
             while j < ids.len() {
                 let l = loc(&ids[j])?;
-                if l.pack != first.pack || l.offset != end || end - first.offset >= MAX_RUN {
+                if l.pack != first.pack {
                     break;
                 }
-                end += u64::from(l.length);
+                let l_end = l.offset + u64::from(l.length);
+                if windows {
+                    let (nlo, nhi) = (lo.min(l.offset), hi.max(l_end));
+                    if nhi - nlo > MAX_WINDOW {
+                        break;
+                    }
+                    (lo, hi) = (nlo, nhi);
+                } else {
+                    if l.offset != hi || hi - lo >= MAX_RUN {
+                        break;
+                    }
+                    hi = l_end;
+                }
                 j += 1;
             }
             let key = format::pack_key(&first.pack);
-            let data = self
-                .storage
-                .get_range(&key, first.offset, end - first.offset)?;
+            let data = self.storage.get_range(&key, lo, hi - lo)?;
             for id in &ids[i..j] {
                 let l = loc(id)?;
-                let start = (l.offset - first.offset) as usize;
+                let start = (l.offset - lo) as usize;
                 let slice = &data[start..start + l.length as usize];
                 f(id, self.decode_chunk(id, slice, l.raw_length, &key)?)?;
             }

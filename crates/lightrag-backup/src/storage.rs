@@ -64,6 +64,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn listing_may_lag(&self) -> bool {
         false
     }
+    /// Whether each request costs much more than the bytes it moves (object stores): readers
+    /// then fetch larger windows of a pack (gaps included) to need fewer requests.
+    /// Default: false.
+    fn prefers_large_reads(&self) -> bool {
+        false
+    }
 }
 
 /// Request counters of a storage backend (see [`Storage::stats`]).

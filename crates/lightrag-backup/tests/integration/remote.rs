@@ -394,6 +394,25 @@ fn requests_per_backup_are_counted() {
         unchanged.put <= 3 && unchanged.requests < 15,
         "{unchanged:?}"
     );
+    // Restore reads pack windows, not one range per chunk.
+    let st = repo.storage().clone();
+    let before = st.stats();
+    let out = tmp.path().join("out");
+    repo.restore(
+        &full.snapshot.id,
+        &out,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_same_tree(&src, &out);
+    let restore = st.stats().since(&before);
+    let files = full.snapshot.totals.files;
+    assert!(
+        restore.get <= 2 * (packs + files) + 10,
+        "{restore:?} packs={packs} files={files} chunks={}",
+        full.snapshot.totals.chunks
+    );
     // A local directory reports no requests.
     let local = TestEnv::new(Backend::Local);
     let lrepo = local.new_repo(None);
