@@ -23,6 +23,12 @@ pub enum ApiError {
     /// The request conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The body is well-formed but wrong (422), e.g. a hash mismatch.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The body is too large (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// A dependency is not available (503).
     #[error("{0}")]
     Unavailable(String),
@@ -51,6 +57,8 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
+            Self::Unprocessable(_) => "unprocessable",
+            Self::TooLarge(_) => "too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -65,6 +73,8 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -108,7 +118,7 @@ impl From<lightrag_backup::BackupError> for ApiError {
     fn from(e: lightrag_backup::BackupError) -> Self {
         use lightrag_backup::BackupError as E;
         match e {
-            E::SnapshotNotFound(_) => Self::NotFound(e.to_string()),
+            E::SnapshotNotFound(_) | E::ObjectNotFound { .. } => Self::NotFound(e.to_string()),
             E::InvalidGraphId(_) | E::AmbiguousSnapshot(_) | E::InvalidArgument(_) => {
                 Self::BadRequest(e.to_string())
             }

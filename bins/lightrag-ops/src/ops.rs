@@ -70,7 +70,14 @@ pub(crate) fn backup(
             },
         ),
     };
-    Ok(result?)
+    let summary = result?;
+    if st.config.replication_enabled {
+        // Right after a backup: push it to every enabled target (back-off ignored).
+        if let Err(e) = replicate(st, Some(graph), None, true) {
+            tracing::warn!(graph, error = %e, "Replication after backup failed");
+        }
+    }
+    Ok(summary)
 }
 
 /// Verifies the repository (or some snapshots); records a validation metric and event.
@@ -204,4 +211,114 @@ pub(crate) fn health_check(st: &AppState) -> std::sync::Arc<lightrag_recovery::H
         record::record_health_check(c.component_type, &c.id, c.status);
     }
     report
+}
+
+/// Syncs graphs to targets (all enabled targets and all graphs with snapshots by default),
+/// honouring each pair's back-off unless `force`; records metrics and events per attempt.
+pub(crate) fn replicate(
+    st: &AppState,
+    graph: Option<&str>,
+    target: Option<&str>,
+    force: bool,
+) -> Result<Vec<lightrag_replication::SyncOutcome>, ApiError> {
+    use lightrag_replication as rep;
+    let primary = st.repo.storage().clone();
+    let targets = {
+        let mut c = st.db.conn()?;
+        match target {
+            Some(t) => vec![rep::find_target(&mut c, t)?],
+            None => rep::list_targets(&mut c, Some(true))?,
+        }
+    };
+    let graphs = match graph {
+        Some(g) => vec![g.to_owned()],
+        None => rep::primary_graph_ids(&*primary)?,
+    };
+    let policy = rep::BackoffPolicy::default();
+    let open = crate::wiring::target_open_options();
+    let mut out = Vec::new();
+    for t in &targets {
+        for g in &graphs {
+            if !force {
+                let mut c = st.db.conn()?;
+                let state = lightrag_recovery_db::find_replication_state(&mut c, &t.id, g)?;
+                if !rep::attempt_due(
+                    state.as_ref(),
+                    &policy,
+                    lightrag_recovery_db::Timestamp::now().unix_millis(),
+                ) {
+                    continue;
+                }
+            }
+            let o =
+                rep::sync_and_record(&st.db, &primary, t, g, &rep::SyncOptions::default(), &open)?;
+            let duration = std::time::Duration::from_millis(o.duration_ms);
+            let lag = o
+                .lag_known
+                .then(|| std::time::Duration::from_millis(u64::try_from(o.lag_ms).unwrap_or(0)));
+            record::record_sync(g, &t.name, o.is_success(), duration, o.bytes_sent, lag);
+            let (ty, message) = match &o.error {
+                None => (
+                    EventType::ReplicationCompleted,
+                    Some(format!(
+                        "{} object(s), {} snapshot(s) sent",
+                        o.objects_sent, o.snapshots_sent
+                    )),
+                ),
+                Some(e) => (EventType::ReplicationFailed, Some(e.clone())),
+            };
+            st.events.log_replication_event(
+                Some(g),
+                &t.id,
+                ty,
+                EventDetails {
+                    duration: Some(duration),
+                    bytes: Some(o.bytes_sent),
+                    message,
+                    snapshot_id: o.last_synced_snapshot.clone(),
+                    ..EventDetails::default()
+                },
+            );
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks one target now (reachability, authentication, free space, last syncs) and stores it.
+pub(crate) fn target_health(
+    st: &AppState,
+    id: &str,
+) -> Result<lightrag_replication::TargetHealth, ApiError> {
+    use lightrag_replication as rep;
+    let mut c = st.db.conn()?;
+    let t = rep::find_target(&mut c, id)?;
+    let states = lightrag_recovery_db::list_replication_states(
+        &mut c,
+        &lightrag_recovery_db::ReplicationStateFilter {
+            target_id: Some(t.id.clone()),
+            ..Default::default()
+        },
+        lightrag_recovery_db::Page::new(10_000, 0),
+    )?;
+    let h = match rep::open_target(&mut c, &t, &crate::wiring::target_open_options()) {
+        Ok(store) => rep::check_target_health(
+            &*store,
+            t.has_secret,
+            &states,
+            &rep::HealthOptions::default(),
+        ),
+        Err(e) => rep::TargetHealth {
+            status: lightrag_recovery_db::HealthStatus::Offline,
+            reachable: false,
+            authenticated: None,
+            free_bytes: None,
+            repository_id: None,
+            message: Some(e.to_string()),
+            checked_at_ms: lightrag_recovery_db::Timestamp::now().unix_millis(),
+        },
+    };
+    rep::record_target_health(&mut c, &t.id, &h)?;
+    record::record_target_health(&t.name, h.reachable && h.authenticated != Some(false));
+    Ok(h)
 }

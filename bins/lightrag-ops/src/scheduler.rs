@@ -74,6 +74,15 @@ fn specs(c: &lightrag_config::Config) -> Vec<(&'static str, Duration, TaskFn)> {
     vec![
         ("health", c.health_check_interval, task(run_health)),
         ("auto_backup", c.auto_backup_interval, task(run_backups)),
+        (
+            "replication",
+            if c.replication_enabled {
+                c.replication_interval
+            } else {
+                Duration::ZERO
+            },
+            task(run_replication),
+        ),
         ("retention", c.retention_interval, task(run_retention)),
         ("verify", c.verify_interval, task(run_verify)),
         ("event_purge", EVENT_PURGE_INTERVAL, task(run_event_purge)),
@@ -198,9 +207,19 @@ where
         .unwrap_or_else(|e| Err(format!("task failed: {e}")))
 }
 
-/// Checks the health of every graph and component; only transitions are stored.
+/// Checks every replication target, then the health of every graph and component (only
+/// transitions are stored).
 async fn run_health(state: AppState) -> RunResult {
     blocking(move || {
+        let targets = {
+            let mut c = state.db.conn().map_err(|e| e.to_string())?;
+            lightrag_replication::list_targets(&mut c, Some(true)).map_err(|e| e.to_string())?
+        };
+        for t in targets {
+            if let Err(e) = crate::ops::target_health(&state, &t.id) {
+                tracing::warn!(target = %t.name, error = %e, "Target health check failed");
+            }
+        }
         let r = crate::ops::health_check(&state);
         Ok(format!(
             "overall {}; {} graph(s); {} transition(s)",
@@ -241,6 +260,34 @@ async fn run_backups(state: AppState) -> RunResult {
     .await
 }
 
+/// Syncs every graph to every enabled target whose back-off allows it.
+async fn run_replication(state: AppState) -> RunResult {
+    blocking(move || {
+        let outcomes =
+            crate::ops::replicate(&state, None, None, false).map_err(|e| e.to_string())?;
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| {
+                o.error
+                    .as_ref()
+                    .map(|e| format!("{} → {}: {e}", o.graph_id, o.target))
+            })
+            .collect();
+        let bytes: u64 = outcomes.iter().map(|o| o.bytes_sent).sum();
+        if failed.is_empty() {
+            Ok(format!("{} sync(s), {bytes} byte(s) sent", outcomes.len()))
+        } else {
+            Err(format!(
+                "{} of {} sync(s) failed: {}",
+                failed.len(),
+                outcomes.len(),
+                failed.join("; ")
+            ))
+        }
+    })
+    .await
+}
+
 /// Applies retention and prunes.
 async fn run_retention(state: AppState) -> RunResult {
     blocking(move || {
@@ -252,9 +299,23 @@ async fn run_retention(state: AppState) -> RunResult {
     .await
 }
 
-/// Checks the whole repository and re-reads its data, within [`VERIFY_BUDGET`].
+/// Checks the whole repository and re-reads its data, within [`VERIFY_BUDGET`]; then drills
+/// the newest recovery point (a restore into a scratch directory).
 async fn run_verify(state: AppState) -> RunResult {
     blocking(move || {
+        let drill = state
+            .recovery
+            .validate_newest(&state.repo)
+            .map_err(|e| e.to_string())?;
+        if let Some(r) = &drill {
+            lightrag_monitoring::record::record_validation(r.ok);
+            if let Some(e) = r.error_text() {
+                return Err(format!(
+                    "recovery point {} does not restore: {e}",
+                    r.point_id
+                ));
+            }
+        }
         let opts = lightrag_backup::VerifyOptions {
             read_data: lightrag_backup::ReadData::All,
             read_data_budget: Some(VERIFY_BUDGET),

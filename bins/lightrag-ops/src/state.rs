@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Option<Arc<MetricsCollector>>,
     /// Long operations.
     pub jobs: Arc<Jobs>,
+    /// Where peers' replicas are received (`None`: receiving is off without an API key).
+    pub receiver: Option<Arc<lightrag_replication::Receiver>>,
     /// Background tasks.
     pub scheduler: Arc<Scheduler>,
     /// What `/readyz` reports.

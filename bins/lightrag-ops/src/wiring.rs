@@ -146,3 +146,22 @@ pub fn health_options(c: &Config) -> lightrag_recovery::HealthOptions {
         max_replication_lag: c.replication_max_lag,
     }
 }
+
+/// How replication targets are opened (timeouts; object-store endpoint settings come from the
+/// standard environment of each store).
+pub fn target_open_options() -> lightrag_replication::TargetOpenOptions {
+    lightrag_replication::TargetOpenOptions::default()
+}
+
+/// The receiver of peer replicas (`LIGHTRAG_REPLICA_DIR`); `None` without an API key, since
+/// the receive routes must be authenticated.
+pub fn receiver(c: &Config) -> Option<std::sync::Arc<lightrag_replication::Receiver>> {
+    c.api_key.as_ref()?;
+    if let Err(e) = std::fs::create_dir_all(&c.replica_dir) {
+        tracing::warn!(dir = %c.replica_dir.display(), error = %e, "Cannot create LIGHTRAG_REPLICA_DIR; receiving replicas will fail");
+    }
+    Some(std::sync::Arc::new(
+        lightrag_replication::Receiver::directory(&c.replica_dir)
+            .with_max_object_bytes(crate::routes::RECEIVE_MAX_BYTES as u64),
+    ))
+}

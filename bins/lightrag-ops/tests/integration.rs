@@ -17,5 +17,7 @@ mod metrics;
 mod probes;
 #[path = "integration/recovery.rs"]
 mod recovery;
+#[path = "integration/replication.rs"]
+mod replication;
 #[path = "integration/repo_cli.rs"]
 mod repo_cli;

@@ -98,6 +98,16 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Replicate snapshots to the configured targets after each backup and on LIGHTRAG_REPLICATION_INTERVAL",
     ),
     var(
+        "LIGHTRAG_REPLICATION_PATH_ROOTS",
+        "",
+        "Comma-separated absolute directories under which directory replication targets may be created through the API (empty: none)",
+    ),
+    var(
+        "LIGHTRAG_REPLICA_DIR",
+        "./lightrag_replica",
+        "Where this server stores replicas that peer lightrag-ops servers send it (needs LIGHTRAG_API_KEY)",
+    ),
+    var(
         "LIGHTRAG_RECOVERY_DB_URL",
         "sqlite:///./lightrag_recovery.db",
         "Catalog database: sqlite:///./relative.db, sqlite:////abs/path.db, or postgres://user:pass@host/db",
@@ -235,6 +245,10 @@ pub struct Config {
     pub encryption_key: Option<Secret>,
     /// `LIGHTRAG_REPLICATION_ENABLED`.
     pub replication_enabled: bool,
+    /// `LIGHTRAG_REPLICATION_PATH_ROOTS`.
+    pub replication_path_roots: Vec<PathBuf>,
+    /// `LIGHTRAG_REPLICA_DIR`.
+    pub replica_dir: PathBuf,
     /// `LIGHTRAG_RECOVERY_DB_URL` (may hold a password, hence secret; see [`crate::redact_url`]).
     pub recovery_db_url: Secret,
     /// `LIGHTRAG_METRICS_ENABLED`.
@@ -370,6 +384,16 @@ impl Config {
                 16,
             ),
             replication_enabled: r.get("LIGHTRAG_REPLICATION_ENABLED", parse_bool),
+            replication_path_roots: r.get("LIGHTRAG_REPLICATION_PATH_ROOTS", |v| {
+                let items = comma_list(v);
+                match items.iter().find(|p| !p.starts_with('/')) {
+                    Some(bad) => Err(format!(
+                        "entry {bad:?} is not absolute; expected comma-separated absolute directories"
+                    )),
+                    None => Ok(items.into_iter().map(PathBuf::from).collect()),
+                }
+            }),
+            replica_dir: r.get("LIGHTRAG_REPLICA_DIR", non_empty_path),
             recovery_db_url: r.get_secret("LIGHTRAG_RECOVERY_DB_URL", db_url),
             metrics_enabled: r.get("LIGHTRAG_METRICS_ENABLED", parse_bool),
             metrics_port: r.get("LIGHTRAG_METRICS_PORT", port),

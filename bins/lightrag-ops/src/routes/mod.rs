@@ -13,8 +13,10 @@ mod metrics;
 mod openapi;
 mod probes;
 mod recovery;
+mod replication;
 
 pub(crate) use backups::retention_policy;
+pub(crate) use replication::RECEIVE_MAX_BYTES;
 
 /// Registers every route.
 pub(crate) fn config(cfg: &mut web::ServiceConfig) {
@@ -26,6 +28,7 @@ pub(crate) fn config(cfg: &mut web::ServiceConfig) {
         .configure(events::config)
         .configure(dashboard::config)
         .configure(recovery::config)
+        .configure(replication::config)
         .service(openapi::openapi_json);
 }
 

@@ -45,6 +45,9 @@ impl TestServer {
     }
 
     pub fn start_with(config: Config, dir: tempfile::TempDir) -> Self {
+        if std::env::var_os("LIGHTRAG_TEST_LOG").is_some() {
+            lightrag_ops::telemetry::init_tracing(config.log_format);
+        }
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let system = actix_web::rt::System::new();

@@ -1,0 +1,401 @@
+//! `/api/v1/replication`: targets (CRUD, health), sync now, per-graph status; and the peer
+//! receive protocol of `docs/replication.md` (`/api/v1/replication/receive/...`).
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use lightrag_recovery_db::{Page, ReplicationStateFilter};
+use lightrag_replication::{
+    Accepted, CONTENT_HASH_HEADER, HaveRequest, HaveResponse, ListedObject, RECEIVE_PATH, Receiver,
+    ReplicationError, TargetChanges, TargetSpec,
+};
+use serde::Deserialize;
+
+use crate::error::{ApiError, blocking};
+use crate::jobs::{WaitQuery, run_job};
+use crate::state::AppState;
+
+pub(super) fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_targets)
+        .service(create_target)
+        .service(get_target)
+        .service(update_target)
+        .service(delete_target)
+        .service(target_health)
+        .service(sync_now)
+        .service(status)
+        .service(
+            web::scope(RECEIVE_PATH)
+                .app_data(web::PayloadConfig::new(RECEIVE_MAX_BYTES))
+                .route("/status", web::get().to(receive_status))
+                .route("/have", web::post().to(receive_have))
+                .route("/objects", web::get().to(receive_list))
+                .route("/objects/{key:.*}", web::get().to(receive_get))
+                .route("/objects/{key:.*}", web::put().to(receive_put))
+                .route("/objects/{key:.*}", web::delete().to(receive_delete)),
+        );
+}
+
+/// Largest object a peer may send (packs are 8 MiB by default).
+pub(crate) const RECEIVE_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+impl From<ReplicationError> for ApiError {
+    fn from(e: ReplicationError) -> Self {
+        use ReplicationError as E;
+        match e {
+            E::Db(db) => db.into(),
+            E::Backup(b) => b.into(),
+            E::InvalidInput { .. } => Self::BadRequest(e.to_string()),
+            E::HashMismatch { .. } => Self::Unprocessable(e.to_string()),
+            E::TooLarge { .. } => Self::TooLarge(e.to_string()),
+            E::RepositoryMismatch { .. } => Self::Conflict(e.to_string()),
+            E::Unauthenticated { .. } | E::Peer { .. } | E::Target { .. } => {
+                Self::Unavailable(e.to_string())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Every target (secrets never included).
+#[utoipa::path(get, path = "/api/v1/replication/targets", tag = "replication", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[get("/api/v1/replication/targets")]
+pub(crate) async fn list_targets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let targets = blocking(move || {
+        let mut c = st.db.conn()?;
+        lightrag_replication::list_targets(&mut c, None)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": targets })))
+}
+
+/// Body of `POST /api/v1/replication/targets`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTarget {
+    /// Unique name.
+    name: String,
+    /// `{"kind": "path", "path"}`, `{"kind": "object_store", "url", "credentials"?}` or
+    /// `{"kind": "peer", "url", "api_key"}`.
+    spec: TargetSpec,
+    /// Default true.
+    enabled: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/api/v1/replication/targets", tag = "replication", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[post("/api/v1/replication/targets")]
+pub(crate) async fn create_target(
+    state: web::Data<AppState>,
+    body: web::Json<NewTarget>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if let TargetSpec::Directory { path } = &body.spec {
+        let roots = state.config.replication_path_roots.clone();
+        let path = path.clone();
+        blocking(move || allowed_target_path(&roots, &path)).await?;
+    }
+    let st = state.get_ref().clone();
+    let t = blocking(move || {
+        let mut c = st.db.conn()?;
+        lightrag_replication::create_target(
+            &mut c,
+            &body.name,
+            &body.spec,
+            body.enabled.unwrap_or(true),
+        )
+    })
+    .await?;
+    if let Some(m) = &state.metrics {
+        for g in crate::wiring::catalog_graph_ids(&state.db).unwrap_or_default() {
+            m.register_target(&g, &t.name);
+        }
+    }
+    Ok(HttpResponse::Created().json(t))
+}
+
+/// A directory target created through the API must lie under `LIGHTRAG_REPLICATION_PATH_ROOTS`.
+fn allowed_target_path(
+    roots: &[std::path::PathBuf],
+    path: &std::path::Path,
+) -> Result<(), ApiError> {
+    let refuse = || {
+        ApiError::BadRequest(format!(
+            "directory targets must be under LIGHTRAG_REPLICATION_PATH_ROOTS ({}); {} is not",
+            if roots.is_empty() {
+                "none configured".to_owned()
+            } else {
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            path.display()
+        ))
+    };
+    for root in roots {
+        if let Ok(rel) = path.strip_prefix(root) {
+            if rel.as_os_str().is_empty() {
+                return Err(refuse());
+            }
+            return lightrag_recovery::resolve_under(root, rel)
+                .map(|_| ())
+                .map_err(|_| refuse());
+        }
+    }
+    Err(refuse())
+}
+
+#[utoipa::path(get, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[get("/api/v1/replication/targets/{id}")]
+pub(crate) async fn get_target(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    let t = blocking(move || {
+        let mut c = st.db.conn()?;
+        lightrag_replication::find_target(&mut c, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(t))
+}
+
+/// Body of `PATCH /api/v1/replication/targets/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TargetPatch {
+    name: Option<String>,
+    location: Option<String>,
+    api_key: Option<String>,
+    enabled: Option<bool>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Updated"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[patch("/api/v1/replication/targets/{id}")]
+pub(crate) async fn update_target(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<TargetPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let p = body.into_inner();
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    let t = blocking(move || {
+        let mut c = st.db.conn()?;
+        let target = lightrag_replication::find_target(&mut c, &id)?;
+        let changes = TargetChanges {
+            name: p.name,
+            location: p.location,
+            api_key: p.api_key.map(Some),
+            enabled: p.enabled,
+            ..TargetChanges::default()
+        };
+        lightrag_replication::update_target(&mut c, &target.id, &changes)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(t))
+}
+
+/// Deletes the target and its sync state (never the data it holds).
+#[utoipa::path(delete, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[delete("/api/v1/replication/targets/{id}")]
+pub(crate) async fn delete_target(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    blocking(move || {
+        let mut c = st.db.conn()?;
+        let t = lightrag_replication::find_target(&mut c, &id)?;
+        lightrag_replication::delete_target(&mut c, &t.id)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Checks the target now: reachable, key accepted, free space, last sync results.
+#[utoipa::path(get, path = "/api/v1/replication/targets/{id}/health", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[get("/api/v1/replication/targets/{id}/health")]
+pub(crate) async fn target_health(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.get_ref().clone();
+    let id = id.into_inner();
+    let h = blocking(move || crate::ops::target_health(&st, &id)).await?;
+    Ok(HttpResponse::Ok().json(h))
+}
+
+/// Body of `POST /api/v1/replication/sync`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SyncBody {
+    /// One graph (default: every graph with snapshots).
+    graph_id: Option<String>,
+    /// One target, by id or name (default: every enabled target).
+    target: Option<String>,
+}
+
+/// Syncs now (ignoring back-off), as a job.
+#[utoipa::path(post, path = "/api/v1/replication/sync", tag = "replication", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[post("/api/v1/replication/sync")]
+pub(crate) async fn sync_now(
+    state: web::Data<AppState>,
+    q: web::Query<WaitQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let b: SyncBody = super::optional_json(&body)?;
+    if let Some(g) = &b.graph_id {
+        lightrag_recovery::check_graph_id(g)?;
+    }
+    let st = state.get_ref().clone();
+    let graph = b.graph_id.clone();
+    run_job(
+        &state.jobs,
+        "replication",
+        graph.as_deref(),
+        q.wait,
+        move |_| {
+            let outcomes =
+                crate::ops::replicate(&st, b.graph_id.as_deref(), b.target.as_deref(), true)?;
+            json(&outcomes)
+        },
+    )
+    .await
+}
+
+/// Per (graph, target): last synced snapshot, lag, bytes, failures.
+#[utoipa::path(get, path = "/api/v1/replication/status", tag = "replication", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[get("/api/v1/replication/status")]
+pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let states = state
+        .db
+        .run(|c| {
+            lightrag_recovery_db::list_replication_states(
+                c,
+                &ReplicationStateFilter::default(),
+                Page::new(10_000, 0),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "states": states })))
+}
+
+// ----- Peer receive protocol -------------------------------------------------------------
+
+/// The receiver, or 403 when this server cannot receive (no API key configured: the receive
+/// routes would be open to anyone).
+fn receiver(state: &AppState) -> Result<Arc<Receiver>, ApiError> {
+    state.receiver.clone().ok_or_else(|| {
+        ApiError::Forbidden(
+            "this server does not receive replicas: set LIGHTRAG_API_KEY (peers must authenticate)"
+                .to_owned(),
+        )
+    })
+}
+
+async fn receive_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let r = receiver(&state)?;
+    let s = blocking(move || r.status()).await?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+}
+
+async fn receive_list(
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let r = receiver(&state)?;
+    let prefix = q.into_inner().prefix;
+    let objs = blocking(move || r.list(&prefix)).await?;
+    Ok(HttpResponse::Ok().json(
+        objs.into_iter()
+            .map(|o| ListedObject {
+                key: o.key,
+                size: o.size,
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn receive_have(
+    state: web::Data<AppState>,
+    body: web::Json<HaveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let r = receiver(&state)?;
+    let keys = body.into_inner().keys;
+    if keys.len() > 10_000 {
+        return Err(ApiError::BadRequest(
+            "at most 10000 keys per request".to_owned(),
+        ));
+    }
+    let present = blocking(move || r.have(&keys)).await?;
+    Ok(HttpResponse::Ok().json(HaveResponse { present }))
+}
+
+fn parse_range(req: &HttpRequest) -> Option<(u64, u64)> {
+    let v = req.headers().get("Range")?.to_str().ok()?;
+    let (a, b) = v.strip_prefix("bytes=")?.split_once('-')?;
+    let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+    (b >= a).then(|| (a, b - a + 1))
+}
+
+async fn receive_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let r = receiver(&state)?;
+    let range = parse_range(&req);
+    let key = key.into_inner();
+    let data = blocking(move || r.read(&key, range)).await?;
+    let code = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(code).body(data))
+}
+
+async fn receive_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let r = receiver(&state)?;
+    let hash = req
+        .headers()
+        .get(CONTENT_HASH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let key = key.into_inner();
+    match blocking(move || r.accept(&key, body.to_vec(), hash.as_deref())).await? {
+        Accepted::Stored => Ok(HttpResponse::Created().finish()),
+        Accepted::AlreadyPresent => Ok(HttpResponse::Ok().finish()),
+    }
+}
+
+async fn receive_delete(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let r = receiver(&state)?;
+    let key = key.into_inner();
+    blocking(move || r.delete(&key)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
