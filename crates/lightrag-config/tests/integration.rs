@@ -40,6 +40,8 @@ fn defaults_match_the_plan_and_the_docs() {
     assert!(c.backup_excludes.is_empty());
     assert!(c.encryption_key.is_none());
     assert!(!c.replication_enabled);
+    assert_eq!(c.replica_dir.to_str(), Some("./lightrag_replica"));
+    assert!(c.replication_path_roots.is_empty());
     assert_eq!(
         c.recovery_db_url.expose(),
         "sqlite:///./lightrag_recovery.db"
@@ -81,6 +83,8 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_BACKUP_EXCLUDE", "*.log, tmp/*"),
         ("LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE", key_file.as_str()),
         ("LIGHTRAG_REPLICATION_ENABLED", "true"),
+        ("LIGHTRAG_REPLICA_DIR", "/srv/replica"),
+        ("LIGHTRAG_REPLICATION_PATH_ROOTS", "/mnt/nfs, /srv/copies"),
         (
             "LIGHTRAG_RECOVERY_DB_URL",
             "postgres://ops:pw@127.0.0.1/ops",
@@ -123,6 +127,14 @@ fn every_variable_overrides_its_default() {
         "0123456789abcdef-from-file"
     );
     assert!(c.replication_enabled);
+    assert_eq!(c.replica_dir.to_str(), Some("/srv/replica"));
+    assert_eq!(
+        c.replication_path_roots,
+        [
+            std::path::PathBuf::from("/mnt/nfs"),
+            std::path::PathBuf::from("/srv/copies")
+        ]
+    );
     assert_eq!(
         c.recovery_db_url.expose(),
         "postgres://ops:pw@127.0.0.1/ops"
