@@ -2,6 +2,7 @@
 
 mod progress;
 mod recovery;
+mod replication;
 mod repo;
 
 use std::path::PathBuf;
@@ -55,6 +56,18 @@ pub enum Command {
     Diff(repo::DiffArgs),
     /// Repository size, deduplication ratio and per-graph figures.
     Stats,
+    /// Replication targets: list, add, remove.
+    #[command(subcommand)]
+    Targets(replication::TargetsCommand),
+    /// Sync snapshots to replication targets now (exit 3 if a sync failed).
+    Replicate {
+        /// Only this graph.
+        #[arg(long)]
+        graph: Option<String>,
+        /// Only this target (name or id).
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Snapshot catalog maintenance.
     #[command(subcommand)]
     Catalog(recovery::CatalogCommand),
@@ -98,6 +111,10 @@ pub fn run(c: &Config, cmd: &Command, json: bool) -> anyhow::Result<Outcome> {
         Command::Prune(a) => repo::prune(c, a, json),
         Command::Diff(a) => repo::diff(c, a, json),
         Command::Stats => repo::stats(c, json),
+        Command::Targets(cmd) => replication::targets(c, cmd, json),
+        Command::Replicate { graph, target } => {
+            replication::replicate(c, graph.as_deref(), target.as_deref(), json)
+        }
         Command::Catalog(cmd) => recovery::catalog(c, cmd, json),
         Command::Recovery(cmd) => recovery::recovery(c, cmd, json),
         Command::Config => print_config(c, json).map(|()| Outcome::Ok),

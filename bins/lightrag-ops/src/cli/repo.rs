@@ -35,6 +35,9 @@ pub struct SnapshotsArgs {
     /// Only this graph's snapshots.
     #[arg(value_name = "GRAPH")]
     pub graph: Option<String>,
+    /// List the copy held by this replication target instead.
+    #[arg(long, value_name = "NAME")]
+    pub from_target: Option<String>,
 }
 
 /// `restore`.
@@ -56,6 +59,9 @@ pub struct RestoreArgs {
     /// Restore in place even if the graph looks live (files written in the last minutes).
     #[arg(long)]
     pub force: bool,
+    /// Read the snapshot from this replication target (failover when the primary is gone).
+    #[arg(long, value_name = "NAME")]
+    pub from_target: Option<String>,
 }
 
 /// `verify`.
@@ -190,7 +196,10 @@ pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outco
 
 /// `lightrag-ops snapshots`.
 pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
+    let repo = match &args.from_target {
+        Some(t) => super::replication::target_repository(c, t)?,
+        None => wiring::open_repository(c, false)?,
+    };
     let list = repo.snapshots(args.graph.as_deref())?;
     if json {
         print_json(&list)?;
@@ -220,7 +229,10 @@ pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result
 
 /// `lightrag-ops restore`.
 pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
+    let repo = match &args.from_target {
+        Some(t) => super::replication::target_repository(c, t)?,
+        None => wiring::open_repository(c, false)?,
+    };
     let manifest = repo.snapshot(&args.snapshot)?;
     let target = match (&args.to, args.in_place) {
         (Some(dir), false) => dir.clone(),

@@ -309,3 +309,41 @@ fn catalog_rebuild_and_recovery_points_from_the_cli() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("does NOT restore"));
 }
+
+#[test]
+fn replicate_to_a_directory_then_fail_over_with_the_primary_gone() {
+    let env = Env::new();
+    let b = env.ok_json(&["backup", "bingofhy"]);
+    let snap = b[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    let copy = env.dir.path().join("offsite");
+    let out = env.run(&["targets", "add-path", "offsite", copy.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.ok_json(&["replicate"]);
+    assert!(r[0]["objects_sent"].as_u64().unwrap() > 0, "{r}");
+    let again = env.ok_json(&["replicate"]);
+    assert_eq!(
+        again[0]["objects_sent"], 0,
+        "incremental: nothing to resend: {again}"
+    );
+
+    // The primary repository is lost.
+    std::fs::remove_dir_all(env.dir.path().join("repo")).unwrap();
+    let out = env.run(&["snapshots"]);
+    assert_eq!(out.status.code(), Some(1));
+    let list = env.ok_json(&["snapshots", "--from-target", "offsite"]);
+    assert_eq!(list[0]["id"], snap.as_str(), "{list}");
+    let to = env.dir.path().join("failover");
+    env.ok_json(&[
+        "restore",
+        &snap,
+        "--from-target",
+        "offsite",
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    same_tree(&env.work().join("bingofhy"), &to);
+}
