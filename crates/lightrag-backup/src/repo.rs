@@ -513,21 +513,27 @@ impl Repository {
         Ok(st)
     }
 
-    /// Read `ids` in order, calling `f` with each verified plaintext. Runs of blobs stored
-    /// back to back in one pack are fetched with a single ranged read (fewer requests on
-    /// object stores, fewer syscalls locally). On a backend where each request is expensive
-    /// ([`Storage::prefers_large_reads`]) the run may have gaps and go backwards: one read
-    /// covers every following blob of the same pack within a 16 MiB window (blobs of one
-    /// file are interleaved with other files' blobs in a pack, so exact runs are short).
+    /// Read `ids` in order, calling `f` with each verified plaintext.
+    ///
+    /// Works in batches of up to 16 MiB of stored blobs: the batch's blobs are grouped by
+    /// pack, sorted by offset and merged into ranged reads (exactly adjacent blobs locally;
+    /// on a backend where requests are expensive, [`Storage::prefers_large_reads`], blobs up
+    /// to 256 KiB apart, so the blobs of one file interleaved with other files' blobs, and
+    /// with chunks deduplicated from older packs, cost a few requests per batch, not one per
+    /// chunk). Ranges are capped at 16 MiB.
     pub(crate) fn for_each_chunk(
         &self,
         index: &Index,
         ids: &[ChunkId],
         mut f: impl FnMut(&ChunkId, Vec<u8>) -> Result<()>,
     ) -> Result<()> {
-        const MAX_RUN: u64 = 8 * 1024 * 1024;
-        const MAX_WINDOW: u64 = 16 * 1024 * 1024;
-        let windows = self.storage.prefers_large_reads();
+        const BATCH: u64 = 16 * 1024 * 1024;
+        const MAX_RANGE: u64 = 16 * 1024 * 1024;
+        let gap: u64 = if self.storage.prefers_large_reads() {
+            256 * 1024
+        } else {
+            0
+        };
         let loc = |id: &ChunkId| {
             index
                 .blobs
@@ -538,35 +544,54 @@ impl Repository {
         };
         let mut i = 0;
         while i < ids.len() {
-            let first = loc(&ids[i])?;
-            let (mut lo, mut hi) = (first.offset, first.offset + u64::from(first.length));
-            let mut j = i + 1;
-            while j < ids.len() {
+            // The batch: ids[i..j].
+            let mut j = i;
+            let mut bytes = 0u64;
+            let mut by_pack: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+            while j < ids.len() && (j == i || bytes < BATCH) {
                 let l = loc(&ids[j])?;
-                if l.pack != first.pack {
-                    break;
-                }
-                let l_end = l.offset + u64::from(l.length);
-                if windows {
-                    let (nlo, nhi) = (lo.min(l.offset), hi.max(l_end));
-                    if nhi - nlo > MAX_WINDOW {
-                        break;
-                    }
-                    (lo, hi) = (nlo, nhi);
-                } else {
-                    if l.offset != hi || hi - lo >= MAX_RUN {
-                        break;
-                    }
-                    hi = l_end;
-                }
+                bytes += u64::from(l.length);
+                by_pack
+                    .entry(&*l.pack)
+                    .or_default()
+                    .push((l.offset, l.offset + u64::from(l.length)));
                 j += 1;
             }
-            let key = format::pack_key(&first.pack);
-            let data = self.storage.get_range(&key, lo, hi - lo)?;
+            // Merge each pack's blobs into ranges and read them.
+            let mut ranges: BTreeMap<&str, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+            for (pack, mut spans) in by_pack {
+                spans.sort_unstable();
+                let mut merged: Vec<(u64, u64)> = Vec::new();
+                for (a, b) in spans {
+                    match merged.last_mut() {
+                        Some((lo, hi)) if a <= *hi + gap && b.max(*hi) - *lo <= MAX_RANGE => {
+                            *hi = (*hi).max(b);
+                        }
+                        _ => merged.push((a, b)),
+                    }
+                }
+                let key = format::pack_key(pack);
+                let out = ranges.entry(pack).or_default();
+                for (lo, hi) in merged {
+                    out.push((lo, self.storage.get_range(&key, lo, hi - lo)?));
+                }
+            }
             for id in &ids[i..j] {
                 let l = loc(id)?;
-                let start = (l.offset - lo) as usize;
-                let slice = &data[start..start + l.length as usize];
+                let key = format::pack_key(&l.pack);
+                let in_pack = ranges.get(&*l.pack).map(Vec::as_slice).unwrap_or_default();
+                let at = in_pack.partition_point(|(lo, _)| *lo <= l.offset);
+                let slice = at
+                    .checked_sub(1)
+                    .and_then(|k| {
+                        let (lo, data) = &in_pack[k];
+                        let start = (l.offset - lo) as usize;
+                        data.get(start..start + l.length as usize)
+                    })
+                    .ok_or_else(|| BackupError::Corrupt {
+                        key: key.clone(),
+                        reason: "blob outside the ranges read".into(),
+                    })?;
                 f(id, self.decode_chunk(id, slice, l.raw_length, &key)?)?;
             }
             i = j;
