@@ -13,6 +13,8 @@ mod cli;
 mod dashboard;
 #[path = "integration/metrics.rs"]
 mod metrics;
+#[path = "integration/plan.rs"]
+mod plan;
 #[path = "integration/probes.rs"]
 mod probes;
 #[path = "integration/recovery.rs"]
