@@ -518,9 +518,9 @@ impl Repository {
     /// Works in batches of up to 16 MiB of stored blobs: the batch's blobs are grouped by
     /// pack, sorted by offset and merged into ranged reads (exactly adjacent blobs locally;
     /// on a backend where requests are expensive, [`Storage::prefers_large_reads`], blobs up
-    /// to 256 KiB apart, so the blobs of one file interleaved with other files' blobs, and
-    /// with chunks deduplicated from older packs, cost a few requests per batch, not one per
-    /// chunk). Ranges are capped at 16 MiB.
+    /// to 2 MiB apart, read up to 4 ranges at once, so the blobs of one file interleaved with
+    /// other files' blobs, and chunks deduplicated from older packs, cost a few requests per
+    /// batch, not one per chunk). Ranges are capped at 16 MiB.
     pub(crate) fn for_each_chunk(
         &self,
         index: &Index,
@@ -529,11 +529,8 @@ impl Repository {
     ) -> Result<()> {
         const BATCH: u64 = 16 * 1024 * 1024;
         const MAX_RANGE: u64 = 16 * 1024 * 1024;
-        let gap: u64 = if self.storage.prefers_large_reads() {
-            256 * 1024
-        } else {
-            0
-        };
+        let remote = self.storage.prefers_large_reads();
+        let gap: u64 = if remote { 2 * 1024 * 1024 } else { 0 };
         let loc = |id: &ChunkId| {
             index
                 .blobs
@@ -557,8 +554,8 @@ impl Repository {
                     .push((l.offset, l.offset + u64::from(l.length)));
                 j += 1;
             }
-            // Merge each pack's blobs into ranges and read them.
-            let mut ranges: BTreeMap<&str, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+            // Merge each pack's blobs into ranges.
+            let mut jobs: Vec<(&str, u64, u64)> = Vec::new();
             for (pack, mut spans) in by_pack {
                 spans.sort_unstable();
                 let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -570,11 +567,32 @@ impl Repository {
                         _ => merged.push((a, b)),
                     }
                 }
-                let key = format::pack_key(pack);
-                let out = ranges.entry(pack).or_default();
-                for (lo, hi) in merged {
-                    out.push((lo, self.storage.get_range(&key, lo, hi - lo)?));
+                jobs.extend(merged.into_iter().map(|(lo, hi)| (pack, lo, hi)));
+            }
+            // Read them (a few at once on an object store: latency, not bandwidth, bounds it).
+            let read = |&(pack, lo, hi): &(&str, u64, u64)| {
+                self.storage.get_range(&format::pack_key(pack), lo, hi - lo)
+            };
+            let data: Vec<Result<Vec<u8>>> = if remote && jobs.len() > 1 {
+                let mut out = Vec::with_capacity(jobs.len());
+                for group in jobs.chunks(4) {
+                    std::thread::scope(|sc| {
+                        let handles: Vec<_> =
+                            group.iter().map(|j| sc.spawn(move || read(j))).collect();
+                        for h in handles {
+                            out.push(h.join().unwrap_or_else(|_| {
+                                Err(BackupError::WorkerPanicked("range reader".into()))
+                            }));
+                        }
+                    });
                 }
+                out
+            } else {
+                jobs.iter().map(read).collect()
+            };
+            let mut ranges: BTreeMap<&str, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+            for (&(pack, lo, _), d) in jobs.iter().zip(data) {
+                ranges.entry(pack).or_default().push((lo, d?));
             }
             for id in &ids[i..j] {
                 let l = loc(id)?;
