@@ -580,6 +580,7 @@ fn classify(e: &object_store::Error) -> RemoteProblem {
         "AuthenticationFailed",
         "InvalidAuthenticationInfo",
         "NotSignedUp",
+        "Server failed to authenticate the request",
         "invalid_grant",
         "401 Unauthorized",
     ]) {
