@@ -5,6 +5,8 @@
 //! `postgres://root:root@127.0.0.1:5432/postgres`). PostgreSQL tests fail, never skip, when the
 //! server is unreachable.
 
+use lightrag_testing::both_backends;
+
 mod integration {
     mod support;
 

@@ -4,6 +4,8 @@
 //! per test, created through `LIGHTRAG_TEST_PG_URL`, default
 //! `postgres://root:root@127.0.0.1:5432/postgres`). They fail, never skip, without a server.
 
+use lightrag_testing::both_backends;
+
 mod integration {
     pub mod common;
     pub mod support;

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use lightrag_config::Config;
 
+/// Real LightRAG fixtures and a fresh PostgreSQL database per test (fails, never skips, when
+/// PostgreSQL is unreachable): the shared harness of `lightrag-testing`.
+pub use lightrag_testing::{PgDatabase, copy_fixture};
+
 /// A server running in its own thread; stopped on drop.
 pub struct TestServer {
     pub api: SocketAddr,
@@ -187,18 +191,6 @@ pub fn delete(url: &str) -> Resp {
     into_resp(url, agent().delete(url).call())
 }
 
-/// Copies a real LightRAG fixture (from ../shared) into `to`.
-pub fn copy_fixture(name: &str, to: &std::path::Path) {
-    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/lightrag-real")
-        .join(name);
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 /// Polls `f` every 50 ms until it returns `Some`, at most `secs` seconds.
 pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
@@ -211,50 +203,5 @@ pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
             "condition not met within {secs} s"
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A fresh PostgreSQL database on the test server (`LIGHTRAG_TEST_PG_URL`, default the local
-/// cluster as `root`), dropped on drop. Fails (never skips) when PostgreSQL is unreachable.
-pub struct PgDatabase {
-    admin: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub fn create() -> Self {
-        let admin = std::env::var("LIGHTRAG_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://root:root@127.0.0.1:5432/postgres".to_owned());
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let name = format!(
-            "lrops_srv_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let out = std::process::Command::new("psql")
-            .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
-            .output()
-            .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "cannot create a PostgreSQL database at {admin} (run scripts/test, which starts PostgreSQL): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Self { admin, name, url }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args([
-                self.admin.as_str(),
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
     }
 }
