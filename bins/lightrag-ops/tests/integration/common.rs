@@ -138,18 +138,7 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut res = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    Resp {
-        status: res.status().as_u16(),
-        content_type,
-        body: res.body_mut().read_to_string().unwrap(),
-    }
+    into_resp(url, req.call())
 }
 
 /// A loopback port that was free a moment ago.
