@@ -361,6 +361,22 @@ impl Repository {
         Ok((index, bad))
     }
 
+    /// `load_index`, but when the backend's listings may lag and some of `needed` is not
+    /// indexed yet (a manifest listed before its index), pause and load once more.
+    pub(crate) fn load_index_covering<'a>(
+        &self,
+        needed: impl Iterator<Item = &'a ChunkId> + Clone,
+    ) -> Result<Index> {
+        let index = self.load_index()?;
+        let mut missing = needed.clone().filter(|id| !index.blobs.contains_key(id));
+        if self.storage.listing_may_lag() && missing.next().is_some() {
+            tracing::info!("Some chunks are not indexed yet; listing the indexes again");
+            std::thread::sleep(crate::verify::LISTING_RECHECK_DELAY);
+            return self.load_index();
+        }
+        Ok(index)
+    }
+
     pub(crate) fn load_index(&self) -> Result<Index> {
         let (index, mut bad) = self.load_index_lenient()?;
         match bad.pop() {

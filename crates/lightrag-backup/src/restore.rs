@@ -338,7 +338,7 @@ impl Repository {
                 reason: "unsafe path in manifest".into(),
             });
         }
-        let index = self.load_index()?;
+        let index = self.load_index_covering(selected.iter().flat_map(|e| e.chunks.iter()))?;
         for e in &selected {
             if let Some(id) = e.chunks.iter().find(|id| !index.blobs.contains_key(id)) {
                 return Err(BackupError::DamagedFile {

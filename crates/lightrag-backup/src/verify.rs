@@ -89,7 +89,7 @@ fn in_subset(pack_id: &str, read: ReadData) -> bool {
 }
 
 /// Pause before re-listing when a listing looks incomplete (object stores).
-const LISTING_RECHECK_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const LISTING_RECHECK_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 const MISSING_PACK: &str = "pack file is missing";
 
 impl Repository {

@@ -483,6 +483,14 @@ fn lagging_listings_are_rechecked_before_reporting_damage() {
     let r = repo.verify(&VerifyOptions::default(), &NoProgress).unwrap();
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(laggy.hidden_lists.load(Ordering::SeqCst), 0);
+    // A restore that first misses the index looks again instead of failing.
+    laggy.hidden_lists.store(1, Ordering::SeqCst);
+    let id = repo.snapshots(None).unwrap()[0].id.clone();
+    let out = tmp.path().join("out");
+    repo.restore(&id, &out, &RestoreOptions::default(), &NoProgress)
+        .unwrap();
+    assert_same_tree(&src, &out);
+    assert_eq!(laggy.hidden_lists.load(Ordering::SeqCst), 0);
     // Real damage is still reported after the re-check.
     std::fs::remove_dir_all(tmp.repo_dir().join("index")).unwrap();
     let r = repo.verify(&VerifyOptions::default(), &NoProgress).unwrap();
