@@ -237,6 +237,11 @@ impl Repository {
     /// for running backups (and they wait for it): a chunk a backup relies on is never lost.
     pub fn prune(&self, opts: &PruneOptions, progress: &dyn Progress) -> Result<PruneReport> {
         let _lock = self.lock(LockKind::Exclusive)?;
+        if self.storage.listing_may_lag() {
+            // Let the listings catch up with the last backups' manifests and indexes: a
+            // manifest prune does not see would have its chunks deleted.
+            std::thread::sleep(crate::verify::LISTING_RECHECK_DELAY);
+        }
         let mut report = PruneReport {
             dry_run: opts.dry_run,
             ..PruneReport::default()
@@ -248,7 +253,26 @@ impl Repository {
             };
             referenced.extend(m.files.iter().flat_map(|f| f.chunks.iter().copied()));
         }
-        let index = self.load_index()?;
+        let mut index = self.load_index()?;
+        let unindexed = |index: &format::Index| {
+            referenced
+                .iter()
+                .filter(|id| !index.blobs.contains_key(id))
+                .count()
+        };
+        if unindexed(&index) > 0 && self.storage.listing_may_lag() {
+            std::thread::sleep(crate::verify::LISTING_RECHECK_DELAY);
+            index = self.load_index()?;
+        }
+        // Packs no index mentions are leftovers of crashed backups, unless snapshots need
+        // chunks no index knows (an index lost, or not listed yet): then those packs may be
+        // exactly what `repair_index` needs, so they are kept.
+        let all_indexed = unindexed(&index) == 0;
+        if !all_indexed {
+            tracing::warn!(
+                "Some snapshot chunks are in no index; keeping unindexed packs (run verify, then repair_index)"
+            );
+        }
         let present: BTreeMap<String, u64> = self
             .storage
             .list(DATA_PREFIX)?
@@ -297,7 +321,7 @@ impl Repository {
         }
         let orphans: Vec<String> = present
             .keys()
-            .filter(|id| !index.packs.contains_key(*id))
+            .filter(|id| all_indexed && !index.packs.contains_key(*id))
             .cloned()
             .collect();
         report.orphan_packs_deleted = orphans.len() as u64;

@@ -127,6 +127,13 @@ fn lost_index_is_rebuilt_from_pack_trailers(backend: Backend) {
             repo.restore(&snap.id, &out, &RestoreOptions::default(), &NoProgress),
             Err(BackupError::DamagedFile { .. })
         ));
+        // Prune must not take the unindexed packs for crash leftovers.
+        let packs = pack_files(&repo_dir).len();
+        let p = repo
+            .prune(&lightrag_backup::PruneOptions::default(), &NoProgress)
+            .unwrap();
+        assert_eq!(p.orphan_packs_deleted, 0, "{p:?}");
+        assert_eq!(pack_files(&repo_dir).len(), packs);
         let rep = repo.repair_index(&NoProgress).unwrap();
         assert!(
             rep.packs_indexed > 0 && rep.packs_unreadable.is_empty(),
