@@ -235,7 +235,7 @@ pub(crate) fn replicate(
         None => rep::primary_graph_ids(&*primary)?,
     };
     let policy = rep::BackoffPolicy::default();
-    let open = crate::wiring::target_open_options();
+    let open = crate::wiring::target_open_options(&st.config);
     let mut out = Vec::new();
     for t in &targets {
         for g in &graphs {
@@ -301,7 +301,7 @@ pub(crate) fn target_health(
         },
         lightrag_recovery_db::Page::new(10_000, 0),
     )?;
-    let h = match rep::open_target(&mut c, &t, &crate::wiring::target_open_options()) {
+    let h = match rep::open_target(&mut c, &t, &crate::wiring::target_open_options(&st.config)) {
         Ok(store) => rep::check_target_health(
             &*store,
             t.has_secret,

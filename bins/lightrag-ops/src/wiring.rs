@@ -2,35 +2,56 @@
 //! options of the library crates. Shared by the CLI and the server.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lightrag_backup::{InitOptions, LocalStorage, Repository};
+use lightrag_backup::{InitOptions, Repository};
 use lightrag_config::Config;
 use lightrag_recovery_db::{Db, DbConfig};
 
 /// A graph with a file written less than this long ago looks live (a running LightRAG).
 pub const LIVE_WINDOW: Duration = Duration::from_secs(120);
 
+/// Object-store settings (`LIGHTRAG_S3_*`); credentials come from the standard environment.
+pub fn object_store_options(c: &Config) -> lightrag_backup::ObjectStoreOptions {
+    lightrag_backup::ObjectStoreOptions {
+        endpoint: c.s3_endpoint.clone(),
+        region: c.s3_region.clone(),
+        path_style: c.s3_path_style,
+        allow_http: c.s3_allow_http,
+        ..lightrag_backup::ObjectStoreOptions::default()
+    }
+}
+
+/// The storage of `LIGHTRAG_BACKUP_STORAGE` (a directory or an object-store URL).
+pub fn open_storage(c: &Config) -> anyhow::Result<Arc<dyn lightrag_backup::Storage>> {
+    lightrag_backup::open_storage(&c.backup_storage, &object_store_options(c)).with_context(|| {
+        format!(
+            "cannot open the backup storage {} (LIGHTRAG_BACKUP_STORAGE)",
+            c.backup_storage
+        )
+    })
+}
+
 /// Opens the backup repository at `LIGHTRAG_BACKUP_STORAGE` (creating it when `create`).
 pub fn open_repository(c: &Config, create: bool) -> anyhow::Result<Repository> {
     let key = c.encryption_key.as_ref().map(|k| k.expose().as_bytes());
-    let path = Path::new(&c.backup_storage);
+    let storage = open_storage(c)?;
     let repo = if create {
         let init = InitOptions {
             compression_level: c.compression_level,
             ..InitOptions::default()
         };
-        Repository::open_or_init_local(path, &init, key)
+        Repository::open_or_init(storage, &init, key)
     } else {
-        Repository::open(Arc::new(LocalStorage::new(path)), key)
+        Repository::open(storage, key)
     };
     repo.with_context(|| {
         format!(
             "cannot open the backup repository {} (LIGHTRAG_BACKUP_STORAGE)",
-            path.display()
+            c.backup_storage
         )
     })
 }
@@ -147,10 +168,12 @@ pub fn health_options(c: &Config) -> lightrag_recovery::HealthOptions {
     }
 }
 
-/// How replication targets are opened (timeouts; object-store endpoint settings come from the
-/// standard environment of each store).
-pub fn target_open_options() -> lightrag_replication::TargetOpenOptions {
-    lightrag_replication::TargetOpenOptions::default()
+/// How replication targets are opened (object-store targets use the `LIGHTRAG_S3_*` settings).
+pub fn target_open_options(c: &Config) -> lightrag_replication::TargetOpenOptions {
+    lightrag_replication::TargetOpenOptions {
+        object_store: object_store_options(c),
+        ..lightrag_replication::TargetOpenOptions::default()
+    }
 }
 
 /// The receiver of peer replicas (`LIGHTRAG_REPLICA_DIR`); `None` without an API key, since

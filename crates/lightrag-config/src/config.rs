@@ -40,7 +40,27 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_BACKUP_STORAGE",
         "./lightrag_backups",
-        "Backup repository location (a local directory)",
+        "Backup repository: a local directory, file://…, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix (credentials from the standard AWS_*, AZURE_*, GOOGLE_* variables)",
+    ),
+    var(
+        "LIGHTRAG_S3_ENDPOINT",
+        "",
+        "Custom S3/Azure endpoint for object-store repositories and targets (MinIO, Ceph, R2, local servers), e.g. http://127.0.0.1:9000",
+    ),
+    var(
+        "LIGHTRAG_S3_REGION",
+        "",
+        "S3 region (default: AWS_REGION, else us-east-1)",
+    ),
+    var(
+        "LIGHTRAG_S3_PATH_STYLE",
+        "false",
+        "Path-style S3 addressing (needed by most self-hosted S3 servers)",
+    ),
+    var(
+        "LIGHTRAG_S3_ALLOW_HTTP",
+        "false",
+        "Allow plain-HTTP object-store endpoints (local servers only)",
     ),
     var(
         "LIGHTRAG_BACKUP_RETENTION_DAYS",
@@ -235,6 +255,14 @@ pub struct Config {
     pub working_dir: PathBuf,
     /// `LIGHTRAG_BACKUP_STORAGE`.
     pub backup_storage: String,
+    /// `LIGHTRAG_S3_ENDPOINT`.
+    pub s3_endpoint: Option<String>,
+    /// `LIGHTRAG_S3_REGION`.
+    pub s3_region: Option<String>,
+    /// `LIGHTRAG_S3_PATH_STYLE`.
+    pub s3_path_style: bool,
+    /// `LIGHTRAG_S3_ALLOW_HTTP`.
+    pub s3_allow_http: bool,
     /// Retention rules (`LIGHTRAG_BACKUP_RETENTION_DAYS`, `LIGHTRAG_BACKUP_KEEP_*`).
     pub retention: RetentionPolicy,
     /// `LIGHTRAG_BACKUP_COMPRESSION_LEVEL`.
@@ -365,6 +393,10 @@ impl Config {
         let cfg = Config {
             working_dir: r.get("LIGHTRAG_WORKING_DIR", non_empty_path),
             backup_storage: r.get("LIGHTRAG_BACKUP_STORAGE", non_empty_string),
+            s3_endpoint: r.get("LIGHTRAG_S3_ENDPOINT", |v| optional_url(v)),
+            s3_region: r.get("LIGHTRAG_S3_REGION", |v| Ok(Some(v.trim().to_owned()).filter(|s| !s.is_empty()))),
+            s3_path_style: r.get("LIGHTRAG_S3_PATH_STYLE", parse_bool),
+            s3_allow_http: r.get("LIGHTRAG_S3_ALLOW_HTTP", parse_bool),
             retention: RetentionPolicy {
                 keep_within: r.get("LIGHTRAG_BACKUP_RETENTION_DAYS", days),
                 keep_last: r.get("LIGHTRAG_BACKUP_KEEP_LAST", count),
@@ -593,6 +625,18 @@ fn positive(d: Duration) -> Result<Duration, String> {
         Err("must be greater than zero".to_owned())
     } else {
         Ok(d)
+    }
+}
+
+fn optional_url(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if (v.starts_with("http://") || v.starts_with("https://")) && !v.contains('@') {
+        Ok(Some(v.to_owned()))
+    } else {
+        Err("expected an http:// or https:// URL without credentials".to_owned())
     }
 }
 

@@ -40,6 +40,8 @@ fn defaults_match_the_plan_and_the_docs() {
     assert!(c.backup_excludes.is_empty());
     assert!(c.encryption_key.is_none());
     assert!(!c.replication_enabled);
+    assert!(c.s3_endpoint.is_none() && c.s3_region.is_none());
+    assert!(!c.s3_path_style && !c.s3_allow_http);
     assert_eq!(c.replica_dir.to_str(), Some("./lightrag_replica"));
     assert!(c.replication_path_roots.is_empty());
     assert_eq!(
@@ -83,6 +85,10 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_BACKUP_EXCLUDE", "*.log, tmp/*"),
         ("LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE", key_file.as_str()),
         ("LIGHTRAG_REPLICATION_ENABLED", "true"),
+        ("LIGHTRAG_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ("LIGHTRAG_S3_REGION", "eu-west-1"),
+        ("LIGHTRAG_S3_PATH_STYLE", "true"),
+        ("LIGHTRAG_S3_ALLOW_HTTP", "1"),
         ("LIGHTRAG_REPLICA_DIR", "/srv/replica"),
         ("LIGHTRAG_REPLICATION_PATH_ROOTS", "/mnt/nfs, /srv/copies"),
         (
@@ -127,6 +133,9 @@ fn every_variable_overrides_its_default() {
         "0123456789abcdef-from-file"
     );
     assert!(c.replication_enabled);
+    assert_eq!(c.s3_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(c.s3_region.as_deref(), Some("eu-west-1"));
+    assert!(c.s3_path_style && c.s3_allow_http);
     assert_eq!(c.replica_dir.to_str(), Some("/srv/replica"));
     assert_eq!(
         c.replication_path_roots,

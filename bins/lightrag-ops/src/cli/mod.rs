@@ -56,6 +56,9 @@ pub enum Command {
     Diff(repo::DiffArgs),
     /// Repository size, deduplication ratio and per-graph figures.
     Stats,
+    /// Repository storage checks.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
     /// Replication targets: list, add, remove.
     #[command(subcommand)]
     Targets(replication::TargetsCommand),
@@ -111,6 +114,7 @@ pub fn run(c: &Config, cmd: &Command, json: bool) -> anyhow::Result<Outcome> {
         Command::Prune(a) => repo::prune(c, a, json),
         Command::Diff(a) => repo::diff(c, a, json),
         Command::Stats => repo::stats(c, json),
+        Command::Repo(cmd) => repo::repo(c, cmd, json),
         Command::Targets(cmd) => replication::targets(c, cmd, json),
         Command::Replicate { graph, target } => {
             replication::replicate(c, graph.as_deref(), target.as_deref(), json)
@@ -138,6 +142,16 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
     let values: Vec<(&'static str, String)> = vec![
         ("LIGHTRAG_WORKING_DIR", c.working_dir.display().to_string()),
         ("LIGHTRAG_BACKUP_STORAGE", c.backup_storage.clone()),
+        (
+            "LIGHTRAG_S3_ENDPOINT",
+            c.s3_endpoint.clone().unwrap_or_default(),
+        ),
+        (
+            "LIGHTRAG_S3_REGION",
+            c.s3_region.clone().unwrap_or_default(),
+        ),
+        ("LIGHTRAG_S3_PATH_STYLE", c.s3_path_style.to_string()),
+        ("LIGHTRAG_S3_ALLOW_HTTP", c.s3_allow_http.to_string()),
         ("LIGHTRAG_BACKUP_RETENTION_DAYS", d(r.keep_within)),
         ("LIGHTRAG_BACKUP_KEEP_LAST", r.keep_last.to_string()),
         ("LIGHTRAG_BACKUP_KEEP_HOURLY", r.keep_hourly.to_string()),

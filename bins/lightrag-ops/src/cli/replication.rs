@@ -108,7 +108,7 @@ pub fn replicate(
         Some(g) => vec![g.to_owned()],
         None => lightrag_replication::primary_graph_ids(&*primary)?,
     };
-    let open = wiring::target_open_options();
+    let open = wiring::target_open_options(c);
     let mut outcomes = Vec::new();
     for t in &targets {
         for g in &graphs {
@@ -147,7 +147,7 @@ pub fn target_repository(c: &Config, name: &str) -> anyhow::Result<lightrag_back
     let db = wiring::open_db(c)?;
     let mut conn = db.conn()?;
     let t = lightrag_replication::find_target(&mut conn, name)?;
-    let store = lightrag_replication::open_target(&mut conn, &t, &wiring::target_open_options())?;
+    let store = lightrag_replication::open_target(&mut conn, &t, &wiring::target_open_options(c))?;
     let key = c.encryption_key.as_ref().map(|k| k.expose().as_bytes());
     lightrag_replication::open_target_repository(store, key)
         .with_context(|| format!("cannot open the copy held by target {}", t.name))

@@ -465,3 +465,39 @@ pub fn stats(c: &Config, json: bool) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+/// `repo` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RepoCommand {
+    /// Check up front that the storage of LIGHTRAG_BACKUP_STORAGE is reachable, the
+    /// credentials work and objects can be written, read back and deleted.
+    Check,
+}
+
+/// `lightrag-ops repo …`.
+pub fn repo(c: &Config, cmd: &RepoCommand, json: bool) -> anyhow::Result<Outcome> {
+    match cmd {
+        RepoCommand::Check => {
+            let storage = wiring::open_storage(c)?;
+            let check = lightrag_backup::check_storage(&*storage)
+                .with_context(|| format!("storage check of {} failed", c.backup_storage))?;
+            if json {
+                print_json(&check)?;
+            } else {
+                println!(
+                    "{}: {} ({} requests, {} ms); repository {}",
+                    check.location,
+                    check.passed.join(", "),
+                    check.requests,
+                    check.elapsed_ms,
+                    if check.repository_exists {
+                        "present"
+                    } else {
+                        "not created yet"
+                    }
+                );
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -347,3 +347,103 @@ fn replicate_to_a_directory_then_fail_over_with_the_primary_gone() {
     ]);
     same_tree(&env.work().join("bingofhy"), &to);
 }
+
+/// An `s3s-fs` server on a loopback port (installed by scripts/test), killed on drop.
+struct S3 {
+    child: std::process::Child,
+    port: u16,
+    _root: tempfile::TempDir,
+}
+
+impl S3 {
+    fn start() -> S3 {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("bkt")).unwrap();
+        let port = crate::common::free_port();
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--access-key",
+                "ops-access",
+                "--secret-key",
+                "ops-secret-value",
+            ])
+            .arg(root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("s3s-fs must be on PATH (scripts/test installs it)");
+        crate::common::eventually(20, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        S3 {
+            child,
+            port,
+            _root: root,
+        }
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn s3_repository_from_the_cli() {
+    let env = Env::new();
+    let s3 = S3::start();
+    let run = |secret: &str, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+        c.current_dir(env.dir.path())
+            .env("LIGHTRAG_WORKING_DIR", env.work())
+            .env("LIGHTRAG_BACKUP_STORAGE", "s3://bkt/lightrag")
+            .env(
+                "LIGHTRAG_S3_ENDPOINT",
+                format!("http://127.0.0.1:{}", s3.port),
+            )
+            .env("LIGHTRAG_S3_PATH_STYLE", "true")
+            .env("LIGHTRAG_S3_ALLOW_HTTP", "true")
+            .env(
+                "LIGHTRAG_RECOVERY_DB_URL",
+                format!("sqlite:///{}", env.dir.path().join("cat.db").display()),
+            )
+            .env("AWS_ACCESS_KEY_ID", "ops-access")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Wrong credentials: a clear error, and the secret never printed.
+    let out = run("wrong-secret-xyz", &["repo", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LIGHTRAG_BACKUP_STORAGE") || err.contains("s3://bkt"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-secret-xyz"), "{err}");
+
+    let out = run("ops-secret-value", &["--json", "repo", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = run("ops-secret-value", &["--json", "backup", "bingofhy"]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let b: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    let snap = b[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    let v = run("ops-secret-value", &["verify", "--read-data"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let to = env.dir.path().join("from-s3");
+    let r = run(
+        "ops-secret-value",
+        &["restore", &snap, "--to", to.to_str().unwrap()],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    same_tree(&env.work().join("bingofhy"), &to);
+}
