@@ -393,7 +393,7 @@ impl Config {
         let cfg = Config {
             working_dir: r.get("LIGHTRAG_WORKING_DIR", non_empty_path),
             backup_storage: r.get("LIGHTRAG_BACKUP_STORAGE", non_empty_string),
-            s3_endpoint: r.get("LIGHTRAG_S3_ENDPOINT", |v| optional_url(v)),
+            s3_endpoint: r.get("LIGHTRAG_S3_ENDPOINT", optional_url),
             s3_region: r.get("LIGHTRAG_S3_REGION", |v| Ok(Some(v.trim().to_owned()).filter(|s| !s.is_empty()))),
             s3_path_style: r.get("LIGHTRAG_S3_PATH_STYLE", parse_bool),
             s3_allow_http: r.get("LIGHTRAG_S3_ALLOW_HTTP", parse_bool),
