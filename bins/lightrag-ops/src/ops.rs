@@ -71,6 +71,7 @@ pub(crate) fn backup(
         ),
     };
     let summary = result?;
+    record::record_backup_requests(graph, summary.requests.requests);
     if st.config.replication_enabled {
         // Right after a backup: push it to every enabled target (back-off ignored).
         if let Err(e) = replicate(st, Some(graph), None, true) {

@@ -99,6 +99,9 @@ catalogue! {
     /// New bytes written to the repository by completed backups.
     BackupWrittenBytes = ("lightrag_backup_written_bytes_total", Counter, Unit::Bytes, ["graph"],
         "Bytes newly written to the repository by completed backups.");
+    /// Storage requests made by backups (operators pay per request on object stores).
+    BackupStorageRequests = ("lightrag_backup_storage_requests_total", Counter, Unit::Count, ["graph"],
+        "Storage requests (HTTP requests on object stores, file operations locally) made by backups.");
     /// Backup durations.
     BackupDuration = ("lightrag_backup_duration_seconds", Histogram, Unit::Seconds, ["graph"],
         "Duration of backups (completed and failed).");

@@ -47,6 +47,7 @@ pub fn register_graph(graph: &str) {
     }
     counter!(name(Metric::BackupLogicalBytes), "graph" => g.clone()).increment(0);
     counter!(name(Metric::BackupWrittenBytes), "graph" => g.clone()).increment(0);
+    counter!(name(Metric::BackupStorageRequests), "graph" => g.clone()).increment(0);
     // Registering the gauges without a value keeps an existing value (e.g. set by the collector).
     let _ = gauge!(name(Metric::BackupSize), "graph" => g.clone());
     let _ = gauge!(name(Metric::BackupLastSuccess), "graph" => g);
@@ -124,6 +125,11 @@ pub fn set_latest_backup(graph: &str, logical_bytes: u64, finished_at: SystemTim
     gauge!(name(Metric::BackupSize), "graph" => graph.to_owned()).set(logical_bytes as f64);
     gauge!(name(Metric::BackupLastSuccess), "graph" => graph.to_owned())
         .set(unix_seconds(finished_at));
+}
+
+/// Adds the storage requests one backup made.
+pub fn record_backup_requests(graph: &str, requests: u64) {
+    counter!(name(Metric::BackupStorageRequests), "graph" => graph.to_owned()).increment(requests);
 }
 
 /// Sets the bytes the repository stores.
