@@ -101,7 +101,7 @@ catalogue! {
         "Bytes newly written to the repository by completed backups.");
     /// Storage requests made by backups (operators pay per request on object stores).
     BackupStorageRequests = ("lightrag_backup_storage_requests_total", Counter, Unit::Count, ["graph"],
-        "Storage requests (HTTP requests on object stores, file operations locally) made by backups.");
+        "HTTP requests to object storage made by backups, retries included (0 for a local directory).");
     /// Backup durations.
     BackupDuration = ("lightrag_backup_duration_seconds", Histogram, Unit::Seconds, ["graph"],
         "Duration of backups (completed and failed).");
