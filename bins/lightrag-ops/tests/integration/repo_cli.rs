@@ -437,6 +437,8 @@ fn s3_repository_from_the_cli() {
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     let b: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
     let snap = b[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    // Operators pay per request: the count is in the JSON output.
+    assert!(b[0]["requests"]["requests"].as_u64().unwrap() > 0, "{b}");
     let v = run("ops-secret-value", &["verify", "--read-data"]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
     let to = env.dir.path().join("from-s3");
