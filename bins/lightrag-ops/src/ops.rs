@@ -20,12 +20,14 @@ pub(crate) fn backup(
     st: &AppState,
     graph: &str,
     trigger: BackupTrigger,
-    _progress: &dyn Progress,
+    progress: &dyn Progress,
 ) -> Result<SnapshotSummary, ApiError> {
     let started = Instant::now();
     st.events
         .log_backup_event(graph, EventType::BackupStarted, EventDetails::default());
-    let result = st.recovery.backup_graph(&st.repo, graph, trigger);
+    let result = st
+        .recovery
+        .backup_graph_with_progress(&st.repo, graph, trigger, progress);
     let duration = started.elapsed();
     let (status, logical, written) = match &result {
         Ok(s) => (

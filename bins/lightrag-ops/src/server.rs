@@ -211,6 +211,7 @@ async fn build_state(config: Config, handle: Option<PrometheusHandle>) -> anyhow
         collector
     });
     Ok(AppState {
+        status_cache: Arc::default(),
         receiver: wiring::receiver(&config),
         scheduler: Arc::new(Scheduler::new(&config)),
         config,

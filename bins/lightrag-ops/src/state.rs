@@ -35,6 +35,8 @@ pub struct AppState {
     pub receiver: Option<Arc<lightrag_replication::Receiver>>,
     /// Background tasks.
     pub scheduler: Arc<Scheduler>,
+    /// The last serialised `/api/v1/health-dashboard/status` answer.
+    pub(crate) status_cache: Arc<crate::routes::StatusCache>,
     /// What `/readyz` reports.
     pub readiness: Arc<Readiness>,
 }

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use lightrag_backup::{BackupOptions, NoProgress, Repository, SnapshotSummary};
+use lightrag_backup::{BackupOptions, NoProgress, Progress, Repository, SnapshotSummary};
 use lightrag_recovery_db::{
     BackupTrigger, Db, DbConn, EventKind, NewEvent, NewRecoveryPoint, Page, RecoveryPointDetails,
     RecoveryPointFilter, Severity, create_recovery_point, delete_recovery_point, find_graph,
@@ -155,11 +155,22 @@ impl RecoveryManager {
         id: &str,
         trigger: BackupTrigger,
     ) -> Result<SnapshotSummary> {
+        self.backup_graph_with_progress(repo, id, trigger, &NoProgress)
+    }
+
+    /// [`RecoveryManager::backup_graph`], reporting files and bytes to `progress`.
+    pub fn backup_graph_with_progress(
+        &self,
+        repo: &Repository,
+        id: &str,
+        trigger: BackupTrigger,
+        progress: &dyn Progress,
+    ) -> Result<SnapshotSummary> {
         let loc = {
             let mut conn = self.conn()?;
             self.locate(&mut conn, id)?
         };
-        let summary = backup_location(repo, id, &loc, trigger)?;
+        let summary = backup_location(repo, id, &loc, trigger, progress)?;
         upsert_snapshot(&mut *self.conn()?, &summary.snapshot)?;
         Ok(summary)
     }
@@ -286,6 +297,7 @@ pub(crate) fn backup_location(
     id: &str,
     loc: &GraphLocation,
     trigger: BackupTrigger,
+    progress: &dyn Progress,
 ) -> Result<SnapshotSummary> {
     let mut opts = BackupOptions {
         trigger: trigger.as_str().to_owned(),
@@ -294,7 +306,7 @@ pub(crate) fn backup_location(
     if loc.layout == GraphLayout::Root {
         opts.excludes = subdir_names(&loc.path)?;
     }
-    repo.backup(id, &loc.path, &opts, &NoProgress)
+    repo.backup(id, &loc.path, &opts, progress)
         .map_err(|e| RecoveryError::backup("backup", Some(id), e))
 }
 

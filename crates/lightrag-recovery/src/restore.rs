@@ -376,9 +376,15 @@ impl RecoveryManager {
         let existing = dir_has_entries(&loc.path);
         let safety = if opts.in_place && existing && !opts.skip_safety_snapshot {
             Some(
-                backup_location(safety_repo, graph, loc, BackupTrigger::PreRestore)?
-                    .snapshot
-                    .id,
+                backup_location(
+                    safety_repo,
+                    graph,
+                    loc,
+                    BackupTrigger::PreRestore,
+                    &lightrag_backup::NoProgress,
+                )?
+                .snapshot
+                .id,
             )
         } else {
             None

@@ -129,18 +129,54 @@ async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
     })
 }
 
+/// How long a serialised `/status` answer is reused for the same health report (it also shows
+/// the scheduler, whose state changes between checks).
+const STATUS_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The serialised `/status` answer for one health report, reused for [`STATUS_CACHE_TTL`]:
+/// under many polling clients the server answers from memory instead of re-encoding ~100
+/// graphs per request.
+#[derive(Debug, Default)]
+pub(crate) struct StatusCache(std::sync::Mutex<Option<(usize, std::time::Instant, web::Bytes)>>);
+
 /// Overall status, every graph and component with reasons, and the scheduler.
-#[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong")))]
 #[get("/api/v1/health-dashboard/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let report = health(&state).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    let key = std::sync::Arc::as_ptr(&report) as usize;
+    {
+        let cached = state
+            .status_cache
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((k, at, body)) = cached.as_ref()
+            && *k == key
+            && at.elapsed() < STATUS_CACHE_TTL
+        {
+            return Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body.clone()));
+        }
+    }
+    let body = serde_json::to_vec(&serde_json::json!({
         "overall": report.overall,
         "checked_at": report.checked_at,
         "graphs": report.graphs,
         "components": report.components,
         "scheduler": state.scheduler.status(),
-    })))
+    }))
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let body = web::Bytes::from(body);
+    *state
+        .status_cache
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some((key, std::time::Instant::now(), body.clone()));
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// One graph: health with reasons, latest backups, replication state.

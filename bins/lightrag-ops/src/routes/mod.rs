@@ -16,6 +16,7 @@ mod recovery;
 mod replication;
 
 pub(crate) use backups::retention_policy;
+pub(crate) use dashboard::StatusCache;
 pub(crate) use replication::RECEIVE_MAX_BYTES;
 
 /// Registers every route.

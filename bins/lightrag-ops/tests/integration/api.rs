@@ -83,6 +83,10 @@ fn backup_workflow_with_server() {
     assert_eq!(job["state"], "succeeded");
     let first = job["result"]["snapshot"]["id"].as_str().unwrap().to_owned();
     assert_eq!(job["result"]["snapshot"]["totals"]["files"], 12);
+    // The job reported the backup's progress.
+    assert_eq!(job["phase"], "backup", "{job}");
+    assert!(job["bytes_total"].as_u64().unwrap() > 600_000, "{job}");
+    assert_eq!(job["bytes_done"], job["bytes_total"], "{job}");
 
     // Asynchronous backup: 202, then poll the job (bounded).
     let r = post(&s.url("/api/v1/graphs/bingofhy/backups"), None);
