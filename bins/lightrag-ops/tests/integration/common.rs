@@ -21,9 +21,35 @@ pub struct TestServer {
     dir: Option<tempfile::TempDir>,
 }
 
+/// PostgreSQL databases of test servers, by their directory (kept across a restart of a
+/// server on the same directory; dropped with the server that owns the directory).
+static PG_BY_DIR: std::sync::Mutex<Vec<(std::path::PathBuf, PgDatabase)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The catalog URL of a test server: a SQLite file in `dir`, or with
+/// `LIGHTRAG_TEST_SERVER_DB=postgres` (scripts/test runs the suite both ways) a fresh
+/// PostgreSQL database tied to `dir`.
+fn catalog_url(dir: &std::path::Path) -> String {
+    if std::env::var("LIGHTRAG_TEST_SERVER_DB").as_deref() != Ok("postgres") {
+        return format!("sqlite:///{}", dir.join("recovery.db").display());
+    }
+    let mut dbs = PG_BY_DIR.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, db)) = dbs.iter().find(|(d, _)| d == dir) {
+        return db.url.clone();
+    }
+    let db = PgDatabase::create();
+    let url = db.url.clone();
+    dbs.push((dir.to_owned(), db));
+    url
+}
+
 /// Configuration for a test server: ephemeral ports, a private temp dir, plus `extra`.
 pub fn test_config(dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
-    let db = format!("sqlite:///{}", dir.join("recovery.db").display());
+    let db = if extra.iter().any(|(k, _)| *k == "LIGHTRAG_RECOVERY_DB_URL") {
+        String::new() // overridden below
+    } else {
+        catalog_url(dir)
+    };
     let work = dir.join("rag_storage").display().to_string();
     let backups = dir.join("backups").display().to_string();
     let mut vars: Vec<(String, String)> = vec![
@@ -107,6 +133,10 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown();
+        if let Some(dir) = self.dir.take() {
+            let mut dbs = PG_BY_DIR.lock().unwrap_or_else(|p| p.into_inner());
+            dbs.retain(|(d, _)| d != dir.path());
+        }
     }
 }
 
