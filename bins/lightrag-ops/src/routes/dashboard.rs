@@ -36,6 +36,7 @@ pub(crate) struct Dashboard {
     recent_backups: Vec<BackupRecord>,
     replication: Vec<TargetStatus>,
     critical_events: Vec<Event>,
+    replication_history: Vec<Event>,
     recovery_points: Vec<RecoveryPoint>,
     scheduler: Vec<TaskStatus>,
 }
@@ -84,7 +85,7 @@ async fn replication(state: &AppState) -> Result<Vec<TargetStatus>, ApiError> {
 
 async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
     let report = health(state).await?;
-    let (recent_backups, critical_events, recovery_points) = state
+    let (recent_backups, critical_events, replication_history, recovery_points) = state
         .db
         .run(|c| {
             let backups = lightrag_recovery_db::list_backups(
@@ -104,6 +105,15 @@ async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
                 },
                 Page::new(20, 0),
             )?;
+            let replication = lightrag_recovery_db::list_events(
+                c,
+                &EventFilter {
+                    kind: Some(lightrag_recovery_db::EventKind::Replication),
+                    order: Order::NewestFirst,
+                    ..EventFilter::default()
+                },
+                Page::new(10, 0),
+            )?;
             let points = lightrag_recovery_db::list_recovery_points(
                 c,
                 &RecoveryPointFilter::default(),
@@ -112,7 +122,7 @@ async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
             .into_iter()
             .map(|p| p.point)
             .collect();
-            Ok((backups, events, points))
+            Ok((backups, events, replication, points))
         })
         .await?;
     Ok(Dashboard {
@@ -124,6 +134,7 @@ async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
         recent_backups,
         replication: replication(state).await?,
         critical_events,
+        replication_history,
         recovery_points,
         scheduler: state.scheduler.status(),
     })
@@ -333,7 +344,7 @@ fn render(d: &Dashboard) -> String {
 body{{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0}}
 header,main{{max-width:1100px;margin:0 auto;padding:12px 16px}}
 header{{display:flex;flex-wrap:wrap;align-items:center;gap:12px;border-bottom:1px solid var(--line)}}
-h1{{font-size:1.3rem;margin:0}} h2{{font-size:1.1rem;margin:24px 0 8px}}
+h1{{font-size:1.3rem;margin:0}} h2{{font-size:1.1rem;margin:24px 0 8px}} h3{{font-size:.95rem;margin:14px 0 6px}}
 .badge{{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:.85rem;color:#fff}}
 .healthy{{background:var(--ok)}} .degraded{{background:var(--warn)}} .offline{{background:var(--bad)}}
 table{{border-collapse:collapse;width:100%;font-size:.9rem}}
@@ -452,6 +463,21 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
                 }
             );
         }
+    }
+    h.push_str("</tbody></table></div>");
+    h.push_str(r#"<h3>Recent syncs</h3><div class="scroll"><table id="replication-history"><thead><tr><th scope="col">When</th><th scope="col">Result</th><th scope="col" class="opt">Graph</th><th scope="col">Details</th></tr></thead><tbody>"#);
+    if d.replication_history.is_empty() {
+        h.push_str(r#"<tr><td colspan="4" class="muted">No sync yet.</td></tr>"#);
+    }
+    for e in &d.replication_history {
+        let _ = write!(
+            h,
+            r#"<tr><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
+            ts(Some(e.occurred_at)),
+            esc(&e.event_type),
+            esc(e.graph_id.as_deref().unwrap_or("—")),
+            esc(&e.message)
+        );
     }
     h.push_str("</tbody></table></div></section>");
 

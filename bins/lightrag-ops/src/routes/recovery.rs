@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use lightrag_backup::RestoreOptions;
-use lightrag_monitoring::record;
+use lightrag_monitoring::{EventDetails, EventType, record};
 use lightrag_recovery::{CreatePointRequest, RestorePointOptions};
 use lightrag_recovery_db::{GraphSource, NewGraph, RecoveryPointFilter};
 use serde::Deserialize;
@@ -191,6 +191,25 @@ pub(crate) async fn restore_snapshot(
         let started = Instant::now();
         let result = restore_one(&st, &body, job);
         record::record_restore(result.is_ok(), started.elapsed());
+        let (ty, message) = match &result {
+            Ok(_) => (EventType::RestoreCompleted, None),
+            Err(e) => (EventType::RestoreFailed, Some(e.to_string())),
+        };
+        let mut event = lightrag_monitoring::EventLogger::build(
+            ty,
+            EventDetails {
+                snapshot_id: Some(body.snapshot_id.clone()),
+                duration: Some(started.elapsed()),
+                message,
+                ..EventDetails::default()
+            },
+        );
+        if let Ok(v) = &result
+            && let Some(g) = v["graph_id"].as_str()
+        {
+            event = event.graph(g);
+        }
+        st.events.log(event);
         result
     })
     .await

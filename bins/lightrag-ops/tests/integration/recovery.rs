@@ -148,6 +148,19 @@ fn restore_snapshot_in_place_refuses_live_graphs_unless_forced() {
         Some(json!({"snapshot_id": snap})),
     );
     assert_eq!(r.status, 400, "{}", r.body);
+    // Every restore is an event (the refused one too).
+    crate::common::eventually(30, || {
+        let e = get(&s.url("/api/v1/events?kind=restore"), &[]).json();
+        let types: Vec<String> = e["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_owned())
+            .collect();
+        (types.iter().filter(|t| *t == "restore.completed").count() == 2
+            && types.iter().any(|t| t == "restore.failed"))
+        .then_some(())
+    });
     // The safety snapshot is in the catalog.
     let list = get(&s.url("/api/v1/backups?trigger=pre_restore"), &[]).json();
     assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");

@@ -155,4 +155,9 @@ fn replication_workflow_with_server() {
     .json();
     assert_eq!(dash["targets"][0]["target"]["name"], "standby", "{dash}");
     assert!(!dash.to_string().contains("standby-key"));
+    let html = get(&primary.url("/health"), &[]).body;
+    assert!(
+        html.contains("Recent syncs") && html.contains("replication.completed"),
+        "{html}"
+    );
 }
