@@ -241,7 +241,9 @@ pub(crate) async fn graph_status(
 #[utoipa::path(get, path = "/api/v1/health-dashboard/backups/summary", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/backups/summary")]
 pub(crate) async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let graphs = crate::wiring::catalog_graph_ids(&state.db).map_err(ApiError::Internal)?;
+    let db = state.db.clone();
+    let graphs =
+        blocking(move || crate::wiring::catalog_graph_ids(&db).map_err(ApiError::Internal)).await?;
     let summary = state
         .db
         .run(move |c| {

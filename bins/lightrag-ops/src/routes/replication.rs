@@ -111,8 +111,13 @@ pub(crate) async fn create_target(
         )
     })
     .await?;
-    if let Some(m) = &state.metrics {
-        for g in crate::wiring::catalog_graph_ids(&state.db).unwrap_or_default() {
+    if let Some(m) = state.metrics.clone() {
+        let db = state.db.clone();
+        let graphs =
+            blocking(move || crate::wiring::catalog_graph_ids(&db).map_err(ApiError::Internal))
+                .await
+                .unwrap_or_default();
+        for g in graphs {
             m.register_target(&g, &t.name);
         }
     }
