@@ -78,5 +78,8 @@ pub use crate::health::{
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
 pub use crate::objectives::{GraphObjectives, ReplicaObjective};
 pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};
-pub use crate::restore::{GraphRestore, RestorePointOptions, RestorePointReport};
+pub use crate::restore::{
+    GraphRestore, RestorePointOptions, RestorePointReport, RestoreSnapshotOptions,
+    SnapshotRestoreReport,
+};
 pub use crate::validate::{GraphValidation, ValidationProblem, ValidationReport};

@@ -547,3 +547,150 @@ impl RecoveryManager {
             .map_err(|e| RecoveryError::backup("open replication target repository", None, e))
     }
 }
+
+/// Options of [`RecoveryManager::restore_snapshot`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestoreSnapshotOptions {
+    /// Replace the snapshot's graph where it is (safety snapshot first).
+    pub in_place: bool,
+    /// Otherwise: a new graph id, created under the first working directory.
+    pub target_graph_id: Option<String>,
+    /// Only these files (relative paths); empty = the whole snapshot.
+    pub files: Vec<String>,
+    /// Restore in place even when the graph looks live.
+    pub force: bool,
+}
+
+/// Result of [`RecoveryManager::restore_snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotRestoreReport {
+    /// Graph written.
+    pub graph_id: String,
+    /// Its directory.
+    pub path: PathBuf,
+    /// What the restore wrote.
+    pub restore: lightrag_backup::RestoreSummary,
+    /// Safety snapshot of the previous state (in place).
+    pub safety_snapshot: Option<String>,
+    /// What the operator must do next.
+    pub next_step: String,
+}
+
+impl RecoveryManager {
+    /// Restore one snapshot: in place over its graph (located through the catalog, then
+    /// discovery; refused while the graph looks live unless forced; safety snapshot first,
+    /// recorded in the catalog), or into a new graph id (refused if that id or directory is
+    /// taken). For the `default` graph — the working directory itself — only its top-level
+    /// files are written, file by file: the other graphs' folders are never touched.
+    pub fn restore_snapshot(
+        &self,
+        repo: &Repository,
+        snapshot: &str,
+        opts: &RestoreSnapshotOptions,
+        progress: &dyn lightrag_backup::Progress,
+    ) -> Result<SnapshotRestoreReport> {
+        let manifest = repo
+            .snapshot(snapshot)
+            .map_err(|e| RecoveryError::backup("read snapshot", None, e))?;
+        let mut conn = self.conn()?;
+        let (graph, loc) = match (&opts.target_graph_id, opts.in_place) {
+            (None, true) => {
+                let loc = self.locate(&mut conn, &manifest.graph_id)?;
+                if !opts.force && looks_live(&loc.path, self.opts.live_window)? {
+                    return Err(RecoveryError::GraphLooksLive {
+                        graph: manifest.graph_id.clone(),
+                        path: loc.path,
+                        window_secs: self.opts.live_window.as_secs(),
+                    });
+                }
+                (manifest.graph_id.clone(), loc)
+            }
+            (Some(id), false) => {
+                check_graph_id(id)?;
+                let path = new_graph_dir(self.first_root()?, id)?;
+                if dir_has_entries(&path)
+                    || lightrag_recovery_db::find_graph(&mut conn, id)?.is_some()
+                {
+                    return Err(RecoveryError::TargetNotEmpty {
+                        graph: id.clone(),
+                        path,
+                    });
+                }
+                (
+                    id.clone(),
+                    GraphLocation {
+                        path,
+                        layout: GraphLayout::Workspace,
+                    },
+                )
+            }
+            _ => {
+                return Err(RecoveryError::InvalidRequest(
+                    "give exactly one of in_place or target_graph_id".into(),
+                ));
+            }
+        };
+        drop(conn);
+        let existing = dir_has_entries(&loc.path);
+        let safety = if opts.in_place && existing {
+            let s = backup_location(repo, &graph, &loc, BackupTrigger::PreRestore, &NoProgress)?;
+            crate::catalog::upsert_snapshot(&mut *self.conn()?, &s.snapshot)?;
+            Some(s.snapshot.id)
+        } else {
+            None
+        };
+        let files = if loc.layout == GraphLayout::Root {
+            let top = top_level_files(&manifest);
+            let chosen: Vec<String> = if opts.files.is_empty() {
+                top
+            } else {
+                opts.files
+                    .iter()
+                    .filter(|f| top.contains(f))
+                    .cloned()
+                    .collect()
+            };
+            if chosen.is_empty() {
+                return Err(RecoveryError::InvalidRequest(format!(
+                    "nothing to restore: snapshot {} has none of the requested files at the top level of the working directory",
+                    manifest.id
+                )));
+            }
+            chosen
+        } else {
+            opts.files.clone()
+        };
+        let ropts = RestoreOptions {
+            in_place: opts.in_place && existing,
+            files,
+            safety_snapshot: false,
+            ..RestoreOptions::default()
+        };
+        let summary = repo
+            .restore(&manifest.id, &loc.path, &ropts, progress)
+            .map_err(|e| RecoveryError::backup("restore", Some(&graph), e))?;
+        if !opts.in_place {
+            let new = NewGraph {
+                id: graph.clone(),
+                path: loc.path.display().to_string(),
+                source: GraphSource::Api,
+            };
+            lightrag_recovery_db::create_graph(&mut *self.conn()?, &new)?;
+        }
+        let next_step = if opts.in_place {
+            format!(
+                "restart LightRAG for workspace {graph}: it keeps its stores in memory and would overwrite the restored files on its next save"
+            )
+        } else {
+            format!("graph {graph} is ready; point a LightRAG instance at its workspace")
+        };
+        Ok(SnapshotRestoreReport {
+            graph_id: graph,
+            path: loc.path,
+            restore: summary,
+            safety_snapshot: safety,
+            next_step,
+        })
+    }
+}

@@ -233,16 +233,42 @@ pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Out
         Some(t) => super::replication::target_repository(c, t)?,
         None => wiring::open_repository(c, false)?,
     };
+    if args.in_place {
+        // In place goes through the recovery manager: catalog location, live-graph guard,
+        // safety snapshot, and for the `default` graph only its own top-level files.
+        let db = wiring::open_db(c)?;
+        db.migrate().context("migrating the recovery database")?;
+        let m = lightrag_recovery::RecoveryManager::new(db, wiring::recovery_options(c));
+        let opts = lightrag_recovery::RestoreSnapshotOptions {
+            in_place: true,
+            files: args.files.clone(),
+            force: args.force,
+            ..Default::default()
+        };
+        let r = m.restore_snapshot(&repo, &args.snapshot, &opts, &Bar::new(json))?;
+        if json {
+            print_json(&r)?;
+        } else {
+            println!(
+                "restored snapshot {} of graph {} in place: {} files, {}",
+                r.restore.snapshot,
+                r.graph_id,
+                r.restore.files,
+                mib(r.restore.bytes)
+            );
+            if let Some(s) = &r.safety_snapshot {
+                println!("safety snapshot of the previous state: {s}");
+            }
+            println!("{}", r.next_step);
+        }
+        return Ok(Outcome::Ok);
+    }
     let manifest = repo.snapshot(&args.snapshot)?;
-    let target = match (&args.to, args.in_place) {
-        (Some(dir), false) => dir.clone(),
-        (None, true) => wiring::graph_dir(c, &manifest.graph_id)?,
-        _ => bail!("give exactly one of --to DIR or --in-place"),
+    let Some(target) = args.to.clone() else {
+        bail!("give exactly one of --to DIR or --in-place");
     };
     let opts = RestoreOptions {
-        in_place: args.in_place,
         files: args.files.clone(),
-        refuse_if_modified_within: (args.in_place && !args.force).then_some(wiring::LIVE_WINDOW),
         ..RestoreOptions::default()
     };
     let bar = Bar::new(json);
@@ -260,16 +286,6 @@ pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Out
             summary.files,
             mib(summary.bytes)
         );
-        if let Some(s) = &summary.safety_snapshot {
-            println!("safety snapshot of the previous state: {s}");
-        }
-        if args.in_place {
-            println!(
-                "restart LightRAG for workspace {} now: a running LightRAG keeps its stores in \
-                 memory and would overwrite the restored files on its next save",
-                manifest.graph_id
-            );
-        }
     }
     Ok(Outcome::Ok)
 }

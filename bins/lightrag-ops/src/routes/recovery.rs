@@ -4,10 +4,9 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use lightrag_backup::RestoreOptions;
 use lightrag_monitoring::{EventDetails, EventType, record};
-use lightrag_recovery::{CreatePointRequest, RestorePointOptions};
-use lightrag_recovery_db::{GraphSource, NewGraph, RecoveryPointFilter};
+use lightrag_recovery::{CreatePointRequest, RestorePointOptions, RestoreSnapshotOptions};
+use lightrag_recovery_db::RecoveryPointFilter;
 use serde::Deserialize;
 
 use super::graphs::PageQuery;
@@ -220,60 +219,19 @@ fn restore_one(
     body: &RestoreBody,
     job: &crate::jobs::Job,
 ) -> Result<serde_json::Value, ApiError> {
-    let manifest = st.repo.snapshot(&body.snapshot_id)?;
-    let (graph_id, target) = match &body.target_graph_id {
-        None => {
-            let dir =
-                lightrag_recovery::resolve_graph(&[&st.config.working_dir], &manifest.graph_id)?;
-            (manifest.graph_id.clone(), dir.path)
-        }
-        Some(id) => (
-            id.clone(),
-            lightrag_recovery::new_graph_dir(&st.config.working_dir, id)?,
-        ),
-    };
-    let opts = RestoreOptions {
+    let opts = RestoreSnapshotOptions {
         in_place: body.in_place,
+        target_graph_id: body.target_graph_id.clone(),
         files: body.files.clone(),
-        refuse_if_modified_within: (body.in_place && !body.force)
-            .then_some(crate::wiring::LIVE_WINDOW),
-        ..RestoreOptions::default()
+        force: body.force,
     };
-    let summary = st.repo.restore(&manifest.id, &target, &opts, job)?;
-    if body.target_graph_id.is_some() {
-        let mut conn = st.db.conn()?;
-        lightrag_recovery_db::upsert_graph(
-            &mut conn,
-            &NewGraph {
-                id: graph_id.clone(),
-                path: target.display().to_string(),
-                source: GraphSource::Api,
-            },
-        )?;
-        if let Some(m) = &st.metrics {
-            m.register_graph(&graph_id);
-        }
+    let report = st
+        .recovery
+        .restore_snapshot(&st.repo, &body.snapshot_id, &opts, job)?;
+    if body.target_graph_id.is_some()
+        && let Some(m) = &st.metrics
+    {
+        m.register_graph(&report.graph_id);
     }
-    if let Some(safety) = &summary.safety_snapshot {
-        // The safety snapshot belongs in the catalog like any other.
-        let info = lightrag_backup::SnapshotInfo::from(&st.repo.snapshot(safety)?);
-        let mut conn = st.db.conn()?;
-        match lightrag_recovery_db::create_backup(
-            &mut conn,
-            &lightrag_recovery::record_from_snapshot(&info),
-        ) {
-            Ok(_) => {}
-            Err(e) if e.is_conflict() => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(serde_json::json!({
-        "graph_id": graph_id,
-        "restore": summary,
-        "next_step": if body.in_place {
-            format!("restart LightRAG for workspace {graph_id}: it keeps its stores in memory and would overwrite the restored files on its next save")
-        } else {
-            format!("graph {graph_id} is ready; point a LightRAG instance at its workspace")
-        },
-    }))
+    json(&report)
 }

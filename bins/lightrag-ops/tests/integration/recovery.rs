@@ -165,3 +165,36 @@ fn restore_snapshot_in_place_refuses_live_graphs_unless_forced() {
     let list = get(&s.url("/api/v1/backups?trigger=pre_restore"), &[]).json();
     assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
 }
+
+#[test]
+fn restoring_the_default_graph_in_place_leaves_the_other_graphs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("rag_storage");
+    copy_fixture("adamaslan-dickens", &work); // root files: graph `default`
+    copy_fixture("bingofhy-rag_storage", &work.join("bingofhy"));
+    let s = start(dir);
+    let r = post(&s.url("/api/v1/graphs/default/backups?wait=true"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let snap = r.json()["result"]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = std::fs::read(work.join("kv_store_full_docs.json")).unwrap();
+    std::fs::write(work.join("kv_store_full_docs.json"), b"{}").unwrap();
+    let other = std::fs::read(work.join("bingofhy/vdb_entities.json")).unwrap();
+
+    let r = post(
+        &s.url("/api/v1/restore?wait=true"),
+        Some(json!({"snapshot_id": snap, "in_place": true, "force": true})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        std::fs::read(work.join("kv_store_full_docs.json")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read(work.join("bingofhy/vdb_entities.json")).unwrap(),
+        other,
+        "the other graph's folder must survive"
+    );
+}
