@@ -295,12 +295,16 @@ where
                     "job task failed: {e}"
                 )))
             });
-        j.finish(
-            result
-                .as_ref()
-                .map(Clone::clone)
-                .map_err(ToString::to_string),
-        );
+        if let Err(crate::error::ApiError::Internal(e)) = &result {
+            // The client only sees "internal error": the cause goes to the log.
+            tracing::error!(job = %j.id(), error = %format!("{e:#}"), "Job failed");
+        }
+        j.finish(result.as_ref().map(Clone::clone).map_err(|e| match e {
+            crate::error::ApiError::Internal(_) => {
+                format!("internal error; see the server log for job {}", j.id())
+            }
+            other => other.to_string(),
+        }));
         let _ = tx.send(result);
     });
     if !wait {

@@ -148,14 +148,15 @@ const STATUS_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(5
 /// under many polling clients the server answers from memory instead of re-encoding ~100
 /// graphs per request.
 #[derive(Debug, Default)]
-pub(crate) struct StatusCache(std::sync::Mutex<Option<(usize, std::time::Instant, web::Bytes)>>);
+pub(crate) struct StatusCache(
+    std::sync::Mutex<Option<(std::sync::Arc<HealthReport>, std::time::Instant, web::Bytes)>>,
+);
 
 /// Overall status, every graph and component with reasons, and the scheduler.
 #[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong")))]
 #[get("/api/v1/health-dashboard/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let report = health(&state).await?;
-    let key = std::sync::Arc::as_ptr(&report) as usize;
     {
         let cached = state
             .status_cache
@@ -163,7 +164,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if let Some((k, at, body)) = cached.as_ref()
-            && *k == key
+            && std::sync::Arc::ptr_eq(k, &report)
             && at.elapsed() < STATUS_CACHE_TTL
         {
             return Ok(HttpResponse::Ok()
@@ -184,7 +185,8 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
         .status_cache
         .0
         .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some((key, std::time::Instant::now(), body.clone()));
+        .unwrap_or_else(|p| p.into_inner()) =
+        Some((report.clone(), std::time::Instant::now(), body.clone()));
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))

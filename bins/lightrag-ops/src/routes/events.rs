@@ -115,6 +115,9 @@ pub(crate) async fn analytics(
     let report =
         lightrag_monitoring::analytics(&state.db, window, q.critical.unwrap_or(10).min(100))
             .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+            .map_err(|e| match e {
+                lightrag_monitoring::MonitoringError::Db { source } => ApiError::from(source),
+                other => ApiError::Internal(other.into()),
+            })?;
     Ok(HttpResponse::Ok().json(report))
 }

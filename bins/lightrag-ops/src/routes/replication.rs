@@ -196,6 +196,22 @@ pub(crate) async fn update_target(
     let t = blocking(move || {
         let mut c = st.db.conn()?;
         let target = lightrag_replication::find_target(&mut c, &id)?;
+        if let Some(loc) = &p.location {
+            match target.kind {
+                // The same roots as at creation.
+                lightrag_recovery_db::TargetKind::Path => allowed_target_path(
+                    &st.config.replication_path_roots,
+                    std::path::Path::new(loc),
+                )?,
+                // A stored secret never follows the target to a new place.
+                _ if p.api_key.is_none() => {
+                    return Err(ApiError::BadRequest(
+                        "moving a peer or object-store target needs its secret again: give api_key with location".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
         let changes = TargetChanges {
             name: p.name,
             location: p.location,
@@ -203,7 +219,7 @@ pub(crate) async fn update_target(
             enabled: p.enabled,
             ..TargetChanges::default()
         };
-        lightrag_replication::update_target(&mut c, &target.id, &changes)
+        Ok(lightrag_replication::update_target(&mut c, &target.id, &changes)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(t))
@@ -352,11 +368,29 @@ async fn receive_have(
     Ok(HttpResponse::Ok().json(HaveResponse { present }))
 }
 
-fn parse_range(req: &HttpRequest) -> Option<(u64, u64)> {
-    let v = req.headers().get("Range")?.to_str().ok()?;
-    let (a, b) = v.strip_prefix("bytes=")?.split_once('-')?;
-    let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
-    (b >= a).then(|| (a, b - a + 1))
+/// `Range: bytes=a-b` as (offset, length); lengths beyond what a peer may store are refused.
+fn parse_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(v) = req.headers().get("Range") else {
+        return Ok(None);
+    };
+    let bad =
+        || ApiError::BadRequest("invalid Range header; expected bytes=<first>-<last>".to_owned());
+    let v = v.to_str().map_err(|_| bad())?;
+    let (a, b) = v
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    let len = b
+        .checked_sub(a)
+        .and_then(|d| d.checked_add(1))
+        .ok_or_else(bad)?;
+    if len > RECEIVE_MAX_BYTES as u64 {
+        return Err(ApiError::TooLarge(format!(
+            "range of {len} bytes is larger than an object may be ({RECEIVE_MAX_BYTES})"
+        )));
+    }
+    Ok(Some((a, len)))
 }
 
 async fn receive_get(
@@ -365,7 +399,7 @@ async fn receive_get(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let r = receiver(&state)?;
-    let range = parse_range(&req);
+    let range = parse_range(&req)?;
     let key = key.into_inner();
     let data = blocking(move || r.read(&key, range)).await?;
     let code = if range.is_some() {

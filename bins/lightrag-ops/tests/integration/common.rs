@@ -205,6 +205,11 @@ pub fn post(url: &str, body: Option<serde_json::Value>) -> Resp {
     into_resp(url, r)
 }
 
+/// PATCH a JSON body.
+pub fn patch(url: &str, body: serde_json::Value) -> Resp {
+    into_resp(url, agent().patch(url).send_json(body))
+}
+
 /// DELETE.
 pub fn delete(url: &str) -> Resp {
     into_resp(url, agent().delete(url).call())

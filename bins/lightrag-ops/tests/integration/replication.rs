@@ -75,6 +75,26 @@ fn replication_workflow_with_server() {
     )
     .json();
     assert_eq!(h["authenticated"], true, "{h}");
+    // Moving a peer target elsewhere needs its key again (the stored key never follows).
+    let r = crate::common::patch(
+        &primary.url("/api/v1/replication/targets/standby"),
+        json!({"location": "http://127.0.0.1:9"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // A huge Range on the receive routes is refused, not allocated.
+    let r = get(
+        &standby.url("/api/v1/replication/receive/objects/config"),
+        &[
+            ("X-API-Key", "standby-key"),
+            ("Range", "bytes=0-1099511627775"),
+        ],
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+    let r = get(
+        &standby.url("/api/v1/replication/receive/objects/config"),
+        &[("X-API-Key", "standby-key"), ("Range", "bytes=5-1")],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
     // Directory targets through the API only under the configured roots.
     let r = post(
         &primary.url("/api/v1/replication/targets"),
