@@ -46,7 +46,7 @@ pub(crate) async fn require_api_key(
 }
 
 /// The key a request presents, from `X-API-Key` or `Authorization: Bearer`.
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(v);
     }

@@ -39,6 +39,29 @@ pub(crate) struct Dashboard {
     replication_history: Vec<Event>,
     recovery_points: Vec<RecoveryPoint>,
     scheduler: Vec<TaskStatus>,
+    /// Only statuses are shown: an API key is configured and the request did not present it.
+    limited: bool,
+}
+
+impl Dashboard {
+    /// What a client without the API key may see: overall and per-graph status, no reasons,
+    /// targets, events, errors or recovery points.
+    fn limit(mut self) -> Self {
+        for g in self.graphs.iter_mut().chain(self.components.iter_mut()) {
+            g.reasons.clear();
+            g.path = None;
+        }
+        self.components
+            .retain(|c| c.component_type != lightrag_recovery_db::ComponentType::Target);
+        self.recent_backups.clear();
+        self.replication.clear();
+        self.critical_events.clear();
+        self.replication_history.clear();
+        self.recovery_points.clear();
+        self.scheduler.clear();
+        self.limited = true;
+        self
+    }
 }
 
 /// A replication target with its per-graph state (the secret is never included).
@@ -137,6 +160,7 @@ async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
         replication_history,
         recovery_points,
         scheduler: state.scheduler.status(),
+        limited: false,
     })
 }
 
@@ -288,7 +312,16 @@ pub(crate) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let d = dashboard(&state).await?;
+    let mut d = dashboard(&state).await?;
+    // `/health` is whitelisted (open to probes); with an API key configured, only a client
+    // presenting it sees reasons, targets, events and errors.
+    if let Some(key) = &state.config.api_key {
+        let authorised = crate::middleware::presented_key(req.headers())
+            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()));
+        if !authorised {
+            d = d.limit();
+        }
+    }
     let wants_json = req
         .headers()
         .get(header::ACCEPT)
@@ -359,11 +392,16 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
 </style></head><body>
 <header><h1>lightrag-ops</h1><div role="status" aria-live="polite">Overall {badge}</div>
 <div class="muted">checked {checked} · page refreshes every {REFRESH_SECONDS} s</div></header>
-<main>
+<main>{limited}
 "#,
         overall = d.overall.as_str(),
         badge = badge(d.overall),
         checked = esc(&d.checked_at.to_string()),
+        limited = if d.limited {
+            r#"<p role="note" class="muted">Statuses only: send the API key (X-API-Key) for reasons, backups, replication and events.</p>"#
+        } else {
+            ""
+        },
     );
 
     // Graphs.

@@ -72,6 +72,17 @@ fn whitelisted_paths_stay_open() {
     // /health is whitelisted by default: whatever it answers, it is not an auth error.
     let r = get(&s.url("/health"), &[]);
     assert!(r.status != 401 && r.status != 403, "{r:?}");
+    // Open, but without the key it shows statuses only.
+    let anon = get(&s.url("/health"), &[("Accept", "application/json")]).json();
+    assert_eq!(anon["limited"], true, "{anon}");
+    assert!(anon["scheduler"].as_array().unwrap().is_empty(), "{anon}");
+    let full = get(
+        &s.url("/health"),
+        &[("Accept", "application/json"), ("X-API-Key", "k-123")],
+    )
+    .json();
+    assert_eq!(full["limited"], false, "{full}");
+    assert!(!full["scheduler"].as_array().unwrap().is_empty(), "{full}");
 
     let s = TestServer::start(&[
         ("LIGHTRAG_API_KEY", "k-123"),
