@@ -152,8 +152,10 @@ async fn run_loop(
     state: AppState,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut tick =
-        actix_web::rt::time::interval_at(actix_web::rt::time::Instant::now() + interval, interval);
+    let mut tick = actix_web::rt::time::interval_at(
+        actix_web::rt::time::Instant::now() + first_delay(name_of(&task), interval),
+        interval,
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let name = name_of(&task);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<(Duration, RunResult)>(1);
@@ -193,6 +195,20 @@ async fn run_loop(
     }
     tracing::debug!(task = name, "Scheduled task stopped");
 }
+
+/// Delay before a task's first run: health at once (the dashboard needs a report); automatic
+/// backups within [`FIRST_BACKUP_DELAY`], so restarts never postpone them by a whole
+/// interval; everything else one interval.
+fn first_delay(name: &str, interval: Duration) -> Duration {
+    match name {
+        "health" => Duration::ZERO,
+        "auto_backup" => interval.min(FIRST_BACKUP_DELAY),
+        _ => interval,
+    }
+}
+
+/// Longest wait for the first automatic backup after start-up.
+const FIRST_BACKUP_DELAY: Duration = Duration::from_secs(60);
 
 fn name_of(task: &Task) -> &'static str {
     task.status.lock().unwrap_or_else(|p| p.into_inner()).name
