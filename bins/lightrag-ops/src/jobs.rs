@@ -151,11 +151,26 @@ impl Progress for Job {
     }
 }
 
+/// Jobs running at once through the API; more are refused with 429 (they share the blocking
+/// pool with every database call).
+pub const MAX_RUNNING_JOBS: usize = 4;
+
 /// The server's jobs: running ones and the most recent finished ones.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Jobs {
     inner: Mutex<JobsInner>,
     next: AtomicU64,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            next: AtomicU64::new(0),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_JOBS)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -250,6 +265,41 @@ mod tests {
     }
 
     #[test]
+    fn running_jobs_are_capped_and_slots_come_back() {
+        actix_web::rt::System::new().block_on(async {
+            let jobs = Jobs::default();
+            let (release, gate) = std::sync::mpsc::channel::<()>();
+            let gate = std::sync::Arc::new(std::sync::Mutex::new(gate));
+            for _ in 0..MAX_RUNNING_JOBS {
+                let g = gate.clone();
+                let r = run_job(&jobs, "verify", None, false, move |_| {
+                    let _ = g.lock().unwrap().recv();
+                    Ok(serde_json::Value::Null)
+                })
+                .await;
+                assert_eq!(r.unwrap().status(), actix_web::http::StatusCode::ACCEPTED);
+            }
+            let refused = run_job(&jobs, "verify", None, false, |_| {
+                Ok(serde_json::Value::Null)
+            })
+            .await;
+            assert!(matches!(refused, Err(crate::error::ApiError::TooMany(_))));
+            for _ in 0..MAX_RUNNING_JOBS {
+                release.send(()).unwrap();
+            }
+            // Bounded wait for the slots to come back.
+            for _ in 0..500 {
+                if jobs.list().iter().all(|j| j.state != JobState::Running) {
+                    break;
+                }
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let again = run_job(&jobs, "verify", None, true, |_| Ok(serde_json::Value::Null)).await;
+            assert_eq!(again.unwrap().status(), actix_web::http::StatusCode::OK);
+        });
+    }
+
+    #[test]
     fn finished_jobs_are_capped_but_running_ones_kept() {
         let jobs = Jobs::default();
         let running = jobs.start("verify", None);
@@ -283,6 +333,11 @@ pub(crate) async fn run_job<F>(
 where
     F: FnOnce(&Job) -> Result<serde_json::Value, crate::error::ApiError> + Send + 'static,
 {
+    let permit = jobs.slots.clone().try_acquire_owned().map_err(|_| {
+        crate::error::ApiError::TooMany(format!(
+            "{MAX_RUNNING_JOBS} operations are already running; retry when one has finished (see /api/v1/jobs)"
+        ))
+    })?;
     let job = jobs.start(kind, graph_id);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let j = job.clone();
@@ -305,6 +360,7 @@ where
             }
             other => other.to_string(),
         }));
+        drop(permit);
         let _ = tx.send(result);
     });
     if !wait {
