@@ -224,42 +224,27 @@ pub(crate) fn replicate(
     target: Option<&str>,
     force: bool,
 ) -> Result<Vec<lightrag_replication::SyncOutcome>, ApiError> {
-    use lightrag_replication as rep;
-    let primary = st.repo.storage().clone();
-    let targets = {
-        let mut c = st.db.conn()?;
-        match target {
-            Some(t) => vec![rep::find_target(&mut c, t)?],
-            None => rep::list_targets(&mut c, Some(true))?,
-        }
-    };
-    let graphs = match graph {
-        Some(g) => vec![g.to_owned()],
-        None => rep::primary_graph_ids(&*primary)?,
-    };
-    let policy = rep::BackoffPolicy::default();
     let open = crate::wiring::target_open_options(&st.config);
-    let mut out = Vec::new();
-    for t in &targets {
-        for g in &graphs {
-            if !force {
-                let mut c = st.db.conn()?;
-                let state = lightrag_recovery_db::find_replication_state(&mut c, &t.id, g)?;
-                if !rep::attempt_due(
-                    state.as_ref(),
-                    &policy,
-                    lightrag_recovery_db::Timestamp::now().unix_millis(),
-                ) {
-                    continue;
-                }
-            }
-            let o =
-                rep::sync_and_record(&st.db, &primary, t, g, &rep::SyncOptions::default(), &open)?;
+    let outcomes = lightrag_replication::sync_targets(
+        &st.db,
+        st.repo.storage(),
+        graph,
+        target,
+        force,
+        &open,
+        |t, o| {
             let duration = std::time::Duration::from_millis(o.duration_ms);
             let lag = o
                 .lag_known
                 .then(|| std::time::Duration::from_millis(u64::try_from(o.lag_ms).unwrap_or(0)));
-            record::record_sync(g, &t.name, o.is_success(), duration, o.bytes_sent, lag);
+            record::record_sync(
+                &o.graph_id,
+                &t.name,
+                o.is_success(),
+                duration,
+                o.bytes_sent,
+                lag,
+            );
             let (ty, message) = match &o.error {
                 None => (
                     EventType::ReplicationCompleted,
@@ -271,7 +256,7 @@ pub(crate) fn replicate(
                 Some(e) => (EventType::ReplicationFailed, Some(e.clone())),
             };
             st.events.log_replication_event(
-                Some(g),
+                Some(&o.graph_id),
                 &t.id,
                 ty,
                 EventDetails {
@@ -282,10 +267,9 @@ pub(crate) fn replicate(
                     ..EventDetails::default()
                 },
             );
-            out.push(o);
-        }
-    }
-    Ok(out)
+        },
+    )?;
+    Ok(outcomes)
 }
 
 /// Checks one target now (reachability, authentication, free space, last syncs) and stores it.

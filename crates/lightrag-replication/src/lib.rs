@@ -57,7 +57,7 @@ pub use receiver::{
 };
 pub use state::{
     attempt_due, next_attempt_ms, primary_graph_ids, primary_snapshot_ids, record_outcome,
-    refresh_lag, sync_and_record,
+    refresh_lag, sync_and_record, sync_targets,
 };
 pub use store::{DirectoryTarget, ReplicaStore};
 pub use sync::{

@@ -164,3 +164,45 @@ pub fn sync_and_record(
     record_outcome(&mut conn, &target.id, &outcome)?;
     Ok(outcome)
 }
+
+/// Syncs `graph` (default: every graph with snapshots in `primary`) to `target` (id or name;
+/// default: every enabled target), recording each attempt. Without `force`, a pair whose
+/// back-off has not expired is skipped. `on_outcome` sees each attempt as it ends (for
+/// events, metrics, output). Returns every outcome, in target then graph order.
+pub fn sync_targets(
+    db: &Db,
+    primary: &Arc<dyn Storage>,
+    graph: Option<&str>,
+    target: Option<&str>,
+    force: bool,
+    open: &TargetOpenOptions,
+    mut on_outcome: impl FnMut(&ReplicationTarget, &SyncOutcome),
+) -> Result<Vec<SyncOutcome>> {
+    let targets = {
+        let mut c = db.conn()?;
+        match target {
+            Some(t) => vec![crate::target::find_target(&mut c, t)?],
+            None => crate::target::list_targets(&mut c, Some(true))?,
+        }
+    };
+    let graphs = match graph {
+        Some(g) => vec![g.to_owned()],
+        None => primary_graph_ids(&**primary)?,
+    };
+    let policy = BackoffPolicy::default();
+    let mut out = Vec::new();
+    for t in &targets {
+        for g in &graphs {
+            if !force {
+                let state = find_replication_state(&mut *db.conn()?, &t.id, g)?;
+                if !attempt_due(state.as_ref(), &policy, Timestamp::now().unix_millis()) {
+                    continue;
+                }
+            }
+            let o = sync_and_record(db, primary, t, g, &SyncOptions::default(), open)?;
+            on_outcome(t, &o);
+            out.push(o);
+        }
+    }
+    Ok(out)
+}

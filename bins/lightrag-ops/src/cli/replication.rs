@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Subcommand;
 use lightrag_config::Config;
-use lightrag_replication::{SyncOptions, TargetSpec};
+use lightrag_replication::TargetSpec;
 
 use super::{Outcome, print_json};
 use crate::wiring;
@@ -92,46 +92,39 @@ pub fn replicate(
     let db = wiring::open_db(c)?;
     db.migrate().context("migrating the recovery database")?;
     let repo = wiring::open_repository(c, false)?;
-    let primary = repo.storage().clone();
-    let targets = {
+    {
         let mut conn = db.conn()?;
-        match target {
-            Some(t) => vec![lightrag_replication::find_target(&mut conn, t)?],
-            None => lightrag_replication::list_targets(&mut conn, Some(true))?,
-        }
-    };
-    anyhow::ensure!(
-        !targets.is_empty(),
-        "no enabled replication target; add one with `lightrag-ops targets add-path|add-peer`"
-    );
-    let graphs = match graph {
-        Some(g) => vec![g.to_owned()],
-        None => lightrag_replication::primary_graph_ids(&*primary)?,
-    };
-    let open = wiring::target_open_options(c);
-    let mut outcomes = Vec::new();
-    for t in &targets {
-        for g in &graphs {
-            let o = lightrag_replication::sync_and_record(
-                &db,
-                &primary,
-                t,
-                g,
-                &SyncOptions::default(),
-                &open,
-            )?;
+        let none = target.is_none()
+            && lightrag_replication::list_targets(&mut conn, Some(true))?.is_empty();
+        anyhow::ensure!(
+            !none,
+            "no enabled replication target; add one with `lightrag-ops targets add-path|add-peer`"
+        );
+    }
+    let outcomes = lightrag_replication::sync_targets(
+        &db,
+        repo.storage(),
+        graph,
+        target,
+        true,
+        &wiring::target_open_options(c),
+        |t, o| {
             if !json {
                 match &o.error {
                     None => println!(
-                        "{g} → {}: {} object(s), {} byte(s) sent, {} skipped; lag {} ms",
-                        t.name, o.objects_sent, o.bytes_sent, o.objects_skipped, o.lag_ms
+                        "{} → {}: {} object(s), {} byte(s) sent, {} skipped; lag {} ms",
+                        o.graph_id,
+                        t.name,
+                        o.objects_sent,
+                        o.bytes_sent,
+                        o.objects_skipped,
+                        o.lag_ms
                     ),
-                    Some(e) => println!("{g} → {}: FAILED: {e}", t.name),
+                    Some(e) => println!("{} → {}: FAILED: {e}", o.graph_id, t.name),
                 }
             }
-            outcomes.push(o);
-        }
-    }
+        },
+    )?;
     if json {
         print_json(&outcomes)?;
     }

@@ -7,6 +7,7 @@ use lightrag_recovery_db::{BackupFilter, BackupStatus, BackupTrigger, Order};
 use serde::Deserialize;
 
 use super::graphs::PageQuery;
+use super::json;
 use crate::error::{ApiError, blocking};
 use crate::jobs::{WaitQuery, run_job};
 use crate::ops;
@@ -20,10 +21,6 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
         .service(retention_run)
         .service(get_one)
         .service(delete_one);
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Starts a backup of one graph (202 + job; `?wait=true` answers when done).

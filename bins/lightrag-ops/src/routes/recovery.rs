@@ -10,6 +10,7 @@ use lightrag_recovery_db::RecoveryPointFilter;
 use serde::Deserialize;
 
 use super::graphs::PageQuery;
+use super::json;
 use crate::error::{ApiError, blocking};
 use crate::jobs::{WaitQuery, run_job};
 use crate::state::AppState;
@@ -23,10 +24,6 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
         .service(validate_point)
         .service(restore_point)
         .service(restore_snapshot);
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Creates a recovery point pinning each graph's latest snapshot (201), or with

@@ -12,6 +12,7 @@ use lightrag_replication::{
 };
 use serde::Deserialize;
 
+use super::json;
 use crate::error::{ApiError, blocking};
 use crate::jobs::{WaitQuery, run_job};
 use crate::state::AppState;
@@ -56,10 +57,6 @@ impl From<ReplicationError> for ApiError {
             other => Self::Internal(other.into()),
         }
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Every target (secrets never included).
