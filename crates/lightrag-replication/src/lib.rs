@@ -34,7 +34,6 @@ mod failover;
 mod health;
 mod keys;
 mod lag;
-mod lock;
 mod peer;
 mod receiver;
 mod state;

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lightrag_backup::{BackupError, Storage};
+use lightrag_backup::{BackupError, LockKind, RepositoryLock, RepositoryOptions, Storage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ReplicationError, Result};
 use crate::keys::{self, CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, ObjectKind, SNAPSHOT_PREFIX};
 use crate::lag;
-use crate::lock::ReadLock;
 use crate::receiver::{Accepted, config_repository_id, content_hash};
 use crate::store::ReplicaStore;
 
@@ -157,6 +156,17 @@ impl Throttle {
     }
 }
 
+/// A read lock on the primary (the repository's own lock, kind `read`): it excludes only
+/// prune, so a prune cannot delete or repack packs between the listing and the copy.
+fn read_lock(primary: &Arc<dyn Storage>, wait: Duration) -> Result<RepositoryLock> {
+    Ok(RepositoryLock::acquire(
+        primary,
+        LockKind::Read,
+        wait,
+        RepositoryOptions::default().stale_lock_after,
+    )?)
+}
+
 struct Run<'a> {
     primary: &'a dyn Storage,
     target: &'a dyn ReplicaStore,
@@ -167,7 +177,6 @@ struct Run<'a> {
     skipped: AtomicU64,
     bytes: AtomicU64,
     vanished: AtomicU64,
-    lock: Option<Mutex<ReadLock>>,
 }
 
 impl Run<'_> {
@@ -189,11 +198,6 @@ impl Run<'_> {
     fn copy(&self, key: &str) -> Result<bool> {
         if let Some(e) = self.stop_requested() {
             return Err(e);
-        }
-        if let Some(lock) = &self.lock
-            && let Ok(mut l) = lock.try_lock()
-        {
-            l.refresh_if_due();
         }
         let body = match self.primary.get(key) {
             Ok(b) => b,
@@ -376,9 +380,10 @@ pub fn sync_graph(
         started_at_ms,
         ..SyncOutcome::default()
     };
-    let lock = if opts.lock_primary {
-        match ReadLock::acquire(primary, opts.lock_wait) {
-            Ok(l) => Some(Mutex::new(l)),
+    // Held (and refreshed by its heartbeat) until the run ends.
+    let _lock = if opts.lock_primary {
+        match read_lock(primary, opts.lock_wait) {
+            Ok(l) => Some(l),
             Err(e) => {
                 outcome.error = Some(e.to_string());
                 outcome.duration_ms = started.elapsed().as_millis() as u64;
@@ -402,7 +407,6 @@ pub fn sync_graph(
         skipped: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         vanished: AtomicU64::new(0),
-        lock,
     };
     let mut on_target: BTreeSet<String> = BTreeSet::new();
     let mut primary_ids: Vec<String> = Vec::new();
@@ -532,7 +536,7 @@ pub fn prune_target(
     }
     let mut inner = opts.clone();
     inner.lock_primary = false;
-    let _lock = ReadLock::acquire(primary, opts.lock_wait)?;
+    let _lock = read_lock(primary, opts.lock_wait)?;
     for g in &graphs {
         let out = sync_graph(primary, target, g, &inner);
         if let Some(e) = out.error {

@@ -315,3 +315,49 @@ fn target_holding_another_repository_is_refused() {
     let out = sync_graph(&primary_storage(&b), &target, "g", &SyncOptions::default());
     assert!(out.error.unwrap().contains("another repository"));
 }
+
+/// Issue 13 #2: a sync takes the repository's own lock (one implementation): it waits for a
+/// running prune, and a prune waits for a running sync's read lock.
+#[test]
+fn sync_and_prune_exclude_each_other_through_the_repository_lock() {
+    use std::time::Duration;
+
+    use lightrag_backup::{LockKind, RepositoryLock, RepositoryOptions};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 200_000);
+    let repo = init_repo(&tmp.path().join("primary"), None).with_options(RepositoryOptions {
+        lock_wait: Duration::from_millis(300),
+        ..RepositoryOptions::default()
+    });
+    backup(&repo, "g", &graph);
+    let primary = primary_storage(&repo);
+    let target = DirectoryTarget::new(tmp.path().join("replica"));
+    let opts = SyncOptions {
+        lock_wait: Duration::from_millis(300),
+        ..SyncOptions::default()
+    };
+    let stale = RepositoryOptions::default().stale_lock_after;
+
+    // A prune holds the repository: the sync waits, then gives up without copying.
+    let prune =
+        RepositoryLock::acquire(&primary, LockKind::Exclusive, Duration::ZERO, stale).unwrap();
+    let out = sync_graph(&primary, &target, "g", &opts);
+    assert!(
+        out.error.as_deref().is_some_and(|e| e.contains("busy")),
+        "{out:?}"
+    );
+    assert_eq!(out.objects_sent, 0);
+    prune.release().unwrap();
+
+    // A sync's read lock (the same lock a sync takes) makes a prune wait.
+    let read = RepositoryLock::acquire(&primary, LockKind::Read, Duration::ZERO, stale).unwrap();
+    assert!(matches!(
+        repo.prune(&PruneOptions::default(), &NoProgress),
+        Err(BackupError::Locked { .. })
+    ));
+    drop(read);
+    assert!(sync_graph(&primary, &target, "g", &opts).is_success());
+    assert!(primary.list("locks/").unwrap().is_empty());
+}
