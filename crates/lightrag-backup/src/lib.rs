@@ -56,6 +56,7 @@ mod restore;
 mod retention;
 mod storage;
 mod summary;
+mod tree;
 mod verify;
 
 pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
@@ -73,4 +74,5 @@ pub use retention::{
 };
 pub use storage::{LocalStorage, ObjectInfo, Storage, StorageStats};
 pub use summary::{LightRagSummary, StoreKind, StoreStats};
+pub use tree::{is_lightrag_file, is_lightrag_temp_file};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};
