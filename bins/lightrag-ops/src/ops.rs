@@ -231,6 +231,7 @@ pub(crate) fn replicate(
         graph,
         target,
         force,
+        &crate::wiring::sync_options(&st.config),
         &open,
         |t, o| {
             let duration = std::time::Duration::from_millis(o.duration_ms);

@@ -38,6 +38,9 @@ pub struct SyncHooks {
     pub corrupt_keys_containing: Option<String>,
 }
 
+/// Default of [`SyncOptions::delete_grace`]: 7 days.
+pub const DEFAULT_DELETE_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// How a sync runs.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -45,9 +48,22 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Average upload rate bound in bytes per second (`None`: unlimited).
     pub bandwidth_limit: Option<u64>,
-    /// Keep on the target the snapshots the primary forgot (the target keeps more). Off by
-    /// default: forget decisions replicate.
+    /// Keep on the target, for ever, the snapshots the primary forgot (an archive target
+    /// keeps more). Off by default: forgets replicate after [`Self::delete_grace`].
     pub keep_forgotten: bool,
+    /// How long the target keeps a snapshot after a sync first found it forgotten on the
+    /// primary (default 7 days, `LIGHTRAG_REPLICATION_DELETE_GRACE`): a mistaken or malicious
+    /// forget on the primary does not destroy the replicas' copies at once. Zero mirrors
+    /// forgets at once.
+    pub delete_grace: Duration,
+    /// When each snapshot kept on the target after a forget was first found forgotten (unix
+    /// ms), as returned by the previous attempt in [`SyncOutcome::forgotten_since`]
+    /// (persisted in `replication_state.forgotten_since`). A forgotten snapshot absent here
+    /// starts its grace now.
+    pub forgotten_since: BTreeMap<String, i64>,
+    /// The clock (unix ms) used for the delete grace; `None` = the system clock (tests
+    /// inject time here).
+    pub now_ms: Option<i64>,
     /// Take a read lock on the primary (excludes a concurrent prune). On by default.
     pub lock_primary: bool,
     /// How long to wait for a running prune on the primary.
@@ -67,6 +83,9 @@ impl Default for SyncOptions {
             concurrency: 4,
             bandwidth_limit: None,
             keep_forgotten: false,
+            delete_grace: DEFAULT_DELETE_GRACE,
+            forgotten_since: BTreeMap::new(),
+            now_ms: None,
             lock_primary: true,
             lock_wait: Duration::from_secs(600),
             cancel: None,
@@ -96,8 +115,18 @@ pub struct SyncOutcome {
     pub bytes_sent: u64,
     /// Manifests sent.
     pub snapshots_sent: u64,
-    /// Manifests deleted on the target (forget replicated).
+    /// Manifests deleted on the target (forget replicated once the delete grace passed).
     pub snapshots_deleted: u64,
+    /// Manifests the primary forgot that the target keeps (within the delete grace, or for
+    /// ever with `keep_forgotten`).
+    #[serde(default)]
+    pub snapshots_retained: u64,
+    /// The forgotten snapshots the target keeps within the grace, with the time each was
+    /// first found forgotten (unix ms): pass it back as [`SyncOptions::forgotten_since`] on
+    /// the next attempt. `None` when the attempt stopped before comparing (keep the
+    /// previous value).
+    #[serde(default)]
+    pub forgotten_since: Option<BTreeMap<String, i64>>,
     /// Snapshots of the graph on the primary.
     pub primary_snapshots: u64,
     /// Newest primary snapshot present on the target after the attempt.
@@ -482,16 +511,33 @@ fn sync_inner(
         }
     }
     primary_ids.retain(|id| !gone.contains(id));
-    if !run.opts.keep_forgotten {
-        let keep: BTreeSet<&String> = primary_ids.iter().collect();
-        for id in &target_ids {
-            if !keep.contains(id) {
-                run.target.delete(&keys::snapshot_key(graph, id))?;
-                on_target.remove(id);
-                outcome.snapshots_deleted += 1;
-            }
+    // Forgets replicate only after the delete grace: the target keeps what the primary
+    // forgot (with its data: syncs never delete packs) until the grace has passed since a
+    // sync first found it forgotten.
+    let now = run.opts.now_ms.unwrap_or_else(now_ms);
+    let grace_ms = i64::try_from(run.opts.delete_grace.as_millis()).unwrap_or(i64::MAX);
+    let on_primary: BTreeSet<&String> = primary_ids.iter().collect();
+    let mut pending = BTreeMap::new();
+    for id in &target_ids {
+        if on_primary.contains(id) {
+            continue;
+        }
+        if run.opts.keep_forgotten {
+            outcome.snapshots_retained += 1;
+            continue;
+        }
+        let since = run.opts.forgotten_since.get(id).copied().unwrap_or(now);
+        if now.saturating_sub(since) >= grace_ms {
+            run.target.delete(&keys::snapshot_key(graph, id))?;
+            on_target.remove(id);
+            outcome.snapshots_deleted += 1;
+            tracing::info!(graph, snapshot = %id, target = %outcome.target, "Deleted a forgotten snapshot from the target after the delete grace");
+        } else {
+            pending.insert(id.clone(), since);
+            outcome.snapshots_retained += 1;
         }
     }
+    outcome.forgotten_since = Some(pending);
     Ok(())
 }
 
@@ -504,14 +550,19 @@ pub struct TargetPruneReport {
     pub indexes_deleted: u64,
     /// Packs removed.
     pub packs_deleted: u64,
+    /// Manifests the primary forgot that the target keeps within the delete grace: while
+    /// there are any, no index file or pack is removed (their data must stay restorable, and
+    /// which packs they need cannot be told without the repository key).
+    pub snapshots_retained: u64,
 }
 
 /// Replicate a prune: after the primary's prune, make the target's object set equal to the
 /// primary's. First copies what the target lacks (config, packs, indexes, every graph's
-/// manifests), then deletes the target's manifests, then index files, then packs that the
-/// primary no longer has — each step leaves an openable repository. Runs under a read lock
-/// on the primary; refuses with `keep_forgotten` (the target keeps more, so it must keep
-/// their data too).
+/// manifests), then deletes the target's manifests the primary forgot longer than the
+/// delete grace ago, then — only when the target keeps no forgotten manifest — index files,
+/// then packs that the primary no longer has; each step leaves an openable repository.
+/// Runs under a read lock on the primary; refuses with `keep_forgotten` (the target keeps
+/// more, so it must keep their data too).
 pub fn prune_target(
     primary: &Arc<dyn Storage>,
     target: &dyn ReplicaStore,
@@ -546,6 +597,11 @@ pub fn prune_target(
             });
         }
         report.snapshots_deleted += out.snapshots_deleted;
+        report.snapshots_retained += out.snapshots_retained;
+    }
+    if report.snapshots_retained > 0 {
+        tracing::info!(target = %target.location(), kept = report.snapshots_retained, "Target keeps forgotten snapshots within the delete grace: its packs and index files are not pruned yet");
+        return Ok(report);
     }
     for prefix in [INDEX_PREFIX, DATA_PREFIX] {
         let on_primary: BTreeSet<String> =
