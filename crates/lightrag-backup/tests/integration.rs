@@ -6,7 +6,9 @@ mod integration {
     mod crash;
     mod damage;
     mod encryption;
+    pub(crate) mod faulty;
     mod fixtures;
+    mod model;
     mod prune;
     mod remote;
     mod restore;
