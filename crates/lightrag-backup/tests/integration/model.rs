@@ -135,6 +135,7 @@ struct World<'f> {
     /// Most mutating/reading requests an operation kind made (to aim "the Nth write").
     est: BTreeMap<&'static str, (u64, u64)>,
     known_defects: bool,
+    allow_ok_despite_fault: bool,
     fig: &'f mut Figures,
     log: &'f mut Vec<String>,
 }
@@ -258,6 +259,7 @@ impl World<'_> {
             killed_lock_pending: false,
             est: BTreeMap::new(),
             known_defects,
+            allow_ok_despite_fault: false,
             fig,
             log,
         };
@@ -666,7 +668,7 @@ impl World<'_> {
             ));
         }
         match &res {
-            Ok(v) if must => fail!(
+            Ok(v) if must && !self.allow_ok_despite_fault => fail!(
                 "{kind}: a failing fault was injected ({fired:?}) but the operation returned Ok({v:?})"
             ),
             Err(e) if !must => {
@@ -680,6 +682,18 @@ impl World<'_> {
                 if matches!(e, BackupError::WorkerPanicked(_)) {
                     fail!("{kind}: a worker panicked: {}", error_chain(e));
                 }
+                if self.known_defects
+                    && matches!(
+                        e,
+                        BackupError::DamagedFile { .. } | BackupError::Corrupt { .. }
+                    )
+                {
+                    // see `restore_reports_a_transient_read_error_as_damage`
+                    fail!(
+                        "{kind}: a storage fault is reported as damage: {}",
+                        error_chain(e)
+                    );
+                }
                 if !error_chain(e).contains("injected") {
                     fail!(
                         "{kind}: the error does not say what failed: {}",
@@ -692,9 +706,14 @@ impl World<'_> {
         }
         // A failed release of a lock, or a backend that went away, leaves the lock behind
         // (a crashed process would too; the stale-lock rules handle it after a while).
-        let lock_fault = fired
-            .iter()
-            .any(|i| i.key.starts_with("locks/") && i.op == Op::Delete && i.fault.fails());
+        // A lost reply to a lock write leaves the lock too (reported defect, see
+        // `lost_reply_on_lock_write_leaves_a_blocking_lock`): tolerated unless checking the
+        // known defects.
+        let lock_fault = fired.iter().any(|i| {
+            i.key.starts_with("locks/")
+                && ((i.op == Op::Delete && i.fault.fails())
+                    || (i.op == Op::Put && i.fault == Fault::LostAck && !self.known_defects))
+        });
         if down || lock_fault {
             let n = self.remove_locks();
             self.fig.locks_left_by_faults += n;
@@ -1168,6 +1187,64 @@ impl World<'_> {
         self.adopt_new(&[(g.to_owned(), captured)], "backup of a killed process")
     }
 
+    /// `verify` under a read fault: an error, or (no fault fired) a clean report.
+    fn op_verify_faulted(&mut self) -> Check {
+        // A transient read error reported as damage (reported defect, see
+        // `verify_reports_a_transient_read_error_as_damage`) comes back as Ok: tolerated
+        // unless checking the known defects.
+        self.allow_ok_despite_fault = !self.known_defects;
+        let res = self.faulted("verify", |r| {
+            r.verify(
+                &VerifyOptions {
+                    read_data: ReadData::All,
+                    ..Default::default()
+                },
+                &NoProgress,
+            )
+        });
+        self.allow_ok_despite_fault = false;
+        let (res, must) = res?;
+        match res {
+            Ok(rep) if must => {
+                self.note(format!(
+                    "  (verify reported the injected read error as {} damage finding(s))",
+                    rep.damage.len()
+                ));
+            }
+            Ok(rep) if !rep.is_ok() => fail!("verify found damage: {:?}", rep.damage),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Rewrite a file in place with the same size and put its mtime back (what `rsync
+    /// --inplace -t`, `cp -p` over an existing file or `touch -r` do). Only with the known
+    /// defects: change detection ignores ctime (see `same_size_rewrite_with_mtime_put_back_is_not_captured`).
+    fn mutate_keep_mtime(&mut self, g: &str) -> Check {
+        let candidates: Vec<String> = self
+            .plain_files(g)
+            .into_iter()
+            .filter(|k| !self.live[g][k].data.is_empty())
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let rel = self.rng.pick(&candidates).clone();
+        let old = self.live[g][&rel].clone();
+        let mut data = old.data.clone();
+        let at = self.rng.below(data.len() as u64) as usize;
+        data[at] = data[at].wrapping_add(1);
+        let path = self.dir(g).join(&rel);
+        std::fs::write(&path, &data).unwrap();
+        let st = FileState { data, ..old };
+        set_meta(&path, &st);
+        self.note(format!(
+            "  rewrite {g}/{rel} in place, same size, mtime put back"
+        ));
+        self.live.get_mut(g).unwrap().insert(rel, st);
+        Ok(())
+    }
+
     // ---- invariants --------------------------------------------------------------------------
 
     fn restore_compare(&mut self, id: &str) -> Check {
@@ -1296,9 +1373,17 @@ impl World<'_> {
         let pick = self.rng.below(100);
         let (name, new): (&'static str, Vec<String>) = match pick {
             0..=21 => ("backup", self.op_backup(g)?),
-            22..=46 => {
+            22..=23 if self.known_defects => {
+                self.mutate_keep_mtime(g)?;
+                ("mutate-keep-mtime", Vec::new())
+            }
+            22..=43 => {
                 self.mutate(g)?;
                 ("mutate", Vec::new())
+            }
+            44..=46 => {
+                self.op_verify_faulted()?;
+                ("verify", Vec::new())
             }
             47..=54 => {
                 self.op_forget()?;
@@ -1329,7 +1414,8 @@ impl World<'_> {
 const CHILD_ENV: &str = "LIGHTRAG_BACKUP_TEST_MODEL_CHILD";
 
 fn spawn_child(spec: &str) -> Result<std::process::Child, String> {
-    std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+    // /proc/self/exe still runs this binary when a rebuild has replaced it on disk.
+    std::process::Command::new("/proc/self/exe")
         .args([
             "--exact",
             "integration::model::model_child_process",
