@@ -708,7 +708,7 @@ fn every_prune_write_fails_cleanly(backend: Backend) {
                 .into_iter()
                 .map(|s| s.id)
                 .collect();
-            assert_eq!(listed, [keep.clone()], "{context}");
+            assert_eq!(listed, std::slice::from_ref(&keep), "{context}");
             assert_nothing_broken(&r, &context);
             assert_eq!(remove_locks(&r), 0, "{context}: lock left behind");
             // The next prune completes.

@@ -78,6 +78,7 @@ struct Figures {
     restores_compared: u64,
     verifies: u64,
     locks_left_by_faults: u64,
+    staging_left_by_kills: u64,
     failures: Vec<String>,
 }
 
@@ -87,7 +88,7 @@ impl Figures {
         println!(
             "model [{label}]: sequences={} steps={} faults_injected={faults} ops_failed_by_fault={} \
              backend_down={} processes_killed={} snapshots={} restores_compared={} verifies={} \
-             locks_left_by_faults={} failures={} elapsed={:.1}s",
+             locks_left_by_faults={} staging_left_by_kills={} failures={} elapsed={:.1}s",
             self.sequences,
             self.steps,
             self.ops_failed_by_fault,
@@ -97,6 +98,7 @@ impl Figures {
             self.restores_compared,
             self.verifies,
             self.locks_left_by_faults,
+            self.staging_left_by_kills,
             self.failures.len(),
             elapsed.as_secs_f64()
         );
@@ -1165,8 +1167,58 @@ impl World<'_> {
         Ok(vec![s.snapshot.id])
     }
 
+    /// An in-place restore in a child process killed with SIGKILL at a random moment: the
+    /// target is exactly the old or exactly the new contents; a staging directory may be
+    /// left (counted, then removed as the stale-staging rule would an hour later).
+    fn op_kill_restore(&mut self) -> Result<Vec<String>, String> {
+        let g = *self.rng.pick(&GRAPHS);
+        let Some(id) = self.random_snapshot(Some(g)) else {
+            return Ok(Vec::new());
+        };
+        let dir = self.dir(g);
+        let old = self.live[g].clone();
+        let delay = Duration::from_millis(self.rng.range(10, 500));
+        self.note(format!(
+            "  restore {id} in place into {g} in a child process killed after {delay:?}"
+        ));
+        let mut child = spawn_child(&format!(
+            "restore|{}|{id}|{}|{g}",
+            self.env.spec("repo"),
+            dir.display()
+        ))?;
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        self.fig.processes_killed += 1;
+        self.killed_lock_pending = true;
+        let now = read_tree(&dir);
+        let new_files = self.snaps[&id].files.clone();
+        if diff_files(&new_files, &now).is_none() {
+            self.note("  -> target holds the new contents".into());
+            self.live.insert(g.to_owned(), new_files);
+        } else if let Some(d) = diff_files(&old, &now) {
+            fail!("a killed in-place restore left the target neither old nor new: {d}");
+        } else {
+            self.note("  -> target holds the old contents".into());
+        }
+        for e in std::fs::read_dir(&self.live_root).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&format!(".{g}.lrtmp-")) || n.starts_with(&format!(".{g}.lrold-")) {
+                self.fig.staging_left_by_kills += 1;
+                std::fs::remove_dir_all(e.path()).unwrap();
+            }
+        }
+        self.adopt_new(
+            &[(g.to_owned(), old)],
+            "safety snapshot of a killed restore",
+        )
+    }
+
     /// A backup in a child process killed with SIGKILL at a random moment.
     fn op_kill(&mut self) -> Result<Vec<String>, String> {
+        if self.rng.chance(50) {
+            return self.op_kill_restore();
+        }
         let g = *self.rng.pick(&GRAPHS);
         let dir = self.dir(g);
         let captured = self.live[g].clone();
@@ -1430,6 +1482,16 @@ fn spawn_child(spec: &str) -> Result<std::process::Child, String> {
         .map_err(|e| format!("spawn child: {e}"))
 }
 
+/// Every request a little slow, so a kill lands in the middle of an operation.
+fn slow(storage: Arc<dyn Storage>) -> Arc<dyn Storage> {
+    let f = FaultyStorage::new(storage, Backend::Local);
+    f.set_plan(
+        vec![Rule::every(&[], &[], Fault::Slow(Duration::from_millis(4)))],
+        None,
+    );
+    f
+}
+
 /// The other process of `two-processes` and `kill`; a no-op in a normal test run.
 #[test]
 fn model_child_process() {
@@ -1449,24 +1511,26 @@ fn model_child_process() {
             }
         }
         "backup" => {
-            // Every request a little slow, so a kill lands in the middle of the writes.
-            let backend = if parts[1].starts_with("s3 ") {
-                Backend::S3
-            } else {
-                Backend::Local
-            };
-            let f = FaultyStorage::new(storage, backend);
-            f.set_plan(
-                vec![Rule::every(&[], &[], Fault::Slow(Duration::from_millis(4)))],
-                None,
-            );
-            let repo = Repository::open(f, None).unwrap().with_options(options());
+            let repo = Repository::open(slow(storage), None)
+                .unwrap()
+                .with_options(options());
             let _ = repo.backup(
                 parts[2],
                 Path::new(parts[3]),
                 &BackupOptions::default(),
                 &NoProgress,
             );
+        }
+        "restore" => {
+            let repo = Repository::open(slow(storage), None)
+                .unwrap()
+                .with_options(options());
+            let opts = RestoreOptions {
+                in_place: true,
+                safety_graph_id: Some(parts[4].to_owned()),
+                ..Default::default()
+            };
+            let _ = repo.restore(parts[2], Path::new(parts[3]), &opts, &NoProgress);
         }
         other => panic!("unknown child mode {other}"),
     }
@@ -1533,8 +1597,8 @@ fn env_flag(name: &str) -> bool {
 }
 
 /// The fixed seeds of the default run (about a minute in a debug build).
-const SEEDS: [u64; 4] = [0x13, 0x5eed_0001, 0xdead_beef, 0x0bad_cafe];
-const STEPS: u64 = 30;
+const SEEDS: [u64; 5] = [0x13, 0x5eed_0001, 0xdead_beef, 0x0bad_cafe, 0x1337_2026];
+const STEPS: u64 = 40;
 
 fn run(backend: Backend) {
     let started = Instant::now();
