@@ -79,6 +79,8 @@ struct Figures {
     verifies: u64,
     locks_left_by_faults: u64,
     staging_left_by_kills: u64,
+    killed_restores_old: u64,
+    killed_restores_new: u64,
     failures: Vec<String>,
 }
 
@@ -88,7 +90,8 @@ impl Figures {
         println!(
             "model [{label}]: sequences={} steps={} faults_injected={faults} ops_failed_by_fault={} \
              backend_down={} processes_killed={} snapshots={} restores_compared={} verifies={} \
-             locks_left_by_faults={} staging_left_by_kills={} failures={} elapsed={:.1}s",
+             locks_left_by_faults={} staging_left_by_kills={} killed_restores_old/new={}/{} \
+             failures={} elapsed={:.1}s",
             self.sequences,
             self.steps,
             self.ops_failed_by_fault,
@@ -99,6 +102,8 @@ impl Figures {
             self.verifies,
             self.locks_left_by_faults,
             self.staging_left_by_kills,
+            self.killed_restores_old,
+            self.killed_restores_new,
             self.failures.len(),
             elapsed.as_secs_f64()
         );
@@ -1195,11 +1200,13 @@ impl World<'_> {
         let new_files = self.snaps[&id].files.clone();
         if diff_files(&new_files, &now).is_none() {
             self.note("  -> target holds the new contents".into());
+            self.fig.killed_restores_new += 1;
             self.live.insert(g.to_owned(), new_files);
         } else if let Some(d) = diff_files(&old, &now) {
             fail!("a killed in-place restore left the target neither old nor new: {d}");
         } else {
             self.note("  -> target holds the old contents".into());
+            self.fig.killed_restores_old += 1;
         }
         for e in std::fs::read_dir(&self.live_root).unwrap().flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
