@@ -6,8 +6,10 @@ mod integration {
     mod crash;
     mod damage;
     mod encryption;
+    pub(crate) mod faulty;
     mod files;
     mod fixtures;
+    mod model;
     mod prune;
     mod remote;
     mod restore;
