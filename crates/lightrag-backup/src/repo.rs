@@ -460,6 +460,27 @@ impl Repository {
         }
     }
 
+    /// Resolve a FULL snapshot id to its manifest key. Destructive operations use this, never
+    /// [`resolve`](Repository::resolve): a prefix that happens to be unique today (`2`) must
+    /// not delete a snapshot. A prefix of an existing id is [`BackupError::FullIdRequired`].
+    pub(crate) fn resolve_exact(&self, id: &str) -> Result<String> {
+        let keys = self.manifest_keys(None)?;
+        if let Some(k) = keys.iter().find(|k| k.1 == id) {
+            return Ok(k.2.clone());
+        }
+        if !id.is_empty() && keys.iter().any(|k| k.1.starts_with(id)) {
+            return Err(BackupError::FullIdRequired(id.to_owned()));
+        }
+        Err(BackupError::SnapshotNotFound(id.to_owned()))
+    }
+
+    /// One snapshot's manifest by its FULL id (no prefixes), for callers about to change or
+    /// delete it: a prefix is [`BackupError::FullIdRequired`].
+    pub fn snapshot_exact(&self, id: &str) -> Result<Manifest> {
+        let key = self.resolve_exact(id)?;
+        self.read_manifest(&key)
+    }
+
     /// One snapshot's full manifest, by id or unique id prefix.
     pub fn snapshot(&self, id_or_prefix: &str) -> Result<Manifest> {
         let key = self.resolve(id_or_prefix)?;
@@ -492,9 +513,10 @@ impl Repository {
         Ok(())
     }
 
-    /// Delete one snapshot (id or unique prefix). Its chunks are freed by the next prune.
-    pub fn delete_snapshot(&self, id_or_prefix: &str) -> Result<String> {
-        let key = self.resolve(id_or_prefix)?;
+    /// Delete one snapshot by its FULL id (a prefix is [`BackupError::FullIdRequired`]: a
+    /// destructive step never acts on a guess). Its chunks are freed by the next prune.
+    pub fn delete_snapshot(&self, id: &str) -> Result<String> {
+        let key = self.resolve_exact(id)?;
         let id = key.rsplit('/').next().unwrap_or_default().to_owned();
         self.storage.delete(&key)?;
         Ok(id)

@@ -199,6 +199,16 @@ impl Repository {
             ));
         }
         let snaps = self.snapshots(graph)?;
+        // Pinned ids decide what survives: an abbreviated one would silently protect nothing.
+        for p in pinned {
+            if !snaps.iter().any(|s| &s.id == p)
+                && snaps
+                    .iter()
+                    .any(|s| !p.is_empty() && s.id.starts_with(p.as_str()))
+            {
+                return Err(BackupError::FullIdRequired(p.clone()));
+            }
+        }
         let mut by_graph: BTreeMap<&str, Vec<(String, OffsetDateTime)>> = BTreeMap::new();
         for s in &snaps {
             by_graph
