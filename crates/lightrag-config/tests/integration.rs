@@ -371,3 +371,16 @@ fn readme_documents_every_variable_with_its_default() {
         assert!(readme.contains(&row), "README lacks the row {row}");
     }
 }
+
+/// Issue 13 #4: the retention age is a duration, never rounded to whole days.
+#[test]
+fn retention_age_keeps_sub_day_precision() {
+    for (value, secs) in [("12h", 12 * 3600), ("36h", 36 * 3600), ("2", 2 * 86_400)] {
+        let c = Config::from_vars([("LIGHTRAG_BACKUP_RETENTION_DAYS", value)]).unwrap();
+        assert_eq!(
+            c.retention.keep_within,
+            Duration::from_secs(secs),
+            "{value}"
+        );
+    }
+}
