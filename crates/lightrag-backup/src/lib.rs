@@ -41,6 +41,7 @@
 //! ```
 
 mod backup;
+mod beneath;
 mod crypto;
 mod diff;
 mod error;
