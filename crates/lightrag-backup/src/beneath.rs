@@ -120,7 +120,6 @@ pub(crate) fn split(rel: &Path) -> io::Result<(&Path, &OsStr)> {
 
 /// Open the regular file `rel` below `root` for reading, following no link (a FIFO does not
 /// block: it is opened non-blocking and then rejected as not a regular file).
-#[allow(dead_code)] // used by the backup reader (next commit)
 pub(crate) fn open_file(root: &OwnedFd, rel: &Path) -> io::Result<std::fs::File> {
     let (parent, name) = split(rel)?;
     let dir = open_dir(root, parent, None)?;

@@ -242,3 +242,52 @@ fn restore_never_writes_through_planted_links_and_masks_set_id_bits() {
     assert_eq!(outside_names, ["victim"]);
     assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"victim");
 }
+
+#[test]
+fn file_swapped_for_a_link_mid_backup_is_not_read_through_it() {
+    let env = TestEnv::new(super::common::Backend::Local);
+    let g = env.path().join("g");
+    let secret = env.path().join("secret.json");
+    std::fs::write(&secret, b"{\"secret\": true}").unwrap();
+    write(&g.join("kv_store_a.json"), b"{\"a\": 1}");
+    write(&g.join("kv_store_b.json"), b"{\"b\": 1}");
+    let repo = env.new_repo(None);
+    let (g2, secret2) = (g.clone(), secret.clone());
+    let hook = lightrag_backup::ReadHook(std::sync::Arc::new(move |p: &Path, attempt| {
+        if attempt == 0 && p.ends_with("kv_store_a.json") {
+            // Between this read and the next open, the file becomes a link to a secret.
+            std::fs::remove_file(g2.join("kv_store_a.json")).unwrap();
+            std::os::unix::fs::symlink(&secret2, g2.join("kv_store_a.json")).unwrap();
+        }
+    }));
+    let opts = BackupOptions {
+        read_hook: Some(hook),
+        retry_backoff: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    let s = repo.backup("g", &g, &opts, &NoProgress).unwrap();
+    assert!(
+        s.skipped.iter().any(|x| x.starts_with("kv_store_a.json")),
+        "{:?}",
+        s.skipped
+    );
+    let out = env.path().join("out");
+    repo.restore(
+        &s.snapshot.id,
+        &out,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    for e in std::fs::read_dir(&out).unwrap() {
+        let body = std::fs::read(e.unwrap().path()).unwrap();
+        assert_ne!(
+            body, b"{\"secret\": true}",
+            "the link's target was captured"
+        );
+    }
+    assert_eq!(
+        std::fs::read(out.join("kv_store_b.json")).unwrap(),
+        b"{\"b\": 1}"
+    );
+}
