@@ -1,7 +1,6 @@
 //! Backup of one graph directory into the repository.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -158,6 +157,8 @@ struct WalkEntry {
     rel: String,
     abs: PathBuf,
     size: u64,
+    /// `lstat` of the walked entry: the file read must be this one (same device and inode).
+    meta: std::fs::Metadata,
 }
 
 fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
@@ -189,11 +190,17 @@ fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result
             if ft.is_dir() {
                 stack.push((entry.path(), rel_path));
             } else if ft.is_file() {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let meta = match entry.metadata() {
+                    Ok(m) => m,
+                    // Deleted since it was listed (LightRAG renames files over each other).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(BackupError::io("stat", entry.path(), e)),
+                };
                 out.push(WalkEntry {
                     rel: rel_path,
                     abs: entry.path(),
-                    size,
+                    size: meta.len(),
+                    meta,
                 });
             } else {
                 skipped.push(format!("{rel_path}: not a regular file"));
@@ -213,6 +220,8 @@ type BlobMsg = (ChunkId, u32, Vec<u8>);
 
 struct Ctx<'a> {
     repo: &'a Repository,
+    /// The graph folder, opened once: files are opened beneath it.
+    root: std::os::fd::OwnedFd,
     opts: &'a BackupOptions,
     level: i32,
     index: &'a Index,
@@ -256,6 +265,8 @@ enum Attempt {
     /// Modified too recently to prove the read consistent: wait out the window, re-read.
     Racy,
     Vanished,
+    /// Now a link, a FIFO or another non-regular file: not captured (as the walk would not).
+    NotRegular,
 }
 
 impl Ctx<'_> {
@@ -293,7 +304,7 @@ impl Ctx<'_> {
             .binary_search_by(|f| f.path.as_str().cmp(&w.rel))
             .ok()
             .map(|i| &parent.files[i])?;
-        let m = std::fs::symlink_metadata(&w.abs).ok()?;
+        let m = &w.meta;
         if m.size() != old.size
             || m.mtime() != old.mtime
             || m.mtime_nsec() != i64::from(old.mtime_nsec)
@@ -312,15 +323,35 @@ impl Ctx<'_> {
         kind: Option<StoreKind>,
         tx: &SyncSender<BlobMsg>,
         attempt: u32,
+        expect: &mut (u64, u64),
     ) -> Result<Attempt> {
-        let file = match File::open(&w.abs) {
+        // Opened beneath the graph folder without following any link: a file (or folder)
+        // swapped for a link since the walk is not read through it.
+        let file = match crate::beneath::open_file(&self.root, Path::new(&w.rel)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Vanished),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::Other
+                    || e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) =>
+            {
+                return Ok(Attempt::NotRegular);
+            }
             Err(e) => return Err(BackupError::io("open", &w.abs, e)),
         };
         let before = file
             .metadata()
             .map_err(|e| BackupError::io("stat", &w.abs, e))?;
+        if !before.file_type().is_file() {
+            return Ok(Attempt::NotRegular);
+        }
+        if (before.dev(), before.ino()) != *expect {
+            // Replaced since it was walked (or since the last attempt): read the new file on
+            // the next attempt.
+            *expect = (before.dev(), before.ino());
+            return Ok(Attempt::Torn(
+                "replaced by another file while being opened".into(),
+            ));
+        }
         let stamp = Stamp::of(&before);
         // Racy-stamp rule (as git does): file timestamps come from a coarse clock, so a write
         // during the read could leave mtime unchanged if an earlier write fell in the same
@@ -451,8 +482,9 @@ impl Ctx<'_> {
         let mut last = String::new();
         let mut racy_waits = 0u32;
         let mut attempt = 0u32;
+        let mut expect = (w.meta.dev(), w.meta.ino());
         while attempt <= self.opts.max_retries {
-            match self.read_once(w, kind, tx, attempt)? {
+            match self.read_once(w, kind, tx, attempt, &mut expect)? {
                 Attempt::Done(done) => {
                     self.progress.advance(1, 0);
                     return Ok(Some(*done));
@@ -460,6 +492,15 @@ impl Ctx<'_> {
                 Attempt::Vanished => {
                     if let Ok(mut s) = self.skipped.lock() {
                         s.push(format!("{}: vanished during backup", w.rel));
+                    }
+                    return Ok(None);
+                }
+                Attempt::NotRegular => {
+                    if let Ok(mut s) = self.skipped.lock() {
+                        s.push(format!(
+                            "{}: replaced by a link or special file during backup; not captured",
+                            w.rel
+                        ));
                     }
                     return Ok(None);
                 }
@@ -555,6 +596,8 @@ impl Repository {
 
         let ctx = Ctx {
             repo: self,
+            root: crate::beneath::open_root(dir)
+                .map_err(|e| BackupError::io("open graph directory", dir, e))?,
             opts,
             level,
             index: &index,

@@ -43,6 +43,7 @@
 //! ```
 
 mod backup;
+mod beneath;
 mod crypto;
 mod diff;
 mod error;
