@@ -61,6 +61,7 @@ mod manager;
 mod objectives;
 mod parse;
 mod restore;
+mod scratch;
 mod validate;
 
 pub use crate::catalog::{RebuildReport, rebuild_catalog, record_from_snapshot};

@@ -32,8 +32,10 @@ pub struct RecoveryOptions {
     /// A graph whose LightRAG files changed less than this long ago looks live; an in-place
     /// restore of it is refused unless forced. Default 120 s.
     pub live_window: Duration,
-    /// Where validation drills restore to (a fresh temp dir is created inside and removed
-    /// afterwards). Default: the system temp dir.
+    /// Where validation drills restore to (a `.lightrag-drill-*` folder is created inside and
+    /// removed afterwards; leftovers of a killed run are removed by the next drill). Default:
+    /// `.lightrag-drills` beside a repository in a local directory, else
+    /// `<first root>/.lightrag-ops/drills` — on disk, never the system temp dir.
     pub scratch_dir: Option<PathBuf>,
 }
 
