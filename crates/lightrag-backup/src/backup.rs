@@ -22,6 +22,7 @@ use crate::pack::PackWriter;
 use crate::progress::Progress;
 use crate::repo::{Repository, SnapshotInfo, check_level};
 use crate::summary::{LightRagSummary, Scanner, StoreKind, StoreStats};
+use crate::tree::Selection;
 
 /// Where to inject a failure (tests of crash safety).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct BackupOptions {
     /// Glob patterns (`*`, `?`) matched against each relative path and each file name;
     /// matching files and directories are skipped.
     pub excludes: Vec<String>,
+    /// Relative, `/`-separated paths below the graph directory (files or directories) that
+    /// are skipped exactly (not globbed): neither read nor recorded. Used to keep the folders
+    /// of other graphs nested in this one out of its snapshots.
+    pub exclude_paths: Vec<String>,
     /// Parent snapshot for change detection; default: the graph's latest snapshot.
     pub parent: Option<String>,
     /// Read every file even when size+mtime+inode match the parent.
@@ -58,8 +63,9 @@ pub struct BackupOptions {
     pub check_lightrag_files: bool,
     /// zstd level for this backup (default: the repository's level).
     pub compression_level: Option<i32>,
-    /// Test hook: inject a failure.
+    /// Test hook: inject a failure. Never deserialised: no request can reach it.
     #[doc(hidden)]
+    #[serde(skip)]
     pub failpoint: Option<Failpoint>,
     /// Test hook: called after the first read buffer of every file attempt.
     #[doc(hidden)]
@@ -80,12 +86,20 @@ impl std::fmt::Debug for ReadHook {
     }
 }
 
+impl BackupOptions {
+    /// The exclusion rule of these options.
+    pub(crate) fn selection(&self) -> Selection {
+        Selection::new(&self.excludes, &self.exclude_paths, false)
+    }
+}
+
 impl Default for BackupOptions {
     fn default() -> Self {
         BackupOptions {
             tags: Vec::new(),
             trigger: "manual".into(),
             excludes: Vec::new(),
+            exclude_paths: Vec::new(),
             parent: None,
             force_reread: false,
             max_retries: 5,
@@ -146,13 +160,7 @@ struct WalkEntry {
     size: u64,
 }
 
-fn excluded(excludes: &[String], rel: &str, name: &str) -> bool {
-    excludes
-        .iter()
-        .any(|p| glob_match(p, rel) || glob_match(p, name))
-}
-
-fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
+fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -172,7 +180,7 @@ fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<V
             } else {
                 format!("{rel}/{name}")
             };
-            if excluded(excludes, &rel_path, name) {
+            if selection.skips(&rel_path, name) {
                 continue;
             }
             let ft = entry
@@ -540,7 +548,7 @@ impl Repository {
             },
         };
         let mut skipped = Vec::new();
-        let mut files = walk(dir, &opts.excludes, &mut skipped)?;
+        let mut files = walk(dir, &opts.selection(), &mut skipped)?;
         files.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
         let total_bytes = files.iter().map(|f| f.size).sum();
         progress.begin("backup", files.len() as u64, total_bytes);
@@ -729,7 +737,23 @@ impl Repository {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{BackupOptions, glob_match};
+
+    #[test]
+    fn test_hooks_are_not_deserialisable() {
+        // A request body must never reach a failpoint, however the variant is spelled.
+        let variant = serde_json::to_string(&super::Failpoint::BeforeIndex).unwrap();
+        for body in [
+            r#"{"failpoint":"before_index"}"#.to_owned(),
+            format!(r#"{{"failpoint":{variant}}}"#),
+        ] {
+            let r = serde_json::from_str::<BackupOptions>(&body);
+            assert!(r.is_err(), "failpoint accepted from {body}: {r:?}");
+        }
+        let o: BackupOptions = serde_json::from_str(r#"{"exclude_paths":["w1"]}"#).unwrap();
+        assert_eq!(o.exclude_paths, ["w1"]);
+        assert!(o.failpoint.is_none());
+    }
 
     #[test]
     fn globs() {

@@ -54,6 +54,7 @@ mod restore;
 mod retention;
 mod storage;
 mod summary;
+mod tree;
 mod verify;
 
 pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
@@ -70,4 +71,5 @@ pub use retention::{
 };
 pub use storage::{LocalStorage, ObjectInfo, Storage, StorageStats};
 pub use summary::{LightRagSummary, StoreKind, StoreStats};
+pub use tree::{is_lightrag_file, is_lightrag_temp_file};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

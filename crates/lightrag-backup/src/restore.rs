@@ -18,6 +18,7 @@ use crate::format::{self, FileEntry, Index, Manifest};
 use crate::lock::LockKind;
 use crate::progress::{NoProgress, Progress};
 use crate::repo::Repository;
+use crate::tree::Selection;
 
 /// Options of a restore.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,9 +41,23 @@ pub struct RestoreOptions {
     /// files on its next save ([`BackupError::GraphLooksLive`]). `None` (default) = no check.
     #[serde(with = "opt_secs")]
     pub refuse_if_modified_within: Option<Duration>,
-    /// Test hook: fail after staging, before the swap.
+    /// Glob patterns, as [`BackupOptions::excludes`]: matching snapshot files are not
+    /// restored, and matching entries of an in-place target are kept as they are.
+    pub excludes: Vec<String>,
+    /// Exact relative paths, as [`BackupOptions::exclude_paths`]: not restored, and kept as
+    /// they are in an in-place target (e.g. the folders of graphs nested in this one).
+    pub exclude_paths: Vec<String>,
+    /// Test hook: fail after staging, before the swap. Never deserialised.
     #[doc(hidden)]
+    #[serde(skip)]
     pub fail_before_swap: bool,
+}
+
+impl RestoreOptions {
+    /// The exclusion rule of these options (the same as a backup with the same exclusions).
+    pub(crate) fn selection(&self) -> Selection {
+        Selection::new(&self.excludes, &self.exclude_paths, false)
+    }
 }
 
 impl Default for RestoreOptions {
@@ -53,6 +68,8 @@ impl Default for RestoreOptions {
             safety_snapshot: true,
             safety_graph_id: None,
             refuse_if_modified_within: None,
+            excludes: Vec::new(),
+            exclude_paths: Vec::new(),
             fail_before_swap: false,
         }
     }
@@ -331,6 +348,10 @@ impl Repository {
                 }
             }
         }
+        // Only what a backup with the same exclusions would capture is restored (and, in
+        // place, replaced).
+        let selection = opts.selection();
+        selected.retain(|e| !selection.skips_path(&e.path));
         if let Some(bad) = selected.iter().find(|e| !safe_rel(&e.path)) {
             return Err(BackupError::DamagedFile {
                 snapshot: m.id.clone(),
@@ -389,6 +410,8 @@ impl Repository {
             let bo = BackupOptions {
                 trigger: "pre_restore".into(),
                 tags: vec![format!("pre-restore-of:{}", m.id)],
+                excludes: opts.excludes.clone(),
+                exclude_paths: opts.exclude_paths.clone(),
                 ..BackupOptions::default()
             };
             safety = Some(self.backup(&graph, &target, &bo, &NoProgress)?.snapshot.id);

@@ -6,6 +6,7 @@ mod integration {
     mod crash;
     mod damage;
     mod encryption;
+    mod files;
     mod fixtures;
     mod prune;
     mod remote;
