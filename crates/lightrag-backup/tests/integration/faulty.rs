@@ -719,6 +719,106 @@ fn every_prune_write_fails_cleanly(backend: Backend) {
     }
 }
 
+/// Each write of an in-place restore (its safety snapshot) fails once with each write fault:
+/// an error, the target exactly as before, no staging leftovers, and a safety snapshot listed
+/// only when complete (a lost reply to its manifest put) and equal to the old contents.
+fn every_in_place_restore_write_fails_cleanly(backend: Backend) {
+    let r = rig(backend);
+    let s1_tree = tree(&r.graph);
+    let s1 = r
+        .repo
+        .backup("g", &r.graph, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot
+        .id;
+    let mut known = vec![s1.clone()];
+    let mut round = 100u64;
+    for fault in [
+        Fault::NoSpace,
+        Fault::Io,
+        Fault::ShortWrite,
+        Fault::LostAck,
+        Fault::Down,
+    ] {
+        let mut nth = 1;
+        loop {
+            round += 1;
+            std::fs::write(r.graph.join("notes.bin"), Rng::new(round).bytes(250_000)).unwrap();
+            let before_tree = tree(&r.graph);
+            let before = r.faulty.injected().len();
+            r.faulty.set_plan(
+                vec![Rule::nth(
+                    &[Op::Put, Op::Delete],
+                    &[Class::Pack, Class::Index, Class::Snapshot],
+                    nth,
+                    fault,
+                )],
+                None,
+            );
+            let res = r.repo.restore(
+                &s1,
+                &r.graph,
+                &RestoreOptions {
+                    in_place: true,
+                    ..Default::default()
+                },
+                &NoProgress,
+            );
+            let fired = r.faulty.injected_since(before);
+            let down = r.faulty.is_down();
+            r.faulty.clear();
+            let context = format!("in-place restore, {fault:?} at write {nth}");
+            if fired.is_empty() {
+                let sum = res.unwrap_or_else(|e| panic!("{context}: no fault fired, yet: {e}"));
+                known.extend(sum.safety_snapshot);
+                assert_eq!(tree(&r.graph), s1_tree, "{context}: not restored");
+                break;
+            }
+            match &res {
+                Ok(s) => panic!("{context}: fault {fired:?} injected, restore returned Ok {s:?}"),
+                Err(e) => assert_clear_storage_error(e, &context),
+            }
+            if down {
+                remove_locks(&r);
+            }
+            assert_eq!(tree(&r.graph), before_tree, "{context}: target changed");
+            let leftovers: Vec<_> = std::fs::read_dir(r.env.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".lrtmp-") || n.contains(".lrold-"))
+                .collect();
+            assert!(
+                leftovers.is_empty(),
+                "{context}: staging leftovers {leftovers:?}"
+            );
+            for s in r.repo.snapshots(None).unwrap() {
+                if known.contains(&s.id) {
+                    continue;
+                }
+                assert!(
+                    fault == Fault::LostAck && fired[0].key.starts_with("snapshots/"),
+                    "{context}: snapshot {} appeared after a failed restore",
+                    s.id
+                );
+                let out = r.env.path().join(format!("safety-{nth}"));
+                r.repo
+                    .restore(&s.id, &out, &RestoreOptions::default(), &NoProgress)
+                    .unwrap();
+                assert_eq!(
+                    tree(&out),
+                    before_tree,
+                    "{context}: safety snapshot differs"
+                );
+                known.push(s.id);
+            }
+            assert_nothing_broken(&r, &context);
+            assert_eq!(remove_locks(&r), 0, "{context}: lock left behind");
+            nth += 1;
+        }
+    }
+}
+
 /// Read faults during a restore (new directory and in place), on the manifest, the index,
 /// the packs and the listings: an error naming the storage failure, the target untouched (no
 /// half-restored directory, no staging leftovers), nothing listed broken.
@@ -825,6 +925,7 @@ fn slow_backend_still_correct(backend: Backend) {
 backend_tests!(
     every_backup_write_fails_cleanly,
     every_prune_write_fails_cleanly,
+    every_in_place_restore_write_fails_cleanly,
     restore_read_faults_leave_target_untouched,
     slow_backend_still_correct,
 );
