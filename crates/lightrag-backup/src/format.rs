@@ -228,6 +228,45 @@ pub(crate) struct IndexFile {
     pub(crate) packs: Vec<IndexPack>,
 }
 
+impl IndexFile {
+    /// Check every entry against what the writer can produce, before any of it is used to
+    /// size a read or an allocation: pack ids are 64 lowercase hex, a blob lies inside its
+    /// pack, its stored length is at most what zstd (plus flag and seal) can make of a chunk of
+    /// the chunker maximum, and its plaintext length is at most that maximum.
+    pub(crate) fn validate(&self, key: &str, chunker: &ChunkerParams) -> Result<()> {
+        let max_raw = u64::from(chunker.max_size);
+        let max_stored = max_raw + max_raw / 128 + 1024;
+        let corrupt = |reason: String| BackupError::Corrupt {
+            key: key.to_owned(),
+            reason,
+        };
+        for p in &self.packs {
+            if p.id.len() != 64
+                || !p
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                let shown: String = p.id.chars().take(80).collect();
+                return Err(corrupt(format!("invalid pack id {shown:?}")));
+            }
+            for b in &p.blobs {
+                let end = b.1.checked_add(u64::from(b.2));
+                if end.is_none_or(|e| e > p.size)
+                    || u64::from(b.2) > max_stored
+                    || u64::from(b.3) > max_raw
+                {
+                    return Err(corrupt(format!(
+                        "chunk {} of pack {}: offset {}, length {}, raw length {} are out of bounds (pack size {}, chunker maximum {max_raw})",
+                        b.0, p.id, b.1, b.2, b.3, p.size
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn pack_key(pack_id: &str) -> String {
     // Pack ids come from index files (untrusted): never slice inside a character.
     let aa = pack_id.get(..2).unwrap_or(pack_id);
@@ -542,6 +581,37 @@ mod tests {
             decode(None, b"", &raw, DecodedLen::AtMost(10), "x"),
             Err(BackupError::Corrupt { .. })
         ));
+    }
+
+    /// Issue 13 #7: index entries are bounded before they size a read or an allocation.
+    #[test]
+    fn forged_index_entries_are_damage() {
+        let params = ChunkerParams::default();
+        let id = ChunkId([1; 32]);
+        let file = |pack: &str, blob: IndexBlob| IndexFile {
+            packs: vec![IndexPack {
+                id: pack.to_owned(),
+                size: 1000,
+                blobs: vec![blob],
+            }],
+        };
+        let good = "ab".repeat(32);
+        assert!(
+            file(&good, IndexBlob(id, 10, 100, 4000))
+                .validate("index/x", &params)
+                .is_ok()
+        );
+        for bad in [
+            file(&good, IndexBlob(id, 10, 100, u32::MAX)), // raw length above the maximum
+            file(&good, IndexBlob(id, 10, 2000, 4000)),    // beyond the pack
+            file(&good, IndexBlob(id, u64::MAX, 100, 4000)), // offset overflows
+            file(&"\u{e9}".repeat(32), IndexBlob(id, 10, 100, 4000)), // not a pack id
+        ] {
+            assert!(matches!(
+                bad.validate("index/x", &params),
+                Err(BackupError::Corrupt { .. })
+            ));
+        }
     }
 
     #[test]

@@ -350,7 +350,11 @@ impl Repository {
             let parsed = self
                 .storage
                 .get(&obj.key)
-                .and_then(|b| format::decode_json::<IndexFile>(self.keys(), &obj.key, &b));
+                .and_then(|b| format::decode_json::<IndexFile>(self.keys(), &obj.key, &b))
+                .and_then(|f| {
+                    f.validate(&obj.key, &self.config.chunker)?;
+                    Ok(f)
+                });
             match parsed {
                 Ok(f) => index.add(&f),
                 Err(BackupError::ObjectNotFound { .. }) => continue, // removed by a prune meanwhile

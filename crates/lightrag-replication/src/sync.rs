@@ -410,7 +410,7 @@ pub fn sync_graph(
         ..SyncOutcome::default()
     };
     // Held (and refreshed by its heartbeat) until the run ends.
-    let _lock = if opts.lock_primary {
+    let lock = if opts.lock_primary {
         match read_lock(primary, opts.lock_wait) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -455,7 +455,7 @@ pub fn sync_graph(
     } else {
         tracing::info!(graph, target = %outcome.target, sent = outcome.objects_sent, bytes = outcome.bytes_sent, "Replication attempt finished");
     }
-    drop(run);
+    drop(lock);
     outcome.duration_ms = started.elapsed().as_millis() as u64;
     outcome
 }
