@@ -14,7 +14,7 @@
 //! (structure, read-data, subsets, time budget), [`forget`](Repository::forget) (age + GFS,
 //! pinned ids), [`prune`](Repository::prune), [`diff`](Repository::diff) /
 //! [`diff_records`](Repository::diff_records), [`stats`](Repository::stats),
-//! [`delete_snapshot`](Repository::delete_snapshot), [`repair_index`](Repository::repair_index),
+//! [`delete_snapshot`](Repository::delete_snapshot), [`repair`](Repository::repair) / [`repair_index`](Repository::repair_index),
 //! [`check_writable`](Repository::check_writable). Storage backends implement [`Storage`]:
 //! [`LocalStorage`] (a directory) and [`ObjectStorage`] (S3-compatible, Azure Blob, GCS through
 //! `object_store`); [`open_storage`] turns a location (`/path`, `file://`, `s3://bucket/prefix`,
@@ -50,6 +50,7 @@ mod lock;
 mod pack;
 mod progress;
 mod remote;
+mod repair;
 mod repo;
 mod restore;
 mod retention;
@@ -64,6 +65,7 @@ pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
 pub use progress::{NoProgress, Progress};
 pub use remote::{ObjectStorage, ObjectStoreOptions, StorageCheck, check_storage, open_storage};
+pub use repair::RepairOptions;
 pub use repo::{GraphStats, InitOptions, RepoStats, Repository, RepositoryOptions, SnapshotInfo};
 pub use restore::{RestoreOptions, RestoreSummary};
 pub use retention::{
