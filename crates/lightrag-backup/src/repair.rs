@@ -101,36 +101,42 @@ impl Repository {
     }
 }
 
-/// Point every marked chunk at another indexed copy, when there is one.
+/// Point every marked chunk at another indexed copy, when there is one (one pass over the
+/// index, only when there are marks).
 pub(crate) fn route_around(index: &mut Index, marks: &Marks) {
-    for (chunk, packs) in marks {
-        let Some(loc) = index.blobs.get(chunk) else {
-            continue;
-        };
-        if !packs.contains(&*loc.pack) {
-            continue;
-        }
-        let alt = index.packs.iter().find_map(|(id, (_, blobs))| {
-            if packs.contains(id) {
-                return None;
+    let needs: HashSet<&ChunkId> = marks
+        .iter()
+        .filter(|(c, packs)| {
+            index
+                .blobs
+                .get(*c)
+                .is_some_and(|l| packs.contains(&*l.pack))
+        })
+        .map(|(c, _)| c)
+        .collect();
+    if needs.is_empty() {
+        return;
+    }
+    let mut alt: HashMap<ChunkId, format::BlobLocation> = HashMap::new();
+    for (id, (_, blobs)) in &index.packs {
+        for b in blobs {
+            if needs.contains(&b.0)
+                && !alt.contains_key(&b.0)
+                && !marks.get(&b.0).is_some_and(|p| p.contains(id))
+            {
+                alt.insert(
+                    b.0,
+                    format::BlobLocation {
+                        pack: id.as_str().into(),
+                        offset: b.1,
+                        length: b.2,
+                        raw_length: b.3,
+                    },
+                );
             }
-            blobs
-                .iter()
-                .find(|b| b.0 == *chunk)
-                .map(|b| (id.clone(), *b))
-        });
-        if let Some((id, b)) = alt {
-            index.blobs.insert(
-                *chunk,
-                format::BlobLocation {
-                    pack: id.as_str().into(),
-                    offset: b.1,
-                    length: b.2,
-                    raw_length: b.3,
-                },
-            );
         }
     }
+    index.blobs.extend(alt);
 }
 
 /// Chunks whose indexed copy is marked bad (after [`route_around`]).
