@@ -50,6 +50,10 @@ pub struct BackupOptions {
     /// are skipped exactly (not globbed): neither read nor recorded. Used to keep the folders
     /// of other graphs nested in this one out of its snapshots.
     pub exclude_paths: Vec<String>,
+    /// Skip LightRAG's temporary files, `<file>.tmp.<pid>.<tid>.<ns>` (see
+    /// [`is_lightrag_temp_file`](crate::is_lightrag_temp_file)): half-written by design and
+    /// renamed over the store a moment later. Default true; set false to capture them.
+    pub skip_lightrag_temp_files: bool,
     /// Parent snapshot for change detection; default: the graph's latest snapshot.
     pub parent: Option<String>,
     /// Read every file even when size+mtime+inode match the parent.
@@ -88,7 +92,11 @@ impl std::fmt::Debug for ReadHook {
 impl BackupOptions {
     /// The exclusion rule of these options.
     pub(crate) fn selection(&self) -> Selection {
-        Selection::new(&self.excludes, &self.exclude_paths, false)
+        Selection::new(
+            &self.excludes,
+            &self.exclude_paths,
+            self.skip_lightrag_temp_files,
+        )
     }
 }
 
@@ -99,6 +107,7 @@ impl Default for BackupOptions {
             trigger: "manual".into(),
             excludes: Vec::new(),
             exclude_paths: Vec::new(),
+            skip_lightrag_temp_files: true,
             parent: None,
             force_reread: false,
             max_retries: 5,
@@ -165,7 +174,12 @@ fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
-        let rd = std::fs::read_dir(&dir).map_err(|e| BackupError::io("read directory", &dir, e))?;
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            // A subfolder removed since it was listed: nothing left to capture.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !rel.is_empty() => continue,
+            Err(e) => return Err(BackupError::io("read directory", &dir, e)),
+        };
         for entry in rd {
             let entry = entry.map_err(|e| BackupError::io("read directory", &dir, e))?;
             let name = entry.file_name();
@@ -225,6 +239,8 @@ struct Ctx<'a> {
     opts: &'a BackupOptions,
     level: i32,
     index: &'a Index,
+    /// Chunks whose indexed copy is known bad (`verify`/`repair` marks): stored again.
+    bad: HashSet<ChunkId>,
     known: Mutex<HashSet<ChunkId>>,
     parent: Option<&'a Manifest>,
     progress: &'a dyn Progress,
@@ -271,13 +287,13 @@ enum Attempt {
 
 impl Ctx<'_> {
     fn is_known(&self, id: &ChunkId) -> bool {
-        self.index.blobs.contains_key(id)
+        (self.index.blobs.contains_key(id) && !self.bad.contains(id))
             || self.known.lock().map(|k| k.contains(id)).unwrap_or(false)
     }
 
     /// Returns true when the caller must store the chunk (first sighting in this run).
     fn claim(&self, id: ChunkId) -> bool {
-        if self.index.blobs.contains_key(&id) {
+        if self.index.blobs.contains_key(&id) && !self.bad.contains(&id) {
             return false;
         }
         match self.known.lock() {
@@ -489,6 +505,10 @@ impl Ctx<'_> {
                     self.progress.advance(1, 0);
                     return Ok(Some(*done));
                 }
+                Attempt::Vanished if crate::tree::is_lightrag_temp_file(name) => {
+                    // LightRAG renamed its temp file over the store: expected, not a problem.
+                    return Ok(None);
+                }
                 Attempt::Vanished => {
                     if let Ok(mut s) = self.skipped.lock() {
                         s.push(format!("{}: vanished during backup", w.rel));
@@ -601,6 +621,7 @@ impl Repository {
             opts,
             level,
             index: &index,
+            bad: crate::repair::unusable(&index, &self.bad_marks()?.0),
             known: Mutex::new(HashSet::new()),
             parent: parent.as_ref(),
             progress,

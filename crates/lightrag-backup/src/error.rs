@@ -51,6 +51,16 @@ pub enum BackupError {
         /// Human description of the storage location.
         location: String,
     },
+    /// The repository's `config` object exists but cannot be read as a repository config.
+    #[error(
+        "the repository config at {location} is unreadable ({reason}); the location holds something that is not a repository, or its `config` object is damaged: restore `config` from a replica or a copy of the repository, or choose another location (do not initialise over it)"
+    )]
+    BadConfig {
+        /// Human description of the storage location.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `init` found an existing repository.
     #[error("a repository already exists at {location}; open it instead of initialising")]
     AlreadyInitialized {

@@ -14,10 +14,10 @@
 //! (structure, read-data, subsets, time budget), [`forget`](Repository::forget) (age + GFS,
 //! pinned ids), [`prune`](Repository::prune), [`diff`](Repository::diff) /
 //! [`diff_records`](Repository::diff_records), [`stats`](Repository::stats),
-//! [`delete_snapshot`](Repository::delete_snapshot), [`repair_index`](Repository::repair_index),
-//! [`check_writable`](Repository::check_writable). Every operation takes a repository lock;
-//! code that touches a repository's objects directly takes the same lock with
-//! [`RepositoryLock::acquire`]. Storage backends implement [`Storage`]:
+//! [`delete_snapshot`](Repository::delete_snapshot), [`repair`](Repository::repair) /
+//! [`repair_index`](Repository::repair_index), [`check_writable`](Repository::check_writable).
+//! Every operation takes a repository lock; code that touches a repository's objects directly
+//! takes the same lock with [`RepositoryLock::acquire`]. Storage backends implement [`Storage`]:
 //! [`LocalStorage`] (a directory) and [`ObjectStorage`] (S3-compatible, Azure Blob, GCS through
 //! `object_store`); [`open_storage`] turns a location (`/path`, `file://`, `s3://bucket/prefix`,
 //! `az://`, `gs://`) and [`ObjectStoreOptions`] into one, [`check_storage`] tests credentials,
@@ -52,6 +52,7 @@ mod lock;
 mod pack;
 mod progress;
 mod remote;
+mod repair;
 mod repo;
 mod restore;
 mod retention;
@@ -67,6 +68,7 @@ pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_g
 pub use lock::{LockKind, RepositoryLock};
 pub use progress::{NoProgress, Progress};
 pub use remote::{ObjectStorage, ObjectStoreOptions, StorageCheck, check_storage, open_storage};
+pub use repair::RepairOptions;
 pub use repo::{GraphStats, InitOptions, RepoStats, Repository, RepositoryOptions, SnapshotInfo};
 pub use restore::{RestoreOptions, RestoreSummary};
 pub use retention::{

@@ -224,13 +224,14 @@ impl Repository {
             Err(e) => return Err(e),
         };
         let config: RepoConfig =
-            serde_json::from_slice(&body).map_err(|e| BackupError::Metadata {
-                key: CONFIG_KEY.into(),
-                source: e,
+            serde_json::from_slice(&body).map_err(|e| BackupError::BadConfig {
+                location: storage.location(),
+                reason: e.to_string(),
             })?;
         if config.format != FORMAT_NAME {
-            return Err(BackupError::NotARepository {
+            return Err(BackupError::BadConfig {
                 location: storage.location(),
+                reason: format!("format `{}` is not `{FORMAT_NAME}`", config.format),
             });
         }
         if config.version != FORMAT_VERSION {
@@ -362,6 +363,9 @@ impl Repository {
             }
             index.files.push(obj.key);
         }
+        // Chunks known bad in one pack are read from another copy when there is one.
+        let (marks, _) = self.bad_marks()?;
+        crate::repair::route_around(&mut index, &marks);
         Ok((index, bad))
     }
 

@@ -52,6 +52,10 @@ pub struct RestoreOptions {
     /// Exact relative paths, as [`BackupOptions::exclude_paths`]: not restored, and kept as
     /// they are in an in-place target (e.g. the folders of graphs nested in this one).
     pub exclude_paths: Vec<String>,
+    /// As [`BackupOptions::skip_lightrag_temp_files`] (default true): LightRAG temp files
+    /// held by an old snapshot are not written back, and those in an in-place target are
+    /// kept as they are.
+    pub skip_lightrag_temp_files: bool,
     /// Test hook: fail after staging, before the swap. Never deserialised.
     #[doc(hidden)]
     #[serde(skip)]
@@ -61,7 +65,11 @@ pub struct RestoreOptions {
 impl RestoreOptions {
     /// The exclusion rule of these options (the same as a backup with the same exclusions).
     pub(crate) fn selection(&self) -> Selection {
-        Selection::new(&self.excludes, &self.exclude_paths, false)
+        Selection::new(
+            &self.excludes,
+            &self.exclude_paths,
+            self.skip_lightrag_temp_files,
+        )
     }
 }
 
@@ -75,6 +83,7 @@ impl Default for RestoreOptions {
             refuse_if_modified_within: None,
             excludes: Vec::new(),
             exclude_paths: Vec::new(),
+            skip_lightrag_temp_files: true,
             fail_before_swap: false,
         }
     }
@@ -777,6 +786,7 @@ impl Repository {
                 tags: vec![format!("pre-restore-of:{}", m.id)],
                 excludes: opts.excludes.clone(),
                 exclude_paths: opts.exclude_paths.clone(),
+                skip_lightrag_temp_files: opts.skip_lightrag_temp_files,
                 ..BackupOptions::default()
             };
             safety = Some(self.backup(&graph, &target, &bo, &NoProgress)?.snapshot.id);

@@ -406,62 +406,45 @@ impl Repository {
     }
 }
 
-/// Result of [`Repository::repair_index`].
+/// Result of [`Repository::repair`] (and [`Repository::repair_index`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepairReport {
     /// Packs whose trailer was read and indexed.
     pub packs_indexed: u64,
     /// Chunks indexed.
     pub chunks_indexed: u64,
-    /// Packs whose trailer could not be read (their chunks stay unavailable).
+    /// Packs whose trailer could not be read and that no index knew (their chunks stay
+    /// unavailable).
     pub packs_unreadable: Vec<String>,
     /// Index files replaced.
     pub indexes_replaced: u64,
+    /// Packs whose trailer is unreadable (truncated) but that the old index described: the
+    /// blobs still entirely inside them stay indexed.
+    #[serde(default)]
+    pub packs_salvaged: u64,
+    /// Blobs lost with the end of a truncated pack (no longer indexed: stored again by the
+    /// next backup that sees the data).
+    #[serde(default)]
+    pub chunks_lost: u64,
+    /// Chunk copies marked bad (read-data findings of this repair, `verify`'s earlier
+    /// findings): the next backup stores those chunks again.
+    #[serde(default)]
+    pub chunks_marked_bad: u64,
+    /// Snapshots that stay damaged, with how many of their chunk references are unreadable.
+    /// Restore them file by file, or use a replica; newer backups are not affected.
+    #[serde(default)]
+    pub damaged_snapshots: std::collections::BTreeMap<String, u64>,
 }
 
 impl Repository {
     /// Rebuild the index from the pack trailers, e.g. after an index file was lost or damaged
-    /// (`verify` reports it). Takes the exclusive lock.
+    /// (`verify` reports it). Takes the exclusive lock. Same as [`Repository::repair`] without
+    /// `read_data`.
     pub fn repair_index(&self, progress: &dyn Progress) -> Result<RepairReport> {
-        let _lock = self.lock(LockKind::Exclusive)?;
-        let old_indexes = self.storage.list(INDEX_PREFIX)?;
-        let packs = self.storage.list(DATA_PREFIX)?;
-        progress.begin("repair-index", packs.len() as u64, 0);
-        let mut report = RepairReport::default();
-        let mut file = IndexFile::default();
-        for obj in &packs {
-            let Some(id) = obj.key.rsplit('/').next() else {
-                continue;
-            };
-            match self.read_trailer(&obj.key, obj.size) {
-                Ok(blobs) => {
-                    report.packs_indexed += 1;
-                    report.chunks_indexed += blobs.len() as u64;
-                    file.packs.push(IndexPack {
-                        id: id.to_owned(),
-                        size: obj.size,
-                        blobs,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(pack = %obj.key, error = %e, "Pack trailer unreadable");
-                    report.packs_unreadable.push(obj.key.clone());
-                }
-            }
-            progress.advance(1, obj.size);
-        }
-        let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
-        let body = format::encode_json(self.keys(), &key, &file, self.config.compression_level)?;
-        self.storage.put(&key, body)?;
-        for old in &old_indexes {
-            self.storage.delete(&old.key)?;
-        }
-        report.indexes_replaced = old_indexes.len() as u64;
-        progress.end();
-        Ok(report)
+        self.repair(&crate::repair::RepairOptions::default(), progress)
     }
 
-    fn read_trailer(&self, key: &str, size: u64) -> Result<Vec<format::IndexBlob>> {
+    pub(crate) fn read_trailer(&self, key: &str, size: u64) -> Result<Vec<format::IndexBlob>> {
         let corrupt = |reason: &str| BackupError::Corrupt {
             key: key.to_owned(),
             reason: reason.to_owned(),

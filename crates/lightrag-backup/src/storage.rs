@@ -213,8 +213,15 @@ impl Storage for LocalStorage {
         let mut f = File::open(&path).map_err(err)?;
         f.seek(SeekFrom::Start(offset)).map_err(err)?;
         let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-        f.read_exact(&mut buf).map_err(err)?;
-        Ok(buf)
+        match f.read_exact(&mut buf) {
+            Ok(()) => Ok(buf),
+            // Shorter than the index says: the object is damaged (truncated), not unreachable.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(BackupError::Corrupt {
+                key: key.to_owned(),
+                reason: format!("truncated: fewer than {} bytes", offset + len),
+            }),
+            Err(e) => Err(err(e)),
+        }
     }
 
     fn exists(&self, key: &str) -> Result<bool> {

@@ -25,7 +25,7 @@ pub enum StoreKind {
 impl StoreKind {
     /// Classify a file by its name; `None` for files that are not LightRAG stores.
     pub(crate) fn classify(file_name: &str) -> Option<StoreKind> {
-        if file_name.ends_with(".graphml") {
+        if file_name.ends_with(".graphml") && file_name.len() > ".graphml".len() {
             Some(StoreKind::GraphMl)
         } else if !file_name.ends_with(".json") {
             None

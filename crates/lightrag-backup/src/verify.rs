@@ -9,6 +9,7 @@ use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, DATA_PREFIX, Manifest};
 use crate::lock::LockKind;
 use crate::progress::Progress;
+use crate::repair::BadChunk;
 use crate::repo::Repository;
 
 /// How much chunk data to read back.
@@ -68,6 +69,10 @@ pub struct VerifyReport {
     pub damaged_snapshots: BTreeSet<String>,
     /// Every problem, snapshot/file-level first.
     pub damage: Vec<Damage>,
+    /// Damaged chunk copies newly marked by this run: the next backup stores them again
+    /// rather than deduplicating against them (see [`Repository::repair`]).
+    #[serde(default)]
+    pub chunks_marked_bad: u64,
 }
 
 impl VerifyReport {
@@ -216,7 +221,7 @@ impl Repository {
             .filter_map(|p| index.packs.get(*p).map(|x| x.0))
             .sum();
         progress.begin("verify", to_read.len() as u64, total);
-        let read_bad: Mutex<Vec<(ChunkId, String)>> = Mutex::new(Vec::new());
+        let read_bad: Mutex<Vec<(ChunkId, String, String)>> = Mutex::new(Vec::new());
         let counters = Mutex::new((0u64, 0u64, 0u64));
         let next = Mutex::new(0usize);
         let started = std::time::Instant::now();
@@ -251,7 +256,11 @@ impl Repository {
                             Ok(d) => d,
                             Err(e @ BackupError::ObjectNotFound { .. }) => {
                                 if let Ok(mut rb) = read_bad.lock() {
-                                    rb.extend(blobs.iter().map(|b| (b.0, e.to_string())));
+                                    rb.extend(
+                                        blobs
+                                            .iter()
+                                            .map(|b| (b.0, pack.to_string(), e.to_string())),
+                                    );
                                 }
                                 continue;
                             }
@@ -267,7 +276,13 @@ impl Repository {
                                 == key;
                         let mut n = 0;
                         for b in blobs {
-                            if !referenced.contains(&b.0) {
+                            // Only the copy reads use (another copy may be marked bad and
+                            // superseded by a later backup's).
+                            let used = index
+                                .blobs
+                                .get(&b.0)
+                                .is_some_and(|l| &*l.pack == *pack && l.offset == b.1);
+                            if !referenced.contains(&b.0) || !used {
                                 continue;
                             }
                             let (start, end) = (b.1 as usize, b.1 as usize + b.2 as usize);
@@ -283,7 +298,7 @@ impl Repository {
                             if let Err(e) = res
                                 && let Ok(mut rb) = read_bad.lock()
                             {
-                                rb.push((b.0, e.to_string()));
+                                rb.push((b.0, pack.to_string(), e.to_string()));
                             }
                             n += 1;
                         }
@@ -308,7 +323,29 @@ impl Repository {
         report.chunks_read = chunks_read;
         report.bytes_read = bytes_read;
         report.read_data_complete = !budget_hit.into_inner().unwrap_or(true);
-        bad_chunks.extend(read_bad.into_inner().unwrap_or_default());
+        // Definite findings are marked, so the next backup stores these chunks again instead
+        // of deduplicating against the damaged copies (damage must not spread).
+        let mut marks: Vec<BadChunk> = Vec::new();
+        for (id, why) in &bad_chunks {
+            if let Some(loc) = index.blobs.get(id)
+                && bad_packs.contains_key(&*loc.pack)
+            {
+                marks.push(BadChunk {
+                    chunk: *id,
+                    pack: loc.pack.to_string(),
+                    reason: why.clone(),
+                });
+            }
+        }
+        for (id, pack, why) in read_bad.into_inner().unwrap_or_default() {
+            marks.push(BadChunk {
+                chunk: id,
+                pack,
+                reason: why.clone(),
+            });
+            bad_chunks.insert(id, why);
+        }
+        report.chunks_marked_bad = self.record_bad(marks)?;
         for m in &manifests {
             for f in &m.files {
                 let bad: BTreeMap<String, &String> = f

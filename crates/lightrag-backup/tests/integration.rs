@@ -14,6 +14,7 @@ mod integration {
     mod remote;
     mod restore;
     mod retention;
+    mod spread;
     mod synthetic;
     mod torn;
 }

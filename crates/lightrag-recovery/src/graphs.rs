@@ -84,9 +84,10 @@ impl Discovery {
     }
 }
 
-/// Whether `file_name` is a file written by LightRAG's default file storages.
+/// Whether `file_name` is a file written by LightRAG's default file storages (the one
+/// classifier, [`lightrag_backup::is_lightrag_file`]; LightRAG's temp files are not).
 pub fn is_lightrag_file(file_name: &str) -> bool {
-    crate::parse::FileKind::of(file_name).is_some()
+    lightrag_backup::is_lightrag_file(file_name)
 }
 
 /// Whether `id` is a valid graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).
@@ -561,6 +562,7 @@ mod tests {
             ".graphml",
             "notes.json",
             "vdb_x.json.tmp",
+            "kv_store_x.json.tmp.12.34.56",
         ] {
             assert!(!is_lightrag_file(no), "{no}");
         }

@@ -291,3 +291,84 @@ fn file_swapped_for_a_link_mid_backup_is_not_read_through_it() {
         b"{\"b\": 1}"
     );
 }
+
+#[test]
+fn lightrag_temp_files_are_not_captured_nor_written_back() {
+    let env = TestEnv::new(super::common::Backend::Local);
+    let g = env.path().join("g");
+    write(
+        &g.join("kv_store_a.json"),
+        format!("{{\"a\": \"{}\"}}", "x".repeat(300_000)).as_bytes(),
+    );
+    let tmp_name = "kv_store_a.json.tmp.4242.140000.1733224000123456789";
+    write(&g.join(tmp_name), b"");
+    let repo = env
+        .new_repo(None)
+        .with_options(lightrag_backup::RepositoryOptions {
+            threads: 1,
+            ..Default::default()
+        });
+
+    // Default: skipped silently.
+    let s = repo
+        .backup("g", &g, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(
+        paths(&repo.snapshot(&s.snapshot.id).unwrap()),
+        ["kv_store_a.json"]
+    );
+    assert!(s.skipped.is_empty(), "{:?}", s.skipped);
+
+    // Captured when the operator turns the default off (as old snapshots did), and one that
+    // vanishes mid-backup (renamed over its store) is not reported as a problem.
+    let g2 = g.clone();
+    let hook = lightrag_backup::ReadHook(std::sync::Arc::new(move |p: &Path, _| {
+        if p.ends_with("kv_store_a.json") {
+            let _ = std::fs::remove_file(g2.join("kv_store_b.json.tmp.1.2.3"));
+        }
+    }));
+    write(&g.join("kv_store_b.json.tmp.1.2.3"), b"{");
+    let all = BackupOptions {
+        skip_lightrag_temp_files: false,
+        force_reread: true,
+        read_hook: Some(hook),
+        ..Default::default()
+    };
+    let old = repo.backup("g", &g, &all, &NoProgress).unwrap();
+    assert_eq!(
+        paths(&repo.snapshot(&old.snapshot.id).unwrap()),
+        ["kv_store_a.json", tmp_name]
+    );
+    assert!(old.skipped.is_empty(), "{:?}", old.skipped);
+
+    // Restoring such a snapshot does not write them back...
+    let out = env.path().join("out");
+    repo.restore(
+        &old.snapshot.id,
+        &out,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(out.join("kv_store_a.json").exists());
+    assert!(!out.join(tmp_name).exists());
+    // ... and in place keeps the target's own temp files untouched.
+    write(&out.join("vdb_x.json.tmp.7.8.9"), b"half");
+    let r = repo
+        .restore(
+            &old.snapshot.id,
+            &out,
+            &RestoreOptions {
+                in_place: true,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(r.kept, 1);
+    assert_eq!(
+        std::fs::read(out.join("vdb_x.json.tmp.7.8.9")).unwrap(),
+        b"half"
+    );
+    assert!(!out.join(tmp_name).exists());
+}
