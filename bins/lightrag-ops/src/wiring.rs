@@ -129,6 +129,7 @@ pub fn recovery_options(c: &Config) -> lightrag_recovery::RecoveryOptions {
     lightrag_recovery::RecoveryOptions {
         roots: vec![c.working_dir.clone()],
         live_window: LIVE_WINDOW,
+        excludes: c.backup_excludes.clone(),
         ..lightrag_recovery::RecoveryOptions::default()
     }
 }

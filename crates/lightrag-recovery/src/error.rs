@@ -89,16 +89,18 @@ pub enum RecoveryError {
         /// Its directory.
         path: PathBuf,
     },
-    /// Restoring a recovery point failed; graphs already swapped were rolled back.
-    #[error("restore of recovery point `{point}` failed at graph `{graph}`: {source}; rolled back: [{}]{}", rolled_back.join(", "), if rollback_failed.is_empty() { String::new() } else { format!("; ROLLBACK FAILED for [{}] — restore their safety snapshots by hand", rollback_failed.join(", ")) })]
+    /// Restoring a recovery point failed; graphs already swapped were put back as they were.
+    #[error("restore of recovery point `{point}` failed at graph `{graph}`: {source}; rolled back: [{}]{}", rolled_back.join(", "), if rollback_failed.is_empty() { String::new() } else { format!("; ROLLBACK FAILED for [{}] — put their previous state back by hand from where it is named", rollback_failed.join("; ")) })]
     RestoreFailed {
         /// Recovery point.
         point: String,
         /// Graph whose restore failed.
         graph: String,
-        /// Graphs restored to their previous state.
+        /// Graphs put back to their previous state (the failing graph is not listed: it is
+        /// put back too, and listed in `rollback_failed` only if that fails).
         rolled_back: Vec<String>,
-        /// Graphs whose rollback failed too (with the safety snapshot to use, `graph=snapshot`).
+        /// Graphs that could not be put back, each with where its previous state is (the
+        /// kept folder, and the safety snapshot when one was taken) and why.
         rollback_failed: Vec<String>,
         /// Why the graph failed.
         #[source]

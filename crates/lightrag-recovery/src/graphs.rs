@@ -619,6 +619,47 @@ mod tests {
     }
 
     #[test]
+    fn leftovers_of_interrupted_restores_are_reported_not_graphs() {
+        let t = tempfile::tempdir().unwrap();
+        touch(&t.path().join("alpha/kv_store_full_docs.json"));
+        touch(
+            &t.path()
+                .join(".alpha.lrprev-0123abcd/kv_store_full_docs.json"),
+        );
+        let d = discover_graphs(t.path()).unwrap();
+        assert_eq!(d.graphs.len(), 1);
+        assert_eq!(d.skipped.len(), 1);
+        assert!(
+            d.skipped[0].reason.contains("interrupted in-place restore"),
+            "{}",
+            d.skipped[0].reason
+        );
+    }
+
+    #[test]
+    fn locator_excludes_nested_graphs_exactly() {
+        let t = tempfile::tempdir().unwrap();
+        let w = t.path();
+        touch(&w.join("kv_store_full_docs.json"));
+        touch(&w.join("ws/kv_store_full_docs.json"));
+        touch(&w.join(GRAPHS_CONFIG_FILE));
+        touch(&w.join("graphs/g1/kv_store_full_docs.json"));
+        touch(&w.join("graphs/g1/w1/kv_store_full_docs.json"));
+        touch(&w.join("graphs/g1/notes/readme.txt"));
+        let d = discover_graphs(w).unwrap();
+        let ex = |id: &str| d.location(id, &[]).unwrap().exclude_paths;
+        assert_eq!(ex("default"), ["graphs", "ws"]);
+        assert_eq!(ex("g1"), ["w1"], "only other graphs, not every subfolder");
+        assert!(ex("g1.w1").is_empty());
+        assert!(ex("ws").is_empty());
+        // A graph registered elsewhere but nested counts too.
+        let g1 = d.get("g1").unwrap();
+        let extra = w.join("graphs/g1/notes");
+        let loc = graph_location(g1, [extra.as_path(), g1.path.as_path()], &[]).unwrap();
+        assert_eq!(loc.exclude_paths, ["notes"]);
+    }
+
+    #[test]
     fn id_collision_is_skipped_not_fatal() {
         let t = tempfile::tempdir().unwrap();
         touch(&t.path().join("a.b/kv_store_full_docs.json"));

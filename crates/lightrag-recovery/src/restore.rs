@@ -135,6 +135,16 @@ fn dir_has_entries(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether `p` holds entries: `false` when absent or empty; an error when it cannot be read
+/// (never guess before replacing or removing anything).
+fn dir_has_entries_strict(p: &Path) -> Result<bool> {
+    match fs::read_dir(p) {
+        Ok(mut r) => Ok(r.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RecoveryError::io("read graph directory", p, e)),
+    }
+}
+
 impl RecoveryManager {
     /// Restore every graph of recovery point `id` from `source`. Safety snapshots of an
     /// in-place restore go to `safety_repo` (default: `source`, which is then the primary). For
@@ -236,14 +246,16 @@ impl RecoveryManager {
         // A graph before the graphs nested in its folder: a nested graph's kept previous
         // state then lives inside its parent's new folder, and rollback (newest first) puts
         // the nested graph back before its parent.
-        let mut order: Vec<usize> = (0..plan.len()).collect();
-        order.sort_by_key(|&i| plan[i].2.path.components().count());
-        let mut manifests: Vec<Option<Manifest>> = manifests.into_iter().map(Some).collect();
+        let mut work: Vec<(usize, _, Manifest)> = plan
+            .iter()
+            .zip(manifests)
+            .enumerate()
+            .map(|(i, (p, m))| (i, p, m))
+            .collect();
+        work.sort_by_key(|(_, (_, _, loc), _)| loc.path.components().count());
         let mut done: Vec<Option<GraphRestore>> = vec![None; plan.len()];
         let mut undo: Vec<Undo> = Vec::new();
-        for i in order {
-            let (pin, target_id, loc) = &plan[i];
-            let manifest = manifests[i].take().unwrap_or_else(|| unreachable!());
+        for (i, (pin, target_id, loc), manifest) in work {
             let g_started = Instant::now();
             let one = self.restore_one(
                 source,
@@ -300,7 +312,9 @@ impl RecoveryManager {
                     // The failing graph first: a restore that failed part-way (a file-by-file
                     // swap) is put back too. It is not listed as rolled back, only if that fails.
                     let mut rollback_failed = Vec::new();
-                    if let Some(u) = this_undo
+                    // (A restore that is not in place leaves its target untouched on error:
+                    // nothing of it to remove.)
+                    if let Some(u) = this_undo.filter(|u| matches!(u.previous, Previous::Kept(_)))
                         && let Err(failed) = put_back(u)
                     {
                         rollback_failed.push(failed);
@@ -469,7 +483,7 @@ impl RecoveryManager {
         manifest: &Manifest,
         opts: &RestorePointOptions,
     ) -> Result<lightrag_backup::RestoreSummary> {
-        let existing = dir_has_entries(&loc.path);
+        let existing = dir_has_entries_strict(&loc.path)?;
         let files = if loc.layout == GraphLayout::Root {
             let top = top_level_files(manifest);
             if top.is_empty() {
@@ -835,7 +849,7 @@ impl RecoveryManager {
             }
         };
         drop(conn);
-        let existing = dir_has_entries(&loc.path);
+        let existing = dir_has_entries_strict(&loc.path)?;
         let (safety_repo, record) = match safety {
             Some(s) => (&s.repository, s.primary),
             None => (repo, true),

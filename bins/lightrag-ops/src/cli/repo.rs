@@ -140,31 +140,37 @@ fn mib(bytes: u64) -> String {
 /// `lightrag-ops backup`.
 pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outcome> {
     let repo = wiring::open_repository(c, true)?;
-    let graphs = if args.all {
-        wiring::discover(c)?.into_iter().collect::<Vec<_>>()
+    let ids = if args.all {
+        wiring::discover(c)?.into_iter().map(|(id, _)| id).collect()
     } else {
-        args.graphs
-            .iter()
-            .map(|g| wiring::graph_dir(c, g).map(|p| (g.clone(), p)))
-            .collect::<anyhow::Result<Vec<_>>>()?
+        args.graphs.clone()
     };
+    // The graph locator: each graph's folder minus the folders of other graphs nested in it
+    // (every workspace, for `default`) and the configured excludes — as the server does.
+    let graphs = ids
+        .iter()
+        .map(|g| {
+            lightrag_recovery::resolve_graph_location(&[&c.working_dir], g, &c.backup_excludes)
+                .map_err(anyhow::Error::from)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if graphs.is_empty() {
         bail!(
             "no LightRAG graph found under {} (LIGHTRAG_WORKING_DIR)",
             c.working_dir.display()
         );
     }
-    let opts = BackupOptions {
+    let base = BackupOptions {
         tags: args.tags.clone(),
-        excludes: c.backup_excludes.clone(),
         compression_level: Some(c.compression_level),
         ..BackupOptions::default()
     };
     let mut results = Vec::new();
-    for (id, dir) in graphs {
+    for loc in graphs {
+        let (id, opts) = (&loc.id, loc.backup_options(base.clone()));
         let bar = Bar::new(json);
         let summary = repo
-            .backup(&id, &dir, &opts, &bar)
+            .backup(id, &loc.path, &opts, &bar)
             .with_context(|| format!("backup of graph {id} failed"))?;
         if !json {
             let s = &summary.snapshot;
@@ -245,7 +251,24 @@ pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Out
             force: args.force,
             ..Default::default()
         };
-        let r = m.restore_snapshot(&repo, &args.snapshot, &opts, &Bar::new(json))?;
+        let r = if args.from_target.is_some() {
+            // Failover: the safety snapshot goes to the primary (or, when it is gone, the local
+            // safety repository), never into the replica read from.
+            let primary = wiring::open_repository(c, false)
+                .inspect_err(|e| tracing::warn!(error = %format!("{e:#}"), "Primary repository unavailable; the safety snapshot goes to the local safety repository"))
+                .ok();
+            let key = c.encryption_key.as_ref().map(|k| k.expose().as_bytes());
+            m.failover_snapshot(
+                &repo,
+                primary.as_ref(),
+                key,
+                &args.snapshot,
+                &opts,
+                &Bar::new(json),
+            )?
+        } else {
+            m.restore_snapshot(&repo, &args.snapshot, &opts, &Bar::new(json))?
+        };
         if json {
             print_json(&r)?;
         } else {

@@ -200,3 +200,63 @@ fn db_migrate_applies_once_then_reports_up_to_date() {
     assert!(err.contains("LIGHTRAG_RECOVERY_DB_URL"), "{err}");
     assert!(!err.contains("hidden-pw"), "{err}");
 }
+
+/// Defect 13.1: `lightrag-ops backup default` walked every workspace folder of the working
+/// directory, and a multi-graph parent captured the workspace graphs nested in it. Each
+/// snapshot now holds exactly its graph's files (the server's graph locator).
+#[test]
+fn backup_captures_each_graph_without_the_graphs_nested_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("rag_storage");
+    let doc = r#"{"doc-1": {"content": "x"}}"#;
+    for f in [
+        "kv_store_full_docs.json",
+        "ws/kv_store_full_docs.json",
+        "graphs/g1/kv_store_full_docs.json",
+        "graphs/g1/w1/kv_store_full_docs.json",
+    ] {
+        let p = work.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, doc).unwrap();
+    }
+    std::fs::write(work.join("graphs_config.json"), "{}").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .env("LIGHTRAG_WORKING_DIR", &work)
+        .env("LIGHTRAG_BACKUP_STORAGE", dir.path().join("repo"))
+        .env(
+            "LIGHTRAG_RECOVERY_DB_URL",
+            format!("sqlite:///{}", dir.path().join("cat.db").display()),
+        )
+        .args(["--json", "backup", "--all"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: std::collections::BTreeMap<String, u64> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["snapshot"]["graph_id"].as_str().unwrap().to_owned(),
+                s["snapshot"]["totals"]["files"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: std::collections::BTreeMap<String, u64> = [
+        // The root files: its own store and graphs_config.json, no workspace file.
+        ("default", 2),
+        ("ws", 1),
+        ("g1", 1),
+        ("g1.w1", 1),
+    ]
+    .into_iter()
+    .map(|(g, n)| (g.to_owned(), n))
+    .collect();
+    assert_eq!(files, expected, "{j}");
+}
