@@ -109,6 +109,8 @@ impl From<lightrag_recovery_db::RecoveryDbError> for ApiError {
             Self::NotFound(e.to_string())
         } else if e.is_conflict() {
             Self::Conflict(e.to_string())
+        } else if matches!(e, E::CatalogUnavailable { .. }) {
+            Self::Unavailable(e.to_string())
         } else if e.is_unavailable() {
             Self::Unavailable("the recovery database is unavailable; retry later".to_owned())
         } else if matches!(e, E::InvalidInput { .. }) {

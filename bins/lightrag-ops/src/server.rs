@@ -25,8 +25,14 @@ use crate::wiring;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
-/// How often `/readyz`'s view of the database is refreshed.
-const DB_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the database probe runs (it feeds `/readyz` and the catalog's circuit breaker).
+const DB_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// How long one probe waits for a connection: an outage is noticed within about
+/// `DB_PROBE_INTERVAL + DB_PROBE_TIMEOUT`.
+const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the event log may take to store what is queued at shutdown (after the HTTP
+/// servers stopped); what remains then is counted as dropped.
+const EVENT_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// How often a scrape refreshes the state gauges from the catalog (at most).
 const METRICS_REFRESH: Duration = Duration::from_secs(5);
 /// How often the Prometheus recorder's histograms are compacted.
@@ -141,11 +147,20 @@ impl Listening {
         }
         let metrics = self.metrics.map(actix_web::rt::spawn);
         let api_result = self.api.await.context("HTTP API server failed");
-        if let Some(m) = metrics {
-            m.await
-                .context("metrics server task failed")?
-                .context("metrics server failed")?;
-        }
+        let metrics_result = match metrics {
+            Some(m) => m
+                .await
+                .context("metrics server task failed")
+                .and_then(|r| r.context("metrics server failed")),
+            None => Ok(()),
+        };
+        // Every request has finished: store what the event log still holds (bounded), so a
+        // SIGTERM loses no event, or counts and logs what it had to drop.
+        self.state
+            .events
+            .shutdown_within(EVENT_DRAIN_DEADLINE)
+            .await;
+        metrics_result?;
         api_result
     }
 }
@@ -226,15 +241,48 @@ async fn build_state(config: Config, handle: Option<PrometheusHandle>) -> anyhow
     })
 }
 
-/// Keeps `/readyz` in step with the database: a checkout (which tests the connection) every
-/// [`DB_PROBE_INTERVAL`]; a failure turns readiness to 503 with the reason until it recovers.
+/// Keeps `/readyz` and the catalog's circuit breaker in step with the database: a probe
+/// checkout (which tests the connection, bounded by [`DB_PROBE_TIMEOUT`]) every
+/// [`DB_PROBE_INTERVAL`]. A failure opens the breaker (catalog calls fail fast with 503) and
+/// turns readiness to 503 with the reason; when the database answers again the breaker
+/// closes and the catalog is reconciled with the repository (as at start-up), so snapshots
+/// taken during the outage appear in it.
 async fn probe_database(state: AppState) {
     let mut tick = actix_web::rt::time::interval(DB_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reconcile = false;
     loop {
         tick.tick().await;
-        let result = state.db.run(|_| Ok(())).await.map_err(|e| e.to_string());
-        if let Err(reason) = &result {
-            tracing::warn!(%reason, "Recovery database unavailable");
+        let db = state.db.clone();
+        let result = match web::block(move || db.probe(DB_PROBE_TIMEOUT)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("probe task failed: {e}")),
+        };
+        match &result {
+            Err(reason) => {
+                if !reconcile {
+                    tracing::warn!(%reason, "Recovery database unavailable");
+                }
+                reconcile = true;
+            }
+            Ok(()) if reconcile => {
+                let st = state.clone();
+                match web::block(move || st.recovery.rebuild_catalog(&st.repo)).await {
+                    Ok(Ok(report)) => {
+                        reconcile = false;
+                        tracing::info!(
+                            snapshots = report.snapshots,
+                            inserted = report.inserted,
+                            "Catalog reconciled with the repository after the database returned"
+                        );
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "Catalog reconciliation failed; retrying");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Catalog reconciliation task failed"),
+                }
+            }
+            Ok(()) => {}
         }
         state.readiness.set("database", result);
     }

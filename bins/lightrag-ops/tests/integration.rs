@@ -11,15 +11,25 @@ mod auth;
 mod cli;
 #[path = "integration/dashboard.rs"]
 mod dashboard;
+#[path = "integration/kill9.rs"]
+mod kill9;
+#[path = "integration/malformed.rs"]
+mod malformed;
 #[path = "integration/metrics.rs"]
 mod metrics;
+#[path = "integration/outage.rs"]
+mod outage;
 #[path = "integration/plan.rs"]
 mod plan;
 #[path = "integration/probes.rs"]
 mod probes;
+#[path = "integration/proxy.rs"]
+mod proxy;
 #[path = "integration/recovery.rs"]
 mod recovery;
 #[path = "integration/replication.rs"]
 mod replication;
 #[path = "integration/repo_cli.rs"]
 mod repo_cli;
+#[path = "integration/shutdown.rs"]
+mod shutdown;

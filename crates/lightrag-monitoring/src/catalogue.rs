@@ -164,7 +164,7 @@ catalogue! {
         "Events written to the event log.");
     /// Events lost.
     EventLogDropped = ("lightrag_event_log_dropped_total", Counter, Unit::Count, ["reason"],
-        "Events not written, by reason (queue_full|closed|invalid|write_failed).");
+        "Events not written, by reason (queue_full|closed|invalid|write_failed|shutdown_deadline).");
     /// Queue depth.
     EventLogQueueDepth = ("lightrag_event_log_queue_depth", Gauge, Unit::Count, [],
         "Events waiting in the event-log queue.");

@@ -211,7 +211,22 @@ enum Command {
 struct Counters {
     written: AtomicU64,
     dropped: AtomicU64,
+    /// Events accepted into the queue and not yet written or dropped by the writer.
+    pending: AtomicU64,
     last_drop_warning_ms: AtomicU64,
+}
+
+/// What [`EventLogger::shutdown_within`] did with the events still queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ShutdownReport {
+    /// Events the writer stored during the drain.
+    pub written: u64,
+    /// Events lost: still queued (or in a batch not confirmed written) when the deadline
+    /// passed, or dropped by the writer during the drain (write failed, invalid). Counted in
+    /// `lightrag_event_log_dropped_total{reason="shutdown_deadline"}` for the first kind.
+    pub dropped: u64,
+    /// Whether the drain finished within the deadline.
+    pub completed: bool,
 }
 
 /// Buffered, batched writer of the event log. Cheap to clone; one per process.
@@ -288,17 +303,23 @@ impl EventLogger {
             self.drop_event("closed", &event);
             return false;
         };
+        self.counters.pending.fetch_add(1, Ordering::SeqCst);
         match tx.try_send(Command::Event(Box::new(event))) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(Command::Event(e))) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
                 self.drop_event("queue_full", &e);
                 false
             }
             Err(mpsc::error::TrySendError::Closed(Command::Event(e))) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
                 self.drop_event("closed", &e);
                 false
             }
-            Err(_) => false,
+            Err(_) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
         }
     }
 
@@ -308,20 +329,26 @@ impl EventLogger {
             self.drop_event("closed", &event);
             return false;
         };
+        self.counters.pending.fetch_add(1, Ordering::SeqCst);
         match tx
             .send_timeout(Command::Event(Box::new(event)), self.config.enqueue_timeout)
             .await
         {
             Ok(()) => true,
             Err(mpsc::error::SendTimeoutError::Timeout(Command::Event(e))) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
                 self.drop_event("queue_full", &e);
                 false
             }
             Err(mpsc::error::SendTimeoutError::Closed(Command::Event(e))) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
                 self.drop_event("closed", &e);
                 false
             }
-            Err(_) => false,
+            Err(_) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
         }
     }
 
@@ -439,8 +466,15 @@ impl EventLogger {
         done.await.map_err(|_| MonitoringError::LoggerClosed)
     }
 
-    /// Stops accepting events, writes everything queued and waits for the writer to finish.
-    /// Later `log_*` calls are counted as dropped (`closed`). Idempotent.
+    /// Events queued and not yet written or dropped.
+    pub fn pending(&self) -> u64 {
+        self.counters.pending.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting events, writes everything queued and waits for the writer to finish
+    /// (however long the database takes). Later `log_*` calls are counted as dropped
+    /// (`closed`). Idempotent. A process that must exit in bounded time uses
+    /// [`EventLogger::shutdown_within`].
     pub async fn shutdown(&self) {
         drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -449,6 +483,61 @@ impl EventLogger {
         {
             tracing::error!(error = %e, "Event log writer ended abnormally");
         }
+    }
+
+    /// Like [`EventLogger::shutdown`], but gives the drain at most `deadline`: what is still
+    /// queued (or in a batch not confirmed written) when it passes is counted as dropped
+    /// (`lightrag_event_log_dropped_total{reason="shutdown_deadline"}`) and logged at ERROR,
+    /// and the writer is stopped. Logs one line with the figures either way. Idempotent (a
+    /// second call reports nothing more).
+    pub async fn shutdown_within(&self, deadline: Duration) -> ShutdownReport {
+        let written_before = self.written();
+        let dropped_before = self.dropped();
+        let queued = self.pending();
+        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut completed = true;
+        if let Some(mut task) = task {
+            match tokio::time::timeout(deadline, &mut task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "Event log writer ended abnormally");
+                }
+                Err(_) => {
+                    completed = false;
+                    task.abort();
+                    let _ = task.await;
+                }
+            }
+        }
+        // Whatever the writer did not account for is lost (an aborted or crashed writer).
+        let lost = self.counters.pending.swap(0, Ordering::SeqCst);
+        if lost > 0 {
+            self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+            record::event_log_dropped("shutdown_deadline", lost);
+        }
+        record::event_log_queue_depth(0);
+        let report = ShutdownReport {
+            written: self.written().saturating_sub(written_before),
+            dropped: self.dropped().saturating_sub(dropped_before),
+            completed,
+        };
+        if report.dropped > 0 {
+            tracing::error!(
+                queued,
+                written = report.written,
+                dropped = report.dropped,
+                deadline_ms = deadline.as_millis() as u64,
+                "Event log drained at shutdown with losses"
+            );
+        } else {
+            tracing::info!(
+                queued,
+                written = report.written,
+                "Event log drained at shutdown"
+            );
+        }
+        report
     }
 
     /// Deletes events older than `retention` (`LIGHTRAG_EVENT_LOG_RETENTION` days); returns
@@ -522,6 +611,7 @@ async fn write_batch(
         match db.run(move |conn| insert_events(conn, &rows)).await {
             Ok(_) => {
                 counters.written.fetch_add(n, Ordering::Relaxed);
+                counters.pending.fetch_sub(n, Ordering::SeqCst);
                 record::event_log_written(n);
                 tracing::trace!(
                     rows = n,
@@ -549,6 +639,7 @@ async fn write_batch(
                     .unwrap_or((0, n));
                 counters.written.fetch_add(ok, Ordering::Relaxed);
                 counters.dropped.fetch_add(bad, Ordering::Relaxed);
+                counters.pending.fetch_sub(ok + bad, Ordering::SeqCst);
                 record::event_log_written(ok);
                 record::event_log_dropped("invalid", bad);
                 tracing::warn!(invalid = bad, "Event log rejected invalid events");
@@ -560,6 +651,7 @@ async fn write_batch(
             }
             Err(e) => {
                 counters.dropped.fetch_add(n, Ordering::Relaxed);
+                counters.pending.fetch_sub(n, Ordering::SeqCst);
                 record::event_log_dropped("write_failed", n);
                 tracing::error!(error = %e, rows = n, "Event log write failed; events dropped");
                 return;

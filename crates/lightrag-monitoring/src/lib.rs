@@ -44,6 +44,8 @@ pub use crate::catalogue::{
 };
 pub use crate::collector::{MetricsCollector, PROMETHEUS_CONTENT_TYPE};
 pub use crate::error::{MonitoringError, Result};
-pub use crate::events::{EventDetails, EventLogger, EventLoggerConfig, EventType, TimeRange};
+pub use crate::events::{
+    EventDetails, EventLogger, EventLoggerConfig, EventType, ShutdownReport, TimeRange,
+};
 pub use crate::process::ProcessStats;
 pub use lightrag_recovery_db::EventWindow;

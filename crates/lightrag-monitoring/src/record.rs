@@ -78,7 +78,13 @@ pub fn register_globals() {
     }
     counter!(name(Metric::EventLogWritten)).increment(0);
     event_log_queue_depth(0);
-    for reason in ["queue_full", "closed", "invalid", "write_failed"] {
+    for reason in [
+        "queue_full",
+        "closed",
+        "invalid",
+        "write_failed",
+        "shutdown_deadline",
+    ] {
         counter!(name(Metric::EventLogDropped), "reason" => reason).increment(0);
     }
 }

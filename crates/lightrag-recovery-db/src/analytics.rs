@@ -193,6 +193,7 @@ fn split(since: i64, until: i64) -> Split {
 /// bounded by the window's length in days plus at most two hours of rows, not by the number of
 /// events in it. Windows starting before 1970 are read from `events` only.
 pub fn event_window_stats(conn: &mut DbConn, window: &EventWindow) -> Result<Vec<EventTypeStats>> {
+    crate::text::check_opt_id("graph id", window.graph_id.as_deref())?;
     let by_graph = window.graph_id.is_some();
     let g = if by_graph { " AND graph_id = ?" } else { "" };
     // SQLite without statistics could pick a non-covering index: name the covering one.

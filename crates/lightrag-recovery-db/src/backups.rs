@@ -207,6 +207,12 @@ pub fn find_backup(conn: &mut DbConn, snapshot_id: &str) -> Result<Option<Backup
         .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))
 }
 
+/// A filter value PostgreSQL cannot compare (NUL) or no id can have is malformed input
+/// ([`RecoveryDbError::InvalidInput`]), not a database failure.
+fn check_filter(filter: &BackupFilter) -> Result<()> {
+    crate::text::check_opt_id("graph id", filter.graph_id.as_deref())
+}
+
 fn filtered(filter: &BackupFilter) -> backup_metadata::BoxedQuery<'_, MultiBackend> {
     let mut q = backup_metadata::table.into_boxed::<MultiBackend>();
     if let Some(g) = &filter.graph_id {
@@ -236,6 +242,7 @@ pub fn list_backups(
     filter: &BackupFilter,
     page: Page,
 ) -> Result<Vec<BackupRecord>> {
+    check_filter(filter)?;
     let q = filtered(filter).select(BackupRecord::as_select());
     let q = match filter.order {
         Order::NewestFirst => q.order((
@@ -255,6 +262,7 @@ pub fn list_backups(
 
 /// Number of snapshots matching `filter`.
 pub fn count_backups(conn: &mut DbConn, filter: &BackupFilter) -> Result<i64> {
+    check_filter(filter)?;
     filtered(filter)
         .count()
         .get_result(conn)

@@ -1,8 +1,9 @@
 //! The connection type, the pool and the async helper.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -149,11 +150,82 @@ pub struct PoolState {
     pub max_connections: u32,
 }
 
+/// How long an open breaker stays trusted without a new failure: after that a call may try
+/// the database again (half-open), so a process without a prober does not fail fast for ever.
+const BREAKER_STALE_AFTER: Duration = Duration::from_secs(5);
+
+/// Circuit breaker of the catalog: opened by a failed probe or checkout, closed by a
+/// successful one. While open (and recently confirmed), checkouts fail at once with
+/// [`RecoveryDbError::CatalogUnavailable`] instead of waiting for the checkout timeout.
+#[derive(Debug, Default)]
+struct Breaker {
+    open: AtomicBool,
+    state: Mutex<Option<Down>>,
+}
+
+#[derive(Debug, Clone)]
+struct Down {
+    since: Instant,
+    confirmed: Instant,
+    reason: String,
+}
+
+impl Breaker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Down>> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The reason to fail fast, when the breaker is open and recently confirmed.
+    fn fail_fast(&self) -> Option<String> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
+        let st = self.lock();
+        st.as_ref()
+            .filter(|d| d.confirmed.elapsed() < BREAKER_STALE_AFTER)
+            .map(|d| d.reason.clone())
+    }
+
+    fn trip(&self, reason: String) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let since = st.as_ref().map_or(now, |d| d.since);
+        if st.is_none() {
+            tracing::warn!(%reason, "Recovery database is down: catalog calls fail fast until it answers again");
+        }
+        *st = Some(Down {
+            since,
+            confirmed: now,
+            reason,
+        });
+        self.open.store(true, Ordering::Release);
+    }
+
+    /// Closes the breaker; returns how long it was open.
+    fn close(&self) -> Option<Duration> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut st = self.lock();
+        self.open.store(false, Ordering::Release);
+        let down = st.take()?;
+        let d = down.since.elapsed();
+        tracing::info!(
+            down_ms = d.as_millis() as u64,
+            "Recovery database answers again"
+        );
+        Some(d)
+    }
+}
+
 /// The recovery catalog: a connection pool plus the async helper. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<DbManager>,
     location: Arc<DbLocation>,
+    breaker: Arc<Breaker>,
 }
 
 impl fmt::Debug for Db {
@@ -204,6 +276,7 @@ impl Db {
         Ok(Self {
             pool,
             location: Arc::new(location),
+            breaker: Arc::default(),
         })
     }
 
@@ -228,12 +301,47 @@ impl Db {
     }
 
     /// Checks out a connection, blocking up to the checkout timeout. For synchronous callers
-    /// (CLI); async code uses [`Db::run`].
+    /// (CLI); async code uses [`Db::run`]. While the catalog is known down (see
+    /// [`Db::probe`]) it fails at once with [`RecoveryDbError::CatalogUnavailable`].
     pub fn conn(&self) -> Result<PooledConn> {
-        self.pool
-            .get()
-            .map(PooledConn)
-            .map_err(|e| unavailable(&self.location, &e))
+        if let Some(reason) = self.breaker.fail_fast() {
+            return Err(RecoveryDbError::CatalogUnavailable {
+                target: self.location.describe(),
+                reason,
+            });
+        }
+        self.checkout(None)
+    }
+
+    fn checkout(&self, timeout: Option<Duration>) -> Result<PooledConn> {
+        let got = match timeout {
+            Some(t) => self.pool.get_timeout(t),
+            None => self.pool.get(),
+        };
+        match got {
+            Ok(c) => {
+                self.breaker.close();
+                Ok(PooledConn(c))
+            }
+            Err(e) => {
+                let err = unavailable(&self.location, &e);
+                self.breaker.trip(self.location.scrub(&e.to_string()));
+                Err(err)
+            }
+        }
+    }
+
+    /// Health probe feeding the circuit breaker: checks out (and so tests) a connection,
+    /// waiting at most `timeout`, whatever the breaker's state. A failure opens the breaker
+    /// (catalog calls then fail fast), a success closes it. Call it periodically (the server
+    /// does, every 500 ms) so an outage is noticed within about `interval + timeout`.
+    pub fn probe(&self, timeout: Duration) -> Result<()> {
+        self.checkout(Some(timeout)).map(drop)
+    }
+
+    /// Whether the catalog is known to be down (the breaker is open).
+    pub fn is_known_down(&self) -> bool {
+        self.breaker.open.load(Ordering::Acquire)
     }
 
     /// Runs `f` with a pooled connection on tokio's blocking pool, inside the caller's

@@ -51,6 +51,17 @@ pub enum RecoveryDbError {
         source: BoxError,
     },
 
+    /// The catalog is known to be down (the circuit breaker is open: the last probe or
+    /// checkout failed): the call failed at once instead of waiting for a checkout timeout.
+    /// Retry later; operations that do not need the catalog keep working.
+    #[error("catalog unavailable: recovery database {target} is down ({reason}); retry later")]
+    CatalogUnavailable {
+        /// Backend and location, password removed.
+        target: String,
+        /// The failure that opened the breaker.
+        reason: String,
+    },
+
     /// Applying or reverting the embedded migrations failed.
     #[error("recovery database migration failed: {source}")]
     Migration {
@@ -127,9 +138,13 @@ impl RecoveryDbError {
         matches!(self, Self::Conflict { .. })
     }
 
-    /// `true` for [`RecoveryDbError::Unavailable`].
+    /// `true` for [`RecoveryDbError::Unavailable`] and
+    /// [`RecoveryDbError::CatalogUnavailable`].
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::CatalogUnavailable { .. }
+        )
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {

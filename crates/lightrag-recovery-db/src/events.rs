@@ -242,6 +242,16 @@ macro_rules! apply_filter {
     }};
 }
 
+/// A filter value PostgreSQL cannot compare (NUL) or no id can have is malformed input
+/// ([`RecoveryDbError::InvalidInput`]), not a database failure.
+fn check_filter(filter: &EventFilter) -> Result<()> {
+    check_opt_id("graph id", filter.graph_id.as_deref())?;
+    check_opt_id("target id", filter.target_id.as_deref())?;
+    check_opt_id("recovery point id", filter.recovery_point_id.as_deref())?;
+    check_opt_id("snapshot id", filter.snapshot_id.as_deref())?;
+    check_opt_id("event type", filter.event_type.as_deref())
+}
+
 fn filtered(filter: &EventFilter) -> events::BoxedQuery<'_, MultiBackend> {
     apply_filter!(events::table.into_boxed::<MultiBackend>(), filter)
 }
@@ -296,6 +306,7 @@ pub fn get_event(conn: &mut DbConn, id: i64) -> Result<Event> {
 
 /// Events matching `filter`, ordered by time then id.
 pub fn list_events(conn: &mut DbConn, filter: &EventFilter, page: Page) -> Result<Vec<Event>> {
+    check_filter(filter)?;
     let q = filtered(filter).select(Event::as_select());
     let q = match filter.order {
         Order::NewestFirst => q.order((events::occurred_at.desc(), events::id.desc())),
@@ -309,6 +320,7 @@ pub fn list_events(conn: &mut DbConn, filter: &EventFilter, page: Page) -> Resul
 
 /// Number of events matching `filter`.
 pub fn count_events(conn: &mut DbConn, filter: &EventFilter) -> Result<i64> {
+    check_filter(filter)?;
     filtered(filter)
         .count()
         .get_result(conn)
@@ -330,6 +342,7 @@ pub struct EventCount {
 
 /// Events matching `filter` counted per (kind, event type, severity), ordered by those keys.
 pub fn count_events_by_type(conn: &mut DbConn, filter: &EventFilter) -> Result<Vec<EventCount>> {
+    check_filter(filter)?;
     let grouped = events::table
         .group_by((events::kind, events::event_type, events::severity))
         .select((

@@ -439,6 +439,16 @@ pub fn resolve_under(root: &Path, relative: &Path) -> Result<PathBuf> {
     if relative.as_os_str().is_empty() {
         return Err(reject("empty path"));
     }
+    // Malformed input, not an I/O failure: the OS would refuse these names.
+    let bytes = relative.as_os_str().as_encoded_bytes();
+    if bytes.contains(&0) {
+        return Err(reject("it contains a NUL byte"));
+    }
+    if bytes.len() > 4095 || relative.components().any(|c| c.as_os_str().len() > 255) {
+        return Err(reject(
+            "it is too long (at most 4095 bytes, 255 per component)",
+        ));
+    }
     for comp in relative.components() {
         match comp {
             Component::Normal(_) | Component::CurDir => {}

@@ -207,12 +207,32 @@ impl RecoveryManager {
         trigger: BackupTrigger,
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
-        let loc = {
-            let mut conn = self.conn()?;
-            self.locate(&mut conn, id)?
+        // A backup needs only the repository: while the catalog is down the graph is found by
+        // discovery, and the snapshot reaches the catalog when it returns (the server
+        // reconciles the catalog with the repository then, as at start-up).
+        let loc = match self.conn() {
+            Ok(mut conn) => self.locate(&mut conn, id)?,
+            Err(RecoveryError::Db(e)) if e.is_unavailable() => {
+                check_graph_id(id)?;
+                let g = resolve_graph(&self.opts.roots, id)?;
+                GraphLocation {
+                    path: g.path,
+                    layout: g.layout,
+                }
+            }
+            Err(e) => return Err(e),
         };
         let summary = backup_location(repo, id, &loc, trigger, progress)?;
-        upsert_snapshot(&mut *self.conn()?, &summary.snapshot)?;
+        match self
+            .conn()
+            .and_then(|mut conn| upsert_snapshot(&mut conn, &summary.snapshot))
+        {
+            Ok(_) => {}
+            Err(RecoveryError::Db(e)) if e.is_unavailable() => {
+                tracing::warn!(graph = id, snapshot = %summary.snapshot.id, error = %e, "Snapshot stored in the repository; the catalog is unavailable and gets it when it returns");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(summary)
     }
 

@@ -195,6 +195,7 @@ pub fn sync_and_record(
 /// default: every enabled target) with `opts` (e.g. the delete grace), recording each attempt. Without `force`, a pair whose
 /// back-off has not expired is skipped. `on_outcome` sees each attempt as it ends (for
 /// events, metrics, output). Returns every outcome, in target then graph order.
+#[allow(clippy::too_many_arguments)] // selection, options and callback: each is needed
 pub fn sync_targets(
     db: &Db,
     primary: &Arc<dyn Storage>,

@@ -143,6 +143,30 @@ fn validate_object_store_url(url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Credential keys are object_store configuration keys (`aws_access_key_id`, …) and values
+/// are secrets: neither may be empty, overlong or hold control characters (NUL included).
+fn check_credentials(credentials: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in credentials {
+        let key_ok = !k.is_empty()
+            && k.len() <= 128
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !key_ok {
+            return Err(ReplicationError::invalid(
+                "object-store credentials",
+                "keys must be object_store configuration keys such as aws_access_key_id",
+            ));
+        }
+        if v.is_empty() || v.len() > 4096 || v.chars().any(char::is_control) {
+            return Err(ReplicationError::invalid(
+                "object-store credentials",
+                format!("the value of {k} must be 1-4096 characters without control characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
@@ -156,6 +180,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Directory { path } => Ok((TargetKind::Path, validate_dir(path)?, None)),
             TargetSpec::ObjectStore { url, credentials } => {
+                check_credentials(credentials)?;
                 let secret = if credentials.is_empty() {
                     None
                 } else {
@@ -262,6 +287,9 @@ pub fn update_target(
             "credentials",
             "only object-store targets have credentials",
         ));
+    }
+    if let Some(c) = &changes.credentials {
+        check_credentials(c)?;
     }
     let secret = match (&changes.api_key, &changes.credentials) {
         (Some(k), _) => Some(k.clone()),

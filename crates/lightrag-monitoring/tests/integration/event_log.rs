@@ -14,6 +14,7 @@ crate::both_backends!(
     events_from_16_concurrent_tasks_are_all_queryable,
     time_range_is_since_inclusive_until_exclusive,
     shutdown_drains_the_queue_and_later_events_are_counted,
+    shutdown_within_drains_in_time_or_counts_what_it_drops,
     full_queue_drops_are_counted_never_silent,
     purge_removes_exactly_the_expired_events,
     typed_events_carry_kind_severity_and_references,
@@ -194,6 +195,80 @@ fn shutdown_drains_the_queue_and_later_events_are_counted(t: &TestDb) {
         assert!(logger.flush().await.is_err());
         logger.shutdown().await; // idempotent
     });
+}
+
+/// Defect 13.11: the bounded drain at shutdown stores everything when the database answers,
+/// and when it stalls returns by the deadline with every unwritten event counted as dropped.
+fn shutdown_within_drains_in_time_or_counts_what_it_drops(t: &TestDb) {
+    // A database that answers: all 300 queued events are stored within the deadline.
+    let db = t.db().clone();
+    runtime().block_on(async move {
+        let logger = EventLogger::start(db.clone(), EventLoggerConfig::default());
+        for _ in 0..300 {
+            assert!(logger.log_backup_event(
+                "g",
+                EventType::BackupStarted,
+                EventDetails::default()
+            ));
+        }
+        assert_eq!(logger.pending(), 300);
+        let report = logger.shutdown_within(Duration::from_secs(20)).await;
+        assert_eq!(
+            (report.written, report.dropped, report.completed),
+            (300, 0, true)
+        );
+        assert_eq!(logger.pending(), 0);
+        let n = db
+            .run(|c| count_events(c, &EventFilter::default()))
+            .await
+            .unwrap();
+        assert_eq!(n, 300);
+    });
+
+    // A stalled database (every pooled connection is held, so the writer waits for a
+    // checkout): the drain gives up at the deadline and counts the 120 events as dropped.
+    let mut config = t.config.clone();
+    config.max_connections = 1;
+    config.connect_timeout = Duration::from_secs(30);
+    let stalled = lightrag_recovery_db::Db::connect(&config).unwrap();
+    let mut held = stalled.conn().unwrap();
+    let before = count_events(&mut held, &EventFilter::default()).unwrap();
+    let rt = multi_thread();
+    rt.block_on(async move {
+        let logger = EventLogger::start(stalled.clone(), EventLoggerConfig::default());
+        for _ in 0..120 {
+            assert!(logger.log_backup_event(
+                "g",
+                EventType::BackupStarted,
+                EventDetails::default()
+            ));
+        }
+        let started = std::time::Instant::now();
+        let report = logger.shutdown_within(Duration::from_millis(300)).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "drain took {took:?}");
+        assert!(took >= Duration::from_millis(300), "drain took {took:?}");
+        assert_eq!(
+            (report.written, report.dropped, report.completed),
+            (0, 120, false)
+        );
+        assert_eq!(
+            (logger.written(), logger.dropped(), logger.pending()),
+            (0, 120, 0)
+        );
+        // Later events are counted too; a second drain reports nothing more.
+        assert!(!logger.log_backup_event("g", EventType::BackupStarted, EventDetails::default()));
+        assert_eq!(logger.dropped(), 121);
+        let again = logger.shutdown_within(Duration::from_millis(10)).await;
+        assert_eq!((again.written, again.dropped), (0, 0));
+    });
+    // The aborted writer's checkout is still waiting in a blocking thread: do not wait for it.
+    rt.shutdown_background();
+    assert_eq!(
+        count_events(&mut held, &EventFilter::default()).unwrap(),
+        before,
+        "nothing was written while the pool was held"
+    );
 }
 
 fn full_queue_drops_are_counted_never_silent(t: &TestDb) {
