@@ -462,7 +462,13 @@ impl World<'_> {
                     }
                     for _ in 0..self.rng.range(1, 20) {
                         let i = *self.rng.pick(&letters);
+                        let before = data[i];
                         data[i] = b'a' + self.rng.below(26) as u8;
+                        // Letters of escapes (`\u00e9`, `\n`) and of literals (`true`)
+                        // matter: keep the store valid JSON, as LightRAG writes it.
+                        if serde_json::from_slice::<serde_json::Value>(&data).is_err() {
+                            data[i] = before;
+                        }
                     }
                     self.note(format!("  edit {g}/{rel} in place, same size"));
                     self.write_file(g, &rel, data, old.mode, false);
