@@ -124,9 +124,10 @@ impl From<lightrag_backup::BackupError> for ApiError {
         use lightrag_backup::BackupError as E;
         match e {
             E::SnapshotNotFound(_) | E::ObjectNotFound { .. } => Self::NotFound(e.to_string()),
-            E::InvalidGraphId(_) | E::AmbiguousSnapshot(_) | E::InvalidArgument(_) => {
-                Self::BadRequest(e.to_string())
-            }
+            E::InvalidGraphId(_)
+            | E::AmbiguousSnapshot(_)
+            | E::FullIdRequired(_)
+            | E::InvalidArgument(_) => Self::BadRequest(e.to_string()),
             E::Locked { .. } | E::GraphLooksLive { .. } | E::TargetNotEmpty(_) => {
                 Self::Conflict(e.to_string())
             }

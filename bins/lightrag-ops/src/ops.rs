@@ -178,9 +178,10 @@ pub(crate) fn retention(
     Ok(RetentionReport { forget, prune })
 }
 
-/// Deletes one snapshot from the repository and the catalog; refused while pinned.
+/// Deletes one snapshot (by its full id, never a prefix) from the repository and the catalog;
+/// refused while pinned.
 pub(crate) fn delete_snapshot(st: &AppState, id: &str) -> Result<(), ApiError> {
-    let manifest = st.repo.snapshot(id)?;
+    let manifest = st.repo.snapshot_exact(id)?;
     let mut conn = st.db.conn()?;
     let pins = lightrag_recovery_db::recovery_points_pinning(&mut conn, &manifest.id)?;
     if !pins.is_empty() {
@@ -231,6 +232,7 @@ pub(crate) fn replicate(
         graph,
         target,
         force,
+        &crate::wiring::sync_options(&st.config),
         &open,
         |t, o| {
             let duration = std::time::Duration::from_millis(o.duration_ms);

@@ -176,6 +176,14 @@ pub fn target_open_options(c: &Config) -> lightrag_replication::TargetOpenOption
     }
 }
 
+/// How syncs run: targets keep forgotten snapshots for `LIGHTRAG_REPLICATION_DELETE_GRACE`.
+pub fn sync_options(c: &Config) -> lightrag_replication::SyncOptions {
+    lightrag_replication::SyncOptions {
+        delete_grace: c.replication_delete_grace,
+        ..lightrag_replication::SyncOptions::default()
+    }
+}
+
 /// The receiver of peer replicas (`LIGHTRAG_REPLICA_DIR`); `None` without an API key, since
 /// the receive routes must be authenticated.
 pub fn receiver(c: &Config) -> Option<std::sync::Arc<lightrag_replication::Receiver>> {

@@ -1,7 +1,6 @@
 //! Backup of one graph directory into the repository.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +21,7 @@ use crate::pack::PackWriter;
 use crate::progress::Progress;
 use crate::repo::{Repository, SnapshotInfo, check_level};
 use crate::summary::{LightRagSummary, Scanner, StoreKind, StoreStats};
+use crate::tree::Selection;
 
 /// Where to inject a failure (tests of crash safety).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,10 @@ pub struct BackupOptions {
     /// Glob patterns (`*`, `?`) matched against each relative path and each file name;
     /// matching files and directories are skipped.
     pub excludes: Vec<String>,
+    /// Relative, `/`-separated paths below the graph directory (files or directories) that
+    /// are skipped exactly (not globbed): neither read nor recorded. Used to keep the folders
+    /// of other graphs nested in this one out of its snapshots.
+    pub exclude_paths: Vec<String>,
     /// Parent snapshot for change detection; default: the graph's latest snapshot.
     pub parent: Option<String>,
     /// Read every file even when size+mtime+inode match the parent.
@@ -58,8 +62,9 @@ pub struct BackupOptions {
     pub check_lightrag_files: bool,
     /// zstd level for this backup (default: the repository's level).
     pub compression_level: Option<i32>,
-    /// Test hook: inject a failure.
+    /// Test hook: inject a failure. Never deserialised: no request can reach it.
     #[doc(hidden)]
+    #[serde(skip)]
     pub failpoint: Option<Failpoint>,
     /// Test hook: called after the first read buffer of every file attempt.
     #[doc(hidden)]
@@ -80,12 +85,20 @@ impl std::fmt::Debug for ReadHook {
     }
 }
 
+impl BackupOptions {
+    /// The exclusion rule of these options.
+    pub(crate) fn selection(&self) -> Selection {
+        Selection::new(&self.excludes, &self.exclude_paths, false)
+    }
+}
+
 impl Default for BackupOptions {
     fn default() -> Self {
         BackupOptions {
             tags: Vec::new(),
             trigger: "manual".into(),
             excludes: Vec::new(),
+            exclude_paths: Vec::new(),
             parent: None,
             force_reread: false,
             max_retries: 5,
@@ -144,15 +157,11 @@ struct WalkEntry {
     rel: String,
     abs: PathBuf,
     size: u64,
+    /// `lstat` of the walked entry: the file read must be this one (same device and inode).
+    meta: std::fs::Metadata,
 }
 
-fn excluded(excludes: &[String], rel: &str, name: &str) -> bool {
-    excludes
-        .iter()
-        .any(|p| glob_match(p, rel) || glob_match(p, name))
-}
-
-fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
+fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -172,7 +181,7 @@ fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<V
             } else {
                 format!("{rel}/{name}")
             };
-            if excluded(excludes, &rel_path, name) {
+            if selection.skips(&rel_path, name) {
                 continue;
             }
             let ft = entry
@@ -181,11 +190,17 @@ fn walk(root: &Path, excludes: &[String], skipped: &mut Vec<String>) -> Result<V
             if ft.is_dir() {
                 stack.push((entry.path(), rel_path));
             } else if ft.is_file() {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let meta = match entry.metadata() {
+                    Ok(m) => m,
+                    // Deleted since it was listed (LightRAG renames files over each other).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(BackupError::io("stat", entry.path(), e)),
+                };
                 out.push(WalkEntry {
                     rel: rel_path,
                     abs: entry.path(),
-                    size,
+                    size: meta.len(),
+                    meta,
                 });
             } else {
                 skipped.push(format!("{rel_path}: not a regular file"));
@@ -205,6 +220,8 @@ type BlobMsg = (ChunkId, u32, Vec<u8>);
 
 struct Ctx<'a> {
     repo: &'a Repository,
+    /// The graph folder, opened once: files are opened beneath it.
+    root: std::os::fd::OwnedFd,
     opts: &'a BackupOptions,
     level: i32,
     index: &'a Index,
@@ -248,6 +265,8 @@ enum Attempt {
     /// Modified too recently to prove the read consistent: wait out the window, re-read.
     Racy,
     Vanished,
+    /// Now a link, a FIFO or another non-regular file: not captured (as the walk would not).
+    NotRegular,
 }
 
 impl Ctx<'_> {
@@ -285,7 +304,7 @@ impl Ctx<'_> {
             .binary_search_by(|f| f.path.as_str().cmp(&w.rel))
             .ok()
             .map(|i| &parent.files[i])?;
-        let m = std::fs::symlink_metadata(&w.abs).ok()?;
+        let m = &w.meta;
         if m.size() != old.size
             || m.mtime() != old.mtime
             || m.mtime_nsec() != i64::from(old.mtime_nsec)
@@ -304,15 +323,35 @@ impl Ctx<'_> {
         kind: Option<StoreKind>,
         tx: &SyncSender<BlobMsg>,
         attempt: u32,
+        expect: &mut (u64, u64),
     ) -> Result<Attempt> {
-        let file = match File::open(&w.abs) {
+        // Opened beneath the graph folder without following any link: a file (or folder)
+        // swapped for a link since the walk is not read through it.
+        let file = match crate::beneath::open_file(&self.root, Path::new(&w.rel)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Vanished),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::Other
+                    || e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) =>
+            {
+                return Ok(Attempt::NotRegular);
+            }
             Err(e) => return Err(BackupError::io("open", &w.abs, e)),
         };
         let before = file
             .metadata()
             .map_err(|e| BackupError::io("stat", &w.abs, e))?;
+        if !before.file_type().is_file() {
+            return Ok(Attempt::NotRegular);
+        }
+        if (before.dev(), before.ino()) != *expect {
+            // Replaced since it was walked (or since the last attempt): read the new file on
+            // the next attempt.
+            *expect = (before.dev(), before.ino());
+            return Ok(Attempt::Torn(
+                "replaced by another file while being opened".into(),
+            ));
+        }
         let stamp = Stamp::of(&before);
         // Racy-stamp rule (as git does): file timestamps come from a coarse clock, so a write
         // during the read could leave mtime unchanged if an earlier write fell in the same
@@ -443,8 +482,9 @@ impl Ctx<'_> {
         let mut last = String::new();
         let mut racy_waits = 0u32;
         let mut attempt = 0u32;
+        let mut expect = (w.meta.dev(), w.meta.ino());
         while attempt <= self.opts.max_retries {
-            match self.read_once(w, kind, tx, attempt)? {
+            match self.read_once(w, kind, tx, attempt, &mut expect)? {
                 Attempt::Done(done) => {
                     self.progress.advance(1, 0);
                     return Ok(Some(*done));
@@ -452,6 +492,15 @@ impl Ctx<'_> {
                 Attempt::Vanished => {
                     if let Ok(mut s) = self.skipped.lock() {
                         s.push(format!("{}: vanished during backup", w.rel));
+                    }
+                    return Ok(None);
+                }
+                Attempt::NotRegular => {
+                    if let Ok(mut s) = self.skipped.lock() {
+                        s.push(format!(
+                            "{}: replaced by a link or special file during backup; not captured",
+                            w.rel
+                        ));
                     }
                     return Ok(None);
                 }
@@ -540,13 +589,15 @@ impl Repository {
             },
         };
         let mut skipped = Vec::new();
-        let mut files = walk(dir, &opts.excludes, &mut skipped)?;
+        let mut files = walk(dir, &opts.selection(), &mut skipped)?;
         files.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
         let total_bytes = files.iter().map(|f| f.size).sum();
         progress.begin("backup", files.len() as u64, total_bytes);
 
         let ctx = Ctx {
             repo: self,
+            root: crate::beneath::open_root(dir)
+                .map_err(|e| BackupError::io("open graph directory", dir, e))?,
             opts,
             level,
             index: &index,
@@ -729,7 +780,23 @@ impl Repository {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{BackupOptions, glob_match};
+
+    #[test]
+    fn test_hooks_are_not_deserialisable() {
+        // A request body must never reach a failpoint, however the variant is spelled.
+        let variant = serde_json::to_string(&super::Failpoint::BeforeIndex).unwrap();
+        for body in [
+            r#"{"failpoint":"before_index"}"#.to_owned(),
+            format!(r#"{{"failpoint":{variant}}}"#),
+        ] {
+            let r = serde_json::from_str::<BackupOptions>(&body);
+            assert!(r.is_err(), "failpoint accepted from {body}: {r:?}");
+        }
+        let o: BackupOptions = serde_json::from_str(r#"{"exclude_paths":["w1"]}"#).unwrap();
+        assert_eq!(o.exclude_paths, ["w1"]);
+        assert!(o.failpoint.is_none());
+    }
 
     #[test]
     fn globs() {

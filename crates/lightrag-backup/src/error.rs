@@ -112,6 +112,11 @@ pub enum BackupError {
     /// A snapshot id (or prefix) matched nothing.
     #[error("snapshot `{0}` not found; list snapshots to see valid ids")]
     SnapshotNotFound(String),
+    /// A destructive operation (delete, forget) was given an id prefix instead of a full id.
+    #[error(
+        "`{0}` is not a full snapshot id; deleting or forgetting needs the full id (prefixes are accepted only for reading): list snapshots and copy the whole id"
+    )]
+    FullIdRequired(String),
     /// A snapshot id prefix matched several snapshots.
     #[error("snapshot prefix `{0}` is ambiguous; type more characters")]
     AmbiguousSnapshot(String),

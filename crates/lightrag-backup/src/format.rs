@@ -229,10 +229,9 @@ pub(crate) struct IndexFile {
 }
 
 pub(crate) fn pack_key(pack_id: &str) -> String {
-    format!(
-        "{DATA_PREFIX}{}/{pack_id}",
-        &pack_id[..2.min(pack_id.len())]
-    )
+    // Pack ids come from index files (untrusted): never slice inside a character.
+    let aa = pack_id.get(..2).unwrap_or(pack_id);
+    format!("{DATA_PREFIX}{aa}/{pack_id}")
 }
 
 /// A file's content hash: BLAKE3 over its chunk ids in order (each id already hashes its
@@ -308,12 +307,38 @@ pub(crate) fn encode(keys: Option<&Keys>, ad: &[u8], plain: &[u8], level: i32) -
     })
 }
 
-/// Inverse of [`encode`]. `raw_len` bounds the output when known.
+/// Smallest output bound of a metadata object (manifest, index, pack trailer, config).
+pub(crate) const METADATA_FLOOR: usize = 64 * 1024 * 1024;
+/// Largest output bound of a metadata object, whatever its compressed size.
+pub(crate) const METADATA_CEILING: usize = 1024 * 1024 * 1024;
+/// Largest plausible expansion of our JSON metadata (hex ids compress about 2:1).
+const METADATA_RATIO: usize = 256;
+
+/// The most bytes a metadata object of `encoded_len` bytes may decode to: a zstd bomb (a few
+/// KiB that would expand to GiBs) fails at this bound instead of exhausting memory.
+pub(crate) fn metadata_limit(encoded_len: usize) -> usize {
+    encoded_len
+        .saturating_mul(METADATA_RATIO)
+        .clamp(METADATA_FLOOR, METADATA_CEILING)
+}
+
+/// How many bytes an encoded object may decode to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DecodedLen {
+    /// Exactly this many (a chunk, whose length the index records and the caller has
+    /// already checked against the chunker maximum).
+    Exact(usize),
+    /// At most this many (metadata).
+    AtMost(usize),
+}
+
+/// Inverse of [`encode`]. The output never exceeds `len`: a larger object is
+/// [`BackupError::Corrupt`] ("damaged"), found without decoding more than the bound.
 pub(crate) fn decode(
     keys: Option<&Keys>,
     ad: &[u8],
     data: &[u8],
-    raw_len: Option<usize>,
+    len: DecodedLen,
     what: &str,
 ) -> Result<Vec<u8>> {
     let corrupt = |reason: &str| BackupError::Corrupt {
@@ -331,13 +356,32 @@ pub(crate) fn decode(
         None => data,
     };
     let (&flag, payload) = body.split_first().ok_or_else(|| corrupt("empty object"))?;
+    let limit = match len {
+        DecodedLen::Exact(n) | DecodedLen::AtMost(n) => n,
+    };
+    let too_large = || corrupt(&format!("decodes to more than the {limit} bytes allowed"));
     match flag {
+        FLAG_RAW if payload.len() > limit => Err(too_large()),
         FLAG_RAW => Ok(payload.to_vec()),
-        FLAG_ZSTD => match raw_len {
-            Some(n) => {
+        FLAG_ZSTD => match len {
+            DecodedLen::Exact(n) => {
                 zstd::bulk::decompress(payload, n).map_err(|e| corrupt(&format!("zstd: {e}")))
             }
-            None => zstd::stream::decode_all(payload).map_err(|e| corrupt(&format!("zstd: {e}"))),
+            DecodedLen::AtMost(n) => {
+                use std::io::Read;
+                let mut dec = zstd::stream::read::Decoder::new(payload)
+                    .map_err(|e| corrupt(&format!("zstd: {e}")))?;
+                let mut out = Vec::new();
+                // Read one byte past the bound to tell "exactly n" from "more".
+                (&mut dec)
+                    .take(n as u64 + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| corrupt(&format!("zstd: {e}")))?;
+                if out.len() > n {
+                    return Err(too_large());
+                }
+                Ok(out)
+            }
         },
         _ => Err(corrupt("unknown object flag")),
     }
@@ -363,7 +407,8 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(
     key: &str,
     data: &[u8],
 ) -> Result<T> {
-    let plain = decode(keys, key.as_bytes(), data, None, key)?;
+    let limit = DecodedLen::AtMost(metadata_limit(data.len()));
+    let plain = decode(keys, key.as_bytes(), data, limit, key)?;
     serde_json::from_slice(&plain).map_err(|e| BackupError::Metadata {
         key: key.to_owned(),
         source: e,
@@ -431,17 +476,88 @@ mod tests {
         for keys in [None, Some(&k)] {
             let e = encode(keys, b"ad", &text, 3).unwrap();
             assert_eq!(
-                decode(keys, b"ad", &e, Some(text.len()), "x").unwrap(),
+                decode(keys, b"ad", &e, DecodedLen::Exact(text.len()), "x").unwrap(),
                 text
             );
-            assert_eq!(decode(keys, b"ad", &e, None, "x").unwrap(), text);
+            assert_eq!(
+                decode(keys, b"ad", &e, DecodedLen::AtMost(1 << 20), "x").unwrap(),
+                text
+            );
             let raw = encode(keys, b"ad", b"x", 3).unwrap();
-            assert_eq!(decode(keys, b"ad", &raw, Some(1), "x").unwrap(), b"x");
+            assert_eq!(
+                decode(keys, b"ad", &raw, DecodedLen::Exact(1), "x").unwrap(),
+                b"x"
+            );
         }
         let e = encode(Some(&k), b"ad", &text, 3).unwrap();
         assert!(matches!(
-            decode(Some(&k), b"other", &e, None, "x"),
+            decode(Some(&k), b"other", &e, DecodedLen::AtMost(1 << 20), "x"),
             Err(BackupError::Corrupt { .. })
         ));
+    }
+
+    /// A zstd frame of RLE blocks: each 4-byte block expands to 128 KiB of zeros.
+    fn zstd_bomb(blocks: usize) -> Vec<u8> {
+        // magic, frame header descriptor (no content size), window descriptor (128 KiB)
+        let mut f = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+        for i in 0..blocks {
+            let last = u32::from(i + 1 == blocks);
+            let header = last | (1 << 1) | ((128 * 1024) << 3);
+            f.extend_from_slice(&header.to_le_bytes()[..3]);
+            f.push(0);
+        }
+        f
+    }
+
+    /// Issue 13 #7: a small metadata object that would expand to GiBs fails fast at the bound
+    /// with a typed "damaged" error instead of exhausting memory.
+    #[test]
+    fn zstd_bomb_in_metadata_fails_at_the_bound() {
+        // The crafted frame is valid: a small one decodes to zeros.
+        let mut small = vec![FLAG_ZSTD];
+        small.extend(zstd_bomb(4));
+        assert_eq!(
+            decode(None, b"", &small, DecodedLen::AtMost(1 << 20), "x").unwrap(),
+            vec![0u8; 512 * 1024]
+        );
+        // 128 KiB that would expand to 4 GiB.
+        let mut bomb = vec![FLAG_ZSTD];
+        bomb.extend(zstd_bomb(32 * 1024));
+        assert!(bomb.len() < 200 * 1024);
+        let started = std::time::Instant::now();
+        let err = decode_json::<serde_json::Value>(None, "index/abcdef0123", &bomb).unwrap_err();
+        match &err {
+            BackupError::Corrupt { key, reason } => {
+                assert_eq!(key, "index/abcdef0123");
+                assert!(reason.contains("more than"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(metadata_limit(bomb.len()) <= METADATA_FLOOR);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // Stored (uncompressed) bodies are bounded the same way.
+        let mut raw = vec![FLAG_RAW];
+        raw.extend_from_slice(&[b' '; 100]);
+        assert!(matches!(
+            decode(None, b"", &raw, DecodedLen::AtMost(10), "x"),
+            Err(BackupError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn pack_keys_of_untrusted_ids_never_panic() {
+        assert_eq!(pack_key("abcd"), "data/ab/abcd");
+        let _ = pack_key("\u{e9}abc");
+        let _ = pack_key("a\u{e9}bc");
+        let _ = pack_key("");
+    }
+
+    proptest::proptest! {
+        /// Parsers of untrusted strings never panic.
+        #[test]
+        fn untrusted_string_parsers_never_panic(s in "\\PC{0,64}") {
+            let _ = validate_graph_id(&s);
+            let _ = pack_key(&s);
+        }
     }
 }

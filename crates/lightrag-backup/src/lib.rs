@@ -15,7 +15,9 @@
 //! pinned ids), [`prune`](Repository::prune), [`diff`](Repository::diff) /
 //! [`diff_records`](Repository::diff_records), [`stats`](Repository::stats),
 //! [`delete_snapshot`](Repository::delete_snapshot), [`repair_index`](Repository::repair_index),
-//! [`check_writable`](Repository::check_writable). Storage backends implement [`Storage`]:
+//! [`check_writable`](Repository::check_writable). Every operation takes a repository lock;
+//! code that touches a repository's objects directly takes the same lock with
+//! [`RepositoryLock::acquire`]. Storage backends implement [`Storage`]:
 //! [`LocalStorage`] (a directory) and [`ObjectStorage`] (S3-compatible, Azure Blob, GCS through
 //! `object_store`); [`open_storage`] turns a location (`/path`, `file://`, `s3://bucket/prefix`,
 //! `az://`, `gs://`) and [`ObjectStoreOptions`] into one, [`check_storage`] tests credentials,
@@ -41,6 +43,7 @@
 //! ```
 
 mod backup;
+mod beneath;
 mod crypto;
 mod diff;
 mod error;
@@ -54,12 +57,14 @@ mod restore;
 mod retention;
 mod storage;
 mod summary;
+mod tree;
 mod verify;
 
 pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
 pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
 pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
+pub use lock::{LockKind, RepositoryLock};
 pub use progress::{NoProgress, Progress};
 pub use remote::{ObjectStorage, ObjectStoreOptions, StorageCheck, check_storage, open_storage};
 pub use repo::{GraphStats, InitOptions, RepoStats, Repository, RepositoryOptions, SnapshotInfo};
@@ -70,4 +75,5 @@ pub use retention::{
 };
 pub use storage::{LocalStorage, ObjectInfo, Storage, StorageStats};
 pub use summary::{LightRagSummary, StoreKind, StoreStats};
+pub use tree::{is_lightrag_file, is_lightrag_temp_file};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

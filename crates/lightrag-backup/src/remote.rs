@@ -707,6 +707,17 @@ impl Storage for ObjectStorage {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        Ok(self
+            .list_modified(prefix)?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    fn list_modified(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(ObjectInfo, Option<std::time::SystemTime>)>> {
         // object_store lists whole path segments: list the directory part, filter the rest.
         let dir = match prefix.rfind('/') {
             Some(i) => &prefix[..i],
@@ -746,15 +757,19 @@ impl Storage for ObjectStorage {
                 other => other,
             })?;
         self.bucket_ok.store(true, Ordering::Relaxed);
-        let mut out: Vec<ObjectInfo> = metas
+        let mut out: Vec<(ObjectInfo, Option<std::time::SystemTime>)> = metas
             .into_iter()
             .filter_map(|m| {
                 let key = m.location.as_ref().strip_prefix(&strip)?.to_owned();
-                key.starts_with(prefix)
-                    .then_some(ObjectInfo { key, size: m.size })
+                key.starts_with(prefix).then(|| {
+                    (
+                        ObjectInfo { key, size: m.size },
+                        Some(std::time::SystemTime::from(m.last_modified)),
+                    )
+                })
             })
             .collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.sort_by(|a, b| a.0.key.cmp(&b.0.key));
         Ok(out)
     }
 

@@ -460,6 +460,27 @@ impl Repository {
         }
     }
 
+    /// Resolve a FULL snapshot id to its manifest key. Destructive operations use this, never
+    /// [`resolve`](Repository::resolve): a prefix that happens to be unique today (`2`) must
+    /// not delete a snapshot. A prefix of an existing id is [`BackupError::FullIdRequired`].
+    pub(crate) fn resolve_exact(&self, id: &str) -> Result<String> {
+        let keys = self.manifest_keys(None)?;
+        if let Some(k) = keys.iter().find(|k| k.1 == id) {
+            return Ok(k.2.clone());
+        }
+        if !id.is_empty() && keys.iter().any(|k| k.1.starts_with(id)) {
+            return Err(BackupError::FullIdRequired(id.to_owned()));
+        }
+        Err(BackupError::SnapshotNotFound(id.to_owned()))
+    }
+
+    /// One snapshot's manifest by its FULL id (no prefixes), for callers about to change or
+    /// delete it: a prefix is [`BackupError::FullIdRequired`].
+    pub fn snapshot_exact(&self, id: &str) -> Result<Manifest> {
+        let key = self.resolve_exact(id)?;
+        self.read_manifest(&key)
+    }
+
     /// One snapshot's full manifest, by id or unique id prefix.
     pub fn snapshot(&self, id_or_prefix: &str) -> Result<Manifest> {
         let key = self.resolve(id_or_prefix)?;
@@ -492,9 +513,10 @@ impl Repository {
         Ok(())
     }
 
-    /// Delete one snapshot (id or unique prefix). Its chunks are freed by the next prune.
-    pub fn delete_snapshot(&self, id_or_prefix: &str) -> Result<String> {
-        let key = self.resolve(id_or_prefix)?;
+    /// Delete one snapshot by its FULL id (a prefix is [`BackupError::FullIdRequired`]: a
+    /// destructive step never acts on a guess). Its chunks are freed by the next prune.
+    pub fn delete_snapshot(&self, id: &str) -> Result<String> {
+        let key = self.resolve_exact(id)?;
         let id = key.rsplit('/').next().unwrap_or_default().to_owned();
         self.storage.delete(&key)?;
         Ok(id)
@@ -641,7 +663,24 @@ impl Repository {
         pack_key: &str,
     ) -> Result<Vec<u8>> {
         let what = format!("{pack_key} (chunk {id})");
-        let plain = format::decode(self.keys(), &id.0, data, Some(raw_len as usize), &what)?;
+        // The length comes from an index or a pack trailer: never trust it beyond what the
+        // chunker can produce (a forged 4 GiB length would otherwise be allocated up front).
+        let max = self.config.chunker.max_size;
+        if raw_len > max {
+            return Err(BackupError::Corrupt {
+                key: what,
+                reason: format!(
+                    "recorded chunk length {raw_len} exceeds the chunker maximum of {max} bytes"
+                ),
+            });
+        }
+        let plain = format::decode(
+            self.keys(),
+            &id.0,
+            data,
+            format::DecodedLen::Exact(raw_len as usize),
+            &what,
+        )?;
         if plain.len() != raw_len as usize || self.chunk_id(&plain) != *id {
             return Err(BackupError::Corrupt {
                 key: what,
@@ -659,5 +698,40 @@ pub(crate) fn check_level(level: i32) -> Result<()> {
         Err(BackupError::InvalidArgument(format!(
             "zstd level {level} out of range 1..=22"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::LocalStorage;
+
+    /// Issue 13 #7: a chunk length from an index (untrusted) is capped by the chunker maximum
+    /// before anything is allocated for it.
+    #[test]
+    fn a_chunk_length_above_the_chunker_maximum_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(
+            Arc::new(LocalStorage::new(dir.path())),
+            &InitOptions::default(),
+            None,
+        )
+        .unwrap();
+        let data = vec![7u8; 4096];
+        let id = repo.chunk_id(&data);
+        let enc = format::encode(None, &id.0, &data, 3).unwrap();
+        assert_eq!(
+            repo.decode_chunk(&id, &enc, 4096, "data/aa/bb").unwrap(),
+            data
+        );
+        let max = repo.chunker().max_size;
+        for forged in [max + 1, u32::MAX] {
+            match repo.decode_chunk(&id, &enc, forged, "data/aa/bb") {
+                Err(BackupError::Corrupt { reason, .. }) => {
+                    assert!(reason.contains("chunker maximum"), "{reason}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

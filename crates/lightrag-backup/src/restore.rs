@@ -1,9 +1,11 @@
 //! Restore a snapshot into a new directory or in place (stage beside, verify, swap).
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -11,13 +13,17 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+
 use crate::backup::BackupOptions;
+use crate::beneath::{self, DirSpec, Owner};
 use crate::crypto::random_hex;
 use crate::error::{BackupError, Result};
 use crate::format::{self, FileEntry, Index, Manifest};
 use crate::lock::LockKind;
 use crate::progress::{NoProgress, Progress};
 use crate::repo::Repository;
+use crate::tree::Selection;
 
 /// Options of a restore.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,9 +46,23 @@ pub struct RestoreOptions {
     /// files on its next save ([`BackupError::GraphLooksLive`]). `None` (default) = no check.
     #[serde(with = "opt_secs")]
     pub refuse_if_modified_within: Option<Duration>,
-    /// Test hook: fail after staging, before the swap.
+    /// Glob patterns, as [`BackupOptions::excludes`]: matching snapshot files are not
+    /// restored, and matching entries of an in-place target are kept as they are.
+    pub excludes: Vec<String>,
+    /// Exact relative paths, as [`BackupOptions::exclude_paths`]: not restored, and kept as
+    /// they are in an in-place target (e.g. the folders of graphs nested in this one).
+    pub exclude_paths: Vec<String>,
+    /// Test hook: fail after staging, before the swap. Never deserialised.
     #[doc(hidden)]
+    #[serde(skip)]
     pub fail_before_swap: bool,
+}
+
+impl RestoreOptions {
+    /// The exclusion rule of these options (the same as a backup with the same exclusions).
+    pub(crate) fn selection(&self) -> Selection {
+        Selection::new(&self.excludes, &self.exclude_paths, false)
+    }
 }
 
 impl Default for RestoreOptions {
@@ -53,6 +73,8 @@ impl Default for RestoreOptions {
             safety_snapshot: true,
             safety_graph_id: None,
             refuse_if_modified_within: None,
+            excludes: Vec::new(),
+            exclude_paths: Vec::new(),
             fail_before_swap: false,
         }
     }
@@ -71,6 +93,10 @@ pub struct RestoreSummary {
     pub bytes: u64,
     /// Safety snapshot taken before an in-place restore.
     pub safety_snapshot: Option<String>,
+    /// Entries of an in-place target kept as they were because a backup with the same
+    /// exclusions does not capture them (excluded paths, links, special files, ...).
+    #[serde(default)]
+    pub kept: u64,
 }
 
 /// Bytes written to a file between two early-writeback hints.
@@ -105,19 +131,47 @@ fn remove_tree(p: &Path) {
     }
 }
 
-/// Remove staging directories of restores into `parent/name` that were interrupted more than
-/// an hour ago (a crash between staging and swap leaves one behind).
+/// Clean up after restores into `parent/name` that were interrupted.
+///
+/// Never deletes the only copy of anything: a `.lrtmp-` folder is either a staged copy that
+/// was never swapped in (the target still holds the old state) or, after the swap, the old
+/// state (the target holds the new one; the safety snapshot holds the old). A `.lrold-`
+/// folder with no target beside it is the old state moved aside by the two-rename fallback
+/// swap just before a crash: it is moved back first, so the target is exactly the old state.
+/// Leftovers are removed once they are more than an hour old.
 fn remove_stale_staging(parent: &Path, name: &str) {
     let Ok(rd) = fs::read_dir(parent) else { return };
     let prefixes = [format!(".{name}.lrtmp-"), format!(".{name}.lrold-")];
-    for e in rd.flatten() {
+    let entries: Vec<fs::DirEntry> = rd.flatten().collect();
+    let target = parent.join(name);
+    if fs::symlink_metadata(&target).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        && let Some(old) = entries.iter().find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(prefixes[1].as_str())
+        })
+    {
+        match fs::rename(old.path(), &target) {
+            Ok(()) => {
+                tracing::warn!(target = %target.display(), from = %old.path().display(),
+                    "Moved the old state of an interrupted restore back into place");
+                fsync_dir(parent);
+            }
+            Err(e) => {
+                tracing::warn!(target = %target.display(), error = %e,
+                    "Could not move the old state of an interrupted restore back");
+                return;
+            }
+        }
+    }
+    for e in entries {
         let n = e.file_name().to_string_lossy().into_owned();
         let stale = e
             .metadata()
             .and_then(|m| m.modified())
             .map(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(3600))
             .unwrap_or(false);
-        if stale && prefixes.iter().any(|p| n.starts_with(p.as_str())) {
+        if stale && prefixes.iter().any(|p| n.starts_with(p.as_str())) && e.path().exists() {
             tracing::info!(path = %e.path().display(), "Removing stale restore staging directory");
             remove_tree(&e.path());
         }
@@ -167,13 +221,279 @@ mod opt_secs {
     }
 }
 
+/// Where one restored file is written.
+struct Placement {
+    file: File,
+    /// For messages.
+    shown: PathBuf,
+    /// Owner to give the file (the owner of the file it replaces, or of the target folder).
+    owner: Option<Owner>,
+}
+
+type PlaceFn<'a> = dyn Fn(&FileEntry) -> Result<Placement> + Sync + 'a;
+
+fn beneath_err<'a>(
+    what: &'static str,
+    at: &'a Path,
+) -> impl Fn(std::io::Error) -> BackupError + 'a {
+    move |e| BackupError::io(what, at, e)
+}
+
+fn regular_owner(dir: &OwnedFd, name: &OsStr) -> Option<Owner> {
+    let st = beneath::lstat_at(dir, name).ok()?;
+    (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then_some((st.st_uid, st.st_gid))
+}
+
+/// Create `name` in `dir` for writing, never through a link, never over an existing entry.
+fn create_new(dir: &OwnedFd, name: &OsStr) -> std::io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
+}
+
+/// fsync every directory of the tree below `dir` (not following links).
+fn fsync_tree(dir: &OwnedFd) -> std::io::Result<()> {
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = beneath::os(entry.file_name());
+        if name == "." || name == ".." {
+            continue;
+        }
+        if entry.file_type() == FileType::Directory {
+            let sub = beneath::open_dir(dir, Path::new(name), None)?;
+            fsync_tree(&sub)?;
+        }
+    }
+    rustix::fs::fsync(dir)?;
+    Ok(())
+}
+
+/// Carries the entries of an in-place target that a backup with the same exclusions would
+/// not capture (excluded paths and patterns, symbolic links, FIFOs and other special files,
+/// non-UTF-8 names, LightRAG temp files) into the staged folder, before the swap. Regular
+/// files are hard-linked (copied when a link is impossible), directories recreated, links
+/// recreated with the same target, special files recreated with `mknod`; modes and owners
+/// are kept. Nothing in the target is modified, so a crash at any moment leaves it as it was.
+struct Carry<'a> {
+    selection: &'a Selection,
+    target: &'a Path,
+    kept: u64,
+}
+
+impl Carry<'_> {
+    /// Walk `from` (a directory of the target at `shown`) whose staged counterpart is `to`.
+    /// `rel` is its relative path when every component is UTF-8; `all` = carry everything.
+    fn dir(
+        &mut self,
+        from: &OwnedFd,
+        to: &OwnedFd,
+        rel: Option<&str>,
+        shown: &Path,
+        all: bool,
+    ) -> Result<()> {
+        let io =
+            |e: std::io::Error| BackupError::io("keep what the snapshot does not hold", shown, e);
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(from).map_err(|e| io(e.into()))? {
+            let entry = entry.map_err(|e| io(e.into()))?;
+            let name = beneath::os(entry.file_name()).to_os_string();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let path = shown.join(&name);
+            let st = match beneath::lstat_at(from, &name) {
+                Ok(st) => st,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(BackupError::io("stat", &path, e)),
+            };
+            let ft = FileType::from_raw_mode(st.st_mode);
+            let name_str = name.to_str();
+            let child_rel = match (rel, name_str) {
+                (Some(""), Some(n)) => Some(n.to_owned()),
+                (Some(r), Some(n)) => Some(format!("{r}/{n}")),
+                _ => None,
+            };
+            let captured = !all
+                && child_rel
+                    .as_deref()
+                    .zip(name_str)
+                    .is_some_and(|(r, n)| !self.selection.skips(r, n));
+            let staged = beneath::lstat_at(to, &name).ok();
+            let staged_is_dir =
+                staged.is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
+            if ft == FileType::Directory && staged.is_some() && !staged_is_dir {
+                return Err(BackupError::InvalidArgument(format!(
+                    "cannot restore in place: {} is a directory in the target but a file in the snapshot; move it away first",
+                    path.display()
+                )));
+            }
+            match ft {
+                FileType::RegularFile if captured => {} // the snapshot decides
+                FileType::Directory if captured => {
+                    let sub_from = beneath::open_dir(from, Path::new(&name), None)
+                        .map_err(|e| BackupError::io("open directory", &path, e))?;
+                    let sub_to = self.mkdir(to, &name, &st, staged_is_dir, &path)?;
+                    self.dir(&sub_from, &sub_to, child_rel.as_deref(), &path, false)?;
+                }
+                _ if staged.is_some() && ft != FileType::Directory => {
+                    // The snapshot holds a file at this path: it replaces the entry.
+                    tracing::info!(path = %path.display(), "Replaced by the snapshot's file");
+                }
+                FileType::Directory => {
+                    let sub_from = beneath::open_dir(from, Path::new(&name), None)
+                        .map_err(|e| BackupError::io("open directory", &path, e))?;
+                    let sub_to = self.mkdir(to, &name, &st, staged_is_dir, &path)?;
+                    self.kept += 1;
+                    self.dir(&sub_from, &sub_to, None, &path, true)?;
+                }
+                _ => {
+                    self.entry(from, to, &name, &st, ft, &path)?;
+                    self.kept += 1;
+                }
+            }
+        }
+        rustix::fs::fsync(to).map_err(|e| BackupError::io("fsync", shown, e.into()))?;
+        Ok(())
+    }
+
+    fn mkdir(
+        &self,
+        to: &OwnedFd,
+        name: &OsStr,
+        st: &rustix::fs::Stat,
+        exists: bool,
+        path: &Path,
+    ) -> Result<OwnedFd> {
+        let err = |e: std::io::Error| BackupError::io("create staged directory", path, e);
+        if !exists {
+            rustix::fs::mkdirat(to, name, Mode::from_raw_mode(0o700)).map_err(|e| err(e.into()))?;
+        }
+        let fd = beneath::open_dir(to, Path::new(name), None).map_err(err)?;
+        beneath::chown_fd(&fd, Some((st.st_uid, st.st_gid))).map_err(err)?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o7777))
+            .map_err(|e| err(e.into()))?;
+        Ok(fd)
+    }
+
+    fn entry(
+        &self,
+        from: &OwnedFd,
+        to: &OwnedFd,
+        name: &OsStr,
+        st: &rustix::fs::Stat,
+        ft: FileType,
+        path: &Path,
+    ) -> Result<()> {
+        let owner = Some((st.st_uid, st.st_gid));
+        let err =
+            |e: std::io::Error| BackupError::io("keep (the snapshot does not hold it)", path, e);
+        match ft {
+            FileType::RegularFile => {
+                match rustix::fs::linkat(from, name, to, name, AtFlags::empty()) {
+                    Ok(()) => Ok(()),
+                    Err(
+                        rustix::io::Errno::XDEV
+                        | rustix::io::Errno::PERM
+                        | rustix::io::Errno::MLINK
+                        | rustix::io::Errno::NOTSUP,
+                    ) => self.copy(from, to, name, st, path),
+                    Err(e) => Err(err(e.into())),
+                }
+            }
+            FileType::Symlink => {
+                let dest =
+                    rustix::fs::readlinkat(from, name, Vec::new()).map_err(|e| err(e.into()))?;
+                rustix::fs::symlinkat(&*dest, to, name).map_err(|e| err(e.into()))?;
+                beneath::chown_at(to, name, owner).map_err(err)
+            }
+            FileType::Fifo
+            | FileType::Socket
+            | FileType::CharacterDevice
+            | FileType::BlockDevice => {
+                rustix::fs::mknodat(
+                    to,
+                    name,
+                    ft,
+                    Mode::from_raw_mode(st.st_mode & 0o7777),
+                    st.st_rdev,
+                )
+                .map_err(|e| {
+                    BackupError::io(
+                        "recreate special file (move it away to restore in place)",
+                        path,
+                        e.into(),
+                    )
+                })?;
+                beneath::chown_at(to, name, owner).map_err(err)?;
+                rustix::fs::chmodat(
+                    to,
+                    name,
+                    Mode::from_raw_mode(st.st_mode & 0o7777),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| err(e.into()))
+            }
+            _ => Err(BackupError::InvalidArgument(format!(
+                "cannot restore in place: {} is of an unknown file type; move it away first",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Copy a regular file that cannot be hard-linked (content, mode, owner, mtime).
+    fn copy(
+        &self,
+        from: &OwnedFd,
+        to: &OwnedFd,
+        name: &OsStr,
+        st: &rustix::fs::Stat,
+        path: &Path,
+    ) -> Result<()> {
+        let err =
+            |e: std::io::Error| BackupError::io("copy (the snapshot does not hold it)", path, e);
+        let src = rustix::fs::openat(
+            from,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(|e| err(e.into()))?;
+        let mut src = File::from(src);
+        let mut dst = create_new(to, name).map_err(err)?;
+        std::io::copy(&mut src, &mut dst).map_err(err)?;
+        beneath::chown_fd(&dst, Some((st.st_uid, st.st_gid))).map_err(err)?;
+        rustix::fs::fchmod(&dst, Mode::from_raw_mode(st.st_mode & 0o7777))
+            .map_err(|e| err(e.into()))?;
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: st.st_atime as _,
+                tv_nsec: st.st_atime_nsec as _,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: st.st_mtime as _,
+                tv_nsec: st.st_mtime_nsec as _,
+            },
+        };
+        rustix::fs::futimens(&dst, &times).map_err(|e| err(e.into()))?;
+        dst.sync_all().map_err(err)?;
+        let _ = self.target;
+        Ok(())
+    }
+}
+
 impl Repository {
     fn restore_file(
         &self,
         index: &Index,
         m: &Manifest,
         e: &FileEntry,
-        dest: &Path,
+        place: Placement,
         progress: &dyn Progress,
         syncer: &SyncSender<Arc<File>>,
     ) -> Result<()> {
@@ -182,11 +502,8 @@ impl Repository {
             file: e.path.clone(),
             reason,
         };
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|err| BackupError::io("create directory", parent, err))?;
-        }
-        let f = Arc::new(File::create(dest).map_err(|err| BackupError::io("create", dest, err))?);
+        let dest = place.shown.as_path();
+        let f = Arc::new(place.file);
         let (mut written, mut unsynced) = (0u64, 0u64);
         self.for_each_chunk(index, &e.chunks, |_, data| {
             (&*f)
@@ -212,7 +529,10 @@ impl Repository {
                 "restored content does not match the recorded file size/hash".into(),
             ));
         }
-        f.set_permissions(fs::Permissions::from_mode(e.mode))
+        // Owner first (chown clears set-id bits), then the mode: permission bits only, never
+        // set-uid/set-gid/sticky bits from a manifest.
+        beneath::chown_fd(&*f, place.owner).map_err(|err| BackupError::io("chown", dest, err))?;
+        f.set_permissions(fs::Permissions::from_mode(e.mode & 0o777))
             .map_err(|err| BackupError::io("chmod", dest, err))?;
         let mtime = if e.mtime >= 0 {
             UNIX_EPOCH + Duration::new(e.mtime as u64, e.mtime_nsec)
@@ -228,13 +548,13 @@ impl Repository {
         Ok(())
     }
 
-    /// Write `entries` in parallel; `dest_of` maps an entry to its destination path.
+    /// Write `entries` in parallel; `place_of` creates an entry's destination file.
     fn write_entries(
         &self,
         index: &Index,
         m: &Manifest,
         entries: &[&FileEntry],
-        dest_of: &(dyn Fn(&FileEntry) -> PathBuf + Sync),
+        place_of: &PlaceFn<'_>,
         progress: &dyn Progress,
     ) -> Result<()> {
         let next = Mutex::new(0usize);
@@ -263,9 +583,10 @@ impl Repository {
                             Err(_) => return,
                         };
                         let Some(e) = entries.get(i) else { return };
-                        if let Err(err) =
-                            self.restore_file(index, m, e, &dest_of(e), progress, &sync_tx)
-                        {
+                        let res = place_of(e).and_then(|place| {
+                            self.restore_file(index, m, e, place, progress, &sync_tx)
+                        });
+                        if let Err(err) = res {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
                             if let Ok(mut v) = errors.lock() {
                                 v.push(err);
@@ -287,6 +608,67 @@ impl Repository {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Write the snapshot into the fresh staging folder `stage`; with `in_place`, give each
+    /// file the owner of the file it replaces and carry over what the snapshot does not
+    /// cover. Returns the number of entries carried over.
+    #[allow(clippy::too_many_arguments)]
+    fn stage(
+        &self,
+        index: &Index,
+        m: &Manifest,
+        selected: &[&FileEntry],
+        stage: &Path,
+        in_place: Option<&PathBuf>,
+        selection: &Selection,
+        opts: &RestoreOptions,
+        progress: &dyn Progress,
+    ) -> Result<u64> {
+        let _ = opts;
+        let stage_fd = beneath::open_root(stage).map_err(beneath_err("open", stage))?;
+        let target_fd = match in_place {
+            Some(t) => Some(beneath::open_root(t).map_err(beneath_err("open", t))?),
+            None => None,
+        };
+        let dir_owner = in_place
+            .and_then(|t| fs::metadata(t).ok())
+            .map(|md| (md.uid(), md.gid()));
+        let spec = DirSpec {
+            like: target_fd.as_ref(),
+            mode: 0o755,
+            owner: dir_owner,
+        };
+        let place = |e: &FileEntry| -> Result<Placement> {
+            let rel = Path::new(&e.path);
+            let shown = stage.join(rel);
+            let (p, n) = beneath::split(rel).map_err(beneath_err("create", &shown))?;
+            let dir = beneath::open_dir(&stage_fd, p, Some(&spec))
+                .map_err(beneath_err("create directory", &shown))?;
+            let owner = target_fd
+                .as_ref()
+                .and_then(|t| beneath::open_dir(t, p, None).ok())
+                .and_then(|d| regular_owner(&d, n))
+                .or(dir_owner);
+            let file = create_new(&dir, n).map_err(beneath_err("create", &shown))?;
+            Ok(Placement { file, shown, owner })
+        };
+        self.write_entries(index, m, selected, &place, progress)?;
+        let mut kept = 0;
+        if let (Some(t), Some(tfd)) = (in_place, &target_fd) {
+            let mut carry = Carry {
+                selection,
+                target: t,
+                kept: 0,
+            };
+            carry.dir(tfd, &stage_fd, Some(""), t, false)?;
+            kept = carry.kept;
+            if kept > 0 {
+                tracing::info!(target = %t.display(), kept, "Kept entries the snapshot does not cover");
+            }
+        }
+        fsync_tree(&stage_fd).map_err(|e| BackupError::io("fsync", stage, e))?;
+        Ok(kept)
     }
 
     /// Restore snapshot `snapshot` (id or unique prefix) into `target`.
@@ -331,6 +713,10 @@ impl Repository {
                 }
             }
         }
+        // Only what a backup with the same exclusions would capture is restored (and, in
+        // place, replaced).
+        let selection = opts.selection();
+        selected.retain(|e| !selection.skips_path(&e.path));
         if let Some(bad) = selected.iter().find(|e| !safe_rel(&e.path)) {
             return Err(BackupError::DamagedFile {
                 snapshot: m.id.clone(),
@@ -350,10 +736,6 @@ impl Repository {
         }
         let total: u64 = selected.iter().map(|e| e.size).sum();
         let target = target.to_path_buf();
-        let exists_nonempty = target.exists() && !dir_is_empty(&target)?;
-        if exists_nonempty && !opts.in_place {
-            return Err(BackupError::TargetNotEmpty(target));
-        }
         let name = target
             .file_name()
             .and_then(|n| n.to_str())
@@ -368,6 +750,10 @@ impl Repository {
             .to_path_buf();
         fs::create_dir_all(&parent).map_err(|e| BackupError::io("create directory", &parent, e))?;
         remove_stale_staging(&parent, &name);
+        let exists_nonempty = target.exists() && !dir_is_empty(&target)?;
+        if exists_nonempty && !opts.in_place {
+            return Err(BackupError::TargetNotEmpty(target));
+        }
 
         if exists_nonempty
             && let Some(window) = opts.refuse_if_modified_within
@@ -389,50 +775,97 @@ impl Repository {
             let bo = BackupOptions {
                 trigger: "pre_restore".into(),
                 tags: vec![format!("pre-restore-of:{}", m.id)],
+                excludes: opts.excludes.clone(),
+                exclude_paths: opts.exclude_paths.clone(),
                 ..BackupOptions::default()
             };
             safety = Some(self.backup(&graph, &target, &bo, &NoProgress)?.snapshot.id);
         }
         progress.begin("restore", selected.len() as u64, total);
 
+        let target_meta = fs::metadata(&target).ok().filter(|md| md.is_dir());
+        let dir_owner = target_meta.as_ref().map(|md| (md.uid(), md.gid()));
+        let mut kept = 0;
         if exists_nonempty && !opts.files.is_empty() {
             // Partial in place: stage each file beside its destination, then rename each.
-            let suffix = random_hex(6);
-            let tmp_of = |e: &FileEntry| {
-                let dest = target.join(&e.path);
-                let fname = dest
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                dest.with_file_name(format!(".{fname}.lrtmp-{suffix}"))
+            // Every directory is opened without following links: a link planted in the
+            // graph folder cannot send a write outside it (the restore fails instead).
+            let root = beneath::open_root(&target).map_err(beneath_err("open", &target))?;
+            let spec = DirSpec {
+                like: None,
+                mode: 0o755,
+                owner: dir_owner,
             };
-            let res = self.write_entries(&index, &m, &selected, &tmp_of, progress);
+            let suffix = random_hex(6);
+            let tmp_name = |n: &OsStr| {
+                let mut t = std::ffi::OsString::from(".");
+                t.push(n);
+                t.push(format!(".lrtmp-{suffix}"));
+                t
+            };
+            let place = |e: &FileEntry| -> Result<Placement> {
+                let rel = Path::new(&e.path);
+                let shown = target.join(rel);
+                let (p, n) = beneath::split(rel).map_err(beneath_err("open", &shown))?;
+                let dir = beneath::open_dir(&root, p, Some(&spec))
+                    .map_err(beneath_err("open directory", &shown))?;
+                let owner = regular_owner(&dir, n).or(dir_owner);
+                let file = create_new(&dir, &tmp_name(n)).map_err(beneath_err("create", &shown))?;
+                Ok(Placement { file, shown, owner })
+            };
+            let res = self.write_entries(&index, &m, &selected, &place, progress);
             if res.is_err() || opts.fail_before_swap {
                 for e in &selected {
-                    let _ = fs::remove_file(tmp_of(e));
+                    let rel = Path::new(&e.path);
+                    if let Ok((p, n)) = beneath::split(rel)
+                        && let Ok(dir) = beneath::open_dir(&root, p, None)
+                    {
+                        let _ = rustix::fs::unlinkat(&dir, tmp_name(n), AtFlags::empty());
+                    }
                 }
                 res?;
                 return Err(BackupError::Injected("before swap"));
             }
             for e in &selected {
-                let dest = target.join(&e.path);
-                fs::rename(tmp_of(e), &dest)
-                    .map_err(|err| BackupError::io("rename into place", &dest, err))?;
-                if let Some(p) = dest.parent() {
-                    fsync_dir(p);
-                }
+                let rel = Path::new(&e.path);
+                let dest = target.join(rel);
+                let (p, n) = beneath::split(rel).map_err(beneath_err("open", &dest))?;
+                let dir = beneath::open_dir(&root, p, None)
+                    .map_err(beneath_err("open directory", &dest))?;
+                rustix::fs::renameat(&dir, tmp_name(n), &dir, n)
+                    .map_err(|err| BackupError::io("rename into place", &dest, err.into()))?;
+                let _ = rustix::fs::fsync(&dir);
             }
         } else {
             let stage = parent.join(format!(".{name}.lrtmp-{}", random_hex(6)));
             fs::create_dir(&stage)
                 .map_err(|e| BackupError::io("create staging directory", &stage, e))?;
-            let dest_of = |e: &FileEntry| stage.join(&e.path);
-            let res = self.write_entries(&index, &m, &selected, &dest_of, progress);
-            if let Err(e) = res {
-                remove_tree(&stage);
-                return Err(e);
+            let res = self.stage(
+                &index,
+                &m,
+                &selected,
+                &stage,
+                exists_nonempty.then_some(&target),
+                &selection,
+                opts,
+                progress,
+            );
+            match res {
+                Ok(k) => kept = k,
+                Err(e) => {
+                    remove_tree(&stage);
+                    return Err(e);
+                }
             }
-            fsync_dir(&stage);
+            if let Some(md) = &target_meta {
+                // The folder keeps its mode and owner.
+                let err = |e: std::io::Error| BackupError::io("set mode of", &stage, e);
+                let fd = beneath::open_root(&stage).map_err(err)?;
+                beneath::chown_fd(&fd, dir_owner).map_err(err)?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(md.mode() & 0o7777))
+                    .map_err(|e| err(e.into()))?;
+                let _ = rustix::fs::fsync(&fd);
+            }
             if opts.fail_before_swap {
                 remove_tree(&stage);
                 return Err(BackupError::Injected("before swap"));
@@ -449,7 +882,9 @@ impl Repository {
                     Err(err)
                         if err == rustix::io::Errno::INVAL || err == rustix::io::Errno::NOSYS =>
                     {
-                        // No atomic exchange on this filesystem: two renames.
+                        // No atomic exchange on this filesystem: two renames. A crash between
+                        // them leaves the old state in `.lrold-`, moved back by the next
+                        // restore into this target (`remove_stale_staging`).
                         let old = parent.join(format!(".{name}.lrold-{}", random_hex(6)));
                         fs::rename(&target, &old)
                             .map_err(|e| BackupError::io("move aside", &target, e))?;
@@ -481,6 +916,7 @@ impl Repository {
             files: selected.len() as u64,
             bytes: total,
             safety_snapshot: safety,
+            kept,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Retention (forget) and garbage collection (prune).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -28,8 +29,9 @@ pub struct RetentionPolicy {
     pub keep_weekly: u32,
     /// ... months.
     pub keep_monthly: u32,
-    /// Keep every snapshot younger than N days (`LIGHTRAG_BACKUP_RETENTION_DAYS`).
-    pub keep_within_days: Option<u32>,
+    /// Keep every snapshot younger than this (`LIGHTRAG_BACKUP_RETENTION_DAYS`, e.g. `12h`,
+    /// `36h`, `7d`): an exact duration, never rounded to whole days.
+    pub keep_within: Option<Duration>,
 }
 
 impl RetentionPolicy {
@@ -40,7 +42,7 @@ impl RetentionPolicy {
             && self.keep_daily == 0
             && self.keep_weekly == 0
             && self.keep_monthly == 0
-            && self.keep_within_days.is_none()
+            && self.keep_within.is_none_or(|d| d.is_zero())
     }
 }
 
@@ -118,10 +120,13 @@ pub fn apply_policy(
             }
         }
     }
-    if let Some(days) = policy.keep_within_days {
-        let limit = now - time::Duration::days(i64::from(days));
+    if let Some(within) = policy.keep_within.filter(|d| !d.is_zero()) {
+        // A duration beyond the calendar's range keeps everything.
+        let limit = time::Duration::try_from(within)
+            .ok()
+            .and_then(|d| now.checked_sub(d));
         for (id, t) in &sorted {
-            if *t > limit {
+            if limit.is_none_or(|l| *t > l) {
                 add(id, "within");
             }
         }
@@ -190,10 +195,20 @@ impl Repository {
     ) -> Result<ForgetReport> {
         if policy.is_empty() {
             return Err(BackupError::InvalidArgument(
-                "no keep rule given: refusing to forget every snapshot (set keep_last, keep_daily, ... or keep_within_days)".into(),
+                "no keep rule given: refusing to forget every snapshot (set keep_last, keep_daily, ... or keep_within)".into(),
             ));
         }
         let snaps = self.snapshots(graph)?;
+        // Pinned ids decide what survives: an abbreviated one would silently protect nothing.
+        for p in pinned {
+            if !snaps.iter().any(|s| &s.id == p)
+                && snaps
+                    .iter()
+                    .any(|s| !p.is_empty() && s.id.starts_with(p.as_str()))
+            {
+                return Err(BackupError::FullIdRequired(p.clone()));
+            }
+        }
         let mut by_graph: BTreeMap<&str, Vec<(String, OffsetDateTime)>> = BTreeMap::new();
         for s in &snaps {
             by_graph

@@ -14,6 +14,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::error::{BackupError, Result};
 
@@ -41,6 +42,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn exists(&self, key: &str) -> Result<bool>;
     /// Objects whose key starts with `prefix` (recursive). May lag behind recent puts.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
+    /// Like [`list`](Storage::list), with each object's last-modification time as the storage
+    /// itself records it (an object store's `Last-Modified`, a file's mtime), `None` where the
+    /// backend does not know it. Repository locks compare these times with each other (never
+    /// with this host's clock), so clock skew between hosts does not matter. Default: the
+    /// listing without times.
+    fn list_modified(&self, prefix: &str) -> Result<Vec<(ObjectInfo, Option<SystemTime>)>> {
+        Ok(self.list(prefix)?.into_iter().map(|o| (o, None)).collect())
+    }
     /// Delete an object; deleting a missing object is not an error.
     fn delete(&self, key: &str) -> Result<()>;
     /// Human-readable location, for messages (never contains credentials).
@@ -222,6 +231,14 @@ impl Storage for LocalStorage {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        Ok(self
+            .list_modified(prefix)?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    fn list_modified(&self, prefix: &str) -> Result<Vec<(ObjectInfo, Option<SystemTime>)>> {
         // Walk the directory holding the prefix, then filter by the full prefix.
         let dir_part = match prefix.rfind('/') {
             Some(i) => &prefix[..i],
@@ -271,12 +288,14 @@ impl Storage for LocalStorage {
                         stack.push((entry.path(), key));
                     }
                 } else if ft.is_file() && key.starts_with(prefix) {
-                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    out.push(ObjectInfo { key, size });
+                    let meta = entry.metadata().ok();
+                    let size = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+                    let modified = meta.and_then(|m| m.modified().ok());
+                    out.push((ObjectInfo { key, size }, modified));
                 }
             }
         }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.sort_by(|a, b| a.0.key.cmp(&b.0.key));
         Ok(out)
     }
 

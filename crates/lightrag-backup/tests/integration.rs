@@ -7,6 +7,7 @@ mod integration {
     mod damage;
     mod encryption;
     pub(crate) mod faulty;
+    mod files;
     mod fixtures;
     mod model;
     mod prune;

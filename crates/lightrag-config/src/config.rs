@@ -208,6 +208,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "A graph whose replication lag exceeds this is DEGRADED",
     ),
     var(
+        "LIGHTRAG_REPLICATION_DELETE_GRACE",
+        "7d",
+        "Targets keep a snapshot forgotten on the primary this long before syncs delete it (0 = mirror forgets at once)",
+    ),
+    var(
         "LIGHTRAG_EVENT_LOG_RETENTION",
         "90",
         "Events older than this are purged (bare number = days)",
@@ -307,6 +312,8 @@ pub struct Config {
     pub rpo: Duration,
     /// `LIGHTRAG_REPLICATION_MAX_LAG`.
     pub replication_max_lag: Duration,
+    /// `LIGHTRAG_REPLICATION_DELETE_GRACE`: how long targets keep snapshots the primary forgot.
+    pub replication_delete_grace: Duration,
     /// `LIGHTRAG_EVENT_LOG_RETENTION`.
     pub event_log_retention: Duration,
     /// `LIGHTRAG_LOG_FORMAT`.
@@ -443,6 +450,7 @@ impl Config {
             replication_max_lag: r.get("LIGHTRAG_REPLICATION_MAX_LAG", |v| {
                 secs(v).and_then(positive)
             }),
+            replication_delete_grace: r.get("LIGHTRAG_REPLICATION_DELETE_GRACE", secs),
             event_log_retention: r.get("LIGHTRAG_EVENT_LOG_RETENTION", |v| {
                 days(v).and_then(positive)
             }),

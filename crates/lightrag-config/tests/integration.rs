@@ -62,6 +62,7 @@ fn defaults_match_the_plan_and_the_docs() {
     assert_eq!(c.verify_interval, Duration::from_secs(86_400));
     assert_eq!(c.rpo, Duration::from_secs(7200));
     assert_eq!(c.replication_max_lag, Duration::from_secs(900));
+    assert_eq!(c.replication_delete_grace, Duration::from_secs(7 * 86_400));
     assert_eq!(c.event_log_retention, Duration::from_secs(90 * 86_400));
     assert_eq!(c.log_format, LogFormat::Text);
 }
@@ -109,6 +110,7 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_VERIFY_INTERVAL", "6h"),
         ("LIGHTRAG_RPO", "30m"),
         ("LIGHTRAG_REPLICATION_MAX_LAG", "45s"),
+        ("LIGHTRAG_REPLICATION_DELETE_GRACE", "36h"),
         ("LIGHTRAG_EVENT_LOG_RETENTION", "14"),
         ("LIGHTRAG_LOG_FORMAT", "JSON"),
     ])
@@ -163,6 +165,7 @@ fn every_variable_overrides_its_default() {
     assert_eq!(c.verify_interval, Duration::from_secs(6 * 3600));
     assert_eq!(c.rpo, Duration::from_secs(1800));
     assert_eq!(c.replication_max_lag, Duration::from_secs(45));
+    assert_eq!(c.replication_delete_grace, Duration::from_secs(36 * 3600));
     assert_eq!(c.event_log_retention, Duration::from_secs(14 * 86_400));
     assert_eq!(c.log_format, LogFormat::Json);
 }
@@ -366,5 +369,18 @@ fn readme_documents_every_variable_with_its_default() {
         };
         let row = format!("| `{}` | {} |", v.name, default);
         assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+}
+
+/// Issue 13 #4: the retention age is a duration, never rounded to whole days.
+#[test]
+fn retention_age_keeps_sub_day_precision() {
+    for (value, secs) in [("12h", 12 * 3600), ("36h", 36 * 3600), ("2", 2 * 86_400)] {
+        let c = Config::from_vars([("LIGHTRAG_BACKUP_RETENTION_DAYS", value)]).unwrap();
+        assert_eq!(
+            c.retention.keep_within,
+            Duration::from_secs(secs),
+            "{value}"
+        );
     }
 }

@@ -359,6 +359,11 @@ pub struct ReplicationState {
     pub last_error: Option<String>,
     /// Last change of this row.
     pub updated_at: Timestamp,
+    /// Snapshots the target keeps although the primary forgot them: a JSON object
+    /// `{"<snapshot id>": <unix ms when a sync first found it forgotten>}` (`None`: none).
+    /// Written and read by `lightrag-replication`; syncs delete an entry's snapshot from the
+    /// target once the delete grace has passed.
+    pub forgotten_since: Option<String>,
 }
 
 impl ReplicationState {
@@ -374,6 +379,7 @@ impl ReplicationState {
             consecutive_failures: 0,
             last_error: None,
             updated_at: Timestamp::now(),
+            forgotten_since: None,
         }
     }
 }

@@ -108,6 +108,7 @@ diesel::table! {
         consecutive_failures -> Int4,
         last_error -> Nullable<Text>,
         updated_at -> Int8,
+        forgotten_since -> Nullable<Text>,
     }
 }
 

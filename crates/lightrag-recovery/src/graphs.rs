@@ -183,6 +183,10 @@ impl Collector {
             self.skip(sub.path.clone(), "folder name is not valid UTF-8, so it cannot be a graph id; register the graph explicitly under a valid id");
             return true;
         };
+        if crate::previous::is_kept_state_name(name) {
+            self.skip(sub.path.clone(), "left by an interrupted in-place restore (a graph's previous state or a staging folder): check the graph beside it, then remove this folder");
+            return true;
+        }
         if sub.symlink {
             self.skip(sub.path.clone(), "folder is a symbolic link; discovery does not follow links (register the target explicitly)");
             return true;
@@ -273,6 +277,153 @@ pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
         }
     }
     Ok(c.d)
+}
+
+/// Where a graph's files are, and exactly what in its folder is *not* its own: the one answer
+/// every backup and restore of a graph uses (server, CLI, scheduler, recovery points, safety
+/// snapshots), so a graph's snapshot never holds another graph's files and an in-place restore
+/// never rewinds a graph nested in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GraphLocation {
+    /// Graph id.
+    pub id: String,
+    /// Directory holding the graph's files.
+    pub path: PathBuf,
+    /// Layout the graph was found in.
+    pub layout: GraphLayout,
+    /// Relative, `/`-separated paths below `path` that belong to other graphs, skipped exactly:
+    /// for `default` (the working directory itself) every subfolder — the graph is its
+    /// top-level files; otherwise the folder of every other known graph nested below `path`
+    /// (e.g. `w1` for graph `g1` at `graphs/g1/` holding `g1.w1` at `graphs/g1/w1/`).
+    pub exclude_paths: Vec<String>,
+    /// Configured exclude patterns (`LIGHTRAG_BACKUP_EXCLUDE`, glob semantics of
+    /// `BackupOptions::excludes`).
+    pub excludes: Vec<String>,
+}
+
+impl GraphLocation {
+    /// `base` with this graph's exclusions added (patterns appended to `base.excludes`).
+    pub fn backup_options(
+        &self,
+        base: lightrag_backup::BackupOptions,
+    ) -> lightrag_backup::BackupOptions {
+        let mut excludes = base.excludes.clone();
+        excludes.extend(self.excludes.iter().cloned());
+        lightrag_backup::BackupOptions {
+            excludes,
+            exclude_paths: self.exclude_paths.clone(),
+            ..base
+        }
+    }
+
+    /// Restore options with the same exclusions as [`GraphLocation::backup_options`]: an
+    /// in-place restore replaces only what such a backup captures and carries everything else
+    /// (the nested graphs' folders among it) over unchanged.
+    pub fn restore_options(&self) -> lightrag_backup::RestoreOptions {
+        lightrag_backup::RestoreOptions {
+            exclude_paths: self.exclude_paths.clone(),
+            excludes: self.excludes.clone(),
+            ..lightrag_backup::RestoreOptions::default()
+        }
+    }
+}
+
+fn canonical_or_same(p: &Path) -> PathBuf {
+    fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Names of the subfolders of `dir` (not following links), sorted; non-UTF-8 names are left
+/// out (no graph can live there).
+fn subfolder_names(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let rd = fs::read_dir(dir).map_err(|e| RecoveryError::io("read directory", dir, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| RecoveryError::io("read directory", dir, e))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false)
+            && let Some(n) = entry.file_name().to_str()
+        {
+            out.push(n.to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The graph locator: the [`GraphLocation`] of `graph`, given the folders of every other
+/// known graph (`others`: the discovered ones, plus graphs registered elsewhere) and the
+/// configured `excludes`. Paths are compared canonically; `graph` itself in `others` is
+/// ignored.
+pub fn graph_location<'a>(
+    graph: &DiscoveredGraph,
+    others: impl IntoIterator<Item = &'a Path>,
+    excludes: &[String],
+) -> Result<GraphLocation> {
+    let exclude_paths = if graph.layout == GraphLayout::Root {
+        subfolder_names(&graph.path)?
+    } else {
+        let base = canonical_or_same(&graph.path);
+        let mut nested = std::collections::BTreeSet::new();
+        for other in others {
+            let other = canonical_or_same(other);
+            let Ok(rel) = other.strip_prefix(&base) else {
+                continue;
+            };
+            if rel.as_os_str().is_empty() {
+                continue;
+            }
+            let parts: Option<Vec<&str>> = rel
+                .components()
+                .map(|c| match c {
+                    Component::Normal(n) => n.to_str(),
+                    _ => None,
+                })
+                .collect();
+            match parts {
+                Some(parts) => {
+                    nested.insert(parts.join("/"));
+                }
+                None => {
+                    tracing::warn!(graph = %graph.id, nested = %other.display(), "A graph nested in another has a path that cannot be excluded exactly")
+                }
+            }
+        }
+        nested.into_iter().collect()
+    };
+    Ok(GraphLocation {
+        id: graph.id.clone(),
+        path: graph.path.clone(),
+        layout: graph.layout,
+        exclude_paths,
+        excludes: excludes.to_vec(),
+    })
+}
+
+impl Discovery {
+    /// The [`GraphLocation`] of discovered graph `id` (see [`graph_location`]).
+    pub fn location(&self, id: &str, excludes: &[String]) -> Result<GraphLocation> {
+        let g = self
+            .get(id)
+            .ok_or_else(|| RecoveryError::GraphNotFound(id.to_owned()))?;
+        graph_location(g, self.graphs.iter().map(|o| o.path.as_path()), excludes)
+    }
+}
+
+/// [`resolve_graph`] with the graph's [`GraphLocation`]: what the CLI and every other caller
+/// without a catalog back up and restore.
+pub fn resolve_graph_location<P: AsRef<Path>>(
+    roots: &[P],
+    id: &str,
+    excludes: &[String],
+) -> Result<GraphLocation> {
+    let g = resolve_graph(roots, id)?;
+    let mut others = Vec::new();
+    for root in roots {
+        let root = root.as_ref();
+        if root.is_dir() {
+            others.extend(discover_graphs(root)?.graphs.into_iter().map(|o| o.path));
+        }
+    }
+    graph_location(&g, others.iter().map(PathBuf::as_path), excludes)
 }
 
 /// Join a client-supplied relative path onto `root`, refusing anything that could leave it:

@@ -2,11 +2,12 @@
 //! orchestration, graph health and RPO/RTO reporting for LightRAG knowledge graphs.
 //!
 //! - [`discover_graphs`], [`resolve_graph`], [`looks_live`]: graphs under the working dirs,
-//!   never client-supplied paths;
+//!   never client-supplied paths; [`graph_location`] / [`resolve_graph_location`]: a graph's
+//!   folder and exactly what in it belongs to other graphs (used by every backup and restore);
 //! - [`RecoveryManager`]: recovery points ([`RecoveryManager::create_point`], list, get,
 //!   delete, [`RecoveryManager::pinned_snapshots`] for retention), validation
 //!   ([`RecoveryManager::validate_point`]), restore/failover
-//!   ([`RecoveryManager::restore_point`]), catalog rebuild
+//!   ([`RecoveryManager::restore_point`], [`RecoveryManager::failover_point`]), catalog rebuild
 //!   ([`RecoveryManager::rebuild_catalog`]) and [`RecoveryManager::objectives`] (RPO/RTO);
 //! - [`HealthMonitor`]: HEALTHY / DEGRADED / OFFLINE with reasons, transitions stored once.
 //!
@@ -41,9 +42,10 @@
 //! })?;
 //! let report = m.validate_point(&repo, &point.point.id)?;
 //! assert!(report.ok, "{:?}", report.error_text());
-//! // Failover: restore every graph in place from a replica.
+//! // Failover: restore every graph in place from a replica. Safety snapshots of the current
+//! // state go to the primary (or a local safety repository when it is gone), never the replica.
 //! let replica = Repository::open(Arc::new(LocalStorage::new("/mnt/dr/lightrag")), None)?;
-//! let done = m.restore_point(&replica, None, &point.point.id,
+//! let done = m.failover_point(&replica, Some(&repo), None, &point.point.id,
 //!     &RestorePointOptions { in_place: true, ..Default::default() })?;
 //! println!("{}", done.next_step);
 //!
@@ -60,16 +62,19 @@ mod health;
 mod manager;
 mod objectives;
 mod parse;
+mod previous;
 mod restore;
+mod scratch;
 mod validate;
 
 pub use crate::catalog::{RebuildReport, rebuild_catalog, record_from_snapshot};
 pub use crate::error::{RecoveryError, Result};
 pub use crate::events::{DbEventSink, EventSink, MemoryEventSink};
 pub use crate::graphs::{
-    DEFAULT_GRAPH_ID, DiscoveredGraph, Discovery, GRAPHS_CONFIG_FILE, GraphLayout, MULTI_GRAPH_DIR,
-    SkippedEntry, check_graph_id, discover_graphs, is_lightrag_file, is_valid_graph_id,
-    lightrag_files, looks_live, looks_live_at, new_graph_dir, resolve_graph, resolve_under,
+    DEFAULT_GRAPH_ID, DiscoveredGraph, Discovery, GRAPHS_CONFIG_FILE, GraphLayout, GraphLocation,
+    MULTI_GRAPH_DIR, SkippedEntry, check_graph_id, discover_graphs, graph_location,
+    is_lightrag_file, is_valid_graph_id, lightrag_files, looks_live, looks_live_at, new_graph_dir,
+    resolve_graph, resolve_graph_location, resolve_under,
 };
 pub use crate::health::{
     Clock, ComponentHealth, HealthMonitor, HealthOptions, HealthReport, ManualClock, SystemClock,
@@ -80,6 +85,6 @@ pub use crate::objectives::{GraphObjectives, ReplicaObjective};
 pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};
 pub use crate::restore::{
     GraphRestore, RestorePointOptions, RestorePointReport, RestoreSnapshotOptions,
-    SnapshotRestoreReport,
+    SafetyRepository, SnapshotRestoreReport,
 };
 pub use crate::validate::{GraphValidation, ValidationProblem, ValidationReport};

@@ -9,9 +9,10 @@ use std::{
 
 use lightrag_backup::{BackupOptions, NoProgress, Progress, Repository, SnapshotSummary};
 use lightrag_recovery_db::{
-    BackupTrigger, Db, DbConn, EventKind, NewEvent, NewRecoveryPoint, Page, RecoveryPointDetails,
-    RecoveryPointFilter, Severity, create_recovery_point, delete_recovery_point, find_graph,
-    get_recovery_point, list_recovery_points, pinned_snapshot_ids, recovery_points_pinning,
+    BackupTrigger, Db, DbConn, EventKind, GraphFilter, MAX_PAGE_SIZE, NewEvent, NewRecoveryPoint,
+    Page, RecoveryPointDetails, RecoveryPointFilter, Severity, create_recovery_point,
+    delete_recovery_point, find_graph, get_recovery_point, list_graphs, list_recovery_points,
+    pinned_snapshot_ids, recovery_points_pinning,
 };
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,10 @@ use crate::{
     catalog::upsert_snapshot,
     error::{RecoveryError, Result},
     events::{DbEventSink, EventSink},
-    graphs::{GraphLayout, check_graph_id, resolve_graph},
+    graphs::{
+        DiscoveredGraph, GraphLayout, GraphLocation, check_graph_id, discover_graphs,
+        graph_location, resolve_graph,
+    },
 };
 
 /// Options of a [`RecoveryManager`]. Plain values: the caller maps its configuration onto them.
@@ -32,9 +36,17 @@ pub struct RecoveryOptions {
     /// A graph whose LightRAG files changed less than this long ago looks live; an in-place
     /// restore of it is refused unless forced. Default 120 s.
     pub live_window: Duration,
-    /// Where validation drills restore to (a fresh temp dir is created inside and removed
-    /// afterwards). Default: the system temp dir.
+    /// Where validation drills restore to (a `.lightrag-drill-*` folder is created inside and
+    /// removed afterwards; leftovers of a killed run are removed by the next drill). Default:
+    /// `.lightrag-drills` beside a repository in a local directory, else
+    /// `<first root>/.lightrag-ops/drills` — on disk, never the system temp dir.
     pub scratch_dir: Option<PathBuf>,
+    /// Exclude patterns (`LIGHTRAG_BACKUP_EXCLUDE`, glob semantics of
+    /// `BackupOptions::excludes`) applied to every backup and in-place restore of a graph.
+    pub excludes: Vec<String>,
+    /// Local repository that receives the safety snapshot of an in-place failover when the
+    /// primary repository is gone. Default: `<first root>/.lightrag-ops/safety-repository`.
+    pub safety_repository: Option<PathBuf>,
 }
 
 impl Default for RecoveryOptions {
@@ -43,6 +55,8 @@ impl Default for RecoveryOptions {
             roots: Vec::new(),
             live_window: Duration::from_secs(120),
             scratch_dir: None,
+            excludes: Vec::new(),
+            safety_repository: None,
         }
     }
 }
@@ -84,13 +98,6 @@ pub struct RecoveryManager {
     pub(crate) events: Arc<dyn EventSink>,
 }
 
-/// Directory and layout of a graph.
-#[derive(Debug, Clone)]
-pub(crate) struct GraphLocation {
-    pub(crate) path: PathBuf,
-    pub(crate) layout: GraphLayout,
-}
-
 impl RecoveryManager {
     /// A manager over `db`, writing events into its `events` table.
     pub fn new(db: Db, opts: RecoveryOptions) -> Self {
@@ -123,23 +130,57 @@ impl RecoveryManager {
     }
 
     /// Where graph `id` lives: its registered path in the catalog, else discovery under the
-    /// configured roots. Never a client-supplied path.
+    /// configured roots. Never a client-supplied path. The location excludes every other
+    /// known graph nested in its folder (discovered under the roots or registered in the
+    /// catalog) and the configured excludes — see [`graph_location`].
     pub(crate) fn locate(&self, conn: &mut DbConn, id: &str) -> Result<GraphLocation> {
         check_graph_id(id)?;
-        if let Some(g) = find_graph(conn, id)? {
-            let path = PathBuf::from(&g.path);
-            let layout = if self.is_root(&path) {
-                GraphLayout::Root
-            } else {
-                GraphLayout::Workspace
-            };
-            return Ok(GraphLocation { path, layout });
+        let graph = match find_graph(conn, id)? {
+            Some(g) => {
+                let path = PathBuf::from(&g.path);
+                let layout = if self.is_root(&path) {
+                    GraphLayout::Root
+                } else {
+                    GraphLayout::Workspace
+                };
+                DiscoveredGraph {
+                    id: id.to_owned(),
+                    path,
+                    layout,
+                }
+            }
+            None => resolve_graph(&self.opts.roots, id)?,
+        };
+        self.location_of(conn, &graph)
+    }
+
+    /// [`graph_location`] of `graph` against every graph known: discovered under the roots and
+    /// registered in the catalog.
+    pub(crate) fn location_of(
+        &self,
+        conn: &mut DbConn,
+        graph: &DiscoveredGraph,
+    ) -> Result<GraphLocation> {
+        let mut others: Vec<PathBuf> = Vec::new();
+        for root in &self.opts.roots {
+            if root.is_dir() {
+                others.extend(discover_graphs(root)?.graphs.into_iter().map(|g| g.path));
+            }
         }
-        let g = resolve_graph(&self.opts.roots, id)?;
-        Ok(GraphLocation {
-            path: g.path,
-            layout: g.layout,
-        })
+        let page = Page {
+            limit: MAX_PAGE_SIZE,
+            offset: 0,
+        };
+        others.extend(
+            list_graphs(conn, &GraphFilter::default(), page)?
+                .into_iter()
+                .map(|g| PathBuf::from(g.path)),
+        );
+        graph_location(
+            graph,
+            others.iter().map(PathBuf::as_path),
+            &self.opts.excludes,
+        )
     }
 
     fn is_root(&self, path: &Path) -> bool {
@@ -290,8 +331,8 @@ impl RecoveryManager {
     }
 }
 
-/// Back up the graph at `loc` into `repo`. For the root layout (`default`), subfolders are
-/// excluded: they hold other graphs.
+/// Back up the graph at `loc` into `repo`, with the location's exclusions (other graphs'
+/// folders nested in it, configured excludes).
 pub(crate) fn backup_location(
     repo: &Repository,
     id: &str,
@@ -299,30 +340,12 @@ pub(crate) fn backup_location(
     trigger: BackupTrigger,
     progress: &dyn Progress,
 ) -> Result<SnapshotSummary> {
-    let mut opts = BackupOptions {
+    let opts = loc.backup_options(BackupOptions {
         trigger: trigger.as_str().to_owned(),
         ..BackupOptions::default()
-    };
-    if loc.layout == GraphLayout::Root {
-        opts.excludes = subdir_names(&loc.path)?;
-    }
+    });
     repo.backup(id, &loc.path, &opts, progress)
         .map_err(|e| RecoveryError::backup("backup", Some(id), e))
-}
-
-pub(crate) fn subdir_names(dir: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let rd = fs::read_dir(dir).map_err(|e| RecoveryError::io("read directory", dir, e))?;
-    for entry in rd {
-        let entry = entry.map_err(|e| RecoveryError::io("read directory", dir, e))?;
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false)
-            && let Some(n) = entry.file_name().to_str()
-        {
-            out.push(n.to_owned());
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// `rp-YYYYMMDDTHHMMSSmmmZ-<8 hex>`: sorts by creation time.

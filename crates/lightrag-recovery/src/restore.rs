@@ -1,11 +1,14 @@
 //! Restore / failover of a whole recovery point.
 //!
-//! *In place*: graphs are restored one by one, each atomically (lightrag-backup stages the
-//! snapshot beside the graph directory, verifies every chunk, then swaps by rename), after a
-//! safety snapshot of the current state. The `default` graph (files directly in the working
-//! directory) is swapped file by file, so the other graphs' folders next to it are untouched.
-//! If one graph fails, the graphs already swapped are put back from their safety snapshots
-//! (a graph that did not exist before is removed again), so the set stays consistent.
+//! *In place*: graphs are restored one by one (a graph before the graphs nested in its
+//! folder), each atomically (lightrag-backup stages the snapshot beside the graph directory,
+//! verifies every chunk, then swaps by rename), after a safety snapshot of the current state.
+//! The `default` graph (files directly in the working directory) is swapped file by file, so
+//! the other graphs' folders next to it are untouched. Each graph's previous state is kept on
+//! disk (hard links, see [`crate::previous`]) until the whole point has succeeded: if one graph
+//! fails, every graph already swapped — and the failing one — is put back from it, whether or
+//! not a safety snapshot was taken. A graph that did not exist before is removed again; a
+//! folder that existed is never removed.
 //!
 //! *New ids*: each graph is restored into `<first root>/<new id>` (must be absent or empty);
 //! on failure the directories created so far are removed. New graphs are registered in the
@@ -29,8 +32,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{RecoveryError, Result},
-    graphs::{DEFAULT_GRAPH_ID, GraphLayout, check_graph_id, looks_live, new_graph_dir},
-    manager::{GraphLocation, RecoveryManager, backup_location},
+    graphs::{
+        DEFAULT_GRAPH_ID, DiscoveredGraph, GraphLayout, GraphLocation, check_graph_id,
+        graph_location, looks_live, new_graph_dir,
+    },
+    manager::{RecoveryManager, backup_location},
+    previous::Kept,
 };
 
 /// Options of [`RecoveryManager::restore_point`].
@@ -49,8 +56,10 @@ pub struct RestorePointOptions {
     /// Skip the safety snapshots of an in-place restore (not recommended; default false =
     /// take them).
     pub skip_safety_snapshot: bool,
-    /// Test hook: make the restore of this graph fail just before its swap.
+    /// Test hook: make the restore of this graph fail just before its swap. Never read from
+    /// a request body: a JSON field of this name is refused as unknown.
     #[doc(hidden)]
+    #[serde(skip)]
     pub fail_before_swap_of: Option<String>,
 }
 
@@ -88,17 +97,32 @@ pub struct RestorePointReport {
     pub graphs: Vec<GraphRestore>,
     /// Wall time of the whole restore.
     pub duration_ms: u64,
+    /// Where the safety snapshots went (repository location), when any were taken.
+    pub safety_repository: Option<String>,
     /// What the operator must do next.
     pub next_step: String,
 }
 
-/// What to undo for a graph already swapped.
+/// How to put a graph back as it was before the restore.
+enum Previous {
+    /// It had content: kept on disk until the point has succeeded.
+    Kept(Kept),
+    /// Its folder did not exist (`None`: remove what the restore wrote) or existed empty
+    /// (`Some(permissions)`: leave an empty folder again).
+    Created(Option<fs::Permissions>),
+}
+
+/// What to undo for a graph.
 struct Undo {
+    /// Index in the point's order.
+    index: usize,
     graph: String,
     loc: GraphLocation,
-    /// Previous state: a safety snapshot, or "did not exist / was empty".
+    previous: Previous,
+    /// Safety snapshot of the previous state, if one was taken (named in reports).
     safety: Option<String>,
-    restored: Manifest,
+    /// Top-level files written (the `default` graph is restored file by file).
+    restored_top: Vec<String>,
 }
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -112,9 +136,11 @@ fn dir_has_entries(p: &Path) -> bool {
 }
 
 impl RecoveryManager {
-    /// Restore every graph of recovery point `id` from `source` (the primary repository, or a
-    /// replica for failover). Safety snapshots of an in-place restore go to `safety_repo`
-    /// (default: `source`). See the module docs for atomicity and rollback.
+    /// Restore every graph of recovery point `id` from `source`. Safety snapshots of an
+    /// in-place restore go to `safety_repo` (default: `source`, which is then the primary). For
+    /// a failover from a replica use [`RecoveryManager::failover_point`]: a safety snapshot
+    /// must never go into the replica (read-only on a peer; removed by the next sync on a
+    /// directory target). See the module docs for atomicity and rollback.
     ///
     /// After an in-place restore, LightRAG must be restarted for those workspaces: it keeps
     /// its stores in memory and would overwrite the restored files on its next save.
@@ -180,13 +206,8 @@ impl RecoveryManager {
                             path,
                         });
                     }
-                    (
-                        new_id,
-                        GraphLocation {
-                            path,
-                            layout: GraphLayout::Workspace,
-                        },
-                    )
+                    let loc = self.new_location(&new_id, path)?;
+                    (new_id, loc)
                 };
                 plan.push((pin, target_id, loc));
             }
@@ -212,11 +233,19 @@ impl RecoveryManager {
             .recovery_point(id),
         );
 
-        let mut done: Vec<GraphRestore> = Vec::new();
+        // A graph before the graphs nested in its folder: a nested graph's kept previous
+        // state then lives inside its parent's new folder, and rollback (newest first) puts
+        // the nested graph back before its parent.
+        let mut order: Vec<usize> = (0..plan.len()).collect();
+        order.sort_by_key(|&i| plan[i].2.path.components().count());
+        let mut manifests: Vec<Option<Manifest>> = manifests.into_iter().map(Some).collect();
+        let mut done: Vec<Option<GraphRestore>> = vec![None; plan.len()];
         let mut undo: Vec<Undo> = Vec::new();
-        for ((pin, target_id, loc), manifest) in plan.iter().zip(manifests) {
+        for i in order {
+            let (pin, target_id, loc) = &plan[i];
+            let manifest = manifests[i].take().unwrap_or_else(|| unreachable!());
             let g_started = Instant::now();
-            let res = self.restore_one(
+            let one = self.restore_one(
                 source,
                 safety_repo,
                 pin.graph_id.as_str(),
@@ -225,15 +254,20 @@ impl RecoveryManager {
                 &manifest,
                 opts,
             );
+            let safety = one.safety;
+            let this_undo = one.previous.map(|previous| Undo {
+                index: i,
+                graph: target_id.clone(),
+                loc: loc.clone(),
+                previous,
+                safety: safety.clone(),
+                restored_top: top_level_files(&manifest),
+            });
+            let res = one.result.map(|summary| (summary, safety));
             match res {
                 Ok((summary, safety)) => {
                     let d = ms(g_started.elapsed());
-                    undo.push(Undo {
-                        graph: target_id.clone(),
-                        loc: loc.clone(),
-                        safety: safety.clone(),
-                        restored: manifest,
-                    });
+                    undo.extend(this_undo);
                     self.emit(
                         NewEvent::new(
                             EventKind::Restore,
@@ -250,7 +284,7 @@ impl RecoveryManager {
                         .duration_ms(i64::try_from(d).unwrap_or(i64::MAX))
                         .bytes(i64::try_from(summary.bytes).unwrap_or(i64::MAX)),
                     );
-                    done.push(GraphRestore {
+                    done[i] = Some(GraphRestore {
                         graph_id: pin.graph_id.clone(),
                         target_graph_id: target_id.clone(),
                         path: loc.path.clone(),
@@ -263,8 +297,16 @@ impl RecoveryManager {
                 }
                 Err(e) => {
                     tracing::error!(point = %id, graph = %target_id, error = %e, "Restore of a graph failed; rolling back");
-                    let (rolled_back, rollback_failed) =
-                        self.roll_back(safety_repo, undo, opts.in_place);
+                    // The failing graph first: a restore that failed part-way (a file-by-file
+                    // swap) is put back too. It is not listed as rolled back, only if that fails.
+                    let mut rollback_failed = Vec::new();
+                    if let Some(u) = this_undo
+                        && let Err(failed) = put_back(u)
+                    {
+                        rollback_failed.push(failed);
+                    }
+                    let (rolled_back, mut failed) = roll_back(undo);
+                    rollback_failed.append(&mut failed);
                     let err = RecoveryError::RestoreFailed {
                         point: id.to_owned(),
                         graph: target_id.clone(),
@@ -287,6 +329,13 @@ impl RecoveryManager {
                 }
             }
         }
+        // Every graph is in: the kept previous states are no longer needed.
+        for u in undo {
+            if let Previous::Kept(k) = u.previous {
+                k.discard();
+            }
+        }
+        let done: Vec<GraphRestore> = done.into_iter().flatten().collect();
         if !opts.in_place {
             let mut conn = self.conn()?;
             for g in &done {
@@ -316,6 +365,10 @@ impl RecoveryManager {
             point_id: id.to_owned(),
             source_repository: source.id().to_owned(),
             in_place: opts.in_place,
+            safety_repository: done
+                .iter()
+                .any(|g| g.safety_snapshot.is_some())
+                .then(|| safety_repo.storage().location()),
             graphs: done,
             duration_ms: ms(started.elapsed()),
             next_step,
@@ -351,17 +404,28 @@ impl RecoveryManager {
     fn fresh_location(&self, id: &str) -> Result<GraphLocation> {
         let root = self.first_root()?;
         if id == DEFAULT_GRAPH_ID {
-            return Ok(GraphLocation {
+            let g = DiscoveredGraph {
+                id: id.to_owned(),
                 path: root.to_path_buf(),
                 layout: GraphLayout::Root,
-            });
+            };
+            return graph_location(&g, std::iter::empty(), &self.opts.excludes);
         }
-        Ok(GraphLocation {
-            path: new_graph_dir(root, id)?,
-            layout: GraphLayout::Workspace,
-        })
+        self.new_location(id, new_graph_dir(root, id)?)
     }
 
+    /// Location of a graph created at `path` (absent or empty: nothing nested in it).
+    fn new_location(&self, id: &str, path: PathBuf) -> Result<GraphLocation> {
+        let g = DiscoveredGraph {
+            id: id.to_owned(),
+            path,
+            layout: GraphLayout::Workspace,
+        };
+        graph_location(&g, std::iter::empty(), &self.opts.excludes)
+    }
+
+    /// Restore one graph of a point: safety snapshot, previous state kept, restore. The
+    /// previous state comes back whatever happened, so a failure can put it back.
     #[allow(clippy::too_many_arguments)]
     fn restore_one(
         &self,
@@ -372,23 +436,40 @@ impl RecoveryManager {
         loc: &GraphLocation,
         manifest: &Manifest,
         opts: &RestorePointOptions,
-    ) -> Result<(lightrag_backup::RestoreSummary, Option<String>)> {
+    ) -> OneRestore {
+        let (mut previous, mut safety) = (None, None);
+        let result = self.restore_one_into(
+            &mut previous,
+            &mut safety,
+            source,
+            safety_repo,
+            graph,
+            snapshot,
+            loc,
+            manifest,
+            opts,
+        );
+        OneRestore {
+            result,
+            previous,
+            safety,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn restore_one_into(
+        &self,
+        previous: &mut Option<Previous>,
+        safety: &mut Option<String>,
+        source: &Repository,
+        safety_repo: &Repository,
+        graph: &str,
+        snapshot: &str,
+        loc: &GraphLocation,
+        manifest: &Manifest,
+        opts: &RestorePointOptions,
+    ) -> Result<lightrag_backup::RestoreSummary> {
         let existing = dir_has_entries(&loc.path);
-        let safety = if opts.in_place && existing && !opts.skip_safety_snapshot {
-            Some(
-                backup_location(
-                    safety_repo,
-                    graph,
-                    loc,
-                    BackupTrigger::PreRestore,
-                    &lightrag_backup::NoProgress,
-                )?
-                .snapshot
-                .id,
-            )
-        } else {
-            None
-        };
         let files = if loc.layout == GraphLayout::Root {
             let top = top_level_files(manifest);
             if top.is_empty() {
@@ -400,90 +481,93 @@ impl RecoveryManager {
         } else {
             Vec::new()
         };
+        if opts.in_place && existing && !opts.skip_safety_snapshot {
+            let s = backup_location(
+                safety_repo,
+                graph,
+                loc,
+                BackupTrigger::PreRestore,
+                &lightrag_backup::NoProgress,
+            )?;
+            *safety = Some(s.snapshot.id);
+        }
+        *previous = Some(if opts.in_place && existing {
+            Previous::Kept(if loc.layout == GraphLayout::Root {
+                Kept::root_files(&loc.path)?
+            } else {
+                Kept::folder(&loc.path, &loc.exclude_paths)?
+            })
+        } else {
+            let was_empty_dir = fs::metadata(&loc.path)
+                .ok()
+                .filter(|m| m.is_dir())
+                .map(|m| m.permissions());
+            Previous::Created(was_empty_dir)
+        });
         let ropts = RestoreOptions {
             in_place: opts.in_place && existing,
             files,
             safety_snapshot: false,
             fail_before_swap: opts.fail_before_swap_of.as_deref() == Some(graph),
-            ..RestoreOptions::default()
+            ..loc.restore_options()
         };
-        let summary = source
+        source
             .restore(snapshot, &loc.path, &ropts, &NoProgress)
-            .map_err(|e| RecoveryError::backup("restore", Some(graph), e))?;
-        Ok((summary, safety))
+            .map_err(|e| RecoveryError::backup("restore", Some(graph), e))
     }
+}
 
-    /// Put back the graphs in `undo` (newest first). Returns (rolled back, failed) graph lists.
-    fn roll_back(
-        &self,
-        safety_repo: &Repository,
-        undo: Vec<Undo>,
-        in_place: bool,
-    ) -> (Vec<String>, Vec<String>) {
-        let (mut ok, mut failed) = (Vec::new(), Vec::new());
-        for u in undo.into_iter().rev() {
-            let res = if !in_place || u.safety.is_none() {
-                remove_restored(&u)
-            } else {
-                self.restore_safety(safety_repo, &u)
-            };
-            match res {
-                Ok(()) => {
-                    tracing::warn!(graph = %u.graph, "Rolled back restored graph");
-                    ok.push(u.graph);
-                }
-                Err(e) => {
-                    tracing::error!(graph = %u.graph, error = %e, "Rollback failed");
-                    failed.push(match &u.safety {
-                        Some(s) => format!("{}={s}", u.graph),
-                        None => u.graph,
-                    });
-                }
-            }
-        }
-        ok.reverse();
-        failed.reverse();
-        (ok, failed)
-    }
+/// Outcome of restoring one graph of a point.
+struct OneRestore {
+    result: Result<lightrag_backup::RestoreSummary>,
+    /// How to put the graph back, once anything may have changed.
+    previous: Option<Previous>,
+    /// Safety snapshot taken.
+    safety: Option<String>,
+}
 
-    fn restore_safety(&self, safety_repo: &Repository, u: &Undo) -> Result<()> {
-        let Some(safety) = &u.safety else {
-            return Ok(());
-        };
-        let before = safety_repo
-            .snapshot(safety)
-            .map_err(|e| RecoveryError::backup("read safety manifest", Some(&u.graph), e))?;
-        let files = top_level_files(&before);
-        let ropts = RestoreOptions {
-            in_place: true,
-            files: if u.loc.layout == GraphLayout::Root {
-                files.clone()
-            } else {
-                Vec::new()
-            },
-            safety_snapshot: false,
-            ..RestoreOptions::default()
-        };
-        // An empty file list means "the whole snapshot" to lightrag-backup: for the root
-        // graph with no file of its own before, there is nothing to put back.
-        let root_without_files = u.loc.layout == GraphLayout::Root && files.is_empty();
-        if !root_without_files {
-            safety_repo
-                .restore(safety, &u.loc.path, &ropts, &NoProgress)
-                .map_err(|e| RecoveryError::backup("roll back", Some(&u.graph), e))?;
-        }
-        if u.loc.layout == GraphLayout::Root {
-            // File-level swap: remove files the failed restore added.
-            let keep: BTreeSet<&str> = files.iter().map(String::as_str).collect();
-            for f in top_level_files(&u.restored) {
-                if !keep.contains(f.as_str()) {
-                    let p = u.loc.path.join(&f);
-                    fs::remove_file(&p).map_err(|e| RecoveryError::io("remove", &p, e))?;
-                }
+/// Put back the graphs in `undo` (newest first). Returns (rolled back, failed) graph lists in
+/// the point's order; a failed entry says where the previous state is.
+fn roll_back(undo: Vec<Undo>) -> (Vec<String>, Vec<String>) {
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for u in undo.into_iter().rev() {
+        let (index, graph) = (u.index, u.graph.clone());
+        match put_back(u) {
+            Ok(()) => {
+                tracing::warn!(graph = %graph, "Rolled back restored graph");
+                ok.push((index, graph));
             }
+            Err(f) => failed.push((index, f)),
         }
-        Ok(())
     }
+    ok.sort();
+    failed.sort();
+    (
+        ok.into_iter().map(|(_, g)| g).collect(),
+        failed.into_iter().map(|(_, g)| g).collect(),
+    )
+}
+
+/// Put one graph back as it was. On failure, a description of the graph and where its
+/// previous state is, for the operator.
+fn put_back(u: Undo) -> std::result::Result<(), String> {
+    let where_kept = match &u.previous {
+        Previous::Kept(k) => format!("previous state kept in {}", k.path().display()),
+        Previous::Created(_) => "it did not exist before".to_owned(),
+    };
+    let res = match u.previous {
+        Previous::Kept(k) => k.put_back(&u.restored_top),
+        Previous::Created(was_empty) => remove_restored(&u.loc, &u.restored_top, was_empty),
+    };
+    res.map_err(|e| {
+        tracing::error!(graph = %u.graph, error = %e, "Rollback failed");
+        let safety = u
+            .safety
+            .as_deref()
+            .map(|s| format!("; safety snapshot {s}"))
+            .unwrap_or_default();
+        format!("{} ({where_kept}{safety}: {e})", u.graph)
+    })
 }
 
 /// Files of `m` at its top level. The `default` graph (files directly in the working dir) is
@@ -497,11 +581,16 @@ fn top_level_files(m: &Manifest) -> Vec<String> {
         .collect()
 }
 
-/// Undo a restore into a place that was empty or absent: remove what it wrote.
-fn remove_restored(u: &Undo) -> Result<()> {
-    if u.loc.layout == GraphLayout::Root {
-        for f in top_level_files(&u.restored) {
-            let p = u.loc.path.join(&f);
+/// Undo a restore into a place that was empty or absent: remove what it wrote. A folder that
+/// existed (empty) is left, empty, with its permissions.
+fn remove_restored(
+    loc: &GraphLocation,
+    restored_top: &[String],
+    was_empty_dir: Option<fs::Permissions>,
+) -> Result<()> {
+    if loc.layout == GraphLayout::Root {
+        for f in restored_top {
+            let p = loc.path.join(f);
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -510,11 +599,113 @@ fn remove_restored(u: &Undo) -> Result<()> {
         }
         return Ok(());
     }
-    match fs::remove_dir_all(&u.loc.path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RecoveryError::io("remove", &u.loc.path, e)),
+    match fs::remove_dir_all(&loc.path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RecoveryError::io("remove", &loc.path, e)),
     }
+    if let Some(perms) = was_empty_dir {
+        fs::create_dir(&loc.path).map_err(|e| RecoveryError::io("create", &loc.path, e))?;
+        fs::set_permissions(&loc.path, perms)
+            .map_err(|e| RecoveryError::io("chmod", &loc.path, e))?;
+    }
+    Ok(())
+}
+
+impl RecoveryManager {
+    /// Where the safety snapshots of an in-place failover go: the `primary` repository when
+    /// given and writable, else the local safety repository (`safety_repository` of the
+    /// options, default `<first root>/.lightrag-ops/safety-repository`; created on first use,
+    /// encrypted with `key` when given — pass the primary's key). Never the replica.
+    pub fn failover_safety_repository(
+        &self,
+        primary: Option<&Repository>,
+        key: Option<&[u8]>,
+    ) -> Result<SafetyRepository> {
+        if let Some(p) = primary {
+            match p.check_writable() {
+                Ok(()) => {
+                    return Ok(SafetyRepository {
+                        repository: p.clone(),
+                        primary: true,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(repository = %p.storage().location(), error = %e, "Primary repository not writable; the safety snapshots of the failover go to the local safety repository");
+                }
+            }
+        }
+        let dir = match &self.opts.safety_repository {
+            Some(d) => d.clone(),
+            None => self
+                .first_root()?
+                .join(".lightrag-ops")
+                .join("safety-repository"),
+        };
+        fs::create_dir_all(&dir)
+            .map_err(|e| RecoveryError::io("create safety repository directory", &dir, e))?;
+        let repository =
+            Repository::open_or_init_local(&dir, &lightrag_backup::InitOptions::default(), key)
+                .map_err(|e| RecoveryError::backup("open the local safety repository", None, e))?;
+        Ok(SafetyRepository {
+            repository,
+            primary: false,
+        })
+    }
+
+    /// Failover: restore recovery point `id` from `replica` (a replication target's copy).
+    /// Safety snapshots of an in-place restore go to the primary, or to the local safety
+    /// repository when the primary is gone (see
+    /// [`RecoveryManager::failover_safety_repository`]); the replica is only read.
+    pub fn failover_point(
+        &self,
+        replica: &Repository,
+        primary: Option<&Repository>,
+        key: Option<&[u8]>,
+        id: &str,
+        opts: &RestorePointOptions,
+    ) -> Result<RestorePointReport> {
+        let safety = if opts.in_place && !opts.skip_safety_snapshot {
+            Some(self.failover_safety_repository(primary, key)?)
+        } else {
+            None
+        };
+        self.restore_point(
+            replica,
+            Some(safety.as_ref().map_or(replica, |s| &s.repository)),
+            id,
+            opts,
+        )
+    }
+
+    /// Failover of one snapshot: [`RecoveryManager::restore_snapshot`] reading from `replica`,
+    /// with the safety snapshot of an in-place restore in the primary or the local safety
+    /// repository (see [`RecoveryManager::failover_safety_repository`]).
+    pub fn failover_snapshot(
+        &self,
+        replica: &Repository,
+        primary: Option<&Repository>,
+        key: Option<&[u8]>,
+        snapshot: &str,
+        opts: &RestoreSnapshotOptions,
+        progress: &dyn lightrag_backup::Progress,
+    ) -> Result<SnapshotRestoreReport> {
+        let safety = if opts.in_place {
+            Some(self.failover_safety_repository(primary, key)?)
+        } else {
+            None
+        };
+        self.restore_snapshot_inner(replica, safety.as_ref(), snapshot, opts, progress)
+    }
+}
+
+/// The repository that receives the safety snapshots of a failover.
+#[derive(Debug, Clone)]
+pub struct SafetyRepository {
+    /// The repository.
+    pub repository: Repository,
+    /// Whether it is the primary (safety snapshots are then recorded in the catalog).
+    pub primary: bool,
 }
 
 impl RecoveryManager {
@@ -573,6 +764,8 @@ pub struct SnapshotRestoreReport {
     pub restore: lightrag_backup::RestoreSummary,
     /// Safety snapshot of the previous state (in place).
     pub safety_snapshot: Option<String>,
+    /// Where the safety snapshot is (repository location).
+    pub safety_repository: Option<String>,
     /// What the operator must do next.
     pub next_step: String,
 }
@@ -583,9 +776,25 @@ impl RecoveryManager {
     /// recorded in the catalog), or into a new graph id (refused if that id or directory is
     /// taken). For the `default` graph — the working directory itself — only its top-level
     /// files are written, file by file: the other graphs' folders are never touched.
+    ///
+    /// `repo` is the primary: the safety snapshot goes there. To restore from a replica, use
+    /// [`RecoveryManager::failover_snapshot`].
     pub fn restore_snapshot(
         &self,
         repo: &Repository,
+        snapshot: &str,
+        opts: &RestoreSnapshotOptions,
+        progress: &dyn lightrag_backup::Progress,
+    ) -> Result<SnapshotRestoreReport> {
+        self.restore_snapshot_inner(repo, None, snapshot, opts, progress)
+    }
+
+    /// [`RecoveryManager::restore_snapshot`] from `repo`, with the safety snapshot in `safety`
+    /// (`None`: in `repo`, the primary).
+    fn restore_snapshot_inner(
+        &self,
+        repo: &Repository,
+        safety: Option<&SafetyRepository>,
         snapshot: &str,
         opts: &RestoreSnapshotOptions,
         progress: &dyn lightrag_backup::Progress,
@@ -617,13 +826,7 @@ impl RecoveryManager {
                         path,
                     });
                 }
-                (
-                    id.clone(),
-                    GraphLocation {
-                        path,
-                        layout: GraphLayout::Workspace,
-                    },
-                )
+                (id.clone(), self.new_location(id, path)?)
             }
             _ => {
                 return Err(RecoveryError::InvalidRequest(
@@ -633,9 +836,22 @@ impl RecoveryManager {
         };
         drop(conn);
         let existing = dir_has_entries(&loc.path);
+        let (safety_repo, record) = match safety {
+            Some(s) => (&s.repository, s.primary),
+            None => (repo, true),
+        };
         let safety = if opts.in_place && existing {
-            let s = backup_location(repo, &graph, &loc, BackupTrigger::PreRestore, &NoProgress)?;
-            crate::catalog::upsert_snapshot(&mut *self.conn()?, &s.snapshot)?;
+            let s = backup_location(
+                safety_repo,
+                &graph,
+                &loc,
+                BackupTrigger::PreRestore,
+                &NoProgress,
+            )?;
+            // The catalog describes the primary; a local safety repository is only reported.
+            if record {
+                crate::catalog::upsert_snapshot(&mut *self.conn()?, &s.snapshot)?;
+            }
             Some(s.snapshot.id)
         } else {
             None
@@ -665,7 +881,7 @@ impl RecoveryManager {
             in_place: opts.in_place && existing,
             files,
             safety_snapshot: false,
-            ..RestoreOptions::default()
+            ..loc.restore_options()
         };
         let summary = repo
             .restore(&manifest.id, &loc.path, &ropts, progress)
@@ -689,6 +905,7 @@ impl RecoveryManager {
             graph_id: graph,
             path: loc.path,
             restore: summary,
+            safety_repository: safety.as_ref().map(|_| safety_repo.storage().location()),
             safety_snapshot: safety,
             next_step,
         })

@@ -3,12 +3,12 @@
 //! Per pinned snapshot, in order (later steps are skipped once one fails):
 //! 1. the manifest reads and names the pinned graph;
 //! 2. `verify` with read-data: every chunk present, authentic and hash-correct;
-//! 3. a restore drill into a scratch directory (timed: the measured RTO of that graph);
+//! 3. a restore drill into a scratch directory on disk (see [`RecoveryManager::drill_scratch_root`]; timed: the measured RTO of that graph);
 //! 4. every restored LightRAG file parses strictly ([`crate::parse_lightrag_file`]);
 //! 5. the counts of each file equal the summary recorded in the manifest at backup time.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -20,9 +20,10 @@ use lightrag_recovery_db::{
 use serde::Serialize;
 
 use crate::{
-    error::{RecoveryError, Result},
+    error::Result,
     manager::RecoveryManager,
     parse::{FileFacts, FileKind, parse_lightrag_file},
+    scratch::{DrillDir, drill_root},
 };
 
 /// One problem found by a validation, naming graph, snapshot and (when known) file.
@@ -78,6 +79,9 @@ pub struct ValidationReport {
     pub graphs: Vec<GraphValidation>,
     /// Wall time of the whole validation.
     pub duration_ms: u64,
+    /// Directory the restore drills ran in (each in its own `.lightrag-drill-*` folder,
+    /// removed afterwards).
+    pub scratch_dir: PathBuf,
 }
 
 impl ValidationReport {
@@ -108,15 +112,8 @@ impl RecoveryManager {
     pub fn validate_point(&self, repo: &Repository, id: &str) -> Result<ValidationReport> {
         let point = self.get_point(id)?;
         let started = Instant::now();
-        let scratch_root = self
-            .opts
-            .scratch_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir);
-        let scratch = tempfile::Builder::new()
-            .prefix(".lightrag-drill-")
-            .tempdir_in(&scratch_root)
-            .map_err(|e| RecoveryError::io("create scratch directory in", &scratch_root, e))?;
+        let scratch_root = self.drill_scratch_root(repo)?;
+        let scratch = DrillDir::create(&scratch_root)?;
         let mut graphs = Vec::with_capacity(point.snapshots.len());
         for pin in &point.snapshots {
             let g = validate_pin(repo, pin, &scratch.path().join(&pin.graph_id));
@@ -152,6 +149,7 @@ impl RecoveryManager {
             ok,
             graphs,
             duration_ms: ms(started.elapsed()),
+            scratch_dir: scratch_root,
         };
         let error = report.error_text();
         record_recovery_point_validation(
@@ -192,6 +190,13 @@ impl RecoveryManager {
                 ),
         );
         Ok(report)
+    }
+
+    /// Directory the restore drills of a validation against `repo` run in: the configured
+    /// `scratch_dir`; else `.lightrag-drills` beside a repository in a local directory; else
+    /// `<first working dir>/.lightrag-ops/drills`. Never the system temp dir.
+    pub fn drill_scratch_root(&self, repo: &Repository) -> Result<PathBuf> {
+        drill_root(self.opts.scratch_dir.as_deref(), repo, &self.opts.roots)
     }
 
     /// The scheduled drill: validate the newest recovery point, if any.

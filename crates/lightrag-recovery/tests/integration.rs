@@ -13,6 +13,7 @@ mod integration {
     mod catalog;
     mod discovery;
     mod health;
+    mod nested;
     mod objectives;
     mod points;
     mod restore;

@@ -98,7 +98,7 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
         "" | CONFIG_KEY | DATA_PREFIX | INDEX_PREFIX | SNAPSHOT_PREFIX => true,
         p => {
             if let Some(rest) = p.strip_prefix(DATA_PREFIX) {
-                rest.len() == 3 && rest.ends_with('/') && is_lower_hex(&rest[..2])
+                rest.len() == 3 && rest.ends_with('/') && rest.get(..2).is_some_and(is_lower_hex)
             } else if let Some(rest) = p.strip_prefix(SNAPSHOT_PREFIX) {
                 rest.strip_suffix('/')
                     .is_some_and(|g| lightrag_backup::validate_graph_id(g).is_ok())
@@ -128,12 +128,20 @@ pub fn snapshot_key(graph: &str, id: &str) -> String {
 /// Creation time (unix ms) encoded in a snapshot id `YYYYMMDDTHHMMSSmmmZ-<8 hex>`, or `None`
 /// when `id` is not a snapshot id.
 pub fn snapshot_time_ms(id: &str) -> Option<i64> {
+    // Untrusted (a URL path, a listing): ASCII only, so every byte offset below is a character
+    // boundary (`aaaéaaaT…` is 28 bytes but slicing it at 4 would panic).
     let b = id.as_bytes();
-    if b.len() != 28 || b[8] != b'T' || b[18] != b'Z' || b[19] != b'-' || !is_lower_hex(&id[20..]) {
+    if b.len() != 28
+        || !id.is_ascii()
+        || b[8] != b'T'
+        || b[18] != b'Z'
+        || b[19] != b'-'
+        || !is_lower_hex(id.get(20..)?)
+    {
         return None;
     }
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        let s = &id[r];
+        let s = id.get(r)?;
         if s.bytes().all(|c| c.is_ascii_digit()) {
             s.parse().ok()
         } else {
@@ -218,6 +226,47 @@ mod tests {
             "/",
         ] {
             assert!(validate_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Issue 13 #7: multibyte input of the right byte length used to panic (500 on
+    /// `GET …/receive/objects/snapshots/default/aaa%C3%A9aaaT000000000Z-00000000`).
+    #[test]
+    fn multibyte_input_is_rejected_not_a_panic() {
+        let id = "aaa\u{e9}aaaT000000000Z-00000000";
+        assert_eq!(id.len(), 28);
+        assert_eq!(snapshot_time_ms(id), None);
+        assert!(parse_key(&format!("snapshots/default/{id}")).is_err());
+        for id in [
+            "2024010\u{e9}T000000000Z-0000000",
+            "20240101T000000000Z-0000000\u{e9}",
+            "20240101T00000000\u{e9}-000000",
+            "\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}\u{1f600}",
+        ] {
+            assert_eq!(snapshot_time_ms(id), None, "{id}");
+            assert!(parse_key(&format!("snapshots/g/{id}")).is_err());
+        }
+        assert!(validate_prefix("data/\u{e9}/").is_err());
+        assert!(validate_prefix("data/a\u{e9}").is_err());
+        assert!(parse_key("data/\u{e9}/\u{e9}").is_err());
+        assert_eq!(
+            snapshot_time_ms("20240101T000000000Z-0000abcd"),
+            Some(1_704_067_200_000)
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The parsers of untrusted keys never panic, whatever the string.
+        #[test]
+        fn key_parsers_never_panic(s in "\\PC{0,40}", t in "[0-9a-fT\u{e9}Z\\-/]{0,40}") {
+            for v in [&s, &t] {
+                let _ = parse_key(v);
+                let _ = validate_prefix(v);
+                let _ = snapshot_time_ms(v);
+                let _ = parse_key(&format!("snapshots/g/{v}"));
+                let _ = parse_key(&format!("data/{v}"));
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //!   [`delete_target`], [`list_targets`], [`open_target`]); secrets are stored, never
 //!   returned or logged.
 //! - [`sync_graph`] copies what a target lacks: the repository config first, then packs and
-//!   index files, then the graph's manifests oldest first, and replicates forgets;
+//!   index files, then the graph's manifests oldest first, and replicates forgets after a delete grace (7 days by default);
 //!   [`prune_target`] replicates a prune. Objects are copied as stored (compressed,
 //!   encrypted), so replication needs no encryption key.
 //! - The receiving side is [`Receiver`] (key syntax, size bound, BLAKE3 re-hash, atomic put):
@@ -34,7 +34,6 @@ mod failover;
 mod health;
 mod keys;
 mod lag;
-mod lock;
 mod peer;
 mod receiver;
 mod state;
@@ -56,13 +55,13 @@ pub use receiver::{
     api_key_matches, config_repository_id, content_hash, free_bytes,
 };
 pub use state::{
-    attempt_due, next_attempt_ms, primary_graph_ids, primary_snapshot_ids, record_outcome,
-    refresh_lag, sync_and_record, sync_targets,
+    attempt_due, forgotten_since, next_attempt_ms, primary_graph_ids, primary_snapshot_ids,
+    record_outcome, refresh_lag, sync_and_record, sync_targets,
 };
 pub use store::{DirectoryTarget, ReplicaStore};
 pub use sync::{
-    SentHook, SyncHooks, SyncOptions, SyncOutcome, TargetPruneReport, prune_target, sync_graph,
-    target_snapshot_ids, throttle_delay,
+    DEFAULT_DELETE_GRACE, SentHook, SyncHooks, SyncOptions, SyncOutcome, TargetPruneReport,
+    prune_target, sync_graph, target_snapshot_ids, throttle_delay,
 };
 pub use target::{
     TargetChanges, TargetOpenOptions, TargetSpec, create_target, delete_target, find_target,

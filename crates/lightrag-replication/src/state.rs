@@ -35,6 +35,15 @@ pub fn record_outcome(
     if let Some(s) = &o.last_synced_snapshot {
         st.last_synced_snapshot_id = Some(s.clone());
     }
+    if let Some(kept) = &o.forgotten_since {
+        st.forgotten_since = if kept.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(kept).map_err(|e| {
+                crate::ReplicationError::invalid("forgotten snapshots", e.to_string())
+            })?)
+        };
+    }
     if o.is_success() {
         st.last_sync_at = Some(now);
         st.consecutive_failures = 0;
@@ -138,7 +147,19 @@ pub fn refresh_lag(
     Ok(lag)
 }
 
-/// Open a stored target, sync one graph and record the attempt. The DB connection is held
+/// The forgotten snapshots a target keeps, with the time each was first found forgotten
+/// (`replication_state.forgotten_since`). An unreadable value counts as empty: those
+/// snapshots start a new grace (they are kept longer, never deleted early).
+pub fn forgotten_since(state: &ReplicationState) -> std::collections::BTreeMap<String, i64> {
+    state
+        .forgotten_since
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// Open a stored target, sync one graph and record the attempt. The delete grace of
+/// forgotten snapshots is carried across attempts in `replication_state.forgotten_since`. The DB connection is held
 /// only to open the target and to record, not during the copy. Returns the outcome (also on
 /// a failed attempt); `Err` only when the DB or the target definition fails.
 pub fn sync_and_record(
@@ -156,8 +177,13 @@ pub fn sync_and_record(
         (store, state)
     };
     let mut opts = opts.clone();
-    if opts.assume_synced_through.is_none() {
-        opts.assume_synced_through = state.and_then(|s| s.last_synced_snapshot_id);
+    if let Some(st) = state {
+        if opts.forgotten_since.is_empty() {
+            opts.forgotten_since = forgotten_since(&st);
+        }
+        if opts.assume_synced_through.is_none() {
+            opts.assume_synced_through = st.last_synced_snapshot_id;
+        }
     }
     let outcome = sync_graph(primary, store.as_ref(), graph, &opts);
     let mut conn = db.conn()?;
@@ -166,7 +192,7 @@ pub fn sync_and_record(
 }
 
 /// Syncs `graph` (default: every graph with snapshots in `primary`) to `target` (id or name;
-/// default: every enabled target), recording each attempt. Without `force`, a pair whose
+/// default: every enabled target) with `opts` (e.g. the delete grace), recording each attempt. Without `force`, a pair whose
 /// back-off has not expired is skipped. `on_outcome` sees each attempt as it ends (for
 /// events, metrics, output). Returns every outcome, in target then graph order.
 pub fn sync_targets(
@@ -175,6 +201,7 @@ pub fn sync_targets(
     graph: Option<&str>,
     target: Option<&str>,
     force: bool,
+    opts: &SyncOptions,
     open: &TargetOpenOptions,
     mut on_outcome: impl FnMut(&ReplicationTarget, &SyncOutcome),
 ) -> Result<Vec<SyncOutcome>> {
@@ -199,7 +226,7 @@ pub fn sync_targets(
                     continue;
                 }
             }
-            let o = sync_and_record(db, primary, t, g, &SyncOptions::default(), open)?;
+            let o = sync_and_record(db, primary, t, g, opts, open)?;
             on_outcome(t, &o);
             out.push(o);
         }

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lightrag_backup::{BackupError, Storage};
+use lightrag_backup::{BackupError, LockKind, RepositoryLock, RepositoryOptions, Storage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ReplicationError, Result};
 use crate::keys::{self, CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, ObjectKind, SNAPSHOT_PREFIX};
 use crate::lag;
-use crate::lock::ReadLock;
 use crate::receiver::{Accepted, config_repository_id, content_hash};
 use crate::store::ReplicaStore;
 
@@ -39,6 +38,9 @@ pub struct SyncHooks {
     pub corrupt_keys_containing: Option<String>,
 }
 
+/// Default of [`SyncOptions::delete_grace`]: 7 days.
+pub const DEFAULT_DELETE_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// How a sync runs.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -46,9 +48,22 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Average upload rate bound in bytes per second (`None`: unlimited).
     pub bandwidth_limit: Option<u64>,
-    /// Keep on the target the snapshots the primary forgot (the target keeps more). Off by
-    /// default: forget decisions replicate.
+    /// Keep on the target, for ever, the snapshots the primary forgot (an archive target
+    /// keeps more). Off by default: forgets replicate after [`Self::delete_grace`].
     pub keep_forgotten: bool,
+    /// How long the target keeps a snapshot after a sync first found it forgotten on the
+    /// primary (default 7 days, `LIGHTRAG_REPLICATION_DELETE_GRACE`): a mistaken or malicious
+    /// forget on the primary does not destroy the replicas' copies at once. Zero mirrors
+    /// forgets at once.
+    pub delete_grace: Duration,
+    /// When each snapshot kept on the target after a forget was first found forgotten (unix
+    /// ms), as returned by the previous attempt in [`SyncOutcome::forgotten_since`]
+    /// (persisted in `replication_state.forgotten_since`). A forgotten snapshot absent here
+    /// starts its grace now.
+    pub forgotten_since: BTreeMap<String, i64>,
+    /// The clock (unix ms) used for the delete grace; `None` = the system clock (tests
+    /// inject time here).
+    pub now_ms: Option<i64>,
     /// Take a read lock on the primary (excludes a concurrent prune). On by default.
     pub lock_primary: bool,
     /// How long to wait for a running prune on the primary.
@@ -68,6 +83,9 @@ impl Default for SyncOptions {
             concurrency: 4,
             bandwidth_limit: None,
             keep_forgotten: false,
+            delete_grace: DEFAULT_DELETE_GRACE,
+            forgotten_since: BTreeMap::new(),
+            now_ms: None,
             lock_primary: true,
             lock_wait: Duration::from_secs(600),
             cancel: None,
@@ -97,8 +115,18 @@ pub struct SyncOutcome {
     pub bytes_sent: u64,
     /// Manifests sent.
     pub snapshots_sent: u64,
-    /// Manifests deleted on the target (forget replicated).
+    /// Manifests deleted on the target (forget replicated once the delete grace passed).
     pub snapshots_deleted: u64,
+    /// Manifests the primary forgot that the target keeps (within the delete grace, or for
+    /// ever with `keep_forgotten`).
+    #[serde(default)]
+    pub snapshots_retained: u64,
+    /// The forgotten snapshots the target keeps within the grace, with the time each was
+    /// first found forgotten (unix ms): pass it back as [`SyncOptions::forgotten_since`] on
+    /// the next attempt. `None` when the attempt stopped before comparing (keep the
+    /// previous value).
+    #[serde(default)]
+    pub forgotten_since: Option<BTreeMap<String, i64>>,
     /// Snapshots of the graph on the primary.
     pub primary_snapshots: u64,
     /// Newest primary snapshot present on the target after the attempt.
@@ -157,6 +185,17 @@ impl Throttle {
     }
 }
 
+/// A read lock on the primary (the repository's own lock, kind `read`): it excludes only
+/// prune, so a prune cannot delete or repack packs between the listing and the copy.
+fn read_lock(primary: &Arc<dyn Storage>, wait: Duration) -> Result<RepositoryLock> {
+    Ok(RepositoryLock::acquire(
+        primary,
+        LockKind::Read,
+        wait,
+        RepositoryOptions::default().stale_lock_after,
+    )?)
+}
+
 struct Run<'a> {
     primary: &'a dyn Storage,
     target: &'a dyn ReplicaStore,
@@ -167,7 +206,6 @@ struct Run<'a> {
     skipped: AtomicU64,
     bytes: AtomicU64,
     vanished: AtomicU64,
-    lock: Option<Mutex<ReadLock>>,
 }
 
 impl Run<'_> {
@@ -189,11 +227,6 @@ impl Run<'_> {
     fn copy(&self, key: &str) -> Result<bool> {
         if let Some(e) = self.stop_requested() {
             return Err(e);
-        }
-        if let Some(lock) = &self.lock
-            && let Ok(mut l) = lock.try_lock()
-        {
-            l.refresh_if_due();
         }
         let body = match self.primary.get(key) {
             Ok(b) => b,
@@ -376,9 +409,10 @@ pub fn sync_graph(
         started_at_ms,
         ..SyncOutcome::default()
     };
-    let lock = if opts.lock_primary {
-        match ReadLock::acquire(primary, opts.lock_wait) {
-            Ok(l) => Some(Mutex::new(l)),
+    // Held (and refreshed by its heartbeat) until the run ends.
+    let _lock = if opts.lock_primary {
+        match read_lock(primary, opts.lock_wait) {
+            Ok(l) => Some(l),
             Err(e) => {
                 outcome.error = Some(e.to_string());
                 outcome.duration_ms = started.elapsed().as_millis() as u64;
@@ -402,7 +436,6 @@ pub fn sync_graph(
         skipped: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         vanished: AtomicU64::new(0),
-        lock,
     };
     let mut on_target: BTreeSet<String> = BTreeSet::new();
     let mut primary_ids: Vec<String> = Vec::new();
@@ -478,16 +511,33 @@ fn sync_inner(
         }
     }
     primary_ids.retain(|id| !gone.contains(id));
-    if !run.opts.keep_forgotten {
-        let keep: BTreeSet<&String> = primary_ids.iter().collect();
-        for id in &target_ids {
-            if !keep.contains(id) {
-                run.target.delete(&keys::snapshot_key(graph, id))?;
-                on_target.remove(id);
-                outcome.snapshots_deleted += 1;
-            }
+    // Forgets replicate only after the delete grace: the target keeps what the primary
+    // forgot (with its data: syncs never delete packs) until the grace has passed since a
+    // sync first found it forgotten.
+    let now = run.opts.now_ms.unwrap_or_else(now_ms);
+    let grace_ms = i64::try_from(run.opts.delete_grace.as_millis()).unwrap_or(i64::MAX);
+    let on_primary: BTreeSet<&String> = primary_ids.iter().collect();
+    let mut pending = BTreeMap::new();
+    for id in &target_ids {
+        if on_primary.contains(id) {
+            continue;
+        }
+        if run.opts.keep_forgotten {
+            outcome.snapshots_retained += 1;
+            continue;
+        }
+        let since = run.opts.forgotten_since.get(id).copied().unwrap_or(now);
+        if now.saturating_sub(since) >= grace_ms {
+            run.target.delete(&keys::snapshot_key(graph, id))?;
+            on_target.remove(id);
+            outcome.snapshots_deleted += 1;
+            tracing::info!(graph, snapshot = %id, target = %outcome.target, "Deleted a forgotten snapshot from the target after the delete grace");
+        } else {
+            pending.insert(id.clone(), since);
+            outcome.snapshots_retained += 1;
         }
     }
+    outcome.forgotten_since = Some(pending);
     Ok(())
 }
 
@@ -500,14 +550,19 @@ pub struct TargetPruneReport {
     pub indexes_deleted: u64,
     /// Packs removed.
     pub packs_deleted: u64,
+    /// Manifests the primary forgot that the target keeps within the delete grace: while
+    /// there are any, no index file or pack is removed (their data must stay restorable, and
+    /// which packs they need cannot be told without the repository key).
+    pub snapshots_retained: u64,
 }
 
 /// Replicate a prune: after the primary's prune, make the target's object set equal to the
 /// primary's. First copies what the target lacks (config, packs, indexes, every graph's
-/// manifests), then deletes the target's manifests, then index files, then packs that the
-/// primary no longer has — each step leaves an openable repository. Runs under a read lock
-/// on the primary; refuses with `keep_forgotten` (the target keeps more, so it must keep
-/// their data too).
+/// manifests), then deletes the target's manifests the primary forgot longer than the
+/// delete grace ago, then — only when the target keeps no forgotten manifest — index files,
+/// then packs that the primary no longer has; each step leaves an openable repository.
+/// Runs under a read lock on the primary; refuses with `keep_forgotten` (the target keeps
+/// more, so it must keep their data too).
 pub fn prune_target(
     primary: &Arc<dyn Storage>,
     target: &dyn ReplicaStore,
@@ -532,7 +587,7 @@ pub fn prune_target(
     }
     let mut inner = opts.clone();
     inner.lock_primary = false;
-    let _lock = ReadLock::acquire(primary, opts.lock_wait)?;
+    let _lock = read_lock(primary, opts.lock_wait)?;
     for g in &graphs {
         let out = sync_graph(primary, target, g, &inner);
         if let Some(e) = out.error {
@@ -542,6 +597,11 @@ pub fn prune_target(
             });
         }
         report.snapshots_deleted += out.snapshots_deleted;
+        report.snapshots_retained += out.snapshots_retained;
+    }
+    if report.snapshots_retained > 0 {
+        tracing::info!(target = %target.location(), kept = report.snapshots_retained, "Target keeps forgotten snapshots within the delete grace: its packs and index files are not pruned yet");
+        return Ok(report);
     }
     for prefix in [INDEX_PREFIX, DATA_PREFIX] {
         let on_primary: BTreeSet<String> =

@@ -225,7 +225,7 @@ pub fn create_target(
     Ok(create_replication_target(
         conn,
         &NewReplicationTarget {
-            id: format!("tgt-{}", crate::lock::random_hex(8)),
+            id: format!("tgt-{}", random_hex(8)),
             name: name.to_owned(),
             kind,
             url,
@@ -384,4 +384,16 @@ pub fn open_spec(spec: &TargetSpec, opts: &TargetOpenOptions) -> Result<Arc<dyn 
         TargetSpec::ObjectStore { .. } => open_object_store(&url, secret.as_deref(), opts),
         TargetSpec::Peer { .. } => Ok(Arc::new(PeerClient::new(&url, secret, opts.timeout)?)),
     }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    if getrandom::fill(&mut b).is_err() {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = n.to_le_bytes()[..bytes.min(16)].to_vec();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -107,6 +107,7 @@ pub fn replicate(
         graph,
         target,
         true,
+        &wiring::sync_options(c),
         &wiring::target_open_options(c),
         |t, o| {
             if !json {

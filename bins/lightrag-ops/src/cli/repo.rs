@@ -337,18 +337,23 @@ pub fn verify(c: &Config, args: &VerifyArgs, json: bool) -> anyhow::Result<Outco
 
 /// `lightrag-ops forget`: snapshots pinned by recovery points are always kept.
 pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outcome> {
-    let r = &c.retention;
-    let within_days = args
-        .keep_within_days
-        .unwrap_or_else(|| u32::try_from(r.keep_within.as_secs() / 86_400).unwrap_or(u32::MAX));
-    let policy = RetentionPolicy {
-        keep_last: args.keep_last.unwrap_or(r.keep_last),
-        keep_hourly: args.keep_hourly.unwrap_or(r.keep_hourly),
-        keep_daily: args.keep_daily.unwrap_or(r.keep_daily),
-        keep_weekly: args.keep_weekly.unwrap_or(r.keep_weekly),
-        keep_monthly: args.keep_monthly.unwrap_or(r.keep_monthly),
-        keep_within_days: (within_days > 0).then_some(within_days),
-    };
+    let mut policy: RetentionPolicy = crate::routes::retention_policy(c);
+    let rules = [
+        (args.keep_last, &mut policy.keep_last),
+        (args.keep_hourly, &mut policy.keep_hourly),
+        (args.keep_daily, &mut policy.keep_daily),
+        (args.keep_weekly, &mut policy.keep_weekly),
+        (args.keep_monthly, &mut policy.keep_monthly),
+    ];
+    for (arg, rule) in rules {
+        if let Some(n) = arg {
+            *rule = n;
+        }
+    }
+    if let Some(days) = args.keep_within_days {
+        policy.keep_within =
+            (days > 0).then(|| std::time::Duration::from_secs(u64::from(days) * 86_400));
+    }
     let pinned: BTreeSet<String> = wiring::pinned_snapshots(c)?;
     let repo = wiring::open_repository(c, false)?;
     let report = repo.forget(args.graph.as_deref(), &policy, &pinned, args.dry_run)?;

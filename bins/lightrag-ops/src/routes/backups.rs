@@ -186,16 +186,50 @@ pub(crate) async fn retention_run(
     .await
 }
 
-/// The retention policy of the configuration.
+/// The retention policy of the configuration: the one mapping, used by the server, the
+/// scheduler and the CLI (which overrides single rules). The age rule stays an exact duration.
 pub(crate) fn retention_policy(c: &lightrag_config::Config) -> RetentionPolicy {
     let r = &c.retention;
-    let days = u32::try_from(r.keep_within.as_secs() / 86_400).unwrap_or(u32::MAX);
     RetentionPolicy {
         keep_last: r.keep_last,
         keep_hourly: r.keep_hourly,
         keep_daily: r.keep_daily,
         keep_weekly: r.keep_weekly,
         keep_monthly: r.keep_monthly,
-        keep_within_days: (days > 0).then_some(days),
+        keep_within: (!r.keep_within.is_zero()).then_some(r.keep_within),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use time::OffsetDateTime;
+
+    use super::retention_policy;
+
+    /// Issue 13 #4: `LIGHTRAG_BACKUP_RETENTION_DAYS=12h` kept nothing by age (rounded down to
+    /// 0 days) and `36h` kept one day.
+    #[test]
+    fn retention_age_from_the_configuration_is_not_rounded_to_days() {
+        let now = OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap();
+        let ago = |h: i64| now - time::Duration::hours(h);
+        let snaps = vec![
+            ("h06".to_owned(), ago(6)),
+            ("h13".to_owned(), ago(13)),
+            ("h30".to_owned(), ago(30)),
+        ];
+        let kept = |within: &str| -> Vec<String> {
+            let c =
+                lightrag_config::Config::from_vars([("LIGHTRAG_BACKUP_RETENTION_DAYS", within)])
+                    .unwrap();
+            let p = retention_policy(&c);
+            lightrag_backup::apply_policy(&snaps, &p, &BTreeSet::new(), now)
+                .into_keys()
+                .collect()
+        };
+        assert_eq!(kept("12h"), ["h06"]);
+        assert_eq!(kept("36h"), ["h06", "h13", "h30"]);
+        assert_eq!(kept("1"), ["h06", "h13"]);
     }
 }

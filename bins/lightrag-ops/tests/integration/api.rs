@@ -149,6 +149,23 @@ fn backup_workflow_with_server() {
         "{m}"
     );
 
+    // Issue 13 #14: deleting by a (unique) prefix is refused with a 400; nothing is deleted.
+    let prefix = &first[..first.len() - 2];
+    let r = delete(&s.url(&format!("/api/v1/backups/{prefix}")));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("full snapshot id"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        get(&s.url(&format!("/api/v1/backups/{first}")), &[]).status,
+        200
+    );
+
     // Deleting a snapshot removes it from the repository and the catalog.
     assert_eq!(
         delete(&s.url(&format!("/api/v1/backups/{first}"))).status,

@@ -46,6 +46,13 @@ fn forget_and_prune_free_space_and_keep_the_rest_restorable(backend: Backend) {
             .is_err(),
         "empty policy refused"
     );
+    // Issue 13 #14: an abbreviated pinned id would protect nothing: refused, nothing removed.
+    let abbreviated: BTreeSet<String> = [ids[1][..ids[1].len() - 3].to_owned()].into();
+    assert!(matches!(
+        repo.forget(None, &policy, &abbreviated, false),
+        Err(lightrag_backup::BackupError::FullIdRequired(_))
+    ));
+    assert_eq!(repo.snapshots(None).unwrap().len(), 3);
     let dry = repo.forget(None, &policy, &pinned, true).unwrap();
     assert_eq!(dry.removed, [ids[1].clone()]);
     assert_eq!(repo.snapshots(None).unwrap().len(), 3);

@@ -187,10 +187,17 @@ fn live_graph_guard_stats_and_delete(backend: Backend) {
     assert_eq!((st.snapshots, st.graphs["g"].snapshots), (1, 1));
     assert_eq!(st.graphs["g"].latest.as_deref(), Some(s1.id.as_str()));
     assert!(st.stored_bytes > 0 && st.dedup_ratio() > 1.0, "{st:?}");
-    assert_eq!(
-        repo.delete_snapshot(&s1.id[..s1.id.len() - 2]).unwrap(),
-        s1.id
-    );
+    // Issue 13 #14: deleting needs the full id; a unique prefix is refused, nothing deleted.
+    assert!(matches!(
+        repo.delete_snapshot(&s1.id[..s1.id.len() - 2]),
+        Err(BackupError::FullIdRequired(_))
+    ));
+    assert!(matches!(
+        repo.delete_snapshot(&s1.id[..1]),
+        Err(BackupError::FullIdRequired(_))
+    ));
+    assert_eq!(repo.snapshots(None).unwrap().len(), 1);
+    assert_eq!(repo.delete_snapshot(&s1.id).unwrap(), s1.id);
     assert!(repo.snapshots(None).unwrap().is_empty());
     assert!(matches!(
         repo.snapshot(&s1.id),

@@ -47,8 +47,8 @@ fn reference(
         newest.sort_by(|a, b| b.cmp(a));
         keep.extend(newest.into_iter().take(n as usize).map(|(_, id)| id));
     }
-    if let Some(d) = p.keep_within_days {
-        let limit = now - time::Duration::days(i64::from(d));
+    if let Some(d) = p.keep_within {
+        let limit = now - time::Duration::seconds(d.as_secs() as i64);
         keep.extend(snaps.iter().filter(|s| s.1 > limit).map(|s| s.0.clone()));
     }
     keep.extend(
@@ -66,7 +66,7 @@ proptest! {
     fn gfs_keeps_exactly_the_expected_snapshots(
         offsets in prop::collection::vec(0i64..(400 * 86_400), 0..60),
         last in 0u32..4, hourly in 0u32..6, daily in 0u32..8, weekly in 0u32..5, monthly in 0u32..4,
-        within in prop::option::of(0u32..30),
+        within in prop::option::of(prop_oneof![0u64..30, 0u64..(30 * 86_400)]),
         pin_mask in any::<u64>(),
     ) {
         let base = OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap(); // 2025-01-01
@@ -77,7 +77,8 @@ proptest! {
             .filter(|(i, _)| pin_mask >> (i % 64) & 1 == 1 && i % 3 == 0)
             .map(|(_, s)| s.0.clone()).collect();
         let policy = RetentionPolicy { keep_last: last, keep_hourly: hourly, keep_daily: daily,
-            keep_weekly: weekly, keep_monthly: monthly, keep_within_days: within };
+            keep_weekly: weekly, keep_monthly: monthly,
+            keep_within: within.map(std::time::Duration::from_secs) };
         let now = base + time::Duration::days(400);
         let got: BTreeSet<String> = apply_policy(&snaps, &policy, &pinned, now).into_keys().collect();
         prop_assert_eq!(&got, &reference(&snaps, &policy, &pinned, now));
@@ -111,11 +112,42 @@ fn daily_keeps_newest_of_each_day() {
         .collect();
     assert_eq!(kept, ["c", "e"]);
     let p = RetentionPolicy {
-        keep_within_days: Some(2),
+        keep_within: Some(std::time::Duration::from_secs(2 * 86_400)),
         ..Default::default()
     };
     let kept: Vec<String> = apply_policy(&snaps, &p, &BTreeSet::new(), t(3, 0))
         .into_keys()
         .collect();
     assert_eq!(kept, ["c", "d", "e"]);
+}
+
+/// Issue 13 #4: an age rule is a duration, not a number of whole days (`12h` used to keep
+/// nothing by age, `36h` one day).
+#[test]
+fn keep_within_is_an_exact_duration() {
+    let now = OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap();
+    let ago = |h: i64| now - time::Duration::hours(h);
+    let snaps = vec![
+        ("h06".to_owned(), ago(6)),
+        ("h13".to_owned(), ago(13)),
+        ("h30".to_owned(), ago(30)),
+        ("h37".to_owned(), ago(37)),
+    ];
+    let within = |h: u64| RetentionPolicy {
+        keep_within: Some(std::time::Duration::from_secs(h * 3600)),
+        ..Default::default()
+    };
+    let kept = |p: &RetentionPolicy| -> Vec<String> {
+        apply_policy(&snaps, p, &BTreeSet::new(), now)
+            .into_keys()
+            .collect()
+    };
+    assert_eq!(kept(&within(12)), ["h06"]);
+    assert_eq!(kept(&within(36)), ["h06", "h13", "h30"]);
+    // A duration beyond the calendar keeps everything instead of panicking.
+    let huge = RetentionPolicy {
+        keep_within: Some(std::time::Duration::from_secs(u64::MAX)),
+        ..Default::default()
+    };
+    assert_eq!(kept(&huge).len(), 4);
 }

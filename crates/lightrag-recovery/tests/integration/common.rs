@@ -76,6 +76,7 @@ impl Env {
                 roots: vec![self.work.clone()],
                 live_window: std::time::Duration::ZERO,
                 scratch_dir: Some(self.dir.path().to_path_buf()),
+                ..RecoveryOptions::default()
             },
         )
     }
@@ -92,6 +93,9 @@ pub fn init_repo(path: &Path) -> anyhow::Result<Repository> {
 pub fn open_repo(path: &Path) -> anyhow::Result<Repository> {
     Ok(Repository::open(Arc::new(LocalStorage::new(path)), None)?)
 }
+
+/// Files by relative path, with their bytes.
+pub type Tree = std::collections::BTreeMap<String, Vec<u8>>;
 
 /// Every regular file under `dir` with its bytes, by relative path.
 pub fn tree(dir: &Path) -> anyhow::Result<std::collections::BTreeMap<String, Vec<u8>>> {

@@ -10,7 +10,9 @@ use super::support::TestDb;
 
 crate::both_backends!(
     failure_in_second_graph_rolls_back_the_first,
+    failure_without_safety_snapshots_puts_back_what_was_swapped,
     failover_from_replica_with_primary_deleted,
+    failover_safety_snapshots_go_to_the_primary_not_the_replica,
     restore_into_new_ids,
     live_graph_refused_unless_forced,
 );
@@ -130,6 +132,7 @@ fn failover_from_replica_with_primary_deleted(t: &mut TestDb) {
     std::fs::remove_dir_all(env.work.join("gamma")).unwrap(); // a graph lost entirely
 
     let m = env.manager(t.db().clone());
+    let replica_before = snapshot_ids(&open_repo(&replica_path).unwrap());
     // The replica is a registered directory replication target, opened by name.
     let target = lightrag_recovery_db::NewReplicationTarget {
         id: "t-dr".into(),
@@ -149,13 +152,192 @@ fn failover_from_replica_with_primary_deleted(t: &mut TestDb) {
     );
     // The point still proves restorable from the replica.
     assert!(m.validate_point(&replica, &id).unwrap().ok);
-    let r = m.restore_point(&replica, None, &id, &in_place()).unwrap();
+    let r = m
+        .failover_point(&replica, None, None, &id, &in_place())
+        .unwrap();
     assert_eq!(r.source_repository, replica.id());
     assert_eq!(snapshot_trees(&env), original);
     assert!(
         r.graphs[2].safety_snapshot.is_none(),
         "gamma did not exist: nothing to save"
     );
+    // Defect 9: the primary is gone, so the safety snapshots of the current state went to the
+    // local safety repository — not into the replica, whose next sync would delete them.
+    assert_eq!(snapshot_ids(&replica), replica_before, "replica untouched");
+    let local_path = env.work.join(".lightrag-ops/safety-repository");
+    assert_eq!(
+        r.safety_repository.as_deref(),
+        Some(local_path.display().to_string().as_str())
+    );
+    let local = open_repo(&local_path).unwrap();
+    let safety: Vec<String> = r
+        .graphs
+        .iter()
+        .filter_map(|g| g.safety_snapshot.clone())
+        .collect();
+    assert_eq!(safety.len(), 2);
+    assert_eq!(snapshot_ids(&local), safety.iter().cloned().collect());
+    // The local safety repository is not a graph and not part of `default`.
+    assert_eq!(discover_graphs(&env.work).unwrap().graphs.len(), 3);
+}
+
+fn snapshot_ids(repo: &lightrag_backup::Repository) -> std::collections::BTreeSet<String> {
+    repo.snapshots(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+/// Defect 9: an in-place failover wrote its safety snapshots into the replica it restored
+/// from (read-only on a peer; deleted by the next sync on a directory target). They go to the
+/// primary while it is reachable.
+fn failover_safety_snapshots_go_to_the_primary_not_the_replica(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let original = snapshot_trees(&env);
+    let id = point(t, &env);
+    let replica_path = env.dir.path().join("replica");
+    copy_dir(&env.repo_path, &replica_path).unwrap();
+    let replica = open_repo(&replica_path).unwrap();
+    let replica_before = snapshot_ids(&replica);
+    let primary_before = snapshot_ids(&env.repo);
+    mutate(&env);
+    let changed = snapshot_trees(&env);
+    let m = env.manager(t.db().clone());
+    let r = m
+        .failover_point(&replica, Some(&env.repo), None, &id, &in_place())
+        .unwrap();
+    assert_eq!(snapshot_trees(&env), original);
+    assert_eq!(
+        snapshot_ids(&replica),
+        replica_before,
+        "replica gained nothing"
+    );
+    let safety: std::collections::BTreeSet<String> = r
+        .graphs
+        .iter()
+        .map(|g| g.safety_snapshot.clone().unwrap())
+        .collect();
+    let gained: std::collections::BTreeSet<String> = snapshot_ids(&env.repo)
+        .difference(&primary_before)
+        .cloned()
+        .collect();
+    assert_eq!(gained, safety, "the safety snapshots are in the primary");
+    assert_eq!(
+        r.safety_repository,
+        Some(env.repo.storage().location()),
+        "the report says where they are"
+    );
+    // The safety snapshot holds the state just replaced.
+    let beta_safety = r.graphs[1].safety_snapshot.clone().unwrap();
+    let back = env.dir.path().join("beta-back");
+    env.repo
+        .restore(
+            &beta_safety,
+            &back,
+            &lightrag_backup::RestoreOptions::default(),
+            &lightrag_backup::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(tree(&back).unwrap(), changed[1]);
+    assert!(
+        !env.work.join(".lightrag-ops").exists(),
+        "no local safety repository needed"
+    );
+
+    // One snapshot from the replica (the CLI's `restore --from-target --in-place`): same rule.
+    let before = snapshot_ids(&env.repo);
+    let snap = m.get_point(&id).unwrap().snapshots[0].snapshot_id.clone();
+    let one = m
+        .failover_snapshot(
+            &replica,
+            Some(&env.repo),
+            None,
+            &snap,
+            &lightrag_recovery::RestoreSnapshotOptions {
+                in_place: true,
+                force: true,
+                ..Default::default()
+            },
+            &lightrag_backup::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(snapshot_ids(&replica), replica_before);
+    let s = one.safety_snapshot.unwrap();
+    assert!(snapshot_ids(&env.repo).contains(&s) && !before.contains(&s));
+}
+
+/// Defect 3: with `skip_safety_snapshot`, a failure at the 2nd graph deleted the 1st graph's
+/// folder ("no safety snapshot" was taken for "did not exist") and reported it rolled back.
+fn failure_without_safety_snapshots_puts_back_what_was_swapped(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let id = point(t, &env);
+    mutate(&env);
+    let changed = snapshot_trees(&env);
+    let m = env.manager(t.db().clone());
+    let before = snapshot_ids(&env.repo);
+    let opts = RestorePointOptions {
+        skip_safety_snapshot: true,
+        fail_before_swap_of: Some("beta".into()),
+        ..in_place()
+    };
+    let err = m.restore_point(&env.repo, None, &id, &opts).unwrap_err();
+    match &err {
+        RecoveryError::RestoreFailed {
+            graph,
+            rolled_back,
+            rollback_failed,
+            ..
+        } => {
+            assert_eq!(graph, "beta");
+            assert_eq!(rolled_back, &vec!["alpha".to_string()]);
+            assert!(rollback_failed.is_empty(), "{rollback_failed:?}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(
+        env.work.join("alpha").is_dir(),
+        "alpha's folder still exists"
+    );
+    assert_eq!(
+        snapshot_trees(&env),
+        changed,
+        "every graph as before the attempt"
+    );
+    assert_eq!(
+        snapshot_ids(&env.repo),
+        before,
+        "no safety snapshot was taken"
+    );
+    let names: Vec<String> = std::fs::read_dir(&env.work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "no kept copy or staging left: {names:?}");
+    // Test hooks are unreachable from request bodies.
+    let body = r#"{"in_place": true, "fail_before_swap_of": "beta"}"#;
+    assert!(serde_json::from_str::<RestorePointOptions>(body).is_err());
+    let ok: RestorePointOptions = serde_json::from_str(r#"{"in_place": true}"#).unwrap();
+    assert!(ok.fail_before_swap_of.is_none());
+    assert!(
+        !serde_json::to_string(&opts)
+            .unwrap()
+            .contains("fail_before_swap_of")
+    );
+    // And without the hook the same options restore the point.
+    let r = m
+        .restore_point(
+            &env.repo,
+            None,
+            &id,
+            &RestorePointOptions {
+                fail_before_swap_of: None,
+                ..opts
+            },
+        )
+        .unwrap();
+    assert!(r.graphs.iter().all(|g| g.safety_snapshot.is_none()));
+    assert_ne!(snapshot_trees(&env), changed);
 }
 
 fn restore_into_new_ids(t: &mut TestDb) {

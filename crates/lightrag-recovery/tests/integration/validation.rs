@@ -13,6 +13,7 @@ crate::both_backends!(
     deleted_chunk_is_named,
     flipped_byte_is_named,
     truncated_manifest_is_named,
+    drills_run_on_disk_beside_the_repository_and_clean_up_killed_runs,
 );
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -144,4 +145,93 @@ fn truncated_manifest_is_named(t: &mut TestDb) {
     std::fs::write(&manifests[0], &bytes[..bytes.len() / 2]).unwrap();
     let r = validate(t, &env, &id);
     assert_failed_on_beta(t, &id, &r, false, "manifest");
+}
+
+/// Defect 12: drills restored into the system temp dir (often tmpfs). Without a configured
+/// scratch dir they now run in `.lightrag-drills` beside a local repository, and the leftovers
+/// of a killed drill (its lock no longer held) are removed by the next one.
+fn drills_run_on_disk_beside_the_repository_and_clean_up_killed_runs(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let id = beta_point(t, &env);
+    let mut opts = env.manager(t.db().clone()).options().clone();
+    opts.scratch_dir = None;
+    let m = lightrag_recovery::RecoveryManager::new(t.db().clone(), opts);
+    let expected = std::fs::canonicalize(env.dir.path())
+        .unwrap()
+        .join(".lightrag-drills");
+    assert_eq!(m.drill_scratch_root(&env.repo).unwrap(), expected);
+    // A drill killed with -9: its folder (with restored graph files) and its unlocked lock file.
+    let killed = expected.join(".lightrag-drill-0123456789abcdef");
+    std::fs::create_dir_all(killed.join("beta")).unwrap();
+    std::fs::write(killed.join("beta/kv_store_full_docs.json"), b"{}").unwrap();
+    let lock = expected.join(".lightrag-drill-0123456789abcdef.lock");
+    std::fs::write(&lock, b"").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+
+    let r = m.validate_point(&env.repo, &id).unwrap();
+    assert!(r.ok, "{:?}", r.error_text());
+    assert_eq!(r.scratch_dir, expected);
+    assert_ne!(r.scratch_dir, std::env::temp_dir());
+    assert!(
+        r.scratch_dir
+            .starts_with(std::fs::canonicalize(env.dir.path()).unwrap())
+    );
+    assert!(
+        !killed.exists() && !lock.exists(),
+        "leftovers of the killed drill removed"
+    );
+    assert_eq!(
+        std::fs::read_dir(&expected).unwrap().count(),
+        0,
+        "this drill cleaned up after itself"
+    );
+    // A repository that is not a local directory: the first working dir holds the drills.
+    let mut opts = m.options().clone();
+    opts.roots = vec![env.work.clone()];
+    let m = lightrag_recovery::RecoveryManager::new(t.db().clone(), opts);
+    let remote_like = lightrag_backup::Repository::init(
+        std::sync::Arc::new(NotLocal(lightrag_backup::LocalStorage::new(
+            env.dir.path().join("other-repo"),
+        ))),
+        &lightrag_backup::InitOptions::default(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        m.drill_scratch_root(&remote_like).unwrap(),
+        env.work.join(".lightrag-ops/drills")
+    );
+}
+
+/// A storage whose location is not a directory (like an object store's URL).
+#[derive(Debug)]
+struct NotLocal(lightrag_backup::LocalStorage);
+
+impl lightrag_backup::Storage for NotLocal {
+    fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
+        self.0.put(key, data)
+    }
+    fn get(&self, key: &str) -> lightrag_backup::Result<Vec<u8>> {
+        self.0.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> lightrag_backup::Result<Vec<u8>> {
+        self.0.get_range(key, offset, len)
+    }
+    fn exists(&self, key: &str) -> lightrag_backup::Result<bool> {
+        self.0.exists(key)
+    }
+    fn list(&self, prefix: &str) -> lightrag_backup::Result<Vec<lightrag_backup::ObjectInfo>> {
+        self.0.list(prefix)
+    }
+    fn delete(&self, key: &str) -> lightrag_backup::Result<()> {
+        self.0.delete(key)
+    }
+    fn location(&self) -> String {
+        "s3://bucket/prefix".into()
+    }
 }

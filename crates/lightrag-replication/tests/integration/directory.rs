@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lightrag_backup::{
     BackupError, LocalStorage, NoProgress, PruneOptions, ReadData, Repository, RetentionPolicy,
@@ -262,7 +263,12 @@ fn forget_and_prune_replicate_unless_target_keeps_more() {
         keep_forgotten: true,
         ..SyncOptions::default()
     };
-    assert!(sync_graph(&primary, &mirror, "g", &SyncOptions::default()).is_success());
+    // A mirror without delete grace replicates forgets at once.
+    let now = SyncOptions {
+        delete_grace: Duration::ZERO,
+        ..SyncOptions::default()
+    };
+    assert!(sync_graph(&primary, &mirror, "g", &now).is_success());
     assert!(sync_graph(&primary, &archive, "g", &keep).is_success());
 
     let policy = RetentionPolicy {
@@ -271,7 +277,7 @@ fn forget_and_prune_replicate_unless_target_keeps_more() {
     };
     repo.forget(Some("g"), &policy, &BTreeSet::new(), false)
         .unwrap();
-    let out = sync_graph(&primary, &mirror, "g", &SyncOptions::default());
+    let out = sync_graph(&primary, &mirror, "g", &now);
     assert!(out.is_success(), "{out:?}");
     assert_eq!(out.snapshots_deleted, 2);
     assert_eq!(target_snapshot_ids(&mirror).unwrap()["g"], vec![s3.clone()]);
@@ -285,7 +291,7 @@ fn forget_and_prune_replicate_unless_target_keeps_more() {
 
     // Prune on the primary, then replicate it to the mirror: same objects, still verifies.
     repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
-    let report = prune_target(&primary, &mirror, &SyncOptions::default()).unwrap();
+    let report = prune_target(&primary, &mirror, &now).unwrap();
     assert!(
         report.packs_deleted + report.indexes_deleted > 0,
         "{report:?}"
@@ -314,4 +320,160 @@ fn target_holding_another_repository_is_refused() {
     assert!(sync_graph(&primary_storage(&a), &target, "g", &SyncOptions::default()).is_success());
     let out = sync_graph(&primary_storage(&b), &target, "g", &SyncOptions::default());
     assert!(out.error.unwrap().contains("another repository"));
+}
+
+/// Issue 13 #2: a sync takes the repository's own lock (one implementation): it waits for a
+/// running prune, and a prune waits for a running sync's read lock.
+#[test]
+fn sync_and_prune_exclude_each_other_through_the_repository_lock() {
+    use std::time::Duration;
+
+    use lightrag_backup::{LockKind, RepositoryLock, RepositoryOptions};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 200_000);
+    let repo = init_repo(&tmp.path().join("primary"), None).with_options(RepositoryOptions {
+        lock_wait: Duration::from_millis(300),
+        ..RepositoryOptions::default()
+    });
+    backup(&repo, "g", &graph);
+    let primary = primary_storage(&repo);
+    let target = DirectoryTarget::new(tmp.path().join("replica"));
+    let opts = SyncOptions {
+        lock_wait: Duration::from_millis(300),
+        ..SyncOptions::default()
+    };
+    let stale = RepositoryOptions::default().stale_lock_after;
+
+    // A prune holds the repository: the sync waits, then gives up without copying.
+    let prune =
+        RepositoryLock::acquire(&primary, LockKind::Exclusive, Duration::ZERO, stale).unwrap();
+    let out = sync_graph(&primary, &target, "g", &opts);
+    assert!(
+        out.error.as_deref().is_some_and(|e| e.contains("busy")),
+        "{out:?}"
+    );
+    assert_eq!(out.objects_sent, 0);
+    prune.release().unwrap();
+
+    // A sync's read lock (the same lock a sync takes) makes a prune wait.
+    let read = RepositoryLock::acquire(&primary, LockKind::Read, Duration::ZERO, stale).unwrap();
+    assert!(matches!(
+        repo.prune(&PruneOptions::default(), &NoProgress),
+        Err(BackupError::Locked { .. })
+    ));
+    drop(read);
+    assert!(sync_graph(&primary, &target, "g", &opts).is_success());
+    assert!(primary.list("locks/").unwrap().is_empty());
+}
+
+/// Defect 13.10: a forget on the primary (mistaken or malicious) does not destroy the
+/// target's copies. The target keeps the forgotten snapshots — and the packs they need, even
+/// through a replicated prune — for the delete grace, then a sync removes them. Time is
+/// injected (`SyncOptions::now_ms`), no sleeps.
+#[test]
+fn forgotten_snapshots_stay_on_target_for_the_delete_grace() {
+    const HOUR: i64 = 3_600_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 600_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let s1 = backup(&repo, "g", &graph);
+    let state1 = tmp.path().join("state1");
+    copy_dir(&graph, &state1);
+    grow_graph(&graph, 1);
+    write_random(&graph.join("blob.bin"), 600_000, 99);
+    let s2 = backup(&repo, "g", &graph);
+    let primary = primary_storage(&repo);
+    let target_dir = tmp.path().join("replica");
+    let target = DirectoryTarget::new(&target_dir);
+    let t0: i64 = 1_800_000_000_000;
+    let at = |ms: i64, since: &std::collections::BTreeMap<String, i64>| SyncOptions {
+        now_ms: Some(ms),
+        forgotten_since: since.clone(),
+        ..SyncOptions::default()
+    };
+    let none = std::collections::BTreeMap::new();
+    let out = sync_graph(&primary, &target, "g", &at(t0, &none));
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(out.snapshots_sent, 2);
+
+    // Everything but the newest is forgotten on the primary, and the primary prunes.
+    repo.forget(
+        Some("g"),
+        &RetentionPolicy {
+            keep_last: 1,
+            ..RetentionPolicy::default()
+        },
+        &BTreeSet::new(),
+        false,
+    )
+    .unwrap();
+    repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert!(
+        repo.snapshot(&s1).is_err(),
+        "the primary forgot the first snapshot"
+    );
+
+    // The next sync keeps it on the target, and remembers since when it is forgotten.
+    let out = sync_graph(&primary, &target, "g", &at(t0 + HOUR, &none));
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!((out.snapshots_deleted, out.snapshots_retained), (0, 1));
+    let since = out.forgotten_since.clone().unwrap();
+    assert_eq!(since, [(s1.clone(), t0 + HOUR)].into_iter().collect());
+    assert_eq!(
+        target_snapshot_ids(&target).unwrap()["g"],
+        vec![s1.clone(), s2.clone()]
+    );
+    // A replicated prune within the grace deletes neither the manifest nor its data.
+    let report = prune_target(&primary, &target, &at(t0 + 2 * HOUR, &since)).unwrap();
+    assert_eq!(
+        (
+            report.snapshots_deleted,
+            report.packs_deleted,
+            report.indexes_deleted,
+            report.snapshots_retained
+        ),
+        (0, 0, 0, 1),
+        "{report:?}"
+    );
+    let copy = Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap();
+    verify_all(&copy);
+    assert_restores_identical(&copy, &s1, &state1, tmp.path());
+
+    // Still kept one millisecond before the grace ends (the first sighting counts, not the
+    // latest sync).
+    let grace = i64::try_from(SyncOptions::default().delete_grace.as_millis()).unwrap();
+    assert_eq!(grace, 7 * 24 * HOUR, "default grace is 7 days");
+    let out = sync_graph(&primary, &target, "g", &at(t0 + HOUR + grace - 1, &since));
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(out.snapshots_deleted, 0);
+    assert_eq!(out.forgotten_since.as_ref(), Some(&since));
+
+    // After the grace, the sync removes it; then a replicated prune removes its data.
+    let out = sync_graph(&primary, &target, "g", &at(t0 + HOUR + grace, &since));
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!((out.snapshots_deleted, out.snapshots_retained), (1, 0));
+    assert_eq!(out.forgotten_since, Some(none.clone()));
+    assert_eq!(target_snapshot_ids(&target).unwrap()["g"], vec![s2.clone()]);
+    let report = prune_target(&primary, &target, &at(t0 + HOUR + grace, &none)).unwrap();
+    assert!(report.packs_deleted > 0, "{report:?}");
+    assert_eq!(
+        objects(&LocalStorage::new(&target_dir)),
+        objects(primary.as_ref())
+    );
+    let copy = Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap();
+    verify_all(&copy);
+    assert_restores_identical(&copy, &s2, &graph, tmp.path());
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }

@@ -421,7 +421,70 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
     peer.stop();
 }
 
+/// Defect 13.10 through the DB: the time a snapshot was first found forgotten survives
+/// between attempts in `replication_state.forgotten_since`, so the grace counts from the
+/// first sighting and the target deletes the snapshot only after it.
+fn forgotten_grace_is_persisted(backend: BackendKind) {
+    let t = TestDb::new(backend);
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = tmp.path().join("graph");
+    make_graph(&graph, 50_000);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    let s1 = backup(&repo, "g", &graph);
+    grow_graph(&graph, 1);
+    let s2 = backup(&repo, "g", &graph);
+    let primary: Arc<dyn Storage> = repo.storage().clone();
+    let db = t.connect();
+    let target = create_target(
+        &mut db.conn().unwrap(),
+        "dir",
+        &TargetSpec::Directory {
+            path: tmp.path().join("replica"),
+        },
+        true,
+    )
+    .unwrap();
+    let t0: i64 = 1_800_000_000_000;
+    let at = |ms: i64| SyncOptions {
+        now_ms: Some(ms),
+        delete_grace: Duration::from_secs(3600),
+        ..SyncOptions::default()
+    };
+    let sync =
+        |ms: i64| sync_and_record(&db, &primary, &target, "g", &at(ms), &open_opts(5)).unwrap();
+    assert!(sync(t0).is_success());
+    repo.delete_snapshot(&s1).unwrap();
+    let out = sync(t0 + 1_000);
+    assert_eq!(
+        (out.snapshots_deleted, out.snapshots_retained),
+        (0, 1),
+        "{out:?}"
+    );
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        lightrag_replication::forgotten_since(&st),
+        [(s1.clone(), t0 + 1_000)].into_iter().collect()
+    );
+    // A later sync within the grace keeps the first sighting.
+    let out = sync(t0 + 3_000_000);
+    assert_eq!(out.snapshots_retained, 1, "{out:?}");
+    let out = sync(t0 + 1_000 + 3_600_000);
+    assert_eq!(out.snapshots_deleted, 1, "{out:?}");
+    let st = find_replication_state(&mut db.conn().unwrap(), &target.id, "g")
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.forgotten_since, None);
+    let on_target = lightrag_replication::target_snapshot_ids(
+        &*open_target(&mut db.conn().unwrap(), &target, &open_opts(5)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(on_target["g"], vec![s2]);
+}
+
 crate::both_backends!(
+    forgotten_grace_is_persisted,
     target_crud,
     directory_lag_and_state_survive_restart,
     peer_killed_mid_sync_resumes

@@ -1,0 +1,1 @@
+ALTER TABLE replication_state DROP COLUMN forgotten_since;
