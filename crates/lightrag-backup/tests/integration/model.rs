@@ -1083,7 +1083,7 @@ impl World<'_> {
                 f,
             )
         };
-        let slow = self.known_defects && self.rng.chance(50);
+        let slow = self.rng.chance(50);
         let ((ra, fa), (rb, fb), (rc, fc)) = (open(slow), open(false), open(false));
         let trace = Arc::new(std::sync::Mutex::new(Vec::new()));
         let origin = Instant::now();
