@@ -978,13 +978,13 @@ backend_tests!(
 
 // ---- Reproductions of defects found with the faulty storage (ignored until fixed) ------------
 
-/// Defect 2 of issue 13, reproduced with a slow lock write: the backup takes its lock's
-/// timestamp, its lock object lands 400 ms later; a prune that starts meanwhile does not see
-/// it and proceeds, and the backup, listing only locks older than its own, does not see the
-/// prune's. The prune then deletes the backup's fresh, not yet indexed pack as an orphan, and
-/// the backup publishes a snapshot whose data is gone.
+/// Regression test of defect 2 of issue 13 (found failing before the fix on h13-core, passes
+/// after it): with a slow lock write, the backup takes its lock's timestamp and its lock object
+/// lands 400 ms later; a prune that started meanwhile did not see it and proceeded, and the
+/// backup, listing only locks older than its own, did not see the prune's. The prune then
+/// deleted the backup's fresh, not yet indexed pack as an orphan, and the backup published a
+/// snapshot whose data was gone.
 #[test]
-#[ignore = "reproduces defect: lock acquire only checks older lock keys, so a backup whose lock write is slow runs beside a prune that deletes its fresh packs (issue 13, defect 2; fixed on h13-core)"]
 fn lock_race_slow_lock_write_lets_prune_delete_a_backups_packs() {
     let env = TestEnv::new(Backend::Local);
     env.new_repo(None);
