@@ -22,7 +22,7 @@ use crate::{
     events::{DbEventSink, EventSink},
     graphs::{
         DiscoveredGraph, GraphLayout, GraphLocation, check_graph_id, discover_graphs,
-        graph_location, resolve_graph,
+        graph_location, resolve_graph, resolve_graph_location,
     },
 };
 
@@ -214,11 +214,7 @@ impl RecoveryManager {
             Ok(mut conn) => self.locate(&mut conn, id)?,
             Err(RecoveryError::Db(e)) if e.is_unavailable() => {
                 check_graph_id(id)?;
-                let g = resolve_graph(&self.opts.roots, id)?;
-                GraphLocation {
-                    path: g.path,
-                    layout: g.layout,
-                }
+                resolve_graph_location(&self.opts.roots, id, &self.opts.excludes)?
             }
             Err(e) => return Err(e),
         };

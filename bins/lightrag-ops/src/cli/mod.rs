@@ -52,6 +52,9 @@ pub enum Command {
     Forget(repo::ForgetArgs),
     /// Delete repository data no snapshot references.
     Prune(repo::PruneArgs),
+    /// Rebuild the index from the packs that exist and mark bad or missing chunks so the next
+    /// backup stores them again; lists the snapshots that stay damaged (exit 3 if any).
+    Repair(repo::RepairArgs),
     /// Compare two snapshots: files and LightRAG counts (docs, entities, relations, …).
     Diff(repo::DiffArgs),
     /// Repository size, deduplication ratio and per-graph figures.
@@ -112,6 +115,7 @@ pub fn run(c: &Config, cmd: &Command, json: bool) -> anyhow::Result<Outcome> {
         Command::Verify(a) => repo::verify(c, a, json),
         Command::Forget(a) => repo::forget(c, a, json),
         Command::Prune(a) => repo::prune(c, a, json),
+        Command::Repair(a) => repo::repair(c, a, json),
         Command::Diff(a) => repo::diff(c, a, json),
         Command::Stats => repo::stats(c, json),
         Command::Repo(cmd) => repo::repo(c, cmd, json),

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use lightrag_backup::{
-    BackupOptions, PruneOptions, ReadData, RestoreOptions, RetentionPolicy, VerifyOptions,
+    BackupOptions, PruneOptions, ReadData, RepairOptions, RestoreOptions, RetentionPolicy,
+    VerifyOptions,
 };
 use lightrag_config::Config;
 
@@ -352,6 +353,57 @@ pub fn verify(c: &Config, args: &VerifyArgs, json: bool) -> anyhow::Result<Outco
         }
     }
     Ok(if report.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Damaged
+    })
+}
+
+/// `repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Also read and re-hash every chunk of every pack (slow); bad copies are marked so the
+    /// next backup stores those chunks again. Without it only pack trailers are read.
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+/// `lightrag-ops repair`: exit 3 while snapshots stay damaged (new backups are not affected).
+pub fn repair(c: &Config, args: &RepairArgs, json: bool) -> anyhow::Result<Outcome> {
+    let repo = wiring::open_repository(c, false)?;
+    let opts = RepairOptions {
+        read_data: args.read_data,
+    };
+    let bar = Bar::new(json);
+    let report = repo.repair(&opts, &bar)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "indexed {} packs ({} chunks), salvaged {} truncated packs ({} chunks lost), \
+             {} unreadable packs; {} chunk copies marked bad; {} index files replaced",
+            report.packs_indexed,
+            report.chunks_indexed,
+            report.packs_salvaged,
+            report.chunks_lost,
+            report.packs_unreadable.len(),
+            report.chunks_marked_bad,
+            report.indexes_replaced
+        );
+        for p in &report.packs_unreadable {
+            println!("UNREADABLE pack={p}");
+        }
+        for (snap, refs) in &report.damaged_snapshots {
+            println!(
+                "DAMAGED snapshot={snap}: {refs} chunk references unreadable (restore it file by \
+                 file or from a replica; the next backups store the lost chunks again)"
+            );
+        }
+        if report.damaged_snapshots.is_empty() {
+            println!("every snapshot is complete");
+        }
+    }
+    Ok(if report.damaged_snapshots.is_empty() {
         Outcome::Ok
     } else {
         Outcome::Damaged

@@ -243,6 +243,34 @@ fn verify_exits_3_naming_damage_and_forget_keeps_rules() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("DAMAGED"), "{stdout}");
+    let damaged = env.ok_json(&["snapshots"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Issue 13 #13: damage does not spread. Verify marked the bad chunks, so the next backup of
+    // the unchanged graph stores them again instead of deduplicating against them; `repair`
+    // names the snapshot that stays damaged (exit 3) and not the new one.
+    let fresh = env.ok_json(&["backup", "dickens"])[0]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = env.run(&["--json", "repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let still = report["damaged_snapshots"].as_object().unwrap();
+    assert!(still.contains_key(&damaged), "{report}");
+    assert!(!still.contains_key(&fresh), "{report}");
+    let v = env.ok_json(&["verify", "--read-data", &fresh]);
+    assert!(v["damage"].as_array().unwrap().is_empty(), "{v}");
+    let restored = env.dir.path().join("after-repair");
+    env.ok_json(&["restore", &fresh, "--to", restored.to_str().unwrap()]);
+    same_tree(&env.work().join("dickens"), &restored);
 }
 
 #[test]
