@@ -250,11 +250,36 @@ fn verify_exits_3_naming_damage_and_forget_keeps_rules() {
 
     // Issue 13 #13: damage does not spread. Verify marked the bad chunks, so the next backup of
     // the unchanged graph stores them again instead of deduplicating against them; `repair`
-    // names the snapshot that stays damaged (exit 3) and not the new one.
+    // then routes the index around the bad copies, which heals the old snapshot too.
     let fresh = env.ok_json(&["backup", "dickens"])[0]["snapshot"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    let v = env.ok_json(&["verify", "--read-data", &fresh]);
+    assert!(v["damage"].as_array().unwrap().is_empty(), "{v}");
+    let report = env.ok_json(&["repair"]);
+    assert!(
+        report["chunks_marked_bad"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(
+        report["damaged_snapshots"].as_object().unwrap().is_empty(),
+        "{report}"
+    );
+    for id in [&damaged, &fresh] {
+        let restored = env.dir.path().join(format!("after-repair-{id}"));
+        env.ok_json(&["restore", id, "--to", restored.to_str().unwrap()]);
+        same_tree(&env.work().join("dickens"), &restored);
+    }
+    let v = env.ok_json(&["verify", "--read-data", &damaged]);
+    assert!(v["damage"].as_array().unwrap().is_empty(), "{v}");
+
+    // A lost pack with no second copy: repair names the snapshots that stay damaged, exit 3.
+    for e in walk_files(&env.dir.path().join("repo")) {
+        if e.to_string_lossy().contains("/data/") {
+            std::fs::remove_file(&e).unwrap();
+        }
+    }
     let out = env.run(&["--json", "repair"]);
     assert_eq!(
         out.status.code(),
@@ -264,13 +289,26 @@ fn verify_exits_3_naming_damage_and_forget_keeps_rules() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let still = report["damaged_snapshots"].as_object().unwrap();
-    assert!(still.contains_key(&damaged), "{report}");
-    assert!(!still.contains_key(&fresh), "{report}");
-    let v = env.ok_json(&["verify", "--read-data", &fresh]);
-    assert!(v["damage"].as_array().unwrap().is_empty(), "{v}");
-    let restored = env.dir.path().join("after-repair");
-    env.ok_json(&["restore", &fresh, "--to", restored.to_str().unwrap()]);
-    same_tree(&env.work().join("dickens"), &restored);
+    assert!(
+        still.contains_key(&damaged) && still.contains_key(&fresh),
+        "{report}"
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[test]
