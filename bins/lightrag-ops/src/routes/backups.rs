@@ -220,9 +220,16 @@ mod tests {
             ("h30".to_owned(), ago(30)),
         ];
         let kept = |within: &str| -> Vec<String> {
-            let c =
-                lightrag_config::Config::from_vars([("LIGHTRAG_BACKUP_RETENTION_DAYS", within)])
-                    .unwrap();
+            // Only the age rule: every count rule off.
+            let c = lightrag_config::Config::from_vars([
+                ("LIGHTRAG_BACKUP_RETENTION_DAYS", within),
+                ("LIGHTRAG_BACKUP_KEEP_LAST", "0"),
+                ("LIGHTRAG_BACKUP_KEEP_HOURLY", "0"),
+                ("LIGHTRAG_BACKUP_KEEP_DAILY", "0"),
+                ("LIGHTRAG_BACKUP_KEEP_WEEKLY", "0"),
+                ("LIGHTRAG_BACKUP_KEEP_MONTHLY", "0"),
+            ])
+            .unwrap();
             let p = retention_policy(&c);
             lightrag_backup::apply_policy(&snaps, &p, &BTreeSet::new(), now)
                 .into_keys()
