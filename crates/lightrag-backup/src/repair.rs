@@ -53,7 +53,16 @@ impl Repository {
     pub(crate) fn bad_marks(&self) -> Result<(Marks, Vec<String>)> {
         let mut marks = Marks::new();
         let mut keys = Vec::new();
-        for obj in self.storage.list(BAD_PREFIX)? {
+        // Marks are advisory: a store that cannot list them (a read-only peer accepts only
+        // the replicated prefixes) simply has none. Outages surface on the index listing.
+        let listed = match self.storage.list(BAD_PREFIX) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "Bad-chunk marks not listable; none applied");
+                return Ok((marks, keys));
+            }
+        };
+        for obj in listed {
             let parsed = self
                 .storage
                 .get(&obj.key)

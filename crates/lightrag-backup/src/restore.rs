@@ -361,6 +361,12 @@ impl Carry<'_> {
                     self.kept += 1;
                     self.dir(&sub_from, &sub_to, None, &path, true)?;
                 }
+                FileType::RegularFile
+                    if name_str.is_some_and(crate::tree::is_restore_temp_file) =>
+                {
+                    // Left by an interrupted partial restore: not data, not kept.
+                    tracing::info!(path = %path.display(), "Dropping a leftover of an interrupted restore");
+                }
                 _ => {
                     self.entry(from, to, &name, &st, ft, &path)?;
                     self.kept += 1;

@@ -29,6 +29,16 @@ pub fn is_lightrag_temp_file(file_name: &str) -> bool {
             .is_some_and(|base| !base.is_empty())
 }
 
+/// Whether `file_name` is a partly written file of an interrupted partial in-place restore
+/// (`.<name>.lrtmp-<12 hex>`, written beside its destination): never captured, and dropped
+/// (not kept) by the next in-place restore of the folder.
+pub(crate) fn is_restore_temp_file(file_name: &str) -> bool {
+    file_name.starts_with('.')
+        && file_name.rsplit_once(".lrtmp-").is_some_and(|(base, hex)| {
+            base.len() > 1 && hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
 /// Normalise a relative path given by an operator: `/`-separated, no leading `./` or `/`,
 /// no trailing `/`, no empty components.
 pub(crate) fn normalize_rel(p: &str) -> String {
@@ -64,6 +74,7 @@ impl Selection {
     /// everything below it is skipped as well.
     pub(crate) fn skips(&self, rel: &str, name: &str) -> bool {
         self.paths.contains(rel)
+            || is_restore_temp_file(name)
             || (self.skip_temp && is_lightrag_temp_file(name))
             || self
                 .patterns
@@ -124,5 +135,7 @@ mod tests {
         assert!(s.skips_path("kv_store_a.json.tmp.1.2.3"));
         assert!(!Selection::new(&[], &[], false).skips_path("kv_store_a.json.tmp.1.2.3"));
         assert_eq!(normalize_rel("./a//b/"), "a/b");
+        assert!(s.skips_path("sub/.kv_store_a.json.lrtmp-0123456789ab"));
+        assert!(!s.skips_path(".kv_store_a.json.lrtmp-0123"));
     }
 }

@@ -91,6 +91,11 @@ fn in_place_restore_keeps_what_the_backup_does_not_capture() {
     mkfifo(&g.join("pipe"));
     let odd = g.join(std::ffi::OsStr::from_bytes(b"odd-\xff-name"));
     std::fs::write(&odd, b"not utf-8").unwrap();
+    // Left by an interrupted partial restore: neither captured nor kept.
+    write(
+        &g.join("sub/.kv_store_b.json.lrtmp-0123456789ab"),
+        b"{\"b\"",
+    );
     std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o750)).unwrap();
     std::os::unix::fs::chown(g.join("kv_store_a.json"), Some(1234), Some(1234)).unwrap();
     std::os::unix::fs::chown(g.join("ws/w1/deep/x"), Some(1235), Some(1235)).unwrap();
@@ -150,6 +155,7 @@ fn in_place_restore_keeps_what_the_backup_does_not_capture() {
     assert_eq!(std::fs::read(g.join("ws/w1/deep/x")).unwrap(), b"x");
     assert_eq!(owner(&g.join("ws/w1/deep/x")), (1235, 1235));
     assert_eq!(mode(&g), 0o750, "the folder keeps its mode");
+    assert!(!g.join("sub/.kv_store_b.json.lrtmp-0123456789ab").exists());
     let left: Vec<_> = std::fs::read_dir(env.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
