@@ -390,6 +390,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn open_breaker_fails_fast_and_a_probe_closes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DbConfig::new(
+            dir.path().join("c.db").display().to_string(),
+        ))
+        .unwrap();
+        assert!(db.conn().is_ok() && !db.is_known_down());
+        db.breaker.trip("connection refused".to_owned());
+        assert!(db.is_known_down());
+        let t = Instant::now();
+        let err = db.conn().map(drop).unwrap_err();
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(
+            matches!(&err, RecoveryDbError::CatalogUnavailable { reason, .. } if reason == "connection refused"),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("catalog unavailable"), "{err}");
+        // The probe ignores the breaker; its success closes it.
+        db.probe(Duration::from_secs(1)).unwrap();
+        assert!(!db.is_known_down());
+        assert!(db.conn().is_ok());
+        // A stale open breaker lets a call try again (half-open).
+        db.breaker.trip("down".to_owned());
+        db.breaker.lock().as_mut().unwrap().confirmed =
+            Instant::now() - BREAKER_STALE_AFTER - Duration::from_millis(1);
+        assert!(db.conn().is_ok());
+        assert!(!db.is_known_down());
+    }
+
+    #[test]
     fn run_keeps_the_callers_span_and_maps_panics() {
         tracing::subscriber::set_global_default(tracing_subscriber::registry()).unwrap();
         let dir = tempfile::tempdir().unwrap();
