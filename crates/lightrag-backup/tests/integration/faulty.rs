@@ -1260,3 +1260,65 @@ fn prune_deletes_a_repacked_pack_named_like_a_deleted_one() {
     }
     panic!("no attempt produced the pack order needed");
 }
+
+/// Found by the soak (seed 4445299634984883754, steps 47-48), same root cause as
+/// `prune_deletes_a_repacked_pack_named_like_a_deleted_one`: a prune that fails after writing
+/// a repacked pack but before its index (ENOSPC on the index, a lost reply, a crash) leaves that
+/// pack unindexed. The next prune repacks the same blobs into byte-identical bytes, so it
+/// writes a pack with the same name, indexes it, then deletes it as an "orphan" (it was in the
+/// listing and in no index when the prune started): every snapshot using those chunks is
+/// broken.
+#[test]
+#[ignore = "reproduces defect: after a prune interrupted between writing a repacked pack and its index, the next prune indexes its identical repacked pack and then deletes it as an orphan"]
+fn prune_after_an_interrupted_prune_deletes_the_repacked_pack() {
+    let r = rig(Backend::Local);
+    // A pack with a live and a dead file: prune repacks it.
+    std::fs::write(r.graph.join("dead.bin"), Rng::new(11).bytes(600_000)).unwrap();
+    r.repo
+        .backup("g", &r.graph, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    std::fs::remove_file(r.graph.join("dead.bin")).unwrap();
+    let s2 = r
+        .repo
+        .backup("g", &r.graph, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    r.repo
+        .forget(
+            Some("g"),
+            &RetentionPolicy {
+                keep_last: 1,
+                ..Default::default()
+            },
+            &Default::default(),
+            false,
+        )
+        .unwrap();
+    // The first prune writes its repacked pack, then the disk is full for the index.
+    r.faulty.set_plan(
+        vec![Rule::nth(&[Op::Put], &[Class::Index], 1, Fault::NoSpace)],
+        None,
+    );
+    let first = r.repo.prune(&PruneOptions::default(), &NoProgress);
+    let fired = r.faulty.injected();
+    r.faulty.clear();
+    assert!(!fired.is_empty() && first.is_err(), "{first:?} {fired:?}");
+    assert_nothing_broken(&r, "after the interrupted prune");
+    // The next prune.
+    let rep = r.repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    let v = r
+        .repo
+        .verify(
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(
+        v.is_ok(),
+        "after prune {rep:?}, snapshot {} is broken: {:?}",
+        s2.snapshot.id,
+        v.damage
+    );
+}
