@@ -289,7 +289,6 @@ fn fsync_tree(dir: &OwnedFd) -> std::io::Result<()> {
 /// are kept. Nothing in the target is modified, so a crash at any moment leaves it as it was.
 struct Carry<'a> {
     selection: &'a Selection,
-    target: &'a Path,
     kept: u64,
 }
 
@@ -497,7 +496,6 @@ impl Carry<'_> {
         };
         rustix::fs::futimens(&dst, &times).map_err(|e| err(e.into()))?;
         dst.sync_all().map_err(err)?;
-        let _ = self.target;
         Ok(())
     }
 }
@@ -671,11 +669,7 @@ impl Repository {
         self.write_entries(index, m, selected, &place, progress)?;
         let mut kept = 0;
         if let (Some(t), Some(tfd)) = (in_place, &target_fd) {
-            let mut carry = Carry {
-                selection,
-                target: t,
-                kept: 0,
-            };
+            let mut carry = Carry { selection, kept: 0 };
             carry.dir(tfd, &stage_fd, Some(""), t, false)?;
             kept = carry.kept;
             if kept > 0 {
