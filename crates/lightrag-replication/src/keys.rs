@@ -259,8 +259,13 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// The parsers of untrusted keys never panic, whatever the string.
         #[test]
-        fn key_parsers_never_panic(s in "\\PC{0,40}", t in "[0-9a-fT\u{e9}Z\\-/]{0,40}") {
-            for v in [&s, &t] {
+        fn key_parsers_never_panic(
+            s in "\\PC{0,40}",
+            t in "[0-9a-fT\u{e9}Z\\-/]{0,40}",
+            // Snapshot-id shaped, with multibyte characters anywhere.
+            u in "[0-9]{0,6}\u{e9}[0-9]{0,6}T[0-9]{0,7}\u{e9}[0-9]{0,7}Z-[0-9a-f]{8}",
+        ) {
+            for v in [&s, &t, &u] {
                 let _ = parse_key(v);
                 let _ = validate_prefix(v);
                 let _ = snapshot_time_ms(v);
