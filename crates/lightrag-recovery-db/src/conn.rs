@@ -154,8 +154,8 @@ pub struct PoolState {
 /// the database again (half-open), so a process without a prober does not fail fast for ever.
 const BREAKER_STALE_AFTER: Duration = Duration::from_secs(5);
 
-/// Circuit breaker of the catalog: opened by a failed probe or checkout, closed by a
-/// successful one. While open (and recently confirmed), checkouts fail at once with
+/// Circuit breaker of the catalog: opened by a failed probe ([`Db::probe`]), closed by any
+/// successful checkout. While open (and recently confirmed), checkouts fail at once with
 /// [`RecoveryDbError::CatalogUnavailable`] instead of waiting for the checkout timeout.
 #[derive(Debug, Default)]
 struct Breaker {
@@ -313,6 +313,9 @@ impl Db {
         self.checkout(None)
     }
 
+    /// A checkout; `Some(timeout)` is a probe, whose failure opens the breaker. A failed
+    /// ordinary checkout does not: a process without a prober (the CLI) keeps plain
+    /// timeouts rather than failing fast on stale knowledge.
     fn checkout(&self, timeout: Option<Duration>) -> Result<PooledConn> {
         let got = match timeout {
             Some(t) => self.pool.get_timeout(t),
@@ -324,9 +327,10 @@ impl Db {
                 Ok(PooledConn(c))
             }
             Err(e) => {
-                let err = unavailable(&self.location, &e);
-                self.breaker.trip(self.location.scrub(&e.to_string()));
-                Err(err)
+                if timeout.is_some() {
+                    self.breaker.trip(self.location.scrub(&e.to_string()));
+                }
+                Err(unavailable(&self.location, &e))
             }
         }
     }
