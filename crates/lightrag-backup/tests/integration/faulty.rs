@@ -1200,7 +1200,6 @@ fn same_size_rewrite_with_mtime_put_back_is_not_captured() {
 /// two graphs storing the same new chunk, from `repair_index` indexing a crashed backup's
 /// packs, or from an interrupted prune; here `repair_index` makes it deterministic.
 #[test]
-#[ignore = "reproduces defect: prune repacks into a pack whose content-hash name equals a pack on its delete list, then deletes it (index points at a missing pack, snapshots broken)"]
 fn prune_deletes_a_repacked_pack_named_like_a_deleted_one() {
     for attempt in 0..16u64 {
         let env = TestEnv::new(Backend::Local);
