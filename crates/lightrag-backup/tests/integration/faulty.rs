@@ -1148,7 +1148,6 @@ fn verify_reports_a_transient_read_error_as_damage() {
 /// OLD content as the current state; a restore brings back stale data silently. restic
 /// compares ctime by default for this reason.
 #[test]
-#[ignore = "reproduces defect: backup change detection ignores ctime; a same-size in-place rewrite with the mtime put back is not captured (the snapshot holds the old content)"]
 fn same_size_rewrite_with_mtime_put_back_is_not_captured() {
     let r = rig(Backend::Local);
     let f = r.graph.join("notes.bin");
