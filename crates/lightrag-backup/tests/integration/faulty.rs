@@ -1047,7 +1047,6 @@ fn lock_race_slow_lock_write_lets_prune_delete_a_backups_packs() {
 /// an object-store timeout): the operation fails, and its lock object stays, held by a live
 /// process, so every conflicting operation is refused for `stale_lock_after` (30 min).
 #[test]
-#[ignore = "reproduces defect: a failed lock write (lost reply) is not cleaned up; the orphan lock of a live pid blocks the next backups/prunes until it is stale (30 min)"]
 fn lost_reply_on_lock_write_leaves_a_blocking_lock() {
     let r = rig(Backend::Local);
     r.faulty.set_plan(
