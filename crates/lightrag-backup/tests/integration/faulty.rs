@@ -976,7 +976,7 @@ backend_tests!(
     slow_backend_still_correct,
 );
 
-// ---- Reproductions of defects found with the faulty storage (ignored until fixed) ------------
+// ---- Regression tests of defects found with the faulty storage and the model ---------------
 
 /// Regression test of defect 2 of issue 13 (found failing before the fix on h13-core, passes
 /// after it): with a slow lock write, the backup takes its lock's timestamp and its lock object
@@ -1077,7 +1077,6 @@ fn lost_reply_on_lock_write_leaves_a_blocking_lock() {
 /// ("file cannot be restored ... use another snapshot or a replica"), sending the operator to
 /// the wrong remedy; it should be a storage error naming the operation.
 #[test]
-#[ignore = "reproduces defect: restore reports a transient storage read error (EIO on a pack range) as DamagedFile (\"use another snapshot or a replica\")"]
 fn restore_reports_a_transient_read_error_as_damage() {
     let r = rig(Backend::Local);
     let s = r
@@ -1114,7 +1113,6 @@ fn restore_reports_a_transient_read_error_as_damage() {
 /// index", so every snapshot using them is listed damaged) instead of failing: `Err` is
 /// documented as "verification could not run (storage unreachable)".
 #[test]
-#[ignore = "reproduces defect: verify turns a transient EIO on reading a manifest or an index into damage findings (snapshots listed damaged) instead of an error"]
 fn verify_reports_a_transient_read_error_as_damage() {
     let r = rig(Backend::Local);
     r.repo
