@@ -1483,7 +1483,7 @@ impl World<'_> {
                 self.mutate_keep_mtime(g)?;
                 ("mutate-keep-mtime", Vec::new())
             }
-            22..=43 => {
+            24..=43 => {
                 self.mutate(g)?;
                 ("mutate", Vec::new())
             }
