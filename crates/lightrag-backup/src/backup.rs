@@ -56,7 +56,7 @@ pub struct BackupOptions {
     pub skip_lightrag_temp_files: bool,
     /// Parent snapshot for change detection; default: the graph's latest snapshot.
     pub parent: Option<String>,
-    /// Read every file even when size+mtime+inode match the parent.
+    /// Read every file even when size, mtime, ctime, inode and mode match the parent.
     pub force_reread: bool,
     /// Re-reads of a file that changed while being read or does not parse (default 5).
     pub max_retries: u32,
@@ -325,6 +325,8 @@ impl Ctx<'_> {
             || m.mtime() != old.mtime
             || m.mtime_nsec() != i64::from(old.mtime_nsec)
             || m.ino() != old.inode
+            || old.ctime != Some(m.ctime())
+            || m.ctime_nsec() != i64::from(old.ctime_nsec)
             || (m.mode() & 0o7777) != old.mode
             || !old.chunks.iter().all(|c| self.is_known(c))
         {
@@ -477,6 +479,8 @@ impl Ctx<'_> {
             mtime: before.mtime(),
             mtime_nsec: before.mtime_nsec() as u32,
             inode: before.ino(),
+            ctime: Some(before.ctime()),
+            ctime_nsec: before.ctime_nsec() as u32,
             hash: format::file_hash(&chunks),
             chunks,
         };

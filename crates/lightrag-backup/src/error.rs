@@ -240,6 +240,24 @@ impl std::fmt::Display for RemoteProblem {
 pub type Result<T, E = BackupError> = std::result::Result<T, E>;
 
 impl BackupError {
+    /// True when this says "could not read or write" (storage I/O, network, timeout,
+    /// credentials, a local file, an internal failure): nothing is known about the data, and
+    /// the operation may succeed when retried. False for "read and wrong" (an object missing,
+    /// a hash or authentication mismatch, truncated, undecodable): damage. Readers that
+    /// report damage (restore's `DamagedFile`, verify's findings, lenient index loading) pass
+    /// access failures through as errors instead.
+    pub fn is_access_failure(&self) -> bool {
+        matches!(
+            self,
+            BackupError::Storage { .. }
+                | BackupError::Remote { .. }
+                | BackupError::Io { .. }
+                | BackupError::Locked { .. }
+                | BackupError::Injected(_)
+                | BackupError::WorkerPanicked(_)
+        )
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -141,6 +141,14 @@ pub struct FileEntry {
     pub mtime_nsec: u32,
     /// Inode number at backup time (change detection only).
     pub inode: u64,
+    /// Status change time (ctime), seconds since the Unix epoch (change detection only: an
+    /// in-place rewrite that puts the mtime back still changes it). Absent in manifests
+    /// written before it was recorded: such a file is re-read by the next backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<i64>,
+    /// Nanoseconds part of the status change time.
+    #[serde(default)]
+    pub ctime_nsec: u32,
     /// Content hash, hex: BLAKE3 over the chunk ids in order (see the format document).
     pub hash: String,
     /// Chunk ids in order.
@@ -156,7 +164,8 @@ pub struct Totals {
     pub bytes: u64,
     /// Chunk references in the snapshot.
     pub chunks: u64,
-    /// Files reused from the parent without reading (size+mtime+inode unchanged).
+    /// Files reused from the parent without reading (size, mtime, ctime, inode and mode
+    /// unchanged).
     pub files_unchanged: u64,
     /// Chunks this backup added to the repository.
     pub new_chunks: u64,

@@ -365,7 +365,15 @@ pub(crate) fn acquire(
             refreshed: now_secs(),
             beat: 0,
         };
-        storage.put(&key, encode(&info))?;
+        if let Err(e) = storage.put(&key, encode(&info)) {
+            // The put may have stored the object and only lost the reply (a timeout, a
+            // dropped connection): left there, a lock of this live process would block every
+            // conflicting operation until it is stale. Remove it (best effort) before failing.
+            if let Err(d) = storage.delete(&key) {
+                tracing::warn!(key = %key, error = %d, "Could not remove a lock whose write failed");
+            }
+            return Err(e);
+        }
         // From here on the guard removes our lock on every exit path.
         let mut guard = RepositoryLock {
             storage: storage.clone(),

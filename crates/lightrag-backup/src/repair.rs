@@ -74,6 +74,9 @@ impl Repository {
                     }
                 }
                 Err(BackupError::ObjectNotFound { .. }) => continue,
+                // Could not read it: skipping would drop its marks (and `repair` would delete
+                // the object), so fail instead.
+                Err(e) if e.is_access_failure() => return Err(e),
                 Err(e) => tracing::warn!(key = %obj.key, error = %e, "Bad-chunk marks unreadable"),
             }
             keys.push(obj.key);
@@ -185,6 +188,9 @@ impl Repository {
             };
             let blobs = match self.read_trailer(&obj.key, obj.size) {
                 Ok(blobs) => blobs,
+                // Could not read it (I/O, network): not a damaged pack; the new index must not
+                // be written without it.
+                Err(e) if e.is_access_failure() => return Err(e),
                 Err(e) => match old_index.packs.get(id) {
                     Some((_, known)) => {
                         // Truncated or damaged at the end: keep what is still entirely there.

@@ -359,6 +359,8 @@ impl Repository {
             match parsed {
                 Ok(f) => index.add(&f),
                 Err(BackupError::ObjectNotFound { .. }) => continue, // removed by a prune meanwhile
+                // Could not read it (I/O, network): not a damaged index, an error.
+                Err(e) if e.is_access_failure() => return Err(e),
                 Err(e) => bad.push((obj.key.clone(), e)),
             }
             index.files.push(obj.key);

@@ -533,9 +533,14 @@ impl Repository {
             progress.advance(0, data.len() as u64);
             Ok(())
         })
-        .map_err(|err| match err {
-            BackupError::Io { .. } => err,
-            other => damaged(other.to_string()),
+        .map_err(|err| {
+            // Could not read (or write): an error naming the operation, retryable; only data
+            // read and found wrong (or missing) is damage.
+            if err.is_access_failure() {
+                err
+            } else {
+                damaged(err.to_string())
+            }
         })?;
         if written != e.size || format::file_hash(&e.chunks) != e.hash {
             return Err(damaged(

@@ -373,10 +373,33 @@ impl Repository {
             }
             progress.advance(1, data.len() as u64);
         }
-        let (new_packs, written) = writer.finish()?;
+        let (new_packs, _) = writer.finish()?;
         report.packs_written = new_packs.len() as u64;
-        report.bytes_freed = report.bytes_freed.saturating_sub(written);
+        let written: u64 = new_packs.iter().map(|p| p.size).sum();
         keep.extend(new_packs);
+        // Packs are named by the hash of their bytes, so a repacked pack can get the name of a
+        // pack on the delete list (an indexed duplicate or an orphan holding exactly those
+        // blobs): its put rewrote identical bytes, and deleting that name would delete the new
+        // pack. Nothing the new index references is ever deleted.
+        let referenced_packs: HashSet<&str> = keep.iter().map(|p| p.id.as_str()).collect();
+        let spared = |id: &String| referenced_packs.contains(id.as_str());
+        for id in delete.iter().chain(orphans.iter()).filter(|id| spared(id)) {
+            tracing::debug!(pack = %id, "Repacked pack has the name of a pack to delete; kept");
+            if orphans.contains(id) {
+                report.orphan_packs_deleted -= 1;
+            } else if !repack.iter().any(|(r, _)| r == id) {
+                report.packs_deleted -= 1;
+            }
+        }
+        delete.retain(|id| !spared(id));
+        let orphans: Vec<String> = orphans.into_iter().filter(|id| !spared(id)).collect();
+        // Net bytes freed: what is deleted minus what was written.
+        report.bytes_freed = delete
+            .iter()
+            .chain(orphans.iter())
+            .map(|id| present[id])
+            .sum::<u64>()
+            .saturating_sub(written);
         // 2. One consolidated index, written before the old ones go away.
         let new_key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
         let body = format::encode_json(

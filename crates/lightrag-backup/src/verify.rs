@@ -100,7 +100,8 @@ const MISSING_PACK: &str = "pack file is missing";
 impl Repository {
     /// Check the repository (or some snapshots) and report exactly what is damaged.
     /// Damage is reported in the [`VerifyReport`]; `Err` means verification itself could not
-    /// run (storage unreachable, bad arguments).
+    /// run (storage unreachable, a read failing with an I/O or network error, bad arguments):
+    /// a transient read error is never reported as damage.
     pub fn verify(&self, opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
         let _lock = self.lock(LockKind::Read)?;
         let mut report = VerifyReport::default();
@@ -125,6 +126,8 @@ impl Repository {
                     manifests.push(m);
                 }
                 Err(BackupError::ObjectNotFound { .. }) => {} // forgotten meanwhile
+                // Could not read it (I/O, network): verification cannot run, not damage.
+                Err(e) if e.is_access_failure() => return Err(e),
                 Err(e) => {
                     report.snapshots_checked += 1;
                     report.damaged_snapshots.insert(id.clone());

@@ -976,7 +976,7 @@ backend_tests!(
     slow_backend_still_correct,
 );
 
-// ---- Reproductions of defects found with the faulty storage (ignored until fixed) ------------
+// ---- Regression tests of defects found with the faulty storage and the model ---------------
 
 /// Regression test of defect 2 of issue 13 (found failing before the fix on h13-core, passes
 /// after it): with a slow lock write, the backup takes its lock's timestamp and its lock object
@@ -1047,7 +1047,6 @@ fn lock_race_slow_lock_write_lets_prune_delete_a_backups_packs() {
 /// an object-store timeout): the operation fails, and its lock object stays, held by a live
 /// process, so every conflicting operation is refused for `stale_lock_after` (30 min).
 #[test]
-#[ignore = "reproduces defect: a failed lock write (lost reply) is not cleaned up; the orphan lock of a live pid blocks the next backups/prunes until it is stale (30 min)"]
 fn lost_reply_on_lock_write_leaves_a_blocking_lock() {
     let r = rig(Backend::Local);
     r.faulty.set_plan(
@@ -1078,7 +1077,6 @@ fn lost_reply_on_lock_write_leaves_a_blocking_lock() {
 /// ("file cannot be restored ... use another snapshot or a replica"), sending the operator to
 /// the wrong remedy; it should be a storage error naming the operation.
 #[test]
-#[ignore = "reproduces defect: restore reports a transient storage read error (EIO on a pack range) as DamagedFile (\"use another snapshot or a replica\")"]
 fn restore_reports_a_transient_read_error_as_damage() {
     let r = rig(Backend::Local);
     let s = r
@@ -1115,7 +1113,6 @@ fn restore_reports_a_transient_read_error_as_damage() {
 /// index", so every snapshot using them is listed damaged) instead of failing: `Err` is
 /// documented as "verification could not run (storage unreachable)".
 #[test]
-#[ignore = "reproduces defect: verify turns a transient EIO on reading a manifest or an index into damage findings (snapshots listed damaged) instead of an error"]
 fn verify_reports_a_transient_read_error_as_damage() {
     let r = rig(Backend::Local);
     r.repo
@@ -1148,7 +1145,6 @@ fn verify_reports_a_transient_read_error_as_damage() {
 /// OLD content as the current state; a restore brings back stale data silently. restic
 /// compares ctime by default for this reason.
 #[test]
-#[ignore = "reproduces defect: backup change detection ignores ctime; a same-size in-place rewrite with the mtime put back is not captured (the snapshot holds the old content)"]
 fn same_size_rewrite_with_mtime_put_back_is_not_captured() {
     let r = rig(Backend::Local);
     let f = r.graph.join("notes.bin");
@@ -1200,7 +1196,6 @@ fn same_size_rewrite_with_mtime_put_back_is_not_captured() {
 /// two graphs storing the same new chunk, from `repair_index` indexing a crashed backup's
 /// packs, or from an interrupted prune; here `repair_index` makes it deterministic.
 #[test]
-#[ignore = "reproduces defect: prune repacks into a pack whose content-hash name equals a pack on its delete list, then deletes it (index points at a missing pack, snapshots broken)"]
 fn prune_deletes_a_repacked_pack_named_like_a_deleted_one() {
     for attempt in 0..16u64 {
         let env = TestEnv::new(Backend::Local);

@@ -28,9 +28,9 @@
 //! --nocapture` prints the figures). `LIGHTRAG_SOAK=<seconds>s` or `=<steps>` runs random
 //! seeds until the budget is spent and prints the seed of every failure;
 //! `LIGHTRAG_MODEL_SEED=<seed>` (with `LIGHTRAG_MODEL_STEPS=<n>`) replays one sequence.
-//! `LIGHTRAG_MODEL_KNOWN_DEFECTS=1` also draws the scenarios (and seeds) that reproduce the
-//! defects reported by this suite and not yet fixed on this branch (see the ignored tests in
-//! `faulty.rs`); turn them on by default once those are fixed. A failing sequence can be kept
+//! The scenarios and seeds that found defects (same-size rewrites with the mtime put back,
+//! seed 0x13's prune, transient read errors, lost replies to lock writes; their regression
+//! tests are in `faulty.rs`) are part of the default run. A failing sequence can be kept
 //! for inspection with `LIGHTRAG_MODEL_KEEP_FAILED=<dir>`, and its whole log printed with
 //! `LIGHTRAG_MODEL_FULL_LOG=1`; a concurrent step's failure prints its lock requests in order.
 
@@ -144,8 +144,6 @@ struct World<'f> {
     killed_lock_pending: bool,
     /// Most mutating/reading requests an operation kind made (to aim "the Nth write").
     est: BTreeMap<&'static str, (u64, u64)>,
-    known_defects: bool,
-    allow_ok_despite_fault: bool,
     /// Lock requests of the last concurrent step (printed when its check fails).
     last_lock_trace: Arc<std::sync::Mutex<Vec<String>>>,
     /// Encryption key (every third seed runs on an encrypted repository).
@@ -245,7 +243,6 @@ impl World<'_> {
     fn new<'f>(
         seed: u64,
         backend: Backend,
-        known_defects: bool,
         fig: &'f mut Figures,
         log: &'f mut Vec<String>,
     ) -> World<'f> {
@@ -275,8 +272,6 @@ impl World<'_> {
             seq: 0,
             killed_lock_pending: false,
             est: BTreeMap::new(),
-            known_defects,
-            allow_ok_despite_fault: false,
             last_lock_trace: Default::default(),
             key,
             fig,
@@ -693,7 +688,7 @@ impl World<'_> {
             ));
         }
         match &res {
-            Ok(v) if must && !self.allow_ok_despite_fault => fail!(
+            Ok(v) if must => fail!(
                 "{kind}: a failing fault was injected ({fired:?}) but the operation returned Ok({v:?})"
             ),
             Err(e) if !must => {
@@ -707,12 +702,10 @@ impl World<'_> {
                 if matches!(e, BackupError::WorkerPanicked(_)) {
                     fail!("{kind}: a worker panicked: {}", error_chain(e));
                 }
-                if self.known_defects
-                    && matches!(
-                        e,
-                        BackupError::DamagedFile { .. } | BackupError::Corrupt { .. }
-                    )
-                {
+                if matches!(
+                    e,
+                    BackupError::DamagedFile { .. } | BackupError::Corrupt { .. }
+                ) {
                     // see `restore_reports_a_transient_read_error_as_damage`
                     fail!(
                         "{kind}: a storage fault is reported as damage: {}",
@@ -731,14 +724,11 @@ impl World<'_> {
         }
         // A failed release of a lock, or a backend that went away, leaves the lock behind
         // (a crashed process would too; the stale-lock rules handle it after a while).
-        // A lost reply to a lock write leaves the lock too (reported defect, see
-        // `lost_reply_on_lock_write_leaves_a_blocking_lock`): tolerated unless checking the
-        // known defects.
-        let lock_fault = fired.iter().any(|i| {
-            i.key.starts_with("locks/")
-                && ((i.op == Op::Delete && i.fault.fails())
-                    || (i.op == Op::Put && i.fault == Fault::LostAck && !self.known_defects))
-        });
+        // A lost reply to a lock write does not: the failed acquire removes its lock (see
+        // `lost_reply_on_lock_write_leaves_a_blocking_lock`).
+        let lock_fault = fired
+            .iter()
+            .any(|i| i.key.starts_with("locks/") && i.op == Op::Delete && i.fault.fails());
         if down || lock_fault {
             let n = self.remove_locks();
             self.fig.locks_left_by_faults += n;
@@ -1314,10 +1304,8 @@ impl World<'_> {
 
     /// `verify` under a read fault: an error, or (no fault fired) a clean report.
     fn op_verify_faulted(&mut self) -> Check {
-        // A transient read error reported as damage (reported defect, see
-        // `verify_reports_a_transient_read_error_as_damage`) comes back as Ok: tolerated
-        // unless checking the known defects.
-        self.allow_ok_despite_fault = !self.known_defects;
+        // A transient read error is an error, never damage findings (see
+        // `verify_reports_a_transient_read_error_as_damage`): `faulted` fails an Ok.
         let res = self.faulted("verify", |r| {
             r.verify(
                 &VerifyOptions {
@@ -1327,15 +1315,8 @@ impl World<'_> {
                 &NoProgress,
             )
         });
-        self.allow_ok_despite_fault = false;
-        let (res, must) = res?;
+        let (res, _) = res?;
         match res {
-            Ok(rep) if must => {
-                self.note(format!(
-                    "  (verify reported the injected read error as {} damage finding(s))",
-                    rep.damage.len()
-                ));
-            }
             Ok(rep) if !rep.is_ok() => fail!("verify found damage: {:?}", rep.damage),
             _ => {}
         }
@@ -1343,8 +1324,8 @@ impl World<'_> {
     }
 
     /// Rewrite a file in place with the same size and put its mtime back (what `rsync
-    /// --inplace -t`, `cp -p` over an existing file or `touch -r` do). Only with the known
-    /// defects: change detection ignores ctime (see `same_size_rewrite_with_mtime_put_back_is_not_captured`).
+    /// --inplace -t`, `cp -p` over an existing file or `touch -r` do): change detection must
+    /// see it by ctime (see `same_size_rewrite_with_mtime_put_back_is_not_captured`).
     fn mutate_keep_mtime(&mut self, g: &str) -> Check {
         let candidates: Vec<String> = self
             .plain_files(g)
@@ -1498,11 +1479,11 @@ impl World<'_> {
         let pick = self.rng.below(100);
         let (name, new): (&'static str, Vec<String>) = match pick {
             0..=21 => ("backup", self.op_backup(g)?),
-            22..=23 if self.known_defects => {
+            22..=23 => {
                 self.mutate_keep_mtime(g)?;
                 ("mutate-keep-mtime", Vec::new())
             }
-            22..=43 => {
+            24..=43 => {
                 self.mutate(g)?;
                 ("mutate", Vec::new())
             }
@@ -1640,16 +1621,10 @@ fn model_child_process() {
 // ---- drivers ---------------------------------------------------------------------------------
 
 /// Run one sequence; `Err` is the first broken invariant (or a panic), with the log tail.
-fn run_sequence(
-    seed: u64,
-    steps: u64,
-    backend: Backend,
-    known_defects: bool,
-    fig: &mut Figures,
-) -> Check {
+fn run_sequence(seed: u64, steps: u64, backend: Backend, fig: &mut Figures) -> Check {
     let mut log = Vec::new();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut w = World::new(seed, backend, known_defects, fig, &mut log);
+        let mut w = World::new(seed, backend, fig, &mut log);
         let mut res = Ok(());
         for i in 0..steps {
             w.note(format!("step {i}"));
@@ -1719,15 +1694,13 @@ fn env_flag(name: &str) -> bool {
 /// two minutes under heavy load). Seeds divisible by 3 run on an encrypted repository.
 const SEEDS: [u64; 4] = [0x5eed_0001, 0xdead_beef, 0x0bad_cafe, 0x1337_2026];
 const STEPS: u64 = 32;
-/// Sequences that reproduce a reported, not yet fixed defect (run with the known defects):
-/// seed 0x13 hits `prune_deletes_a_repacked_pack_named_like_a_deleted_one` at step 35 in
-/// most runs.
-const KNOWN_DEFECT_SEEDS: [(u64, u64); 1] = [(0x13, 40)];
+/// Sequences that found a defect, kept in the default run (local backend): seed 0x13 hit
+/// `prune_deletes_a_repacked_pack_named_like_a_deleted_one` at step 35 in most runs.
+const DEFECT_SEEDS: [(u64, u64); 1] = [(0x13, 40)];
 
 fn run(backend: Backend) {
     let started = Instant::now();
     let mut fig = Figures::default();
-    let known_defects = env_flag("LIGHTRAG_MODEL_KNOWN_DEFECTS");
     let label = format!("{backend:?}");
     if let Ok(seed) = std::env::var("LIGHTRAG_MODEL_SEED") {
         let seed: u64 = seed.parse().expect("LIGHTRAG_MODEL_SEED is a number");
@@ -1735,7 +1708,7 @@ fn run(backend: Backend) {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(STEPS);
-        if let Err(e) = run_sequence(seed, steps, backend, known_defects, &mut fig) {
+        if let Err(e) = run_sequence(seed, steps, backend, &mut fig) {
             fig.failures.push(e);
         }
     } else if let Ok(soak) = std::env::var("LIGHTRAG_SOAK") {
@@ -1768,7 +1741,7 @@ fn run(backend: Backend) {
             let seed = seeder.next_u64() >> 1;
             let steps = 60;
             println!("model soak: seed {seed}");
-            if let Err(e) = run_sequence(seed, steps, backend, known_defects, &mut fig) {
+            if let Err(e) = run_sequence(seed, steps, backend, &mut fig) {
                 println!("model soak: FAILURE {e}");
                 fig.failures.push(e);
             }
@@ -1776,21 +1749,16 @@ fn run(backend: Backend) {
     } else {
         // An object store costs more per operation (prune waits for listings to settle):
         // fewer seeds there.
-        let (seeds, steps) = match backend {
-            Backend::Local => (&SEEDS[..], STEPS),
-            Backend::S3 => (&SEEDS[..3], 30),
-        };
-        let extra = if known_defects {
-            &KNOWN_DEFECT_SEEDS[..]
-        } else {
-            &[]
+        let (seeds, steps, extra) = match backend {
+            Backend::Local => (&SEEDS[..], STEPS, &DEFECT_SEEDS[..]),
+            Backend::S3 => (&SEEDS[..3], 30, &[][..]),
         };
         let all = seeds
             .iter()
             .map(|&s| (s, steps))
             .chain(extra.iter().copied());
         for (seed, steps) in all {
-            if let Err(e) = run_sequence(seed, steps, backend, known_defects, &mut fig) {
+            if let Err(e) = run_sequence(seed, steps, backend, &mut fig) {
                 fig.failures.push(e);
             }
         }
