@@ -130,9 +130,10 @@ impl From<lightrag_backup::BackupError> for ApiError {
             | E::AmbiguousSnapshot(_)
             | E::FullIdRequired(_)
             | E::InvalidArgument(_) => Self::BadRequest(e.to_string()),
-            E::Locked { .. } | E::GraphLooksLive { .. } | E::TargetNotEmpty(_) => {
-                Self::Conflict(e.to_string())
-            }
+            E::Locked { .. }
+            | E::LockLost { .. }
+            | E::GraphLooksLive { .. }
+            | E::TargetNotEmpty(_) => Self::Conflict(e.to_string()),
             other => Self::Internal(other.into()),
         }
     }

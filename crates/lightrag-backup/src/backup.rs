@@ -733,6 +733,8 @@ impl Repository {
         if opts.failpoint == Some(Failpoint::BeforeIndex) {
             return Err(BackupError::Injected("before index"));
         }
+        // Still ours? A prune that judged this lock stale may have deleted the new packs.
+        _lock.check()?;
         if !packs.is_empty() {
             let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
             let body = format::encode_json(self.keys(), &key, &IndexFile { packs }, level)?;
@@ -790,6 +792,7 @@ impl Repository {
             totals,
             summary,
         };
+        _lock.check()?;
         self.write_manifest(&manifest)?;
         progress.end();
         tracing::info!(graph = graph_id, snapshot = %manifest.id, files = manifest.totals.files,

@@ -163,6 +163,17 @@ pub enum BackupError {
         /// Its object key.
         key: String,
     },
+    /// The operation's repository lock stopped being ours (removed as stale by another
+    /// process, or not refreshed in time): it stopped before publishing or deleting anything.
+    #[error(
+        "the repository lock `{key}` was lost ({reason}); nothing was published or deleted: run the operation again"
+    )]
+    LockLost {
+        /// The lock object's key.
+        key: String,
+        /// Why it is no longer ours.
+        reason: String,
+    },
     /// The caller passed invalid options or arguments.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -253,6 +264,7 @@ impl BackupError {
                 | BackupError::Remote { .. }
                 | BackupError::Io { .. }
                 | BackupError::Locked { .. }
+                | BackupError::LockLost { .. }
                 | BackupError::Injected(_)
                 | BackupError::WorkerPanicked(_)
         )

@@ -77,5 +77,5 @@ pub use retention::{
 };
 pub use storage::{LocalStorage, ObjectInfo, Storage, StorageStats};
 pub use summary::{LightRagSummary, StoreKind, StoreStats};
-pub use tree::{is_lightrag_file, is_lightrag_temp_file};
+pub use tree::{is_lightrag_file, is_lightrag_temp_file, is_operation_leftover};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

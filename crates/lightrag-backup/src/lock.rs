@@ -14,6 +14,7 @@
 //! our `/proc`), same uid, and the pid is gone or now belongs to a process started later.
 //! A matching hostname alone proves nothing (containers share hostnames).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -202,6 +203,10 @@ pub struct RepositoryLock {
     storage: Arc<dyn Storage>,
     key: String,
     released: bool,
+    /// Wall-clock seconds (they count time spent suspended) of the last successful write of
+    /// the lock object: the write at acquisition, then each heartbeat.
+    refreshed_at: Arc<AtomicU64>,
+    stale_after: Duration,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
 }
@@ -225,6 +230,32 @@ impl RepositoryLock {
     /// The lock object's key (`locks/...`).
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Check that the lock is still ours before a step that others must not see half done
+    /// (publishing an index or a manifest, deleting packs): the lock object still exists and
+    /// was refreshed within half the stale limit. A holder that was suspended, or whose
+    /// refreshes kept failing, may have been judged stale and removed by another process that
+    /// then went ahead; it must stop here instead of publishing over that process's work.
+    pub fn check(&self) -> Result<()> {
+        let age = now_secs().saturating_sub(self.refreshed_at.load(Ordering::SeqCst));
+        let reason = if age >= (self.stale_after / 2).as_secs().max(1) {
+            Some(format!(
+                "not refreshed for {age}s (stale after {}s)",
+                self.stale_after.as_secs()
+            ))
+        } else if !self.storage.exists(&self.key)? {
+            Some("removed by another process".to_owned())
+        } else {
+            None
+        };
+        match reason {
+            None => Ok(()),
+            Some(reason) => Err(BackupError::LockLost {
+                key: self.key.clone(),
+                reason,
+            }),
+        }
     }
 
     /// Stop the heartbeat and delete the lock, reporting a failure to delete it.
@@ -379,6 +410,8 @@ pub(crate) fn acquire(
             storage: storage.clone(),
             key: key.clone(),
             released: false,
+            refreshed_at: Arc::new(AtomicU64::new(info.refreshed)),
+            stale_after,
             stop: None,
             heartbeat: None,
         };
@@ -407,17 +440,28 @@ fn start_heartbeat(
     let (tx, rx) = mpsc::channel::<()>();
     let st = guard.storage.clone();
     let hb_key = guard.key.clone();
+    let refreshed_at = guard.refreshed_at.clone();
     let period = (stale_after / 3).max(Duration::from_secs(1));
+    // After a failed refresh, try again soon: the lock must not drift towards stale.
+    let retry = (period / 10).clamp(Duration::from_millis(200), Duration::from_secs(5));
     let handle = std::thread::Builder::new()
         .name("lightrag-lock-heartbeat".into())
         .spawn(move || {
+            let mut wait = period;
             loop {
-                match rx.recv_timeout(period) {
+                match rx.recv_timeout(wait) {
                     Err(RecvTimeoutError::Timeout) => {
                         info.refreshed = now_secs();
                         info.beat += 1;
-                        if let Err(e) = st.put(&hb_key, encode(&info)) {
-                            tracing::warn!(key = %hb_key, error = %e, "Could not refresh repository lock");
+                        match st.put(&hb_key, encode(&info)) {
+                            Ok(()) => {
+                                refreshed_at.store(info.refreshed, Ordering::SeqCst);
+                                wait = period;
+                            }
+                            Err(e) => {
+                                tracing::warn!(key = %hb_key, error = %e, "Could not refresh repository lock");
+                                wait = retry;
+                            }
                         }
                     }
                     _ => return,
@@ -543,6 +587,33 @@ mod tests {
         fn location(&self) -> String {
             self.inner.location()
         }
+    }
+
+    /// Review finding: a holder suspended past the stale limit (or whose refreshes kept
+    /// failing) may have been removed by another process, which then went ahead. It must
+    /// notice before it publishes or deletes anything.
+    #[test]
+    fn a_holder_notices_a_lost_lock_before_publishing() {
+        let (_d, s) = local();
+        let lock = acquire(&s, LockKind::Exclusive, Duration::ZERO, LONG).unwrap();
+        lock.check().unwrap();
+        // Removed by another process that judged it stale.
+        s.delete(lock.key()).unwrap();
+        let err = lock.check().unwrap_err();
+        assert!(matches!(err, BackupError::LockLost { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("removed by another process"),
+            "{err}"
+        );
+        drop(lock);
+
+        // Not refreshed for half the stale limit (suspended, or every refresh failed).
+        let stale = Duration::from_secs(60);
+        let lock = acquire(&s, LockKind::Read, Duration::ZERO, stale).unwrap();
+        lock.check().unwrap();
+        lock.refreshed_at.store(now_secs() - 31, Ordering::SeqCst);
+        let err = lock.check().unwrap_err();
+        assert!(err.to_string().contains("not refreshed for"), "{err}");
     }
 
     #[test]

@@ -408,6 +408,9 @@ impl Repository {
             &IndexFile { packs: keep },
             self.config.compression_level,
         )?;
+        // A prune that lost its lock (suspended past the stale limit) must not delete what a
+        // backup started since then relies on.
+        _lock.check()?;
         self.storage.put(&new_key, body)?;
         // 3. Old indexes, then the packs nothing points at any more.
         for key in &index.files {

@@ -39,6 +39,19 @@ pub(crate) fn is_restore_temp_file(file_name: &str) -> bool {
         })
 }
 
+/// Whether `name` is a folder or file that an operation of ours leaves beside a graph's files
+/// while it runs or after a crash: the staged or swapped-out folder of an in-place restore
+/// (`.<name>.lrtmp-<hex>`, `.<name>.lrold-<hex>`) or the kept previous state of a
+/// recovery-point restore (`.<name>.lrprev-<hex>`). Such an entry may hold another graph's
+/// files, or be the only copy of a previous state: a backup never captures it and an in-place
+/// restore keeps it as it is (a partly written restore file is the one exception: dropped).
+pub fn is_operation_leftover(name: &str) -> bool {
+    name.starts_with('.')
+        && [".lrtmp-", ".lrold-", ".lrprev-"]
+            .iter()
+            .any(|m| name.find(m).is_some_and(|i| i > 1))
+}
+
 /// Normalise a relative path given by an operator: `/`-separated, no leading `./` or `/`,
 /// no trailing `/`, no empty components.
 pub(crate) fn normalize_rel(p: &str) -> String {
@@ -74,7 +87,7 @@ impl Selection {
     /// everything below it is skipped as well.
     pub(crate) fn skips(&self, rel: &str, name: &str) -> bool {
         self.paths.contains(rel)
-            || is_restore_temp_file(name)
+            || is_operation_leftover(name)
             || (self.skip_temp && is_lightrag_temp_file(name))
             || self
                 .patterns
@@ -136,6 +149,13 @@ mod tests {
         assert!(!Selection::new(&[], &[], false).skips_path("kv_store_a.json.tmp.1.2.3"));
         assert_eq!(normalize_rel("./a//b/"), "a/b");
         assert!(s.skips_path("sub/.kv_store_a.json.lrtmp-0123456789ab"));
+        // Kept states and staging folders of other graphs' restores (nested graphs) are never
+        // captured: they may hold another graph's files or the only copy of its old state.
+        assert!(s.skips_path(".w1.lrprev-0123abcd/kv_store_full_docs.json"));
+        assert!(s.skips_path(".w1.lrold-0123abcd/kv_store_full_docs.json"));
+        assert!(s.skips_path(".w1.lrtmp-0123abcd/vdb_entities.json"));
+        assert!(!s.skips_path(".lrprev-0123/x.json"));
+        assert!(!s.skips_path("w1.lrprev-0123/x.json"));
         assert!(!s.skips_path(".kv_store_a.json.lrtmp-0123"));
     }
 }

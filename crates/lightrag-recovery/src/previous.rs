@@ -35,10 +35,7 @@ const ROOT_NAME: &str = "default";
 /// Whether a folder name is a kept previous state (`.<name>.lrprev-<hex>`) or a staging folder
 /// of an in-place restore (`.<name>.lrtmp-<hex>`, `.<name>.lrold-<hex>`).
 pub(crate) fn is_kept_state_name(name: &str) -> bool {
-    name.starts_with('.')
-        && [KEPT_MARKER, ".lrtmp-", ".lrold-"]
-            .iter()
-            .any(|m| name.contains(m))
+    lightrag_backup::is_operation_leftover(name)
 }
 
 /// A graph's previous state, kept until [`Kept::discard`] or [`Kept::put_back`].
