@@ -47,9 +47,12 @@ pub(crate) fn is_restore_temp_file(file_name: &str) -> bool {
 /// restore keeps it as it is (a partly written restore file is the one exception: dropped).
 pub fn is_operation_leftover(name: &str) -> bool {
     name.starts_with('.')
-        && [".lrtmp-", ".lrold-", ".lrprev-"]
-            .iter()
-            .any(|m| name.find(m).is_some_and(|i| i > 1))
+        && [".lrtmp-", ".lrold-", ".lrprev-"].iter().any(|m| {
+            name.rfind(m).is_some_and(|i| {
+                let hex = &name[i + m.len()..];
+                i > 1 && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        })
 }
 
 /// Normalise a relative path given by an operator: `/`-separated, no leading `./` or `/`,
@@ -156,6 +159,6 @@ mod tests {
         assert!(s.skips_path(".w1.lrtmp-0123abcd/vdb_entities.json"));
         assert!(!s.skips_path(".lrprev-0123/x.json"));
         assert!(!s.skips_path("w1.lrprev-0123/x.json"));
-        assert!(!s.skips_path(".kv_store_a.json.lrtmp-0123"));
+        assert!(!s.skips_path(".kv_store_a.json.lrtmp-notes"));
     }
 }

@@ -51,7 +51,8 @@ pub(crate) struct Kept {
     exclude_paths: Vec<String>,
 }
 
-fn random_hex() -> String {
+/// A fresh 12-hex-digit name suffix (kept states, drill folders).
+pub(crate) fn random_hex() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

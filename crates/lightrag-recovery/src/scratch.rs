@@ -69,7 +69,7 @@ impl DrillDir {
             .map_err(|e| RecoveryError::io("create scratch directory", root, e))?;
         remove_stale(root);
         for _ in 0..16 {
-            let name = format!("{DRILL_PREFIX}{:016x}", random_u64());
+            let name = format!("{DRILL_PREFIX}{}", crate::previous::random_hex());
             let lock_path = root.join(format!("{name}{LOCK_SUFFIX}"));
             let lock = match File::options()
                 .write(true)
@@ -170,19 +170,6 @@ pub(crate) fn remove_stale(root: &Path) -> usize {
         removed += 1;
     }
     removed
-}
-
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 #[cfg(test)]
