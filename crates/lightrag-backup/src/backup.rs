@@ -733,7 +733,9 @@ impl Repository {
         if opts.failpoint == Some(Failpoint::BeforeIndex) {
             return Err(BackupError::Injected("before index"));
         }
-        // Still ours? A prune that judged this lock stale may have deleted the new packs.
+        // Still ours? A prune that judged this lock stale may have deleted the new packs (or
+        // chunks this backup deduplicated against): publish nothing then. One existence check
+        // per backup; the manifest follows immediately.
         _lock.check()?;
         if !packs.is_empty() {
             let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
@@ -792,7 +794,6 @@ impl Repository {
             totals,
             summary,
         };
-        _lock.check()?;
         self.write_manifest(&manifest)?;
         progress.end();
         tracing::info!(graph = graph_id, snapshot = %manifest.id, files = manifest.totals.files,

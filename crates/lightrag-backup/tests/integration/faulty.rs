@@ -1264,7 +1264,6 @@ fn prune_deletes_a_repacked_pack_named_like_a_deleted_one() {
 /// listing and in no index when the prune started): every snapshot using those chunks is
 /// broken.
 #[test]
-#[ignore = "reproduces defect: after a prune interrupted between writing a repacked pack and its index, the next prune indexes its identical repacked pack and then deletes it as an orphan"]
 fn prune_after_an_interrupted_prune_deletes_the_repacked_pack() {
     let r = rig(Backend::Local);
     // A pack with a live and a dead file: prune repacks it.

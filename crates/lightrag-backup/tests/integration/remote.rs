@@ -384,7 +384,8 @@ fn requests_per_backup_are_counted() {
         r.put >= packs + 3 && r.put <= packs + 5,
         "{r:?} packs={packs}"
     );
-    assert_eq!(r.head, 0, "{r:?}");
+    // One existence check of our own lock before publishing, none per chunk.
+    assert!(r.head <= 1, "{r:?}");
     assert!(r.requests < packs + 20, "{r:?}");
     let unchanged = repo
         .backup("ws", &src, &BackupOptions::default(), &NoProgress)
