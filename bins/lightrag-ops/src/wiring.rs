@@ -130,6 +130,7 @@ pub fn recovery_options(c: &Config) -> lightrag_recovery::RecoveryOptions {
         roots: vec![c.working_dir.clone()],
         live_window: LIVE_WINDOW,
         excludes: c.backup_excludes.clone(),
+        scratch_dir: c.recovery_scratch_dir.clone(),
         ..lightrag_recovery::RecoveryOptions::default()
     }
 }

@@ -133,6 +133,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Catalog database: sqlite:///./relative.db, sqlite:////abs/path.db, or postgres://user:pass@host/db",
     ),
     var(
+        "LIGHTRAG_RECOVERY_SCRATCH_DIR",
+        "",
+        "Where recovery-point drills (validation restores) write: an on-disk directory; default: .lightrag-drills beside a local repository, else <working dir>/.lightrag-ops/drills (never the system temp dir, often RAM-backed)",
+    ),
+    var(
         "LIGHTRAG_METRICS_ENABLED",
         "true",
         "Record metrics and serve Prometheus text on LIGHTRAG_METRICS_PORT",
@@ -284,6 +289,9 @@ pub struct Config {
     pub replica_dir: PathBuf,
     /// `LIGHTRAG_RECOVERY_DB_URL` (may hold a password, hence secret; see [`crate::redact_url`]).
     pub recovery_db_url: Secret,
+    /// `LIGHTRAG_RECOVERY_SCRATCH_DIR` (`None`: beside a local repository or under the working
+    /// directory).
+    pub recovery_scratch_dir: Option<PathBuf>,
     /// `LIGHTRAG_METRICS_ENABLED`.
     pub metrics_enabled: bool,
     /// `LIGHTRAG_METRICS_PORT`.
@@ -434,6 +442,7 @@ impl Config {
             }),
             replica_dir: r.get("LIGHTRAG_REPLICA_DIR", non_empty_path),
             recovery_db_url: r.get_secret("LIGHTRAG_RECOVERY_DB_URL", db_url),
+            recovery_scratch_dir: r.get("LIGHTRAG_RECOVERY_SCRATCH_DIR", optional_path),
             metrics_enabled: r.get("LIGHTRAG_METRICS_ENABLED", parse_bool),
             metrics_port: r.get("LIGHTRAG_METRICS_PORT", port),
             host: r.get("LIGHTRAG_HOST", host),
@@ -634,6 +643,11 @@ fn positive(d: Duration) -> Result<Duration, String> {
     } else {
         Ok(d)
     }
+}
+
+fn optional_path(v: &str) -> Result<Option<PathBuf>, String> {
+    let v = v.trim();
+    Ok((!v.is_empty()).then(|| PathBuf::from(v)))
 }
 
 fn optional_url(v: &str) -> Result<Option<String>, String> {

@@ -176,6 +176,13 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
             "LIGHTRAG_RECOVERY_DB_URL",
             redact_url(c.recovery_db_url.expose()),
         ),
+        (
+            "LIGHTRAG_RECOVERY_SCRATCH_DIR",
+            c.recovery_scratch_dir
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
         ("LIGHTRAG_METRICS_ENABLED", c.metrics_enabled.to_string()),
         ("LIGHTRAG_METRICS_PORT", c.metrics_port.to_string()),
         ("LIGHTRAG_HOST", c.host.to_string()),

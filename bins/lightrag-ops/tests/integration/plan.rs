@@ -262,7 +262,9 @@ fn metrics_collection_and_prometheus_export() {
         &second,
         "lightrag_backup_snapshots_total{graph=\"dickens\",status=\"completed\",trigger=\"manual\"}",
     );
-    assert_eq!(after, before + 1.0);
+    // At least our backup: the metrics recorder is per process and other tests in this binary
+    // back up their own `dickens` graphs concurrently.
+    assert!(after >= before + 1.0, "before {before}, after {after}");
 }
 
 #[test]
