@@ -91,6 +91,7 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_S3_PATH_STYLE", "true"),
         ("LIGHTRAG_S3_ALLOW_HTTP", "1"),
         ("LIGHTRAG_REPLICA_DIR", "/srv/replica"),
+        ("LIGHTRAG_RECOVERY_SCRATCH_DIR", "/srv/drills"),
         ("LIGHTRAG_REPLICATION_PATH_ROOTS", "/mnt/nfs, /srv/copies"),
         (
             "LIGHTRAG_RECOVERY_DB_URL",
@@ -139,6 +140,10 @@ fn every_variable_overrides_its_default() {
     assert_eq!(c.s3_region.as_deref(), Some("eu-west-1"));
     assert!(c.s3_path_style && c.s3_allow_http);
     assert_eq!(c.replica_dir.to_str(), Some("/srv/replica"));
+    assert_eq!(
+        c.recovery_scratch_dir.as_deref(),
+        Some(std::path::Path::new("/srv/drills"))
+    );
     assert_eq!(
         c.replication_path_roots,
         [
