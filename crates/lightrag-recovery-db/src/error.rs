@@ -202,6 +202,15 @@ impl RecoveryDbError {
                         .into(),
                     };
                 }
+                // PostgreSQL refuses NUL in text (as a value or in a lookup key); writes check
+                // for it first (`text.rs`), and whatever query still carries one (a client's
+                // id with %00) is bad input, never an internal error.
+                if message.contains("0x00") && message.contains("invalid byte sequence") {
+                    return Self::InvalidInput {
+                        field: entity,
+                        reason: "contains a NUL byte, which no stored value can hold".to_owned(),
+                    };
+                }
                 match kind {
                     DatabaseErrorKind::UniqueViolation => Self::Conflict {
                         entity,
