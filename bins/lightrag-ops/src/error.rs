@@ -102,58 +102,41 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<lightrag_recovery_db::RecoveryDbError> for ApiError {
-    fn from(e: lightrag_recovery_db::RecoveryDbError) -> Self {
-        use lightrag_recovery_db::RecoveryDbError as E;
-        if e.is_not_found() {
-            Self::NotFound(e.to_string())
-        } else if e.is_conflict() {
-            Self::Conflict(e.to_string())
-        } else if matches!(e, E::CatalogUnavailable { .. }) {
-            Self::Unavailable(e.to_string())
-        } else if e.is_unavailable() {
-            Self::Unavailable("the recovery database is unavailable; retry later".to_owned())
-        } else if matches!(e, E::InvalidInput { .. }) {
-            Self::BadRequest(e.to_string())
-        } else {
-            Self::Internal(e.into())
+impl From<lightrag_service::ServiceError> for ApiError {
+    fn from(e: lightrag_service::ServiceError) -> Self {
+        use lightrag_service::ErrorKind as K;
+        let message = e.public_message();
+        match e.kind() {
+            K::NotFound => Self::NotFound(message),
+            K::InvalidInput => Self::BadRequest(message),
+            K::Conflict => Self::Conflict(message),
+            K::Unprocessable => Self::Unprocessable(message),
+            K::TooLarge => Self::TooLarge(message),
+            K::Forbidden => Self::Forbidden(message),
+            K::Unavailable => Self::Unavailable(message),
+            K::Busy => Self::TooMany(message),
+            _ => Self::Internal(e.into()),
         }
     }
 }
 
-impl From<lightrag_backup::BackupError> for ApiError {
-    fn from(e: lightrag_backup::BackupError) -> Self {
-        use lightrag_backup::BackupError as E;
-        match e {
-            E::SnapshotNotFound(_) | E::ObjectNotFound { .. } => Self::NotFound(e.to_string()),
-            E::InvalidGraphId(_)
-            | E::AmbiguousSnapshot(_)
-            | E::FullIdRequired(_)
-            | E::InvalidArgument(_) => Self::BadRequest(e.to_string()),
-            E::Locked { .. }
-            | E::LockLost { .. }
-            | E::GraphLooksLive { .. }
-            | E::TargetNotEmpty(_) => Self::Conflict(e.to_string()),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<lightrag_recovery::RecoveryError> for ApiError {
-    fn from(e: lightrag_recovery::RecoveryError) -> Self {
-        use lightrag_recovery::RecoveryError as E;
-        match e {
-            E::Db(db) => (*db).into(),
-            E::Backup { source, .. } => (*source).into(),
-            E::GraphNotFound(_) | E::NoSnapshot(_) => Self::NotFound(e.to_string()),
-            E::InvalidGraphId(_) | E::PathNotAllowed { .. } | E::InvalidRequest(_) => {
-                Self::BadRequest(e.to_string())
+/// Library errors reach HTTP through the service's one classification.
+macro_rules! through_service {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                lightrag_service::ServiceError::from(e).into()
             }
-            E::GraphLooksLive { .. } | E::TargetNotEmpty { .. } => Self::Conflict(e.to_string()),
-            other => Self::Internal(other.into()),
         }
-    }
+    )*};
 }
+
+through_service!(
+    lightrag_recovery_db::RecoveryDbError,
+    lightrag_backup::BackupError,
+    lightrag_recovery::RecoveryError,
+    lightrag_replication::ReplicationError
+);
 
 /// Runs blocking work (file system, repository, synchronous DB calls) on the blocking pool.
 pub(crate) async fn blocking<T, E, F>(f: F) -> Result<T, ApiError>

@@ -1,316 +1,10 @@
-//! Long operations as jobs: an id, a state, live progress (files and bytes done / total) and a
-//! result. Handlers start a job and answer 202 with its id; `GET /api/v1/jobs/{id}` reports it.
+//! HTTP around the service's jobs: `?wait=true`, 202 with the job and where to poll it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use actix_web::HttpResponse;
+use lightrag_service::Job;
 
-use lightrag_backup::Progress;
-use serde::Serialize;
-use tokio::sync::watch;
-
-/// Finished jobs kept for inspection (oldest forgotten first).
-const KEEP_FINISHED: usize = 1000;
-
-/// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    /// Waiting or working.
-    Running,
-    /// Finished; `result` holds the outcome.
-    Succeeded,
-    /// Finished with an error; `error` says why.
-    Failed,
-}
-
-/// A job as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobView {
-    /// Job id.
-    pub id: String,
-    /// What it does (`backup`, `restore`, `verify`, ...).
-    pub kind: String,
-    /// Graph concerned, if one.
-    pub graph_id: Option<String>,
-    /// State.
-    pub state: JobState,
-    /// Current phase reported by the operation.
-    pub phase: Option<String>,
-    /// Files finished / expected (0 when unknown).
-    pub files_done: u64,
-    /// Files expected.
-    pub files_total: u64,
-    /// Bytes processed / expected.
-    pub bytes_done: u64,
-    /// Bytes expected.
-    pub bytes_total: u64,
-    /// Seconds since the start (or until the end).
-    pub elapsed_seconds: f64,
-    /// Start time (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: time::OffsetDateTime,
-    /// Result, when succeeded.
-    pub result: Option<serde_json::Value>,
-    /// Error message, when failed.
-    pub error: Option<String>,
-}
-
-#[derive(Debug)]
-struct Outcome {
-    state: JobState,
-    phase: Option<String>,
-    result: Option<serde_json::Value>,
-    error: Option<String>,
-    finished: Option<Instant>,
-}
-
-/// One job; also the [`Progress`] sink of its operation.
-#[derive(Debug)]
-pub struct Job {
-    id: String,
-    kind: String,
-    graph_id: Option<String>,
-    started: Instant,
-    started_at: SystemTime,
-    files_done: AtomicU64,
-    files_total: AtomicU64,
-    bytes_done: AtomicU64,
-    bytes_total: AtomicU64,
-    outcome: Mutex<Outcome>,
-    done: watch::Sender<bool>,
-}
-
-impl Job {
-    /// Job id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Snapshot of the job for the API.
-    pub fn view(&self) -> JobView {
-        let o = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-        let elapsed = o.finished.unwrap_or_else(Instant::now) - self.started;
-        JobView {
-            id: self.id.clone(),
-            kind: self.kind.clone(),
-            graph_id: self.graph_id.clone(),
-            state: o.state,
-            phase: o.phase.clone(),
-            files_done: self.files_done.load(Ordering::Relaxed),
-            files_total: self.files_total.load(Ordering::Relaxed),
-            bytes_done: self.bytes_done.load(Ordering::Relaxed),
-            bytes_total: self.bytes_total.load(Ordering::Relaxed),
-            elapsed_seconds: elapsed.as_secs_f64(),
-            started_at: self.started_at.into(),
-            result: o.result.clone(),
-            error: o.error.clone(),
-        }
-    }
-
-    /// Records the end of the job.
-    pub fn finish(&self, result: Result<serde_json::Value, String>) {
-        {
-            let mut o = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-            match result {
-                Ok(v) => {
-                    o.state = JobState::Succeeded;
-                    o.result = Some(v);
-                }
-                Err(e) => {
-                    o.state = JobState::Failed;
-                    o.error = Some(e);
-                }
-            }
-            o.finished = Some(Instant::now());
-        }
-        self.done.send_replace(true);
-    }
-
-    /// Waits until the job has finished.
-    pub async fn wait(&self) {
-        let mut rx = self.done.subscribe();
-        let _ = rx.wait_for(|d| *d).await;
-    }
-}
-
-impl Progress for Job {
-    fn begin(&self, operation: &str, total_files: u64, total_bytes: u64) {
-        self.files_total.store(total_files, Ordering::Relaxed);
-        self.bytes_total.store(total_bytes, Ordering::Relaxed);
-        self.files_done.store(0, Ordering::Relaxed);
-        self.bytes_done.store(0, Ordering::Relaxed);
-        let mut o = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-        o.phase = Some(operation.to_owned());
-    }
-
-    fn advance(&self, files: u64, bytes: u64) {
-        self.files_done.fetch_add(files, Ordering::Relaxed);
-        self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
-    }
-}
-
-/// Jobs running at once through the API; more are refused with 429 (they share the blocking
-/// pool with every database call).
-pub const MAX_RUNNING_JOBS: usize = 4;
-
-/// The server's jobs: running ones and the most recent finished ones.
-#[derive(Debug)]
-pub struct Jobs {
-    inner: Mutex<JobsInner>,
-    next: AtomicU64,
-    slots: Arc<tokio::sync::Semaphore>,
-}
-
-impl Default for Jobs {
-    fn default() -> Self {
-        Self {
-            inner: Mutex::default(),
-            next: AtomicU64::new(0),
-            slots: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_JOBS)),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct JobsInner {
-    by_id: HashMap<String, Arc<Job>>,
-    order: VecDeque<String>,
-}
-
-impl Jobs {
-    /// Registers a new running job.
-    pub fn start(&self, kind: &str, graph_id: Option<&str>) -> Arc<Job> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let (done, _) = watch::channel(false);
-        let job = Arc::new(Job {
-            id: format!("job-{n}-{}", kind),
-            kind: kind.to_owned(),
-            graph_id: graph_id.map(str::to_owned),
-            started: Instant::now(),
-            started_at: SystemTime::now(),
-            files_done: AtomicU64::new(0),
-            files_total: AtomicU64::new(0),
-            bytes_done: AtomicU64::new(0),
-            bytes_total: AtomicU64::new(0),
-            outcome: Mutex::new(Outcome {
-                state: JobState::Running,
-                phase: None,
-                result: None,
-                error: None,
-                finished: None,
-            }),
-            done,
-        });
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.by_id.insert(job.id.clone(), job.clone());
-        inner.order.push_back(job.id.clone());
-        // Forget the oldest finished jobs beyond the cap; running ones always stay.
-        while inner.order.len() > KEEP_FINISHED {
-            let Some(pos) = inner.order.iter().position(|id| {
-                inner
-                    .by_id
-                    .get(id)
-                    .is_some_and(|j| j.view().state != JobState::Running)
-            }) else {
-                break;
-            };
-            if let Some(id) = inner.order.remove(pos) {
-                inner.by_id.remove(&id);
-            }
-        }
-        job
-    }
-
-    /// A job by id.
-    pub fn get(&self, id: &str) -> Option<Arc<Job>> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.by_id.get(id).cloned()
-    }
-
-    /// Every known job, newest first.
-    pub fn list(&self) -> Vec<JobView> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
-            .order
-            .iter()
-            .rev()
-            .filter_map(|id| inner.by_id.get(id).map(|j| j.view()))
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_and_outcome_are_reported() {
-        let jobs = Jobs::default();
-        let j = jobs.start("backup", Some("g1"));
-        j.begin("backup", 3, 300);
-        j.advance(1, 100);
-        let v = j.view();
-        assert_eq!(
-            (v.files_done, v.files_total, v.bytes_done, v.bytes_total),
-            (1, 3, 100, 300)
-        );
-        assert_eq!(v.state, JobState::Running);
-        j.finish(Err("boom".into()));
-        let v = jobs.get(j.id()).unwrap().view();
-        assert_eq!(v.state, JobState::Failed);
-        assert_eq!(v.error.as_deref(), Some("boom"));
-        assert_eq!(jobs.list().len(), 1);
-    }
-
-    #[test]
-    fn running_jobs_are_capped_and_slots_come_back() {
-        actix_web::rt::System::new().block_on(async {
-            let jobs = Jobs::default();
-            let (release, gate) = std::sync::mpsc::channel::<()>();
-            let gate = std::sync::Arc::new(std::sync::Mutex::new(gate));
-            for _ in 0..MAX_RUNNING_JOBS {
-                let g = gate.clone();
-                let r = run_job(&jobs, "verify", None, false, move |_| {
-                    let _ = g.lock().unwrap().recv();
-                    Ok(serde_json::Value::Null)
-                })
-                .await;
-                assert_eq!(r.unwrap().status(), actix_web::http::StatusCode::ACCEPTED);
-            }
-            let refused = run_job(&jobs, "verify", None, false, |_| {
-                Ok(serde_json::Value::Null)
-            })
-            .await;
-            assert!(matches!(refused, Err(crate::error::ApiError::TooMany(_))));
-            for _ in 0..MAX_RUNNING_JOBS {
-                release.send(()).unwrap();
-            }
-            // Bounded wait for the slots to come back.
-            for _ in 0..500 {
-                if jobs.list().iter().all(|j| j.state != JobState::Running) {
-                    break;
-                }
-                actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            let again = run_job(&jobs, "verify", None, true, |_| Ok(serde_json::Value::Null)).await;
-            assert_eq!(again.unwrap().status(), actix_web::http::StatusCode::OK);
-        });
-    }
-
-    #[test]
-    fn finished_jobs_are_capped_but_running_ones_kept() {
-        let jobs = Jobs::default();
-        let running = jobs.start("verify", None);
-        for _ in 0..(KEEP_FINISHED + 10) {
-            jobs.start("backup", None)
-                .finish(Ok(serde_json::Value::Null));
-        }
-        assert!(jobs.list().len() <= KEEP_FINISHED);
-        assert!(jobs.get(running.id()).is_some());
-    }
-}
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// `?wait=true` on a route that starts a job: answer when it has finished.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -321,58 +15,29 @@ pub(crate) struct WaitQuery {
     pub wait: bool,
 }
 
-/// Runs `work` on the blocking pool as a job. Answers 202 with the job (and where to poll it),
-/// or with `wait` the finished job (200) or its error.
+/// Runs `work` as a job of the service. Answers 202 with the job (and where to poll it), or
+/// with `wait` the finished job (200) or its error; 429 when too many jobs are running.
 pub(crate) async fn run_job<F>(
-    jobs: &Jobs,
+    state: &AppState,
     kind: &str,
     graph_id: Option<&str>,
     wait: bool,
     work: F,
-) -> Result<actix_web::HttpResponse, crate::error::ApiError>
+) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&Job) -> Result<serde_json::Value, crate::error::ApiError> + Send + 'static,
+    F: FnOnce(&Job) -> lightrag_service::Result<serde_json::Value> + Send + 'static,
 {
-    let permit = jobs.slots.clone().try_acquire_owned().map_err(|_| {
-        crate::error::ApiError::TooMany(format!(
-            "{MAX_RUNNING_JOBS} operations are already running; retry when one has finished (see /api/v1/jobs)"
-        ))
-    })?;
-    let job = jobs.start(kind, graph_id);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let j = job.clone();
-    actix_web::rt::spawn(async move {
-        let jj = j.clone();
-        let result = actix_web::rt::task::spawn_blocking(move || work(&jj))
-            .await
-            .unwrap_or_else(|e| {
-                Err(crate::error::ApiError::Internal(anyhow::anyhow!(
-                    "job task failed: {e}"
-                )))
-            });
-        if let Err(crate::error::ApiError::Internal(e)) = &result {
-            // The client only sees "internal error": the cause goes to the log.
-            tracing::error!(job = %j.id(), error = %format!("{e:#}"), "Job failed");
-        }
-        j.finish(result.as_ref().map(Clone::clone).map_err(|e| match e {
-            crate::error::ApiError::Internal(_) => {
-                format!("internal error; see the server log for job {}", j.id())
-            }
-            other => other.to_string(),
-        }));
-        drop(permit);
-        let _ = tx.send(result);
-    });
+    let (job, done) = state.jobs().run(kind, graph_id, work)?;
     if !wait {
         let view = job.view();
-        return Ok(actix_web::HttpResponse::Accepted()
+        return Ok(HttpResponse::Accepted()
             .insert_header(("Location", format!("/api/v1/jobs/{}", view.id)))
             .json(view));
     }
-    match rx.await {
-        Ok(Ok(_)) => Ok(actix_web::HttpResponse::Ok().json(job.view())),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(crate::error::ApiError::Internal(anyhow::anyhow!(
+    match done.await {
+        Ok(Ok(_)) => Ok(HttpResponse::Ok().json(job.view())),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::Internal(anyhow::anyhow!(
             "job {} ended without a result",
             job.id()
         ))),

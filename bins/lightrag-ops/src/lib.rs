@@ -1,20 +1,18 @@
 //! The lightrag-ops server: wires the library crates into an actix-web application.
 //!
-//! It holds no business logic: configuration comes from `lightrag-config`, and each route module
-//! exports `fn config(cfg: &mut ServiceConfig)` that maps HTTP onto a library facade.
+//! It holds no business logic: every operation is a method of the composed
+//! [`lightrag_service::Service`]; the binary parses arguments, maps HTTP, renders and wires.
+//! Each route module exports `fn config(cfg: &mut ServiceConfig)`.
 
 pub mod cli;
 mod error;
 mod jobs;
 mod middleware;
-mod ops;
 mod routes;
-mod scheduler;
 mod server;
 mod state;
 pub mod telemetry;
-pub mod wiring;
 
 pub use error::ApiError;
 pub use server::{Listening, bind, run_server};
-pub use state::{AppState, Readiness};
+pub use state::AppState;

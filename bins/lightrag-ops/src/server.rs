@@ -9,34 +9,19 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context as _, bail};
 use lightrag_config::Config;
-use lightrag_monitoring::{
-    EventLogger, EventLoggerConfig, MetricsCollector, PROMETHEUS_CONTENT_TYPE,
-};
-use lightrag_recovery::{HealthMonitor, RecoveryManager};
-use metrics_exporter_prometheus::PrometheusHandle;
+use lightrag_monitoring::{MetricsCollector, PROMETHEUS_CONTENT_TYPE};
+use lightrag_service::{Mode, Service, ServiceOptions};
 
-use crate::jobs::Jobs;
 use crate::middleware::{record_duration, require_api_key};
 use crate::routes;
-use crate::scheduler::Scheduler;
-use crate::state::{AppState, Readiness};
+use crate::state::AppState;
 use crate::telemetry;
-use crate::wiring;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
-/// How often the database probe runs (it feeds `/readyz` and the catalog's circuit breaker).
-const DB_PROBE_INTERVAL: Duration = Duration::from_millis(500);
-/// How long one probe waits for a connection: an outage is noticed within about
-/// `DB_PROBE_INTERVAL + DB_PROBE_TIMEOUT`.
-const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long the event log may take to store what is queued at shutdown (after the HTTP
-/// servers stopped); what remains then is counted as dropped.
-const EVENT_DRAIN_DEADLINE: Duration = Duration::from_secs(10);
-/// How often a scrape refreshes the state gauges from the catalog (at most).
-const METRICS_REFRESH: Duration = Duration::from_secs(5);
-/// How often the Prometheus recorder's histograms are compacted.
-const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// How long the background workers, the API's jobs and the event log may take to finish at
+/// shutdown (after the HTTP servers stopped); the event log always gets a few seconds of it.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A server whose listeners are bound (so bind errors have already surfaced) but not yet run.
 pub struct Listening {
@@ -85,17 +70,28 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
         ),
         None => None,
     };
-    let state = build_state(config, handle).await?;
+    let service = web::block(move || {
+        Service::open(
+            config,
+            ServiceOptions {
+                mode: Mode::Server,
+                metrics: handle,
+            },
+        )
+    })
+    .await
+    .context("start-up task failed")??;
+    let state = AppState::new(Arc::new(service));
     let api_addr = api_listener.local_addr()?;
     let api = api_server(state.clone(), api_listener)?;
-    let (metrics_addr, metrics_server) = match (&state.metrics, metrics_listener) {
+    let (metrics_addr, metrics_server) = match (state.metrics(), metrics_listener) {
         (Some(collector), Some(listener)) => (
             Some(listener.local_addr()?),
             Some(metrics_server(collector.clone(), listener)?),
         ),
         _ => (None, None),
     };
-    state.readiness.set("startup", Ok(()));
+    state.readiness().set("startup", Ok(()));
     Ok(Listening {
         api_addr,
         metrics_addr,
@@ -125,26 +121,17 @@ impl Listening {
     /// Runs until every server has stopped (through [`Listening::handles`] or a signal).
     pub async fn run(self) -> anyhow::Result<()> {
         let handles = self.handles();
-        let scheduler = self.state.scheduler.clone();
+        let service = self.state.service.clone();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("Shutting down: finishing in-flight requests");
-            scheduler.shutdown();
+            // No new background work starts while the requests finish.
+            service.workers().stop();
             for h in handles {
                 h.stop(true).await;
             }
         });
-        actix_web::rt::spawn(probe_database(self.state.clone()));
-        self.state.scheduler.start(&self.state);
-        if let Some(collector) = self.state.metrics.clone() {
-            actix_web::rt::spawn(async move {
-                let mut tick = actix_web::rt::time::interval(METRICS_UPKEEP);
-                loop {
-                    tick.tick().await;
-                    collector.handle().run_upkeep();
-                }
-            });
-        }
+        self.state.service.start_workers();
         let metrics = self.metrics.map(actix_web::rt::spawn);
         let api_result = self.api.await.context("HTTP API server failed");
         let metrics_result = match metrics {
@@ -154,12 +141,10 @@ impl Listening {
                 .and_then(|r| r.context("metrics server failed")),
             None => Ok(()),
         };
-        // Every request has finished: store what the event log still holds (bounded), so a
-        // SIGTERM loses no event, or counts and logs what it had to drop.
-        self.state
-            .events
-            .shutdown_within(EVENT_DRAIN_DEADLINE)
-            .await;
+        // Every request has finished: the workers and jobs finish their unit, then the event
+        // log stores what it still holds (bounded), so a SIGTERM loses no event, or counts and
+        // logs what it had to drop.
+        self.state.service.shutdown(DRAIN_DEADLINE).await;
         metrics_result?;
         api_result
     }
@@ -171,121 +156,12 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         api = %listening.api_addr,
         metrics = %listening.metrics_addr.map_or_else(|| "disabled".to_owned(), |a| a.to_string()),
-        auth = listening.state.config.api_key.is_some(),
+        auth = listening.state.config().api_key.is_some(),
         "Listening"
     );
     listening.run().await?;
     tracing::info!("Stopped");
     Ok(())
-}
-
-/// Start-up after the listeners are bound: catalog (migrated), repository, graph discovery,
-/// catalog reconciliation, event log, managers, metrics collector.
-async fn build_state(config: Config, handle: Option<PrometheusHandle>) -> anyhow::Result<AppState> {
-    let config = Arc::new(config);
-    let readiness = Arc::new(Readiness::default());
-    let c = config.clone();
-    let (db, repo, graphs) = web::block(move || -> anyhow::Result<_> {
-        let db = wiring::open_db(&c)?;
-        let applied = db.migrate().context("migrating the recovery database")?;
-        if !applied.is_empty() {
-            tracing::info!(
-                count = applied.len(),
-                "Applied recovery database migrations"
-            );
-        }
-        let repo = wiring::open_repository(&c, true)?;
-        let graphs = wiring::register_discovered_graphs(&c, &db)?;
-        let report = wiring::reconcile_catalog(&db, &repo)?;
-        tracing::info!(
-            graphs = graphs.len(),
-            snapshots = report.snapshots,
-            inserted = report.inserted,
-            "Catalog reconciled with the repository"
-        );
-        Ok((db, repo, graphs))
-    })
-    .await
-    .context("start-up task failed")??;
-    readiness.set("database", Ok(()));
-    readiness.set("repository", Ok(()));
-    let events = EventLogger::start(db.clone(), EventLoggerConfig::default());
-    let recovery = Arc::new(
-        RecoveryManager::new(db.clone(), wiring::recovery_options(&config))
-            .with_event_sink(Arc::new(wiring::LoggerSink(events.clone()))),
-    );
-    let health = Arc::new(
-        HealthMonitor::new(db.clone(), wiring::health_options(&config))
-            .with_event_sink(Arc::new(wiring::LoggerSink(events.clone()))),
-    );
-    let metrics = handle.map(|h| {
-        let collector = Arc::new(MetricsCollector::new(h, db.clone(), METRICS_REFRESH));
-        for g in &graphs {
-            collector.register_graph(g);
-        }
-        collector
-    });
-    Ok(AppState {
-        status_cache: Arc::default(),
-        receiver: wiring::receiver(&config),
-        scheduler: Arc::new(Scheduler::new(&config)),
-        config,
-        db,
-        repo,
-        recovery,
-        health,
-        events,
-        metrics,
-        jobs: Arc::new(Jobs::default()),
-        readiness,
-    })
-}
-
-/// Keeps `/readyz` and the catalog's circuit breaker in step with the database: a probe
-/// checkout (which tests the connection, bounded by [`DB_PROBE_TIMEOUT`]) every
-/// [`DB_PROBE_INTERVAL`]. A failure opens the breaker (catalog calls fail fast with 503) and
-/// turns readiness to 503 with the reason; when the database answers again the breaker
-/// closes and the catalog is reconciled with the repository (as at start-up), so snapshots
-/// taken during the outage appear in it.
-async fn probe_database(state: AppState) {
-    let mut tick = actix_web::rt::time::interval(DB_PROBE_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reconcile = false;
-    loop {
-        tick.tick().await;
-        let db = state.db.clone();
-        let result = match web::block(move || db.probe(DB_PROBE_TIMEOUT)).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("probe task failed: {e}")),
-        };
-        match &result {
-            Err(reason) => {
-                if !reconcile {
-                    tracing::warn!(%reason, "Recovery database unavailable");
-                }
-                reconcile = true;
-            }
-            Ok(()) if reconcile => {
-                let st = state.clone();
-                match web::block(move || st.recovery.rebuild_catalog(&st.repo)).await {
-                    Ok(Ok(report)) => {
-                        reconcile = false;
-                        tracing::info!(
-                            snapshots = report.snapshots,
-                            inserted = report.inserted,
-                            "Catalog reconciled with the repository after the database returned"
-                        );
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "Catalog reconciliation failed; retrying");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "Catalog reconciliation task failed"),
-                }
-            }
-            Ok(()) => {}
-        }
-        state.readiness.set("database", result);
-    }
 }
 
 fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {

@@ -19,6 +19,8 @@ mod malformed;
 mod metrics;
 #[path = "integration/outage.rs"]
 mod outage;
+#[path = "integration/parity.rs"]
+mod parity;
 #[path = "integration/plan.rs"]
 mod plan;
 #[path = "integration/probes.rs"]

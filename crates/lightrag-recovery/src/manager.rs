@@ -207,6 +207,18 @@ impl RecoveryManager {
         trigger: BackupTrigger,
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
+        self.backup_graph_tagged(repo, id, trigger, &[], progress)
+    }
+
+    /// [`RecoveryManager::backup_graph_with_progress`] with `tags` on the snapshot.
+    pub fn backup_graph_tagged(
+        &self,
+        repo: &Repository,
+        id: &str,
+        trigger: BackupTrigger,
+        tags: &[String],
+        progress: &dyn Progress,
+    ) -> Result<SnapshotSummary> {
         // A backup needs only the repository: while the catalog is down the graph is found by
         // discovery, and the snapshot reaches the catalog when it returns (the server
         // reconciles the catalog with the repository then, as at start-up).
@@ -218,7 +230,7 @@ impl RecoveryManager {
             }
             Err(e) => return Err(e),
         };
-        let summary = backup_location(repo, id, &loc, trigger, progress)?;
+        let summary = backup_location(repo, id, &loc, trigger, tags, progress)?;
         match self
             .conn()
             .and_then(|mut conn| upsert_snapshot(&mut conn, &summary.snapshot))
@@ -354,10 +366,12 @@ pub(crate) fn backup_location(
     id: &str,
     loc: &GraphLocation,
     trigger: BackupTrigger,
+    tags: &[String],
     progress: &dyn Progress,
 ) -> Result<SnapshotSummary> {
     let opts = loc.backup_options(BackupOptions {
         trigger: trigger.as_str().to_owned(),
+        tags: tags.to_vec(),
         ..BackupOptions::default()
     });
     repo.backup(id, &loc.path, &opts, progress)

@@ -501,6 +501,7 @@ impl RecoveryManager {
                 graph,
                 loc,
                 BackupTrigger::PreRestore,
+                &[],
                 &lightrag_backup::NoProgress,
             )?;
             *safety = Some(s.snapshot.id);
@@ -860,6 +861,7 @@ impl RecoveryManager {
                 &graph,
                 &loc,
                 BackupTrigger::PreRestore,
+                &[],
                 &NoProgress,
             )?;
             // The catalog describes the primary; a local safety repository is only reported.

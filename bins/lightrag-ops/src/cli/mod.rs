@@ -214,7 +214,7 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
 /// `lightrag-ops db …`.
 pub fn run_db(c: &Config, cmd: &DbCommand) -> anyhow::Result<()> {
     use lightrag_recovery_db::{applied_migrations, pending_migrations};
-    let db = crate::wiring::open_db(c)?;
+    let db = lightrag_service::settings::open_db(c)?;
     match cmd {
         DbCommand::Migrate => {
             let applied = db.migrate().context("migrating the recovery database")?;
@@ -236,6 +236,35 @@ pub fn run_db(c: &Config, cmd: &DbCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How long a command's event log may take to store its events before the process exits.
+const EVENT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the composed service for one command (the same operations the server runs: catalog
+/// rows, events, metrics), runs `f`, then stores the command's events.
+pub(crate) fn with_service<T>(
+    c: &Config,
+    create_repository: bool,
+    f: impl FnOnce(&lightrag_service::Service) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use lightrag_service::{Mode, Service, ServiceOptions};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let _enter = rt.enter();
+    let svc = Service::open(
+        c.clone(),
+        ServiceOptions {
+            mode: Mode::Command { create_repository },
+            metrics: None,
+        },
+    )?;
+    let out = f(&svc);
+    rt.block_on(svc.shutdown(EVENT_DRAIN));
+    out
 }
 
 /// Prints `value` as pretty JSON on stdout.

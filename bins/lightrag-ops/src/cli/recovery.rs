@@ -3,11 +3,11 @@
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use lightrag_config::Config;
-use lightrag_recovery::{CreatePointRequest, RecoveryManager, RestorePointOptions};
-use lightrag_recovery_db::{Page, RecoveryPointFilter};
+use lightrag_recovery::{CreatePointRequest, RestorePointOptions};
+use lightrag_recovery_db::Page;
+use lightrag_service::Service;
 
-use super::{Outcome, print_json};
-use crate::wiring;
+use super::{Outcome, print_json, with_service};
 
 /// `catalog` subcommands.
 #[derive(Debug, Subcommand)]
@@ -68,20 +68,14 @@ pub struct RestorePointArgs {
     pub force: bool,
 }
 
-fn manager(c: &Config) -> anyhow::Result<RecoveryManager> {
-    let db = wiring::open_db(c)?;
-    db.migrate().context("migrating the recovery database")?;
-    Ok(RecoveryManager::new(db, wiring::recovery_options(c)))
-}
-
 /// `lightrag-ops catalog …`.
 pub fn catalog(c: &Config, cmd: &CatalogCommand, json: bool) -> anyhow::Result<Outcome> {
     match cmd {
         CatalogCommand::Rebuild => {
-            let db = wiring::open_db(c)?;
-            db.migrate().context("migrating the recovery database")?;
-            let repo = wiring::open_repository(c, false)?;
-            let report = wiring::reconcile_catalog(&db, &repo)?;
+            let report = with_service(c, false, |svc| {
+                svc.rebuild_catalog()
+                    .context("reconciling the catalog with the repository")
+            })?;
             if json {
                 print_json(&report)?;
             } else {
@@ -97,17 +91,20 @@ pub fn catalog(c: &Config, cmd: &CatalogCommand, json: bool) -> anyhow::Result<O
 
 /// `lightrag-ops recovery …`.
 pub fn recovery(c: &Config, cmd: &RecoveryCommand, json: bool) -> anyhow::Result<Outcome> {
-    let m = manager(c)?;
+    let create = matches!(cmd, RecoveryCommand::Create(a) if a.fresh_backup);
+    with_service(c, create, |svc| recovery_with(svc, cmd, json))
+}
+
+fn recovery_with(svc: &Service, cmd: &RecoveryCommand, json: bool) -> anyhow::Result<Outcome> {
     match cmd {
         RecoveryCommand::Create(a) => {
-            let repo = wiring::open_repository(c, a.fresh_backup)?;
             let req = CreatePointRequest {
                 graph_ids: a.graphs.clone(),
                 description: a.description.clone(),
                 created_by: Some("cli".to_owned()),
                 fresh_backup: a.fresh_backup,
             };
-            let p = m.create_point(&repo, &req)?;
+            let p = svc.create_point(&req)?;
             if json {
                 print_json(&p)?;
             } else {
@@ -122,7 +119,7 @@ pub fn recovery(c: &Config, cmd: &RecoveryCommand, json: bool) -> anyhow::Result
             }
         }
         RecoveryCommand::List => {
-            let points = m.list_points(&RecoveryPointFilter::default(), Page::new(1000, 0))?;
+            let points = svc.list_points(Page::new(1000, 0))?;
             if json {
                 print_json(&points)?;
             } else {
@@ -139,8 +136,7 @@ pub fn recovery(c: &Config, cmd: &RecoveryCommand, json: bool) -> anyhow::Result
             }
         }
         RecoveryCommand::Validate { id } => {
-            let repo = wiring::open_repository(c, false)?;
-            let r = m.validate_point(&repo, id)?;
+            let r = svc.validate_point(id)?;
             if json {
                 print_json(&r)?;
             } else if let Some(e) = r.error_text() {
@@ -155,14 +151,13 @@ pub fn recovery(c: &Config, cmd: &RecoveryCommand, json: bool) -> anyhow::Result
             return Ok(if r.ok { Outcome::Ok } else { Outcome::Damaged });
         }
         RecoveryCommand::Restore(a) => {
-            let repo = wiring::open_repository(c, false)?;
             let opts = RestorePointOptions {
                 in_place: a.in_place,
                 id_suffix: Some(a.suffix.clone().unwrap_or_else(|| "-restored".to_owned())),
                 force: a.force,
                 ..RestorePointOptions::default()
             };
-            let r = m.restore_point(&repo, None, &a.id, &opts)?;
+            let r = svc.restore_point(&a.id, &opts)?;
             if json {
                 print_json(&r)?;
             } else {
@@ -176,7 +171,7 @@ pub fn recovery(c: &Config, cmd: &RecoveryCommand, json: bool) -> anyhow::Result
             }
         }
         RecoveryCommand::Delete { id } => {
-            let d = m.delete_point(id)?;
+            let d = svc.delete_point(id)?;
             if json {
                 print_json(&d)?;
             } else {

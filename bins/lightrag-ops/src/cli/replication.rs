@@ -1,12 +1,11 @@
 //! Replication subcommands (work without a server): targets, sync now.
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use lightrag_config::Config;
 use lightrag_replication::TargetSpec;
+use lightrag_service::Service;
 
-use super::{Outcome, print_json};
-use crate::wiring;
+use super::{Outcome, print_json, with_service};
 
 /// `targets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -36,12 +35,13 @@ pub enum TargetsCommand {
 
 /// `lightrag-ops targets …`.
 pub fn targets(c: &Config, cmd: &TargetsCommand, json: bool) -> anyhow::Result<Outcome> {
-    let db = wiring::open_db(c)?;
-    db.migrate().context("migrating the recovery database")?;
-    let mut conn = db.conn()?;
+    with_service(c, false, |svc| targets_with(svc, cmd, json))
+}
+
+fn targets_with(svc: &Service, cmd: &TargetsCommand, json: bool) -> anyhow::Result<Outcome> {
     match cmd {
         TargetsCommand::List => {
-            let ts = lightrag_replication::list_targets(&mut conn, None)?;
+            let ts = svc.list_targets(None)?;
             if json {
                 print_json(&ts)?;
             } else {
@@ -59,7 +59,8 @@ pub fn targets(c: &Config, cmd: &TargetsCommand, json: bool) -> anyhow::Result<O
         }
         TargetsCommand::AddPath { name, path } => {
             let spec = TargetSpec::Directory { path: path.clone() };
-            let t = lightrag_replication::create_target(&mut conn, name, &spec, true)?;
+            // The operator's CLI may name any directory (the API is held to the roots).
+            let t = svc.create_target(name, &spec, true, false)?;
             println!("added target {} ({})", t.name, t.id);
         }
         TargetsCommand::AddPeer { name, url } => {
@@ -70,12 +71,11 @@ pub fn targets(c: &Config, cmd: &TargetsCommand, json: bool) -> anyhow::Result<O
                 url: url.clone(),
                 api_key,
             };
-            let t = lightrag_replication::create_target(&mut conn, name, &spec, true)?;
+            let t = svc.create_target(name, &spec, true, false)?;
             println!("added target {} ({})", t.name, t.id);
         }
         TargetsCommand::Remove { target } => {
-            let t = lightrag_replication::find_target(&mut conn, target)?;
-            lightrag_replication::delete_target(&mut conn, &t.id)?;
+            let t = svc.delete_target(target)?;
             println!("removed target {}", t.name);
         }
     }
@@ -89,43 +89,24 @@ pub fn replicate(
     target: Option<&str>,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let db = wiring::open_db(c)?;
-    db.migrate().context("migrating the recovery database")?;
-    let repo = wiring::open_repository(c, false)?;
-    {
-        let mut conn = db.conn()?;
-        let none = target.is_none()
-            && lightrag_replication::list_targets(&mut conn, Some(true))?.is_empty();
+    let outcomes = with_service(c, false, |svc| {
         anyhow::ensure!(
-            !none,
+            target.is_some() || !svc.list_targets(Some(true))?.is_empty(),
             "no enabled replication target; add one with `lightrag-ops targets add-path|add-peer`"
         );
-    }
-    let outcomes = lightrag_replication::sync_targets(
-        &db,
-        repo.storage(),
-        graph,
-        target,
-        true,
-        &wiring::sync_options(c),
-        &wiring::target_open_options(c),
-        |t, o| {
-            if !json {
-                match &o.error {
-                    None => println!(
-                        "{} → {}: {} object(s), {} byte(s) sent, {} skipped; lag {} ms",
-                        o.graph_id,
-                        t.name,
-                        o.objects_sent,
-                        o.bytes_sent,
-                        o.objects_skipped,
-                        o.lag_ms
-                    ),
-                    Some(e) => println!("{} → {}: FAILED: {e}", o.graph_id, t.name),
-                }
+        Ok(svc.replicate(graph, target, true)?)
+    })?;
+    if !json {
+        for o in &outcomes {
+            match &o.error {
+                None => println!(
+                    "{} → {}: {} object(s), {} byte(s) sent, {} skipped; lag {} ms",
+                    o.graph_id, o.target, o.objects_sent, o.bytes_sent, o.objects_skipped, o.lag_ms
+                ),
+                Some(e) => println!("{} → {}: FAILED: {e}", o.graph_id, o.target),
             }
-        },
-    )?;
+        }
+    }
     if json {
         print_json(&outcomes)?;
     }
@@ -134,15 +115,4 @@ pub fn replicate(
     } else {
         Outcome::Damaged
     })
-}
-
-/// Opens target `name`'s copy of the repository (failover source).
-pub fn target_repository(c: &Config, name: &str) -> anyhow::Result<lightrag_backup::Repository> {
-    let db = wiring::open_db(c)?;
-    let mut conn = db.conn()?;
-    let t = lightrag_replication::find_target(&mut conn, name)?;
-    let store = lightrag_replication::open_target(&mut conn, &t, &wiring::target_open_options(c))?;
-    let key = c.encryption_key.as_ref().map(|k| k.expose().as_bytes());
-    lightrag_replication::open_target_repository(store, key)
-        .with_context(|| format!("cannot open the copy held by target {}", t.name))
 }

@@ -1,20 +1,17 @@
 //! Repository subcommands: backup, snapshots, restore, verify, forget, prune, diff, stats.
 //! Each maps arguments onto the `lightrag-backup` facade and prints text or JSON.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use lightrag_backup::{
-    BackupOptions, PruneOptions, ReadData, RepairOptions, RestoreOptions, RetentionPolicy,
-    VerifyOptions,
-};
+use lightrag_backup::{PruneOptions, ReadData, RepairOptions, RetentionPolicy, VerifyOptions};
 use lightrag_config::Config;
+use lightrag_recovery_db::BackupTrigger;
+use lightrag_service::{RestoreRequest, RetentionReport, Service, settings};
 
 use super::progress::Bar;
-use super::{Outcome, print_json};
-use crate::wiring;
+use super::{Outcome, print_json, with_service};
 
 /// `backup`.
 #[derive(Debug, Args)]
@@ -140,38 +137,33 @@ fn mib(bytes: u64) -> String {
 
 /// `lightrag-ops backup`.
 pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, true)?;
-    let ids = if args.all {
-        wiring::discover(c)?.into_iter().map(|(id, _)| id).collect()
-    } else {
-        args.graphs.clone()
-    };
-    // The graph locator: each graph's folder minus the folders of other graphs nested in it
-    // (every workspace, for `default`) and the configured excludes — as the server does.
-    let graphs = ids
-        .iter()
-        .map(|g| {
-            lightrag_recovery::resolve_graph_location(&[&c.working_dir], g, &c.backup_excludes)
-                .map_err(anyhow::Error::from)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if graphs.is_empty() {
-        bail!(
-            "no LightRAG graph found under {} (LIGHTRAG_WORKING_DIR)",
-            c.working_dir.display()
-        );
-    }
-    let base = BackupOptions {
-        tags: args.tags.clone(),
-        compression_level: Some(c.compression_level),
-        ..BackupOptions::default()
-    };
+    with_service(c, true, |svc| {
+        let ids = if args.all {
+            svc.graphs_to_back_up()?
+        } else {
+            args.graphs.clone()
+        };
+        if ids.is_empty() {
+            bail!(
+                "no LightRAG graph found under {} (LIGHTRAG_WORKING_DIR)",
+                c.working_dir.display()
+            );
+        }
+        backup_graphs(svc, &ids, &args.tags, json)
+    })
+}
+
+fn backup_graphs(
+    svc: &Service,
+    ids: &[String],
+    tags: &[String],
+    json: bool,
+) -> anyhow::Result<Outcome> {
     let mut results = Vec::new();
-    for loc in graphs {
-        let (id, opts) = (&loc.id, loc.backup_options(base.clone()));
+    for id in ids {
         let bar = Bar::new(json);
-        let summary = repo
-            .backup(id, &loc.path, &opts, &bar)
+        let summary = svc
+            .backup(id, BackupTrigger::Manual, tags, &bar)
             .with_context(|| format!("backup of graph {id} failed"))?;
         if !json {
             let s = &summary.snapshot;
@@ -203,11 +195,9 @@ pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outco
 
 /// `lightrag-ops snapshots`.
 pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = match &args.from_target {
-        Some(t) => super::replication::target_repository(c, t)?,
-        None => wiring::open_repository(c, false)?,
-    };
-    let list = repo.snapshots(args.graph.as_deref())?;
+    let list = with_service(c, false, |svc| {
+        Ok(svc.snapshots(args.graph.as_deref(), args.from_target.as_deref())?)
+    })?;
     if json {
         print_json(&list)?;
     } else {
@@ -236,40 +226,23 @@ pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result
 
 /// `lightrag-ops restore`.
 pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = match &args.from_target {
-        Some(t) => super::replication::target_repository(c, t)?,
-        None => wiring::open_repository(c, false)?,
-    };
+    with_service(c, false, |svc| restore_with(svc, args, json))
+}
+
+fn restore_with(svc: &Service, args: &RestoreArgs, json: bool) -> anyhow::Result<Outcome> {
     if args.in_place {
-        // In place goes through the recovery manager: catalog location, live-graph guard,
-        // safety snapshot, and for the `default` graph only its own top-level files.
-        let db = wiring::open_db(c)?;
-        db.migrate().context("migrating the recovery database")?;
-        let m = lightrag_recovery::RecoveryManager::new(db, wiring::recovery_options(c));
-        let opts = lightrag_recovery::RestoreSnapshotOptions {
+        // In place: the catalog location, the live-graph guard, the safety snapshot (to the
+        // primary, or when reading a target's copy and the primary is gone, the local safety
+        // repository), and for the `default` graph only its own top-level files.
+        let req = RestoreRequest {
+            snapshot_id: args.snapshot.clone(),
             in_place: true,
+            target_graph_id: None,
             files: args.files.clone(),
             force: args.force,
-            ..Default::default()
+            from_target: args.from_target.clone(),
         };
-        let r = if args.from_target.is_some() {
-            // Failover: the safety snapshot goes to the primary (or, when it is gone, the local
-            // safety repository), never into the replica read from.
-            let primary = wiring::open_repository(c, false)
-                .inspect_err(|e| tracing::warn!(error = %format!("{e:#}"), "Primary repository unavailable; the safety snapshot goes to the local safety repository"))
-                .ok();
-            let key = c.encryption_key.as_ref().map(|k| k.expose().as_bytes());
-            m.failover_snapshot(
-                &repo,
-                primary.as_ref(),
-                key,
-                &args.snapshot,
-                &opts,
-                &Bar::new(json),
-            )?
-        } else {
-            m.restore_snapshot(&repo, &args.snapshot, &opts, &Bar::new(json))?
-        };
+        let r = svc.restore_snapshot(&req, &Bar::new(json))?;
         if json {
             print_json(&r)?;
         } else {
@@ -287,18 +260,18 @@ pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Out
         }
         return Ok(Outcome::Ok);
     }
-    let manifest = repo.snapshot(&args.snapshot)?;
     let Some(target) = args.to.clone() else {
         bail!("give exactly one of --to DIR or --in-place");
     };
-    let opts = RestoreOptions {
-        files: args.files.clone(),
-        ..RestoreOptions::default()
-    };
-    let bar = Bar::new(json);
-    let summary = repo
-        .restore(&manifest.id, &target, &opts, &bar)
-        .with_context(|| format!("restore of snapshot {} failed", manifest.id))?;
+    let (manifest, summary) = svc
+        .restore_to_directory(
+            &args.snapshot,
+            &target,
+            &args.files,
+            args.from_target.as_deref(),
+            &Bar::new(json),
+        )
+        .with_context(|| format!("restore of snapshot {} failed", args.snapshot))?;
     if json {
         print_json(&summary)?;
     } else {
@@ -316,7 +289,6 @@ pub fn restore(c: &Config, args: &RestoreArgs, json: bool) -> anyhow::Result<Out
 
 /// `lightrag-ops verify`: exit code 3 when damage is found.
 pub fn verify(c: &Config, args: &VerifyArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
     let read_data = match (args.read_data, args.read_data_subset) {
         (true, _) => ReadData::All,
         (false, Some(p)) => ReadData::Percent(p),
@@ -327,8 +299,7 @@ pub fn verify(c: &Config, args: &VerifyArgs, json: bool) -> anyhow::Result<Outco
         read_data,
         read_data_budget: None,
     };
-    let bar = Bar::new(json);
-    let report = repo.verify(&opts, &bar)?;
+    let report = with_service(c, false, |svc| Ok(svc.verify(&opts, &Bar::new(json))?))?;
     if json {
         print_json(&report)?;
     } else {
@@ -370,7 +341,7 @@ pub struct RepairArgs {
 
 /// `lightrag-ops repair`: exit 3 while snapshots stay damaged (new backups are not affected).
 pub fn repair(c: &Config, args: &RepairArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
+    let repo = settings::open_repository(c, false)?;
     let opts = RepairOptions {
         read_data: args.read_data,
     };
@@ -412,7 +383,7 @@ pub fn repair(c: &Config, args: &RepairArgs, json: bool) -> anyhow::Result<Outco
 
 /// `lightrag-ops forget`: snapshots pinned by recovery points are always kept.
 pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outcome> {
-    let mut policy: RetentionPolicy = crate::routes::retention_policy(c);
+    let mut policy: RetentionPolicy = settings::retention_policy(c);
     let rules = [
         (args.keep_last, &mut policy.keep_last),
         (args.keep_hourly, &mut policy.keep_hourly),
@@ -429,20 +400,23 @@ pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outco
         policy.keep_within =
             (days > 0).then(|| std::time::Duration::from_secs(u64::from(days) * 86_400));
     }
-    let pinned: BTreeSet<String> = wiring::pinned_snapshots(c)?;
-    let repo = wiring::open_repository(c, false)?;
-    let report = repo.forget(args.graph.as_deref(), &policy, &pinned, args.dry_run)?;
-    let prune = if args.prune {
-        Some(repo.prune(
-            &PruneOptions {
-                dry_run: args.dry_run,
-                ..PruneOptions::default()
-            },
+    let prune = args.prune.then(|| PruneOptions {
+        dry_run: args.dry_run,
+        ..PruneOptions::default()
+    });
+    // The service's retention: pins kept, forgotten snapshots removed from the catalog too.
+    let RetentionReport {
+        forget: report,
+        prune,
+    } = with_service(c, false, |svc| {
+        Ok(svc.retention(
+            args.graph.as_deref(),
+            &policy,
+            args.dry_run,
+            prune,
             &Bar::new(json),
         )?)
-    } else {
-        None
-    };
+    })?;
     if json {
         print_json(&serde_json::json!({ "forget": report, "prune": prune }))?;
     } else {
@@ -473,14 +447,11 @@ pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outco
 
 /// `lightrag-ops prune`.
 pub fn prune(c: &Config, args: &PruneArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
-    let report = repo.prune(
-        &PruneOptions {
-            dry_run: args.dry_run,
-            ..PruneOptions::default()
-        },
-        &Bar::new(json),
-    )?;
+    let opts = PruneOptions {
+        dry_run: args.dry_run,
+        ..PruneOptions::default()
+    };
+    let report = with_service(c, false, |svc| Ok(svc.prune(&opts, &Bar::new(json))?))?;
     if json {
         print_json(&report)?;
     } else {
@@ -499,7 +470,7 @@ pub fn prune(c: &Config, args: &PruneArgs, json: bool) -> anyhow::Result<Outcome
 
 /// `lightrag-ops diff`.
 pub fn diff(c: &Config, args: &DiffArgs, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
+    let repo = settings::open_repository(c, false)?;
     let d = repo.diff(&args.a, &args.b)?;
     if json {
         print_json(&d)?;
@@ -536,8 +507,7 @@ pub fn diff(c: &Config, args: &DiffArgs, json: bool) -> anyhow::Result<Outcome> 
 
 /// `lightrag-ops stats`.
 pub fn stats(c: &Config, json: bool) -> anyhow::Result<Outcome> {
-    let repo = wiring::open_repository(c, false)?;
-    let s = repo.stats()?;
+    let s = with_service(c, false, |svc| Ok(svc.stats()?))?;
     if json {
         print_json(&s)?;
     } else {
@@ -574,7 +544,7 @@ pub enum RepoCommand {
 pub fn repo(c: &Config, cmd: &RepoCommand, json: bool) -> anyhow::Result<Outcome> {
     match cmd {
         RepoCommand::Check => {
-            let storage = wiring::open_storage(c)?;
+            let storage = settings::open_storage(c)?;
             let check = lightrag_backup::check_storage(&*storage)
                 .with_context(|| format!("storage check of {} failed", c.backup_storage))?;
             if json {

@@ -2,7 +2,7 @@
 //! verify (a job), stats, retention run (a job).
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use lightrag_backup::{PruneOptions, ReadData, RetentionPolicy, VerifyOptions};
+use lightrag_backup::{PruneOptions, ReadData, VerifyOptions};
 use lightrag_recovery_db::{BackupFilter, BackupStatus, BackupTrigger, Order};
 use serde::Deserialize;
 
@@ -10,7 +10,6 @@ use super::graphs::PageQuery;
 use super::json;
 use crate::error::{ApiError, blocking};
 use crate::jobs::{WaitQuery, run_job};
-use crate::ops;
 use crate::state::AppState;
 
 pub(super) fn config(cfg: &mut web::ServiceConfig) {
@@ -33,10 +32,10 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     lightrag_recovery::check_graph_id(&id)?;
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let gid = id.clone();
-    run_job(&state.jobs, "backup", Some(&id), q.wait, move |job| {
-        let summary = ops::backup(&st, &gid, BackupTrigger::Manual, job)?;
+    run_job(&state, "backup", Some(&id), q.wait, move |job| {
+        let summary = svc.backup(&gid, BackupTrigger::Manual, &[], job)?;
         json(&summary)
     })
     .await
@@ -73,7 +72,7 @@ pub(crate) async fn list(
         ..BackupFilter::default()
     };
     let backups = state
-        .db
+        .db()
         .run(move |c| lightrag_recovery_db::list_backups(c, &filter, page))
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "backups": backups })))
@@ -89,11 +88,11 @@ pub(crate) async fn get_one(
     let id = id.into_inner();
     let sid = id.clone();
     let record = state
-        .db
+        .db()
         .run(move |c| lightrag_recovery_db::get_backup(c, &sid))
         .await?;
-    let repo = state.repo.clone();
-    let manifest = blocking(move || repo.snapshot(&id)).await?;
+    let svc = state.service.clone();
+    let manifest = blocking(move || svc.snapshot(&id, None)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "backup": record,
         "files": manifest.files,
@@ -108,9 +107,9 @@ pub(crate) async fn delete_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    blocking(move || ops::delete_snapshot(&st, &id)).await?;
+    blocking(move || svc.delete_snapshot(&id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -132,14 +131,14 @@ pub(crate) async fn verify(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: VerifyBody = super::optional_json(&body)?;
-    let st = state.get_ref().clone();
-    run_job(&state.jobs, "verify", None, q.wait, move |job| {
+    let svc = state.service.clone();
+    run_job(&state, "verify", None, q.wait, move |job| {
         let opts = VerifyOptions {
             snapshots: body.snapshots,
             read_data: body.read_data,
             read_data_budget: None,
         };
-        let report = ops::verify(&st, &opts, job)?;
+        let report = svc.verify(&opts, job)?;
         json(&report)
     })
     .await
@@ -148,8 +147,8 @@ pub(crate) async fn verify(
 #[utoipa::path(get, path = "/api/v1/backups/stats", tag = "backups", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/backups/stats")]
 pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let repo = state.repo.clone();
-    let stats = blocking(move || repo.stats()).await?;
+    let svc = state.service.clone();
+    let stats = blocking(move || svc.stats()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "stats": stats,
         "dedup_ratio": stats.dedup_ratio(),
@@ -174,69 +173,14 @@ pub(crate) async fn retention_run(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: RetentionBody = super::optional_json(&body)?;
-    let st = state.get_ref().clone();
-    run_job(&state.jobs, "retention", None, q.wait, move |job| {
+    let svc = state.service.clone();
+    run_job(&state, "retention", None, q.wait, move |job| {
         let prune = body.prune.unwrap_or(true).then(|| PruneOptions {
             dry_run: body.dry_run,
             ..PruneOptions::default()
         });
-        let report = ops::retention(&st, body.dry_run, prune, job)?;
+        let report = svc.retention(None, &svc.retention_policy(), body.dry_run, prune, job)?;
         json(&report)
     })
     .await
-}
-
-/// The retention policy of the configuration: the one mapping, used by the server, the
-/// scheduler and the CLI (which overrides single rules). The age rule stays an exact duration.
-pub(crate) fn retention_policy(c: &lightrag_config::Config) -> RetentionPolicy {
-    let r = &c.retention;
-    RetentionPolicy {
-        keep_last: r.keep_last,
-        keep_hourly: r.keep_hourly,
-        keep_daily: r.keep_daily,
-        keep_weekly: r.keep_weekly,
-        keep_monthly: r.keep_monthly,
-        keep_within: (!r.keep_within.is_zero()).then_some(r.keep_within),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use time::OffsetDateTime;
-
-    use super::retention_policy;
-
-    /// Issue 13 #4: `LIGHTRAG_BACKUP_RETENTION_DAYS=12h` kept nothing by age (rounded down to
-    /// 0 days) and `36h` kept one day.
-    #[test]
-    fn retention_age_from_the_configuration_is_not_rounded_to_days() {
-        let now = OffsetDateTime::from_unix_timestamp(1_735_689_600).unwrap();
-        let ago = |h: i64| now - time::Duration::hours(h);
-        let snaps = vec![
-            ("h06".to_owned(), ago(6)),
-            ("h13".to_owned(), ago(13)),
-            ("h30".to_owned(), ago(30)),
-        ];
-        let kept = |within: &str| -> Vec<String> {
-            // Only the age rule: every count rule off.
-            let c = lightrag_config::Config::from_vars([
-                ("LIGHTRAG_BACKUP_RETENTION_DAYS", within),
-                ("LIGHTRAG_BACKUP_KEEP_LAST", "0"),
-                ("LIGHTRAG_BACKUP_KEEP_HOURLY", "0"),
-                ("LIGHTRAG_BACKUP_KEEP_DAILY", "0"),
-                ("LIGHTRAG_BACKUP_KEEP_WEEKLY", "0"),
-                ("LIGHTRAG_BACKUP_KEEP_MONTHLY", "0"),
-            ])
-            .unwrap();
-            let p = retention_policy(&c);
-            lightrag_backup::apply_policy(&snaps, &p, &BTreeSet::new(), now)
-                .into_keys()
-                .collect()
-        };
-        assert_eq!(kept("12h"), ["h06"]);
-        assert_eq!(kept("36h"), ["h06", "h13", "h30"]);
-        assert_eq!(kept("1"), ["h06", "h13"]);
-    }
 }

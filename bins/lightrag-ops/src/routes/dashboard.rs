@@ -5,16 +5,11 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use lightrag_recovery::{ComponentHealth, HealthReport};
-use lightrag_recovery_db::{
-    BackupFilter, BackupRecord, Event, EventFilter, HealthStatus, Order, Page, RecoveryPoint,
-    RecoveryPointFilter, ReplicationState, ReplicationStateFilter, ReplicationTarget, Severity,
-    Timestamp,
-};
-use serde::Serialize;
+use lightrag_recovery::HealthReport;
+use lightrag_recovery_db::{HealthStatus, Timestamp};
+use lightrag_service::Dashboard;
 
 use crate::error::{ApiError, blocking};
-use crate::scheduler::TaskStatus;
 use crate::state::AppState;
 
 pub(super) fn config(cfg: &mut web::ServiceConfig) {
@@ -23,145 +18,6 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
         .service(backups_summary)
         .service(replication_status)
         .service(page);
-}
-
-/// Everything the dashboard shows.
-#[derive(Debug, Serialize)]
-pub(crate) struct Dashboard {
-    generated_at: Timestamp,
-    overall: HealthStatus,
-    checked_at: Timestamp,
-    graphs: Vec<ComponentHealth>,
-    components: Vec<ComponentHealth>,
-    recent_backups: Vec<BackupRecord>,
-    replication: Vec<TargetStatus>,
-    critical_events: Vec<Event>,
-    replication_history: Vec<Event>,
-    recovery_points: Vec<RecoveryPoint>,
-    scheduler: Vec<TaskStatus>,
-    /// Only statuses are shown: an API key is configured and the request did not present it.
-    limited: bool,
-}
-
-impl Dashboard {
-    /// What a client without the API key may see: overall and per-graph status, no reasons,
-    /// targets, events, errors or recovery points.
-    fn limit(mut self) -> Self {
-        for g in self.graphs.iter_mut().chain(self.components.iter_mut()) {
-            g.reasons.clear();
-            g.path = None;
-        }
-        self.components
-            .retain(|c| c.component_type != lightrag_recovery_db::ComponentType::Target);
-        self.recent_backups.clear();
-        self.replication.clear();
-        self.critical_events.clear();
-        self.replication_history.clear();
-        self.recovery_points.clear();
-        self.scheduler.clear();
-        self.limited = true;
-        self
-    }
-}
-
-/// A replication target with its per-graph state (the secret is never included).
-#[derive(Debug, Serialize)]
-pub(crate) struct TargetStatus {
-    target: ReplicationTarget,
-    graphs: Vec<ReplicationState>,
-}
-
-/// The last health report, or a fresh one when none exists yet.
-pub(crate) async fn health(state: &AppState) -> Result<std::sync::Arc<HealthReport>, ApiError> {
-    if let Some(r) = state.health.latest() {
-        return Ok(r);
-    }
-    let st = state.clone();
-    blocking(move || Ok::<_, ApiError>(crate::ops::health_check(&st))).await
-}
-
-async fn replication(state: &AppState) -> Result<Vec<TargetStatus>, ApiError> {
-    Ok(state
-        .db
-        .run(|c| {
-            let targets =
-                lightrag_recovery_db::list_replication_targets(c, None, Page::new(1000, 0))?;
-            let states = lightrag_recovery_db::list_replication_states(
-                c,
-                &ReplicationStateFilter::default(),
-                Page::new(10_000, 0),
-            )?;
-            Ok(targets
-                .into_iter()
-                .map(|t| {
-                    let graphs = states
-                        .iter()
-                        .filter(|s| s.target_id == t.id)
-                        .cloned()
-                        .collect();
-                    TargetStatus { target: t, graphs }
-                })
-                .collect())
-        })
-        .await?)
-}
-
-async fn dashboard(state: &AppState) -> Result<Dashboard, ApiError> {
-    let report = health(state).await?;
-    let (recent_backups, critical_events, replication_history, recovery_points) = state
-        .db
-        .run(|c| {
-            let backups = lightrag_recovery_db::list_backups(
-                c,
-                &BackupFilter {
-                    order: Order::NewestFirst,
-                    ..BackupFilter::default()
-                },
-                Page::new(20, 0),
-            )?;
-            let events = lightrag_recovery_db::list_events(
-                c,
-                &EventFilter {
-                    min_severity: Some(Severity::Error),
-                    order: Order::NewestFirst,
-                    ..EventFilter::default()
-                },
-                Page::new(20, 0),
-            )?;
-            let replication = lightrag_recovery_db::list_events(
-                c,
-                &EventFilter {
-                    kind: Some(lightrag_recovery_db::EventKind::Replication),
-                    order: Order::NewestFirst,
-                    ..EventFilter::default()
-                },
-                Page::new(10, 0),
-            )?;
-            let points = lightrag_recovery_db::list_recovery_points(
-                c,
-                &RecoveryPointFilter::default(),
-                Page::new(10, 0),
-            )?
-            .into_iter()
-            .map(|p| p.point)
-            .collect();
-            Ok((backups, events, replication, points))
-        })
-        .await?;
-    Ok(Dashboard {
-        generated_at: Timestamp::now(),
-        overall: report.overall,
-        checked_at: report.checked_at,
-        graphs: report.graphs.clone(),
-        components: report.components.clone(),
-        recent_backups,
-        replication: replication(state).await?,
-        critical_events,
-        replication_history,
-        recovery_points,
-        scheduler: state.scheduler.status(),
-        limited: false,
-    })
 }
 
 /// How long a serialised `/status` answer is reused for the same health report (it also shows
@@ -180,7 +36,8 @@ pub(crate) struct StatusCache(
 #[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong")))]
 #[get("/api/v1/health-dashboard/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let report = health(&state).await?;
+    let svc = state.service.clone();
+    let (report, workers) = blocking(move || Ok::<_, ApiError>(svc.health_status())).await?;
     {
         let cached = state
             .status_cache
@@ -201,7 +58,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
         "checked_at": report.checked_at,
         "graphs": report.graphs,
         "components": report.components,
-        "scheduler": state.scheduler.status(),
+        "scheduler": workers,
     }))
     .map_err(|e| ApiError::Internal(e.into()))?;
     let body = web::Bytes::from(body);
@@ -223,76 +80,18 @@ pub(crate) async fn graph_status(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.service.clone();
     let id = id.into_inner();
-    lightrag_recovery::check_graph_id(&id)?;
-    let report = health(&state).await?;
-    let graph = report.graph(&id).cloned().ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "graph `{id}` is not known; list graphs at /api/v1/graphs"
-        ))
-    })?;
-    let gid = id.clone();
-    let (backups, replication) = state
-        .db
-        .run(move |c| {
-            let backups = lightrag_recovery_db::list_backups(
-                c,
-                &BackupFilter {
-                    graph_id: Some(gid.clone()),
-                    order: Order::NewestFirst,
-                    ..BackupFilter::default()
-                },
-                Page::new(10, 0),
-            )?;
-            let replication = lightrag_recovery_db::list_replication_states(
-                c,
-                &ReplicationStateFilter {
-                    graph_id: Some(gid),
-                    ..ReplicationStateFilter::default()
-                },
-                Page::new(1000, 0),
-            )?;
-            Ok((backups, replication))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "graph": graph,
-        "checked_at": report.checked_at,
-        "recent_backups": backups,
-        "replication": replication,
-    })))
+    let report = blocking(move || svc.graph_status(&id)).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// Per graph: snapshot count, latest backup and its status; totals.
 #[utoipa::path(get, path = "/api/v1/health-dashboard/backups/summary", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/health-dashboard/backups/summary")]
 pub(crate) async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let db = state.db.clone();
-    let graphs =
-        blocking(move || crate::wiring::catalog_graph_ids(&db).map_err(ApiError::Internal)).await?;
-    let summary = state
-        .db
-        .run(move |c| {
-            let mut out = Vec::new();
-            for g in graphs {
-                let filter = BackupFilter {
-                    graph_id: Some(g.clone()),
-                    order: Order::NewestFirst,
-                    ..BackupFilter::default()
-                };
-                let count = lightrag_recovery_db::count_backups(c, &filter)?;
-                let latest = lightrag_recovery_db::list_backups(c, &filter, Page::new(1, 0))?
-                    .into_iter()
-                    .next();
-                out.push(serde_json::json!({
-                    "graph_id": g,
-                    "snapshots": count,
-                    "latest": latest,
-                }));
-            }
-            Ok(out)
-        })
-        .await?;
+    let svc = state.service.clone();
+    let summary = blocking(move || svc.backups_summary()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": summary })))
 }
 
@@ -302,7 +101,9 @@ pub(crate) async fn backups_summary(state: web::Data<AppState>) -> Result<HttpRe
 pub(crate) async fn replication_status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": replication(&state).await? })))
+    let svc = state.service.clone();
+    let targets = blocking(move || svc.replication_targets_status()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": targets })))
 }
 
 /// The HTML dashboard (JSON with `Accept: application/json`).
@@ -312,7 +113,8 @@ pub(crate) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut d = dashboard(&state).await?;
+    let svc = state.service.clone();
+    let mut d = blocking(move || svc.dashboard()).await?;
     // `/health` is whitelisted (open to probes); with an API key configured, only a client
     // presenting it sees reasons, targets, events and errors.
     if let Some(key) = &state.config.api_key {
@@ -564,12 +366,13 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
     h.push_str("</tbody></table></div></section>");
 
     // Scheduler.
-    h.push_str(r#"<section aria-labelledby="sch-h"><h2 id="sch-h">Scheduled tasks</h2><div class="scroll"><table><thead><tr><th scope="col">Task</th><th scope="col">Every</th><th scope="col">Runs</th><th scope="col">Last result</th></tr></thead><tbody>"#);
+    h.push_str(r#"<section aria-labelledby="sch-h"><h2 id="sch-h">Background workers</h2><div class="scroll"><table><thead><tr><th scope="col">Worker</th><th scope="col">Every</th><th scope="col">Runs</th><th scope="col">Last result</th></tr></thead><tbody>"#);
     for t in &d.scheduler {
-        let every = if t.interval_seconds == 0 {
-            "off".to_owned()
-        } else {
-            lightrag_config::format_duration(std::time::Duration::from_secs(t.interval_seconds))
+        let every = match (t.clocked, t.interval_ms) {
+            (false, _) => "on demand".to_owned(),
+            (true, 0) => "off".to_owned(),
+            (true, ms) if ms < 1000 => format!("{ms}ms"),
+            (true, ms) => lightrag_config::format_duration(std::time::Duration::from_millis(ms)),
         };
         let _ = write!(
             h,
@@ -577,7 +380,12 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
             esc(t.name),
             esc(&every),
             t.runs,
-            esc(t.last_result.as_deref().unwrap_or("—"))
+            esc(t
+                .last_result
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .or(t.detail.as_deref())
+                .unwrap_or("—"))
         );
     }
     h.push_str("</tbody></table></div></section>");

@@ -62,7 +62,7 @@ pub(crate) async fn list(
         order: q.order.unwrap_or(Order::NewestFirst),
     };
     let events = state
-        .db
+        .db()
         .run(move |c| lightrag_recovery_db::list_events(c, &filter, page))
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
@@ -113,7 +113,7 @@ pub(crate) async fn analytics(
         graph_id: q.graph_id,
     };
     let report =
-        lightrag_monitoring::analytics(&state.db, window, q.critical.unwrap_or(10).min(100))
+        lightrag_monitoring::analytics(state.db(), window, q.critical.unwrap_or(10).min(100))
             .await
             .map_err(|e| match e {
                 lightrag_monitoring::MonitoringError::Db { source } => ApiError::from(source),

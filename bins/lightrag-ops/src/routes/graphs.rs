@@ -1,7 +1,7 @@
 //! `/api/v1/graphs`: list, register, get, unregister (never deletes data).
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use lightrag_recovery_db::{GraphFilter, GraphSource, NewGraph, Page};
+use lightrag_recovery_db::Page;
 use serde::Deserialize;
 
 use crate::error::{ApiError, blocking};
@@ -41,10 +41,8 @@ pub(crate) async fn list(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = q.page();
-    let graphs = state
-        .db
-        .run(move |c| lightrag_recovery_db::list_graphs(c, &GraphFilter::default(), page))
-        .await?;
+    let svc = state.service.clone();
+    let graphs = blocking(move || svc.list_graphs(page)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": graphs })))
 }
 
@@ -66,28 +64,8 @@ pub(crate) async fn register(
     body: web::Json<RegisterGraph>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    lightrag_recovery::check_graph_id(&body.id)?;
-    let relative = body.path.unwrap_or_else(|| body.id.clone());
-    let root = state.config.working_dir.clone();
-    let shown = relative.clone();
-    let dir = blocking(move || lightrag_recovery::resolve_under(&root, relative.as_ref())).await?;
-    if !dir.is_dir() {
-        return Err(ApiError::BadRequest(format!(
-            "no directory `{shown}` under the working directory; create the LightRAG workspace first"
-        )));
-    }
-    let new = NewGraph {
-        id: body.id,
-        path: dir.display().to_string(),
-        source: GraphSource::Api,
-    };
-    let graph = state
-        .db
-        .run(move |c| lightrag_recovery_db::create_graph(c, &new))
-        .await?;
-    if let Some(m) = &state.metrics {
-        m.register_graph(&graph.id);
-    }
+    let svc = state.service.clone();
+    let graph = blocking(move || svc.register_graph(&body.id, body.path.as_deref())).await?;
     Ok(HttpResponse::Created().json(graph))
 }
 
@@ -97,12 +75,9 @@ pub(crate) async fn get_one(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.service.clone();
     let id = id.into_inner();
-    lightrag_recovery::check_graph_id(&id)?;
-    let graph = state
-        .db
-        .run(move |c| lightrag_recovery_db::get_graph(c, &id))
-        .await?;
+    let graph = blocking(move || svc.get_graph(&id)).await?;
     Ok(HttpResponse::Ok().json(graph))
 }
 
@@ -113,15 +88,8 @@ pub(crate) async fn unregister(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.service.clone();
     let id = id.into_inner();
-    lightrag_recovery::check_graph_id(&id)?;
-    let gid = id.clone();
-    state
-        .db
-        .run(move |c| lightrag_recovery_db::delete_graph(c, &gid))
-        .await?;
-    if let Some(m) = &state.metrics {
-        m.unregister_graph(&id);
-    }
+    blocking(move || svc.unregister_graph(&id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

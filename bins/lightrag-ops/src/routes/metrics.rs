@@ -15,7 +15,7 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 pub(crate) async fn dashboard_metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let collector = state.metrics.as_ref().ok_or_else(|| {
+    let collector = state.metrics().ok_or_else(|| {
         ApiError::NotFound("metrics are disabled (LIGHTRAG_METRICS_ENABLED=false)".to_owned())
     })?;
     Ok(HttpResponse::Ok()

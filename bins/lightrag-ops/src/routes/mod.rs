@@ -15,9 +15,7 @@ mod probes;
 mod recovery;
 mod replication;
 
-pub(crate) use backups::retention_policy;
 pub(crate) use dashboard::StatusCache;
-pub(crate) use replication::RECEIVE_MAX_BYTES;
 
 /// Registers every route.
 pub(crate) fn config(cfg: &mut web::ServiceConfig) {
@@ -71,6 +69,6 @@ pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
 }
 
 /// A job result as JSON.
-pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.into()))
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> lightrag_service::Result<serde_json::Value> {
+    Ok(serde_json::to_value(v)?)
 }

@@ -33,6 +33,7 @@ use super::*;
         graphs::get_one,
         graphs::unregister,
         jobs::scheduler,
+        jobs::workers,
         jobs::list,
         jobs::get_one,
         metrics::dashboard_metrics,

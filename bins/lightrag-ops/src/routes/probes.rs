@@ -20,7 +20,7 @@ pub(crate) async fn livez() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "OK"), (status = 503, description = "Not ready")))]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.readiness.check() {
+    match state.readiness().check() {
         Ok(components) => {
             HttpResponse::Ok().json(json!({ "status": "ready", "components": components }))
         }

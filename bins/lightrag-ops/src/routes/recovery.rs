@@ -1,12 +1,9 @@
 //! `/api/v1/recovery`: recovery points (create, list, get, delete, validate, restore/failover),
 //! RPO/RTO status; `/api/v1/restore`: one snapshot in place or into a new graph.
 
-use std::time::Instant;
-
 use actix_web::{HttpResponse, delete, get, post, web};
-use lightrag_monitoring::{EventDetails, EventType, record};
-use lightrag_recovery::{CreatePointRequest, RestorePointOptions, RestoreSnapshotOptions};
-use lightrag_recovery_db::RecoveryPointFilter;
+use lightrag_recovery::{CreatePointRequest, RestorePointOptions};
+use lightrag_service::RestoreRequest;
 use serde::Deserialize;
 
 use super::graphs::PageQuery;
@@ -36,17 +33,14 @@ pub(crate) async fn create_point(
     body: web::Json<CreatePointRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     if req.fresh_backup {
-        return run_job(&state.jobs, "recovery_point", None, q.wait, move |_| {
-            let p = st.recovery.create_point(&st.repo, &req)?;
-            record::record_recovery_point_created();
-            json(&p)
+        return run_job(&state, "recovery_point", None, q.wait, move |_| {
+            json(&svc.create_point(&req)?)
         })
         .await;
     }
-    let point = blocking(move || st.recovery.create_point(&st.repo, &req)).await?;
-    record::record_recovery_point_created();
+    let point = blocking(move || svc.create_point(&req)).await?;
     Ok(HttpResponse::Created().json(point))
 }
 
@@ -57,12 +51,8 @@ pub(crate) async fn list_points(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = q.page();
-    let st = state.get_ref().clone();
-    let points = blocking(move || {
-        st.recovery
-            .list_points(&RecoveryPointFilter::default(), page)
-    })
-    .await?;
+    let svc = state.service.clone();
+    let points = blocking(move || svc.list_points(page)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "recovery_points": points })))
 }
 
@@ -72,9 +62,9 @@ pub(crate) async fn get_point(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    let p = blocking(move || st.recovery.get_point(&id)).await?;
+    let p = blocking(move || svc.get_point(&id)).await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
@@ -85,9 +75,9 @@ pub(crate) async fn delete_point(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    let d = blocking(move || st.recovery.delete_point(&id)).await?;
+    let d = blocking(move || svc.delete_point(&id)).await?;
     Ok(HttpResponse::Ok().json(d))
 }
 
@@ -99,12 +89,10 @@ pub(crate) async fn validate_point(
     id: web::Path<String>,
     q: web::Query<WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    run_job(&state.jobs, "validate", None, q.wait, move |_| {
-        let report = st.recovery.validate_point(&st.repo, &id)?;
-        record::record_validation(report.ok);
-        json(&report)
+    run_job(&state, "validate", None, q.wait, move |_| {
+        json(&svc.validate_point(&id)?)
     })
     .await
 }
@@ -120,19 +108,10 @@ pub(crate) async fn restore_point(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let opts: RestorePointOptions = super::optional_json(&body)?;
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    run_job(&state.jobs, "restore", None, q.wait, move |_| {
-        let started = Instant::now();
-        let result = st.recovery.restore_point(&st.repo, None, &id, &opts);
-        record::record_restore(result.is_ok(), started.elapsed());
-        let report = result?;
-        for g in &report.graphs {
-            if let Some(m) = &st.metrics {
-                m.register_graph(&g.target_graph_id);
-            }
-        }
-        json(&report)
+    run_job(&state, "restore", None, q.wait, move |_| {
+        json(&svc.restore_point(&id, &opts)?)
     })
     .await
 }
@@ -141,9 +120,8 @@ pub(crate) async fn restore_point(
 #[utoipa::path(get, path = "/api/v1/recovery/status", tag = "recovery", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/recovery/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
-    let objectives =
-        blocking(move || st.recovery.objectives(&[], time::OffsetDateTime::now_utc())).await?;
+    let svc = state.service.clone();
+    let objectives = blocking(move || svc.objectives()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": objectives })))
 }
 
@@ -174,61 +152,19 @@ pub(crate) async fn restore_snapshot(
     body: web::Json<RestoreBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if body.in_place == body.target_graph_id.is_some() {
-        return Err(ApiError::BadRequest(
-            "give exactly one of in_place: true or target_graph_id".to_owned(),
-        ));
-    }
-    if let Some(t) = &body.target_graph_id {
-        lightrag_recovery::check_graph_id(t)?;
-    }
-    let st = state.get_ref().clone();
-    run_job(&state.jobs, "restore", None, q.wait, move |job| {
-        let started = Instant::now();
-        let result = restore_one(&st, &body, job);
-        record::record_restore(result.is_ok(), started.elapsed());
-        let (ty, message) = match &result {
-            Ok(_) => (EventType::RestoreCompleted, None),
-            Err(e) => (EventType::RestoreFailed, Some(e.to_string())),
-        };
-        let mut event = lightrag_monitoring::EventLogger::build(
-            ty,
-            EventDetails {
-                snapshot_id: Some(body.snapshot_id.clone()),
-                duration: Some(started.elapsed()),
-                message,
-                ..EventDetails::default()
-            },
-        );
-        if let Ok(v) = &result
-            && let Some(g) = v["graph_id"].as_str()
-        {
-            event = event.graph(g);
-        }
-        st.events.log(event);
-        result
+    let req = RestoreRequest {
+        snapshot_id: body.snapshot_id,
+        in_place: body.in_place,
+        target_graph_id: body.target_graph_id,
+        files: body.files,
+        force: body.force,
+        from_target: None,
+    };
+    // A bad request is refused before a job starts.
+    req.check()?;
+    let svc = state.service.clone();
+    run_job(&state, "restore", None, q.wait, move |job| {
+        json(&svc.restore_snapshot(&req, job)?)
     })
     .await
-}
-
-fn restore_one(
-    st: &AppState,
-    body: &RestoreBody,
-    job: &crate::jobs::Job,
-) -> Result<serde_json::Value, ApiError> {
-    let opts = RestoreSnapshotOptions {
-        in_place: body.in_place,
-        target_graph_id: body.target_graph_id.clone(),
-        files: body.files.clone(),
-        force: body.force,
-    };
-    let report = st
-        .recovery
-        .restore_snapshot(&st.repo, &body.snapshot_id, &opts, job)?;
-    if body.target_graph_id.is_some()
-        && let Some(m) = &st.metrics
-    {
-        m.register_graph(&report.graph_id);
-    }
-    json(&report)
 }

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use lightrag_recovery_db::{Page, ReplicationStateFilter};
+use lightrag_recovery_db::ReplicationStateFilter;
 use lightrag_replication::{
     Accepted, CONTENT_HASH_HEADER, HaveRequest, HaveResponse, ListedObject, RECEIVE_PATH, Receiver,
-    ReplicationError, TargetChanges, TargetSpec,
+    TargetSpec,
 };
+use lightrag_service::TargetUpdate;
 use serde::Deserialize;
 
 use super::json;
@@ -39,36 +40,14 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// Largest object a peer may send (packs are 8 MiB by default).
-pub(crate) const RECEIVE_MAX_BYTES: usize = 64 * 1024 * 1024;
-
-impl From<ReplicationError> for ApiError {
-    fn from(e: ReplicationError) -> Self {
-        use ReplicationError as E;
-        match e {
-            E::Db(db) => db.into(),
-            E::Backup(b) => b.into(),
-            E::InvalidInput { .. } => Self::BadRequest(e.to_string()),
-            E::HashMismatch { .. } => Self::Unprocessable(e.to_string()),
-            E::TooLarge { .. } => Self::TooLarge(e.to_string()),
-            E::RepositoryMismatch { .. } => Self::Conflict(e.to_string()),
-            E::Unauthenticated { .. } | E::Peer { .. } | E::Target { .. } => {
-                Self::Unavailable(e.to_string())
-            }
-            other => Self::Internal(other.into()),
-        }
-    }
-}
+const RECEIVE_MAX_BYTES: usize = lightrag_service::settings::RECEIVE_MAX_BYTES as usize;
 
 /// Every target (secrets never included).
 #[utoipa::path(get, path = "/api/v1/replication/targets", tag = "replication", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/replication/targets")]
 pub(crate) async fn list_targets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
-    let targets = blocking(move || {
-        let mut c = st.db.conn()?;
-        lightrag_replication::list_targets(&mut c, None)
-    })
-    .await?;
+    let svc = state.service.clone();
+    let targets = blocking(move || svc.list_targets(None)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": targets })))
 }
 
@@ -92,66 +71,12 @@ pub(crate) async fn create_target(
     body: web::Json<NewTarget>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if let TargetSpec::Directory { path } = &body.spec {
-        let roots = state.config.replication_path_roots.clone();
-        let path = path.clone();
-        blocking(move || allowed_target_path(&roots, &path)).await?;
-    }
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let t = blocking(move || {
-        let mut c = st.db.conn()?;
-        lightrag_replication::create_target(
-            &mut c,
-            &body.name,
-            &body.spec,
-            body.enabled.unwrap_or(true),
-        )
+        svc.create_target(&body.name, &body.spec, body.enabled.unwrap_or(true), true)
     })
     .await?;
-    if let Some(m) = state.metrics.clone() {
-        let db = state.db.clone();
-        let graphs =
-            blocking(move || crate::wiring::catalog_graph_ids(&db).map_err(ApiError::Internal))
-                .await
-                .unwrap_or_default();
-        for g in graphs {
-            m.register_target(&g, &t.name);
-        }
-    }
     Ok(HttpResponse::Created().json(t))
-}
-
-/// A directory target created through the API must lie under `LIGHTRAG_REPLICATION_PATH_ROOTS`.
-fn allowed_target_path(
-    roots: &[std::path::PathBuf],
-    path: &std::path::Path,
-) -> Result<(), ApiError> {
-    let refuse = || {
-        ApiError::BadRequest(format!(
-            "directory targets must be under LIGHTRAG_REPLICATION_PATH_ROOTS ({}); {} is not",
-            if roots.is_empty() {
-                "none configured".to_owned()
-            } else {
-                roots
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            path.display()
-        ))
-    };
-    for root in roots {
-        if let Ok(rel) = path.strip_prefix(root) {
-            if rel.as_os_str().is_empty() {
-                return Err(refuse());
-            }
-            return lightrag_recovery::resolve_under(root, rel)
-                .map(|_| ())
-                .map_err(|_| refuse());
-        }
-    }
-    Err(refuse())
 }
 
 #[utoipa::path(get, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
@@ -160,13 +85,9 @@ pub(crate) async fn get_target(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    let t = blocking(move || {
-        let mut c = st.db.conn()?;
-        lightrag_replication::find_target(&mut c, &id)
-    })
-    .await?;
+    let t = blocking(move || svc.get_target(&id)).await?;
     Ok(HttpResponse::Ok().json(t))
 }
 
@@ -188,37 +109,15 @@ pub(crate) async fn update_target(
     body: web::Json<TargetPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let p = body.into_inner();
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    let t = blocking(move || {
-        let mut c = st.db.conn()?;
-        let target = lightrag_replication::find_target(&mut c, &id)?;
-        if let Some(loc) = &p.location {
-            match target.kind {
-                // The same roots as at creation.
-                lightrag_recovery_db::TargetKind::Path => allowed_target_path(
-                    &st.config.replication_path_roots,
-                    std::path::Path::new(loc),
-                )?,
-                // A stored secret never follows the target to a new place.
-                _ if p.api_key.is_none() => {
-                    return Err(ApiError::BadRequest(
-                        "moving a peer or object-store target needs its secret again: give api_key with location".to_owned(),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        let changes = TargetChanges {
-            name: p.name,
-            location: p.location,
-            api_key: p.api_key.map(Some),
-            enabled: p.enabled,
-            ..TargetChanges::default()
-        };
-        Ok(lightrag_replication::update_target(&mut c, &target.id, &changes)?)
-    })
-    .await?;
+    let update = TargetUpdate {
+        name: p.name,
+        location: p.location,
+        api_key: p.api_key,
+        enabled: p.enabled,
+    };
+    let t = blocking(move || svc.update_target(&id, update, true)).await?;
     Ok(HttpResponse::Ok().json(t))
 }
 
@@ -229,14 +128,9 @@ pub(crate) async fn delete_target(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    blocking(move || {
-        let mut c = st.db.conn()?;
-        let t = lightrag_replication::find_target(&mut c, &id)?;
-        lightrag_replication::delete_target(&mut c, &t.id)
-    })
-    .await?;
+    blocking(move || svc.delete_target(&id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -247,9 +141,9 @@ pub(crate) async fn target_health(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let id = id.into_inner();
-    let h = blocking(move || crate::ops::target_health(&st, &id)).await?;
+    let h = blocking(move || svc.target_health(&id)).await?;
     Ok(HttpResponse::Ok().json(h))
 }
 
@@ -275,19 +169,11 @@ pub(crate) async fn sync_now(
     if let Some(g) = &b.graph_id {
         lightrag_recovery::check_graph_id(g)?;
     }
-    let st = state.get_ref().clone();
+    let svc = state.service.clone();
     let graph = b.graph_id.clone();
-    run_job(
-        &state.jobs,
-        "replication",
-        graph.as_deref(),
-        q.wait,
-        move |_| {
-            let outcomes =
-                crate::ops::replicate(&st, b.graph_id.as_deref(), b.target.as_deref(), true)?;
-            json(&outcomes)
-        },
-    )
+    run_job(&state, "replication", graph.as_deref(), q.wait, move |_| {
+        json(&svc.replicate(b.graph_id.as_deref(), b.target.as_deref(), true)?)
+    })
     .await
 }
 
@@ -295,16 +181,9 @@ pub(crate) async fn sync_now(
 #[utoipa::path(get, path = "/api/v1/replication/status", tag = "replication", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
 #[get("/api/v1/replication/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let states = state
-        .db
-        .run(|c| {
-            lightrag_recovery_db::list_replication_states(
-                c,
-                &ReplicationStateFilter::default(),
-                Page::new(10_000, 0),
-            )
-        })
-        .await?;
+    let svc = state.service.clone();
+    let states =
+        blocking(move || svc.replication_states(&ReplicationStateFilter::default())).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "states": states })))
 }
 
@@ -313,7 +192,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 /// The receiver, or 403 when this server cannot receive (no API key configured: the receive
 /// routes would be open to anyone).
 fn receiver(state: &AppState) -> Result<Arc<Receiver>, ApiError> {
-    state.receiver.clone().ok_or_else(|| {
+    state.receiver().cloned().ok_or_else(|| {
         ApiError::Forbidden(
             "this server does not receive replicas: set LIGHTRAG_API_KEY (peers must authenticate)"
                 .to_owned(),

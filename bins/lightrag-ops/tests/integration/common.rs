@@ -29,7 +29,7 @@ static PG_BY_DIR: std::sync::Mutex<Vec<(std::path::PathBuf, PgDatabase)>> =
 /// The catalog URL of a test server: a SQLite file in `dir`, or with
 /// `LIGHTRAG_TEST_SERVER_DB=postgres` (scripts/test runs the suite both ways) a fresh
 /// PostgreSQL database tied to `dir`.
-fn catalog_url(dir: &std::path::Path) -> String {
+pub fn catalog_url(dir: &std::path::Path) -> String {
     if std::env::var("LIGHTRAG_TEST_SERVER_DB").as_deref() != Ok("postgres") {
         return format!("sqlite:///{}", dir.join("recovery.db").display());
     }
@@ -103,6 +103,11 @@ impl TestServer {
             thread: Some(thread),
             dir: Some(dir),
         }
+    }
+
+    /// The server's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().unwrap().path()
     }
 
     /// Stops the server and hands back its directory (to start another on the same state).
