@@ -195,7 +195,7 @@ fn every_operation_through_the_cli_and_the_api_yields_the_same_state() {
     change(a.path());
     cli(a.path(), &["backup", "dickens"]);
     cli(a.path(), &["verify"]);
-    cli(a.path(), &["recovery", "create"]);
+    cli(a.path(), &["recovery", "create", "dickens", "bingofhy"]);
     cli(a.path(), &["forget", "--prune"]);
     let snap = newest(a.path(), "dickens");
     cli(a.path(), &["restore", &snap, "--in-place", "--force"]);
@@ -221,7 +221,10 @@ fn every_operation_through_the_cli_and_the_api_yields_the_same_state() {
         None,
     ));
     ok(post(&s.url("/api/v1/backups/verify?wait=true"), None));
-    ok(post(&s.url("/api/v1/recovery/points"), Some(json!({}))));
+    ok(post(
+        &s.url("/api/v1/recovery/points"),
+        Some(json!({"graph_ids": ["dickens", "bingofhy"]})),
+    ));
     ok(post(
         &s.url("/api/v1/backups/retention/run?wait=true"),
         Some(json!({"prune": true})),
