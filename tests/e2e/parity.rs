@@ -51,7 +51,7 @@ fn change(dir: &Path) {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Value {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+    let mut c = Command::new(crate::common::bin_path());
     for (k, _) in std::env::vars() {
         if k.starts_with("LIGHTRAG_") {
             c.env_remove(k);

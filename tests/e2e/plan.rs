@@ -44,6 +44,8 @@ fn managers_initialized() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
+    // The scheduler's tasks, then every other background worker (issue 12: one runner shows
+    // all background work).
     assert_eq!(
         tasks,
         [
@@ -52,7 +54,11 @@ fn managers_initialized() {
             "replication",
             "retention",
             "verify",
-            "event_purge"
+            "event_purge",
+            "db_probe",
+            "metrics_upkeep",
+            "api_jobs",
+            "event_log"
         ]
     );
     assert_eq!(
@@ -76,7 +82,7 @@ fn config_loading() {
         "LIGHTRAG_PORT={other}\nLIGHTRAG_METRICS_ENABLED=false\nLIGHTRAG_API_KEY=from-dotenv"
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"))
+    let mut child = Command::new(crate::common::bin_path())
         .current_dir(dir.path())
         .env("LIGHTRAG_PORT", port.to_string())
         .env_remove("LIGHTRAG_API_KEY")

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::common::{free_port, get};
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+    let mut c = Command::new(crate::common::bin_path());
     // Only what the test sets: no LIGHTRAG_* leaking in from the developer's shell.
     for (k, _) in std::env::vars() {
         if k.starts_with("LIGHTRAG_") {
