@@ -39,6 +39,7 @@ mod workers;
 pub use dashboard::{Dashboard, GraphBackups, GraphStatus, TargetStatus};
 pub use error::{ErrorKind, Result, ServiceError, chain};
 pub use jobs::{Job, JobState, JobView, Jobs, MAX_RUNNING_JOBS};
+pub use lightrag_backup::GraphId;
 pub use ops::{RestoreRequest, RetentionReport, TargetUpdate};
 pub use service::{Mode, Readiness, Service, ServiceOptions};
 pub use workers::{BoxFuture, Clock, WorkResult, Worker, WorkerStatus, Workers};

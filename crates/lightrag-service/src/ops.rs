@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lightrag_backup::{
-    ForgetReport, Manifest, Progress, PruneOptions, PruneReport, Repository, RestoreOptions,
-    RestoreSummary, RetentionPolicy, SnapshotSummary, VerifyOptions, VerifyReport,
+    ForgetReport, GraphId, Manifest, Progress, PruneOptions, PruneReport, Repository,
+    RestoreOptions, RestoreSummary, RetentionPolicy, SnapshotSummary, VerifyOptions, VerifyReport,
 };
 use lightrag_monitoring::record::{self, BackupOutcome};
 use lightrag_monitoring::{EventDetails, EventLogger, EventType};
@@ -57,7 +57,7 @@ pub struct RestoreRequest {
     /// Replace the snapshot's graph where it is (safety snapshot first).
     pub in_place: bool,
     /// Otherwise: the new graph id, created under `LIGHTRAG_WORKING_DIR`.
-    pub target_graph_id: Option<String>,
+    pub target_graph_id: Option<GraphId>,
     /// Only these files (relative paths).
     pub files: Vec<String>,
     /// Restore in place even if the graph looks live.
@@ -68,15 +68,12 @@ pub struct RestoreRequest {
 }
 
 impl RestoreRequest {
-    /// Refuses a request that names neither or both destinations, or an invalid new id.
+    /// Refuses a request that names neither or both destinations.
     pub fn check(&self) -> Result<()> {
         if self.in_place == self.target_graph_id.is_some() {
             return Err(ServiceError::invalid(
                 "give exactly one of in_place: true or target_graph_id",
             ));
-        }
-        if let Some(t) = &self.target_graph_id {
-            lightrag_recovery::check_graph_id(t)?;
         }
         Ok(())
     }
@@ -133,18 +130,29 @@ impl Service {
 
     /// The graphs a "back up everything" run covers: those the catalog knows plus any newly
     /// discovered ones (registered on the way); while the catalog is down, the discovered ones.
-    pub fn graphs_to_back_up(&self) -> Result<Vec<String>> {
-        match self.register_discovered_graphs() {
-            Ok(ids) => Ok(ids),
+    pub fn graphs_to_back_up(&self) -> Result<Vec<GraphId>> {
+        let ids = match self.register_discovered_graphs() {
+            Ok(ids) => ids,
             Err(e) if e.kind() == crate::ErrorKind::Unavailable => {
                 tracing::warn!(error = %crate::error::chain(&e), "Catalog unavailable; backing up the discovered graphs");
-                Ok(settings::discover(&self.config)?
+                settings::discover(&self.config)?
                     .into_iter()
                     .map(|(id, _)| id)
-                    .collect())
+                    .collect()
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        // Discovery and the catalog hold valid ids only; anything else is reported, not used.
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| {
+                GraphId::new(id.as_str())
+                    .inspect_err(
+                        |e| tracing::warn!(graph = %id, error = %e, "Skipped an invalid graph id"),
+                    )
+                    .ok()
+            })
+            .collect())
     }
 
     /// Graphs in the catalog, one page.
@@ -158,16 +166,14 @@ impl Service {
     }
 
     /// One graph of the catalog.
-    pub fn get_graph(&self, id: &str) -> Result<Graph> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn get_graph(&self, id: &GraphId) -> Result<Graph> {
         let mut conn = self.db.conn()?;
         Ok(lightrag_recovery_db::get_graph(&mut conn, id)?)
     }
 
     /// Registers graph `id` at `relative` (default: the id) under `LIGHTRAG_WORKING_DIR`;
     /// absolute paths and `..` are refused, and the folder must exist.
-    pub fn register_graph(&self, id: &str, relative: Option<&str>) -> Result<Graph> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn register_graph(&self, id: &GraphId, relative: Option<&str>) -> Result<Graph> {
         let relative = relative.unwrap_or(id);
         let dir = lightrag_recovery::resolve_under(&self.config.working_dir, relative.as_ref())?;
         if !dir.is_dir() {
@@ -176,7 +182,7 @@ impl Service {
             )));
         }
         let new = NewGraph {
-            id: id.to_owned(),
+            id: id.to_string(),
             path: dir.display().to_string(),
             source: GraphSource::Api,
         };
@@ -188,8 +194,7 @@ impl Service {
     }
 
     /// Forgets a graph's registration; its files and snapshots are kept.
-    pub fn unregister_graph(&self, id: &str) -> Result<()> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn unregister_graph(&self, id: &GraphId) -> Result<()> {
         lightrag_recovery_db::delete_graph(&mut *self.db.conn()?, id)?;
         if let Some(m) = &self.metrics {
             m.unregister_graph(id);
@@ -204,12 +209,11 @@ impl Service {
     /// events, the metrics and, when enabled, replication to every target.
     pub fn backup(
         &self,
-        graph: &str,
+        graph: &GraphId,
         trigger: BackupTrigger,
         tags: &[String],
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
-        lightrag_recovery::check_graph_id(graph)?;
         let repo = self.repo()?;
         let started = Instant::now();
         self.events
@@ -266,7 +270,7 @@ impl Service {
         if self.config.replication_enabled {
             // Right after a backup: push it to every enabled target (back-off ignored).
             if let Err(e) = self.replicate(Some(graph), None, true) {
-                tracing::warn!(graph, error = %crate::error::chain(&e), "Replication after backup failed");
+                tracing::warn!(graph = %graph, error = %crate::error::chain(&e), "Replication after backup failed");
             }
         }
         Ok(summary)
@@ -310,19 +314,16 @@ impl Service {
     /// prunes when `prune` is given. Refused while the catalog is down: the pins are unknown.
     pub fn retention(
         &self,
-        graph: Option<&str>,
+        graph: Option<&GraphId>,
         policy: &RetentionPolicy,
         dry_run: bool,
         prune: Option<PruneOptions>,
         progress: &dyn Progress,
     ) -> Result<RetentionReport> {
-        if let Some(g) = graph {
-            lightrag_recovery::check_graph_id(g)?;
-        }
         let repo = self.repo()?;
         let started = Instant::now();
         let pinned: BTreeSet<String> = self.recovery.pinned_snapshots()?.into_iter().collect();
-        let forget = repo.forget(graph, policy, &pinned, dry_run)?;
+        let forget = repo.forget(graph.map(GraphId::as_str), policy, &pinned, dry_run)?;
         if !dry_run {
             let mut conn = self.db.conn()?;
             for id in &forget.removed {
@@ -463,7 +464,7 @@ impl Service {
     ) -> Result<SnapshotRestoreReport> {
         let opts = RestoreSnapshotOptions {
             in_place: req.in_place,
-            target_graph_id: req.target_graph_id.clone(),
+            target_graph_id: req.target_graph_id.as_ref().map(GraphId::to_string),
             files: req.files.clone(),
             force: req.force,
         };
@@ -645,18 +646,15 @@ impl Service {
     /// honouring each pair's back-off unless `force`; records metrics and events per attempt.
     pub fn replicate(
         &self,
-        graph: Option<&str>,
+        graph: Option<&GraphId>,
         target: Option<&str>,
         force: bool,
     ) -> Result<Vec<SyncOutcome>> {
-        if let Some(g) = graph {
-            lightrag_recovery::check_graph_id(g)?;
-        }
         let repo = self.repo()?;
         let outcomes = lightrag_replication::sync_targets(
             &self.db,
             repo.storage(),
-            graph,
+            graph.map(GraphId::as_str),
             target,
             force,
             &settings::sync_options(&self.config),

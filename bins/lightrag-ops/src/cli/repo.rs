@@ -8,7 +8,7 @@ use clap::Args;
 use lightrag_backup::{PruneOptions, ReadData, RepairOptions, RetentionPolicy, VerifyOptions};
 use lightrag_config::Config;
 use lightrag_recovery_db::BackupTrigger;
-use lightrag_service::{RestoreRequest, RetentionReport, Service, settings};
+use lightrag_service::{GraphId, RestoreRequest, RetentionReport, Service, settings};
 
 use super::progress::Bar;
 use super::{Outcome, print_json, with_service};
@@ -141,7 +141,10 @@ pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outco
         let ids = if args.all {
             svc.graphs_to_back_up()?
         } else {
-            args.graphs.clone()
+            args.graphs
+                .iter()
+                .map(|g| GraphId::new(g.as_str()))
+                .collect::<Result<Vec<_>, _>>()?
         };
         if ids.is_empty() {
             bail!(
@@ -155,7 +158,7 @@ pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outco
 
 fn backup_graphs(
     svc: &Service,
-    ids: &[String],
+    ids: &[GraphId],
     tags: &[String],
     json: bool,
 ) -> anyhow::Result<Outcome> {
@@ -409,8 +412,9 @@ pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outco
         forget: report,
         prune,
     } = with_service(c, false, |svc| {
+        let graph = args.graph.as_deref().map(GraphId::new).transpose()?;
         Ok(svc.retention(
-            args.graph.as_deref(),
+            graph.as_ref(),
             &policy,
             args.dry_run,
             prune,

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use lightrag_recovery::HealthReport;
 use lightrag_recovery_db::{HealthStatus, Timestamp};
 use lightrag_service::Dashboard;
 
@@ -23,14 +22,6 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 /// How long a serialised `/status` answer is reused for the same health report (it also shows
 /// the scheduler, whose state changes between checks).
 const STATUS_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The serialised `/status` answer for one health report, reused for [`STATUS_CACHE_TTL`]:
-/// under many polling clients the server answers from memory instead of re-encoding ~100
-/// graphs per request.
-#[derive(Debug, Default)]
-pub(crate) struct StatusCache(
-    std::sync::Mutex<Option<(std::sync::Arc<HealthReport>, std::time::Instant, web::Bytes)>>,
-);
 
 /// Overall status, every graph and component with reasons, and the scheduler.
 #[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong")))]
@@ -78,7 +69,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 #[get("/api/v1/health-dashboard/graphs/{id}/status")]
 pub(crate) async fn graph_status(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<lightrag_service::GraphId>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let id = id.into_inner();
