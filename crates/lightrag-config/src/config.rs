@@ -183,6 +183,31 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Automatic backup of every graph (0 = off)",
     ),
     var(
+        "LIGHTRAG_BACKUP_ON_CHANGE",
+        "false",
+        "Back up a graph when its files change (watched with inotify), once a save has settled",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE_QUIET",
+        "2s",
+        "A change is backed up once no file of the graph was written for this long",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL",
+        "10s",
+        "Least time between two change-triggered backups of one graph",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY",
+        "60s",
+        "A change is backed up within this long even if writes never pause",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_WATCH_POLL",
+        "0",
+        "Poll the working directory at this interval instead of inotify (network filesystems; 0 = inotify)",
+    ),
+    var(
         "LIGHTRAG_REPLICATION_INTERVAL",
         "5m",
         "Periodic replication sync (0 = off)",
@@ -256,6 +281,21 @@ pub struct RetentionPolicy {
     pub keep_monthly: u32,
 }
 
+/// Change-triggered backups (`LIGHTRAG_BACKUP_ON_CHANGE*`, `LIGHTRAG_BACKUP_WATCH_POLL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeBackup {
+    /// Watch the graphs and back each up when it changed.
+    pub enabled: bool,
+    /// No write for this long: the save is over.
+    pub quiet: Duration,
+    /// Least time between two change-triggered backups of one graph.
+    pub min_interval: Duration,
+    /// Longest a change waits for a pause in the writes.
+    pub max_delay: Duration,
+    /// Poll instead of inotify (zero = inotify).
+    pub poll: Duration,
+}
+
 /// The whole lightrag-ops configuration. Build it with [`Config::load`] (process environment +
 /// `.env`) or [`Config::from_vars`] (an explicit set of variables).
 #[derive(Debug, Clone)]
@@ -308,6 +348,8 @@ pub struct Config {
     pub allow_insecure: bool,
     /// `LIGHTRAG_AUTO_BACKUP_INTERVAL` (zero = off).
     pub auto_backup_interval: Duration,
+    /// `LIGHTRAG_BACKUP_ON_CHANGE` and its bounds.
+    pub backup_on_change: ChangeBackup,
     /// `LIGHTRAG_REPLICATION_INTERVAL` (zero = off).
     pub replication_interval: Duration,
     /// `LIGHTRAG_HEALTH_CHECK_INTERVAL` (zero = off).
@@ -451,6 +493,15 @@ impl Config {
             whitelist_paths: r.get("LIGHTRAG_WHITELIST_PATHS", whitelist),
             allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
             auto_backup_interval: r.get("LIGHTRAG_AUTO_BACKUP_INTERVAL", secs),
+            backup_on_change: ChangeBackup {
+                enabled: r.get("LIGHTRAG_BACKUP_ON_CHANGE", parse_bool),
+                quiet: r.get("LIGHTRAG_BACKUP_ON_CHANGE_QUIET", secs),
+                min_interval: r.get("LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL", secs),
+                max_delay: r.get("LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY", |v| {
+                    secs(v).and_then(positive)
+                }),
+                poll: r.get("LIGHTRAG_BACKUP_WATCH_POLL", secs),
+            },
             replication_interval: r.get("LIGHTRAG_REPLICATION_INTERVAL", secs),
             health_check_interval: r.get("LIGHTRAG_HEALTH_CHECK_INTERVAL", secs),
             retention_interval: r.get("LIGHTRAG_RETENTION_INTERVAL", secs),

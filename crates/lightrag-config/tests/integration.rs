@@ -105,6 +105,11 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_WHITELIST_PATHS", "/livez"),
         ("LIGHTRAG_ALLOW_INSECURE", "yes"),
         ("LIGHTRAG_AUTO_BACKUP_INTERVAL", "0"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE", "true"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE_QUIET", "3s"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL", "20s"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY", "2m"),
+        ("LIGHTRAG_BACKUP_WATCH_POLL", "5s"),
         ("LIGHTRAG_REPLICATION_INTERVAL", "90s"),
         ("LIGHTRAG_HEALTH_CHECK_INTERVAL", "10"),
         ("LIGHTRAG_RETENTION_INTERVAL", "2h"),
@@ -164,6 +169,16 @@ fn every_variable_overrides_its_default() {
     assert_eq!(c.whitelist_paths, ["/livez"]);
     assert!(c.allow_insecure);
     assert_eq!(c.auto_backup_interval, Duration::ZERO);
+    assert_eq!(
+        c.backup_on_change,
+        lightrag_config::ChangeBackup {
+            enabled: true,
+            quiet: Duration::from_secs(3),
+            min_interval: Duration::from_secs(20),
+            max_delay: Duration::from_secs(120),
+            poll: Duration::from_secs(5),
+        }
+    );
     assert_eq!(c.replication_interval, Duration::from_secs(90));
     assert_eq!(c.health_check_interval, Duration::from_secs(10));
     assert_eq!(c.retention_interval, Duration::from_secs(2 * 3600));

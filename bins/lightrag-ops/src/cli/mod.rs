@@ -191,6 +191,23 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
         ("LIGHTRAG_WHITELIST_PATHS", c.whitelist_paths.join(",")),
         ("LIGHTRAG_ALLOW_INSECURE", c.allow_insecure.to_string()),
         ("LIGHTRAG_AUTO_BACKUP_INTERVAL", d(c.auto_backup_interval)),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE",
+            c.backup_on_change.enabled.to_string(),
+        ),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE_QUIET",
+            d(c.backup_on_change.quiet),
+        ),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL",
+            d(c.backup_on_change.min_interval),
+        ),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY",
+            d(c.backup_on_change.max_delay),
+        ),
+        ("LIGHTRAG_BACKUP_WATCH_POLL", d(c.backup_on_change.poll)),
         ("LIGHTRAG_REPLICATION_INTERVAL", d(c.replication_interval)),
         ("LIGHTRAG_HEALTH_CHECK_INTERVAL", d(c.health_check_interval)),
         ("LIGHTRAG_RETENTION_INTERVAL", d(c.retention_interval)),
