@@ -539,7 +539,7 @@ impl Repository {
             if err.is_access_failure() {
                 err
             } else {
-                damaged(err.to_string())
+                damaged(lightrag_config::error_chain(&err))
             }
         })?;
         if written != e.size || format::file_hash(&e.chunks) != e.hash {

@@ -308,7 +308,7 @@ impl RecoveryManager {
                     });
                 }
                 Err(e) => {
-                    tracing::error!(point = %id, graph = %target_id, error = %e, "Restore of a graph failed; rolling back");
+                    tracing::error!(point = %id, graph = %target_id, error = %lightrag_config::ErrorChain(&e), "Restore of a graph failed; rolling back");
                     // The failing graph first: a restore that failed part-way (a file-by-file
                     // swap) is put back too. It is not listed as rolled back, only if that fails.
                     let mut rollback_failed = Vec::new();
@@ -333,7 +333,7 @@ impl RecoveryManager {
                             EventKind::Restore,
                             "restore.failed",
                             Severity::Critical,
-                            err.to_string(),
+                            lightrag_config::error_chain(&err),
                         )
                         .graph(target_id)
                         .recovery_point(id)
@@ -574,13 +574,17 @@ fn put_back(u: Undo) -> std::result::Result<(), String> {
         Previous::Created(was_empty) => remove_restored(&u.loc, &u.restored_top, was_empty),
     };
     res.map_err(|e| {
-        tracing::error!(graph = %u.graph, error = %e, "Rollback failed");
+        tracing::error!(graph = %u.graph, error = %lightrag_config::ErrorChain(&e), "Rollback failed");
         let safety = u
             .safety
             .as_deref()
             .map(|s| format!("; safety snapshot {s}"))
             .unwrap_or_default();
-        format!("{} ({where_kept}{safety}: {e})", u.graph)
+        format!(
+            "{} ({where_kept}{safety}: {})",
+            u.graph,
+            lightrag_config::ErrorChain(&e)
+        )
     })
 }
 
@@ -645,7 +649,7 @@ impl RecoveryManager {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(repository = %p.storage().location(), error = %e, "Primary repository not writable; the safety snapshots of the failover go to the local safety repository");
+                    tracing::warn!(repository = %p.storage().location(), error = %lightrag_config::ErrorChain(&e), "Primary repository not writable; the safety snapshots of the failover go to the local safety repository");
                 }
             }
         }

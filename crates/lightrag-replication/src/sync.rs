@@ -414,7 +414,7 @@ pub fn sync_graph(
         match read_lock(primary, opts.lock_wait) {
             Ok(l) => Some(l),
             Err(e) => {
-                outcome.error = Some(e.to_string());
+                outcome.error = Some(lightrag_config::error_chain(&e));
                 outcome.duration_ms = started.elapsed().as_millis() as u64;
                 return outcome;
             }
@@ -450,8 +450,8 @@ pub fn sync_graph(
     if let Err(e) = result {
         outcome.unauthenticated = e.is_unauthenticated();
         outcome.target_unreachable = e.is_unreachable();
-        outcome.error = Some(e.to_string());
-        tracing::warn!(graph, target = %outcome.target, error = %e, sent = outcome.objects_sent, "Replication attempt failed");
+        outcome.error = Some(lightrag_config::error_chain(&e));
+        tracing::warn!(graph, target = %outcome.target, error = %lightrag_config::ErrorChain(&e), sent = outcome.objects_sent, "Replication attempt failed");
     } else {
         tracing::info!(graph, target = %outcome.target, sent = outcome.objects_sent, bytes = outcome.bytes_sent, "Replication attempt finished");
     }
