@@ -56,9 +56,10 @@ pub struct RestorePointOptions {
     /// Skip the safety snapshots of an in-place restore (not recommended; default false =
     /// take them).
     pub skip_safety_snapshot: bool,
-    /// Test hook: make the restore of this graph fail just before its swap. Never read from
-    /// a request body: a JSON field of this name is refused as unknown.
-    #[doc(hidden)]
+    /// Test hook: make the restore of this graph fail just before its swap. Only with the
+    /// `test-hooks` feature (which turns on lightrag-backup's); never read from a request
+    /// body: a JSON field of this name is refused as unknown.
+    #[cfg(feature = "test-hooks")]
     #[serde(skip)]
     pub fail_before_swap_of: Option<String>,
 }
@@ -522,8 +523,12 @@ impl RecoveryManager {
             in_place: opts.in_place && existing,
             files,
             safety_snapshot: false,
-            fail_before_swap: opts.fail_before_swap_of.as_deref() == Some(graph),
             ..loc.restore_options()
+        };
+        #[cfg(feature = "test-hooks")]
+        let ropts = RestoreOptions {
+            fail_before_swap: opts.fail_before_swap_of.as_deref() == Some(graph),
+            ..ropts
         };
         source
             .restore(snapshot, &loc.path, &ropts, &NoProgress)
