@@ -62,7 +62,9 @@ mod summary;
 mod tree;
 mod verify;
 
-pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
+pub use backup::{BackupOptions, SnapshotSummary};
+#[cfg(any(test, feature = "test-hooks"))]
+pub use backup::{Failpoint, ReadHook};
 pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
 pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};

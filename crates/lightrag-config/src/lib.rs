@@ -22,12 +22,14 @@
 //! assert!(!format!("{cfg:?}").contains("s3cret-key"));
 //! ```
 
+mod chain;
 mod config;
 mod error;
 mod parse;
 mod secret;
 
+pub use chain::{ErrorChain, error_chain};
 pub use config::{ChangeBackup, Config, LogFormat, RetentionPolicy, VARIABLES, VariableDoc};
 pub use error::{ConfigError, InvalidVariable};
 pub use parse::{format_duration, redact_url};
-pub use secret::Secret;
+pub use secret::{Secret, constant_time_eq};

@@ -244,7 +244,7 @@ impl HealthMonitor {
                     ComponentType::Database,
                     "database",
                     HealthStatus::Offline,
-                    vec![format!("unreachable: {e}")],
+                    vec![format!("unreachable: {}", lightrag_config::ErrorChain(&e))],
                 ));
                 None
             }
@@ -256,7 +256,7 @@ impl HealthMonitor {
                 ComponentType::Database,
                 "database",
                 HealthStatus::Offline,
-                vec![format!("query failed: {e}")],
+                vec![format!("query failed: {}", lightrag_config::ErrorChain(&e))],
             ));
             conn = None;
         }
@@ -278,7 +278,7 @@ impl HealthMonitor {
                     "no repository config at {}",
                     r.storage().location()
                 )),
-                Err(e) => Some(format!("unreachable: {e}")),
+                Err(e) => Some(format!("unreachable: {}", lightrag_config::ErrorChain(&e))),
             },
         };
         components.push(match &repo_problem {
@@ -367,7 +367,7 @@ impl HealthMonitor {
         ) {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(error = %e, "Could not list replication targets for health");
+                tracing::warn!(error = %lightrag_config::ErrorChain(&e), "Could not list replication targets for health");
                 return out;
             }
         };
@@ -495,9 +495,10 @@ impl HealthMonitor {
                             ));
                         }
                     }
-                    (Err(e), _) | (_, Err(e)) => {
-                        degraded.push(format!("backup state unknown: {e}"))
-                    }
+                    (Err(e), _) | (_, Err(e)) => degraded.push(format!(
+                        "backup state unknown: {}",
+                        lightrag_config::ErrorChain(&e)
+                    )),
                 }
                 let filter = ReplicationStateFilter {
                     target_id: None,
@@ -612,7 +613,7 @@ impl HealthMonitor {
             .ok(),
         };
         if let Err(e) = insert_health_check(conn, &event) {
-            tracing::warn!(component = %c.id, error = %e, "Could not store health transition");
+            tracing::warn!(component = %c.id, error = %lightrag_config::ErrorChain(&e), "Could not store health transition");
             return false;
         }
         known.insert(key, c.status);

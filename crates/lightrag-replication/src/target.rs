@@ -134,7 +134,7 @@ fn validate_object_store_url(url: &str) -> Result<String> {
             "object-store url",
             format!(
                 "`{}`: expected s3://bucket[/prefix], az://container[/prefix] or gs://bucket[/prefix], without credentials, query or fragment (put credentials in the target's secret)",
-                redact(url)
+                lightrag_config::redact_url(url)
             ),
         ));
     }
@@ -165,13 +165,6 @@ fn check_credentials(credentials: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
 }
 
 impl TargetSpec {

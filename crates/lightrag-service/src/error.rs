@@ -134,20 +134,10 @@ impl ServiceError {
     }
 }
 
-/// `error` and its causes, each once (a cause whose text the message already holds is
-/// skipped), joined by `": "`.
+/// `error` and its causes, each once, joined by `": "` (the one renderer:
+/// [`lightrag_config::error_chain`]).
 pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        let s = e.to_string();
-        if !s.is_empty() && !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        next = e.source();
-    }
-    out
+    lightrag_config::error_chain(error)
 }
 
 impl fmt::Display for ServiceError {
