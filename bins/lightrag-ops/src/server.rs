@@ -21,7 +21,7 @@ use crate::telemetry;
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// How long the background workers, the API's jobs and the event log may take to finish at
 /// shutdown (after the HTTP servers stopped); the event log always gets a few seconds of it.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A server whose listeners are bound (so bind errors have already surfaced) but not yet run.
 pub struct Listening {

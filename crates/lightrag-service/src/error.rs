@@ -231,7 +231,7 @@ fn outage(e: impl StdError + Send + Sync + 'static) -> ServiceError {
     ServiceError {
         kind: ErrorKind::Unavailable,
         repr: Repr::Context {
-            message: "the recovery database is unavailable; retry later".to_owned(),
+            message: "catalog unavailable: the recovery database is down; retry later".to_owned(),
             source: Box::new(e),
         },
         public_causes: false,
@@ -240,7 +240,7 @@ fn outage(e: impl StdError + Send + Sync + 'static) -> ServiceError {
 
 impl From<RecoveryDbError> for ServiceError {
     fn from(e: RecoveryDbError) -> Self {
-        if e.is_unavailable() && !matches!(e, RecoveryDbError::CatalogUnavailable { .. }) {
+        if e.is_unavailable() {
             return outage(e);
         }
         Self::wrap(db_kind(&e), e)

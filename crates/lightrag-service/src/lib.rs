@@ -20,7 +20,8 @@
 //!     mode: Mode::Command { create_repository: true },
 //!     metrics: None,
 //! })?;
-//! let summary = svc.backup("default", lightrag_recovery_db::BackupTrigger::Manual, &[],
+//! let graph = lightrag_service::GraphId::new("default")?;
+//! let summary = svc.backup(&graph, lightrag_recovery_db::BackupTrigger::Manual, &[],
 //!     &lightrag_backup::NoProgress)?;
 //! println!("snapshot {}", summary.snapshot.id);
 //! rt.block_on(svc.shutdown(std::time::Duration::from_secs(5)));

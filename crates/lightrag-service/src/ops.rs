@@ -115,6 +115,34 @@ impl Service {
         self.catalog_graph_ids()
     }
 
+    /// After a backup: a graph found by discovery gets its catalog row if it has none (an
+    /// existing row — a registered path, an API registration — is never rewritten). While
+    /// the catalog is down nothing is written: start-up discovery adds it later.
+    fn note_graph(&self, graph: &GraphId) {
+        let add = || -> Result<()> {
+            let mut conn = self.db.conn()?;
+            if lightrag_recovery_db::find_graph(&mut conn, graph)?.is_some() {
+                return Ok(());
+            }
+            let found = lightrag_recovery::resolve_graph(&[&self.config.working_dir], graph)?;
+            lightrag_recovery_db::upsert_graph(
+                &mut conn,
+                &NewGraph {
+                    id: graph.to_string(),
+                    path: found.path.display().to_string(),
+                    source: GraphSource::Discovered,
+                },
+            )?;
+            if let Some(m) = &self.metrics {
+                m.register_graph(graph);
+            }
+            Ok(())
+        };
+        if let Err(e) = add() {
+            tracing::debug!(graph = %graph, error = %crate::error::chain(&e), "Graph not added to the catalog after its backup");
+        }
+    }
+
     /// Ids of every graph in the catalog.
     pub fn catalog_graph_ids(&self) -> Result<Vec<String>> {
         let mut conn = self.db.conn()?;
@@ -128,31 +156,29 @@ impl Service {
         .collect())
     }
 
-    /// The graphs a "back up everything" run covers: those the catalog knows plus any newly
-    /// discovered ones (registered on the way); while the catalog is down, the discovered ones.
+    /// The graphs the scheduler's backup round covers: those in the catalog (discovered at
+    /// start-up or registered); while the catalog is down, the discovered ones. Nothing is
+    /// written: a graph unregistered through the API stays unregistered.
     pub fn graphs_to_back_up(&self) -> Result<Vec<GraphId>> {
-        let ids = match self.register_discovered_graphs() {
+        let ids = match self.catalog_graph_ids() {
             Ok(ids) => ids,
             Err(e) if e.kind() == crate::ErrorKind::Unavailable => {
                 tracing::warn!(error = %crate::error::chain(&e), "Catalog unavailable; backing up the discovered graphs");
-                settings::discover(&self.config)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect()
+                return self.discovered_graphs();
             }
             Err(e) => return Err(e),
         };
-        // Discovery and the catalog hold valid ids only; anything else is reported, not used.
-        Ok(ids
-            .into_iter()
-            .filter_map(|id| {
-                GraphId::new(id.as_str())
-                    .inspect_err(
-                        |e| tracing::warn!(graph = %id, error = %e, "Skipped an invalid graph id"),
-                    )
-                    .ok()
-            })
-            .collect())
+        Ok(valid_ids(ids))
+    }
+
+    /// Every graph discovered under `LIGHTRAG_WORKING_DIR` (the CLI's `backup --all`).
+    pub fn discovered_graphs(&self) -> Result<Vec<GraphId>> {
+        Ok(valid_ids(
+            settings::discover(&self.config)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+        ))
     }
 
     /// Graphs in the catalog, one page.
@@ -220,7 +246,8 @@ impl Service {
             .log_backup_event(graph, EventType::BackupStarted, EventDetails::default());
         let result = self
             .recovery
-            .backup_graph_tagged(repo, graph, trigger, tags, progress);
+            .backup_graph_tagged(repo, graph, trigger, tags, progress)
+            .map_err(ServiceError::from);
         let duration = started.elapsed();
         let (status, logical, written) = match &result {
             Ok(s) => (
@@ -260,13 +287,14 @@ impl Service {
                 graph,
                 EventType::BackupFailed,
                 EventDetails {
-                    message: Some(crate::error::chain(e)),
+                    message: Some(e.public_message()),
                     ..details
                 },
             ),
         };
         let summary = result?;
         record::record_backup_requests(graph, summary.requests.requests);
+        self.note_graph(graph);
         if self.config.replication_enabled {
             // Right after a backup: push it to every enabled target (back-off ignored).
             if let Err(e) = self.replicate(Some(graph), None, true) {
@@ -540,7 +568,7 @@ impl Service {
         record::record_restore(result.is_ok(), took);
         let (ty, message) = match &result {
             Ok(_) => (EventType::RestoreCompleted, None),
-            Err(e) => (EventType::RestoreFailed, Some(crate::error::chain(*e))),
+            Err(e) => (EventType::RestoreFailed, Some(e.public_message())),
         };
         let mut event = EventLogger::build(
             ty,
@@ -562,7 +590,36 @@ impl Service {
     /// Creates a recovery point pinning each graph's latest snapshot, or with `fresh_backup`
     /// taking new backups first.
     pub fn create_point(&self, req: &CreatePointRequest) -> Result<RecoveryPointDetails> {
-        let p = self.recovery.create_point(self.repo()?, req)?;
+        let repo = self.repo()?;
+        let p = if req.fresh_backup {
+            // Fresh backups are backups like any other (events, metrics, replication): taken
+            // here, then the point pins each graph's newest snapshot — the one just taken.
+            if req.graph_ids.is_empty() {
+                return Err(ServiceError::invalid(
+                    "graph_ids is empty: name at least one graph",
+                ));
+            }
+            let ids = req
+                .graph_ids
+                .iter()
+                .map(|g| GraphId::new(g.as_str()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for g in &ids {
+                self.backup(
+                    g,
+                    BackupTrigger::RecoveryPoint,
+                    &[],
+                    &lightrag_backup::NoProgress,
+                )?;
+            }
+            let pin_latest = CreatePointRequest {
+                fresh_backup: false,
+                ..req.clone()
+            };
+            self.recovery.create_point(repo, &pin_latest)?
+        } else {
+            self.recovery.create_point(repo, req)?
+        };
         record::record_recovery_point_created();
         Ok(p)
     }
@@ -827,6 +884,19 @@ impl Service {
             Page::new(10_000, 0),
         )?)
     }
+}
+
+/// Discovery and the catalog hold valid ids only; anything else is reported, not used.
+fn valid_ids(ids: Vec<String>) -> Vec<GraphId> {
+    ids.into_iter()
+        .filter_map(|id| {
+            GraphId::new(id.as_str())
+                .inspect_err(
+                    |e| tracing::warn!(graph = %id, error = %e, "Skipped an invalid graph id"),
+                )
+                .ok()
+        })
+        .collect()
 }
 
 /// A directory target created through the API must lie under `LIGHTRAG_REPLICATION_PATH_ROOTS`.

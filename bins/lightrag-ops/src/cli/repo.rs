@@ -139,7 +139,7 @@ fn mib(bytes: u64) -> String {
 pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outcome> {
     with_service(c, true, |svc| {
         let ids = if args.all {
-            svc.graphs_to_back_up()?
+            svc.discovered_graphs()?
         } else {
             args.graphs
                 .iter()
@@ -163,11 +163,25 @@ fn backup_graphs(
     json: bool,
 ) -> anyhow::Result<Outcome> {
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for id in ids {
         let bar = Bar::new(json);
-        let summary = svc
-            .backup(id, BackupTrigger::Manual, tags, &bar)
-            .with_context(|| format!("backup of graph {id} failed"))?;
+        let summary = match svc.backup(id, BackupTrigger::Manual, tags, &bar) {
+            Ok(s) => s,
+            // One graph: its error is the command's. Several: one failing graph does not
+            // keep the others from being backed up (exit 3: partial result).
+            Err(e) if ids.len() == 1 => {
+                return Err(anyhow::Error::new(e).context(format!("backup of graph {id} failed")));
+            }
+            Err(e) => {
+                eprintln!(
+                    "lightrag-ops: backup of graph {id} failed: {}",
+                    lightrag_config::error_chain(&e)
+                );
+                failed.push(id.to_string());
+                continue;
+            }
+        };
         if !json {
             let s = &summary.snapshot;
             println!(
@@ -193,7 +207,14 @@ fn backup_graphs(
     if json {
         print_json(&results)?;
     }
-    Ok(Outcome::Ok)
+    if results.is_empty() {
+        bail!("every backup failed: {}", failed.join(", "));
+    }
+    Ok(if failed.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Damaged
+    })
 }
 
 /// `lightrag-ops snapshots`.
