@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod error;
+mod guard;
 mod jobs;
 mod middleware;
 mod ops;

@@ -7,6 +7,8 @@ mod common;
 mod api;
 #[path = "integration/auth.rs"]
 mod auth;
+#[path = "integration/browser.rs"]
+mod browser;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/dashboard.rs"]
@@ -17,6 +19,8 @@ mod kill9;
 mod malformed;
 #[path = "integration/metrics.rs"]
 mod metrics;
+#[path = "integration/metrics_listener.rs"]
+mod metrics_listener;
 #[path = "integration/outage.rs"]
 mod outage;
 #[path = "integration/plan.rs"]

@@ -27,7 +27,7 @@ mod error;
 mod parse;
 mod secret;
 
-pub use config::{Config, LogFormat, RetentionPolicy, VARIABLES, VariableDoc};
+pub use config::{Config, LogFormat, MIN_KEY_CHARS, RetentionPolicy, VARIABLES, VariableDoc};
 pub use error::{ConfigError, InvalidVariable};
 pub use parse::{format_duration, redact_url};
 pub use secret::Secret;
