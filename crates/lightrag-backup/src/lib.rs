@@ -62,6 +62,7 @@ mod tree;
 mod verify;
 
 pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
+pub use crypto::{KdfParams, generate_key_hex};
 pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
 pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
