@@ -64,6 +64,7 @@ pub use sync::{
     prune_target, sync_graph, target_snapshot_ids, throttle_delay,
 };
 pub use target::{
-    TargetChanges, TargetOpenOptions, TargetSpec, create_target, delete_target, find_target,
-    list_targets, open_spec, open_target, update_target, validate_target_name,
+    ALLOWED_CREDENTIAL_KEYS, TargetChanges, TargetOpenOptions, TargetSpec, create_target,
+    delete_target, find_target, list_targets, open_spec, open_target, update_target,
+    validate_target_name,
 };
