@@ -9,6 +9,8 @@ mod common;
 mod api;
 #[path = "e2e/auth.rs"]
 mod auth;
+#[path = "e2e/browser.rs"]
+mod browser;
 #[path = "e2e/cli.rs"]
 mod cli;
 #[path = "e2e/dashboard.rs"]
@@ -19,6 +21,8 @@ mod kill9;
 mod malformed;
 #[path = "e2e/metrics.rs"]
 mod metrics;
+#[path = "e2e/metrics_listener.rs"]
+mod metrics_listener;
 #[path = "e2e/outage.rs"]
 mod outage;
 #[path = "e2e/parity.rs"]

@@ -79,7 +79,7 @@ fn config_loading() {
     let mut env = std::fs::File::create(dir.path().join(".env")).unwrap();
     writeln!(
         env,
-        "LIGHTRAG_PORT={other}\nLIGHTRAG_METRICS_ENABLED=false\nLIGHTRAG_API_KEY=from-dotenv"
+        "LIGHTRAG_PORT={other}\nLIGHTRAG_METRICS_ENABLED=false\nLIGHTRAG_API_KEY=from-dotenv-0123456789"
     )
     .unwrap();
     let mut child = Command::new(crate::common::bin_path())
@@ -95,7 +95,10 @@ fn config_loading() {
     drop(ok);
     let url = format!("http://127.0.0.1:{port}/api/v1/graphs");
     assert_eq!(get(&url, &[]).status, 401, "the .env API key applies");
-    assert_eq!(get(&url, &[("X-API-Key", "from-dotenv")]).status, 200);
+    assert_eq!(
+        get(&url, &[("X-API-Key", "from-dotenv-0123456789")]).status,
+        200
+    );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", other)).is_err(),
         ".env port lost to the environment"

@@ -10,6 +10,10 @@ use crate::secret::Secret;
 
 const DAY: u64 = 86_400;
 
+/// Shortest accepted API key and metrics token, in characters: short keys fall to guessing
+/// even with the per-address limit on failed attempts.
+pub const MIN_KEY_CHARS: usize = 16;
+
 /// One documented variable: its name, its default (as text, parsed like a user value; empty =
 /// unset) and what it means. [`VARIABLES`] is the single source of names and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +149,22 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_METRICS_PORT",
         "9090",
-        "Port of the Prometheus metrics listener, on LIGHTRAG_HOST (0 = any free port)",
+        "Port of the Prometheus metrics listener, on LIGHTRAG_METRICS_HOST (0 = any free port)",
+    ),
+    var(
+        "LIGHTRAG_METRICS_HOST",
+        "127.0.0.1",
+        "Address the Prometheus metrics listener binds (an IP address, or localhost); independent of LIGHTRAG_HOST",
+    ),
+    var(
+        "LIGHTRAG_METRICS_TOKEN",
+        "",
+        "Secret: when set, the metrics listener needs it as Authorization: Bearer <token> (Prometheus' `authorization` scrape setting; at least 16 characters)",
+    ),
+    var(
+        "LIGHTRAG_METRICS_TOKEN_FILE",
+        "",
+        "File holding the metrics bearer token (instead of LIGHTRAG_METRICS_TOKEN)",
     ),
     var(
         "LIGHTRAG_HOST",
@@ -160,7 +179,7 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_API_KEY",
         "",
-        "Secret: when set, every /api/v1 route needs it in X-API-Key or Authorization: Bearer",
+        "Secret: when set, every /api/v1 route needs it in X-API-Key or Authorization: Bearer (at least 16 characters; e.g. `openssl rand -hex 32`)",
     ),
     var(
         "LIGHTRAG_API_KEY_FILE",
@@ -171,6 +190,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "LIGHTRAG_WHITELIST_PATHS",
         "/health,/livez,/readyz",
         "Comma-separated paths open without the API key; `/prefix/*` opens a subtree",
+    ),
+    var(
+        "LIGHTRAG_ALLOWED_HOSTS",
+        "",
+        "Comma-separated Host names (without port) the API answers besides localhost, 127.0.0.1 and [::1]; `*` = any. Empty: any host when LIGHTRAG_API_KEY is set, loopback names only without it (DNS-rebinding protection)",
     ),
     var(
         "LIGHTRAG_ALLOW_INSECURE",
@@ -336,6 +360,10 @@ pub struct Config {
     pub metrics_enabled: bool,
     /// `LIGHTRAG_METRICS_PORT`.
     pub metrics_port: u16,
+    /// `LIGHTRAG_METRICS_HOST`.
+    pub metrics_host: IpAddr,
+    /// `LIGHTRAG_METRICS_TOKEN` or the content of `LIGHTRAG_METRICS_TOKEN_FILE`.
+    pub metrics_token: Option<Secret>,
     /// `LIGHTRAG_HOST`.
     pub host: IpAddr,
     /// `LIGHTRAG_PORT`.
@@ -344,6 +372,8 @@ pub struct Config {
     pub api_key: Option<Secret>,
     /// `LIGHTRAG_WHITELIST_PATHS`.
     pub whitelist_paths: Vec<String>,
+    /// `LIGHTRAG_ALLOWED_HOSTS`, lowercased (`*` = any).
+    pub allowed_hosts: Vec<String>,
     /// `LIGHTRAG_ALLOW_INSECURE`.
     pub allow_insecure: bool,
     /// `LIGHTRAG_AUTO_BACKUP_INTERVAL` (zero = off).
@@ -471,6 +501,7 @@ impl Config {
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
                 16,
+                "generate one with `lightrag-ops key generate --output FILE` and set LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
             ),
             replication_enabled: r.get("LIGHTRAG_REPLICATION_ENABLED", parse_bool),
             replication_path_roots: r.get("LIGHTRAG_REPLICATION_PATH_ROOTS", |v| {
@@ -487,10 +518,23 @@ impl Config {
             recovery_scratch_dir: r.get("LIGHTRAG_RECOVERY_SCRATCH_DIR", optional_path),
             metrics_enabled: r.get("LIGHTRAG_METRICS_ENABLED", parse_bool),
             metrics_port: r.get("LIGHTRAG_METRICS_PORT", port),
+            metrics_host: r.get("LIGHTRAG_METRICS_HOST", host),
+            metrics_token: r.secret(
+                "LIGHTRAG_METRICS_TOKEN",
+                "LIGHTRAG_METRICS_TOKEN_FILE",
+                MIN_KEY_CHARS,
+                "generate one with `openssl rand -hex 32` and set LIGHTRAG_METRICS_TOKEN or LIGHTRAG_METRICS_TOKEN_FILE",
+            ),
             host: r.get("LIGHTRAG_HOST", host),
             port: r.get("LIGHTRAG_PORT", port),
-            api_key: r.secret("LIGHTRAG_API_KEY", "LIGHTRAG_API_KEY_FILE", 1),
+            api_key: r.secret(
+                "LIGHTRAG_API_KEY",
+                "LIGHTRAG_API_KEY_FILE",
+                MIN_KEY_CHARS,
+                "generate one with `openssl rand -hex 32` and set LIGHTRAG_API_KEY or LIGHTRAG_API_KEY_FILE",
+            ),
             whitelist_paths: r.get("LIGHTRAG_WHITELIST_PATHS", whitelist),
+            allowed_hosts: r.get("LIGHTRAG_ALLOWED_HOSTS", allowed_hosts),
             allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
             auto_backup_interval: r.get("LIGHTRAG_AUTO_BACKUP_INTERVAL", secs),
             backup_on_change: ChangeBackup {
@@ -614,6 +658,7 @@ impl Reader {
         name: &'static str,
         file_name: &'static str,
         min_len: usize,
+        how_to_generate: &str,
     ) -> Option<Secret> {
         let direct = self.value(name).map(str::to_owned);
         let file = self.value(file_name).map(str::to_owned);
@@ -644,7 +689,9 @@ impl Reader {
             self.errors.push(InvalidVariable {
                 variable: source,
                 value: "***".to_owned(),
-                reason: format!("too short; expected at least {min_len} characters"),
+                reason: format!(
+                    "too short; expected at least {min_len} characters: {how_to_generate}"
+                ),
             });
             return None;
         }
@@ -729,6 +776,29 @@ fn whitelist(v: &str) -> Result<Vec<String>, String> {
         )),
         None => Ok(items),
     }
+}
+
+/// `LIGHTRAG_ALLOWED_HOSTS`: host names or IP addresses (no scheme, path or port), or `*`.
+fn allowed_hosts(v: &str) -> Result<Vec<String>, String> {
+    let items = comma_list(v);
+    for item in &items {
+        let ok = item == "*"
+            || (item.starts_with('[')
+                && item.ends_with(']')
+                && item[1..item.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok())
+            || (!item.is_empty()
+                && item
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'));
+        if !ok {
+            return Err(format!(
+                "entry {item:?} is not a host name; expected comma-separated names or addresses without scheme or port (e.g. backup.example.com,10.0.0.5,[fd00::5]), or *"
+            ));
+        }
+    }
+    Ok(items.into_iter().map(|h| h.to_ascii_lowercase()).collect())
 }
 
 fn host(v: &str) -> Result<IpAddr, String> {

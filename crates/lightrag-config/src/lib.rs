@@ -29,7 +29,9 @@ mod parse;
 mod secret;
 
 pub use chain::{ErrorChain, error_chain};
-pub use config::{ChangeBackup, Config, LogFormat, RetentionPolicy, VARIABLES, VariableDoc};
+pub use config::{
+    ChangeBackup, Config, LogFormat, MIN_KEY_CHARS, RetentionPolicy, VARIABLES, VariableDoc,
+};
 pub use error::{ConfigError, InvalidVariable};
 pub use parse::{format_duration, redact_url};
 pub use secret::{Secret, constant_time_eq};

@@ -66,6 +66,7 @@ pub use sync::{
 #[cfg(any(test, feature = "test-hooks"))]
 pub use sync::{SentHook, SyncHooks};
 pub use target::{
-    TargetChanges, TargetOpenOptions, TargetSpec, create_target, delete_target, find_target,
-    list_targets, open_spec, open_target, update_target, validate_target_name,
+    ALLOWED_CREDENTIAL_KEYS, TargetChanges, TargetOpenOptions, TargetSpec, create_target,
+    delete_target, find_target, list_targets, open_spec, open_target, update_target,
+    validate_target_name,
 };
