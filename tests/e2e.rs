@@ -11,6 +11,8 @@ mod api;
 mod auth;
 #[path = "e2e/browser.rs"]
 mod browser;
+#[path = "e2e/change.rs"]
+mod change;
 #[path = "e2e/cli.rs"]
 mod cli;
 #[path = "e2e/dashboard.rs"]

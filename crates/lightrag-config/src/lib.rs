@@ -14,12 +14,12 @@
 //! let cfg = Config::from_vars([
 //!     ("LIGHTRAG_PORT", "9700"),
 //!     ("LIGHTRAG_RPO", "6h"),
-//!     ("LIGHTRAG_API_KEY", "s3cret-key"),
+//!     ("LIGHTRAG_API_KEY", "s3cret-key-0123456789"),
 //! ])
 //! .unwrap();
 //! assert_eq!(cfg.port, 9700);
 //! assert_eq!(cfg.rpo.as_secs(), 6 * 3600);
-//! assert!(!format!("{cfg:?}").contains("s3cret-key"));
+//! assert!(!format!("{cfg:?}").contains("s3cret-key-0123456789"));
 //! ```
 
 mod chain;

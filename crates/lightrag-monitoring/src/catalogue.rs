@@ -108,6 +108,10 @@ catalogue! {
     /// Time of the last completed backup.
     BackupLastSuccess = ("lightrag_backup_last_success_timestamp_seconds", Gauge, Unit::Seconds,
         ["graph"], "Unix time of the last completed backup of the graph (0 = never).");
+    /// Oldest change of a graph not yet captured in a snapshot (change-triggered backups).
+    UncapturedChangeSince = ("lightrag_backup_uncaptured_change_timestamp_seconds", Gauge,
+        Unit::Seconds, ["graph"],
+        "Unix time of the oldest change to the graph's files not yet in a snapshot (0 = none; LIGHTRAG_BACKUP_ON_CHANGE).");
     /// Replication lag.
     ReplicationLag = ("lightrag_replication_lag_seconds", Gauge, Unit::Seconds, ["graph", "target"],
         "Age of the oldest snapshot of the graph not yet on the target (0 = in sync).");

@@ -134,6 +134,18 @@ pub fn set_latest_backup(graph: &str, logical_bytes: u64, finished_at: SystemTim
         .set(unix_seconds(finished_at));
 }
 
+/// The graph's files changed at `since` and no snapshot holds that change yet (the oldest
+/// such change is kept).
+pub fn record_uncaptured_change(graph: &str, since: SystemTime) {
+    gauge!(name(Metric::UncapturedChangeSince), "graph" => graph.to_owned())
+        .set(unix_seconds(since));
+}
+
+/// Every change of the graph is in a snapshot.
+pub fn record_change_captured(graph: &str) {
+    gauge!(name(Metric::UncapturedChangeSince), "graph" => graph.to_owned()).set(0.0);
+}
+
 /// Adds the storage requests one backup made.
 pub fn record_backup_requests(graph: &str, requests: u64) {
     counter!(name(Metric::BackupStorageRequests), "graph" => graph.to_owned()).increment(requests);

@@ -35,6 +35,7 @@ mod ops;
 mod service;
 pub mod settings;
 mod tasks;
+mod watch;
 mod workers;
 
 pub use dashboard::{Dashboard, GraphBackups, GraphStatus, TargetStatus};

@@ -372,6 +372,16 @@ impl Service {
                 handle: m.handle().clone(),
             }));
         }
+        if c.backup_on_change.enabled {
+            match crate::watch::ChangeWatcher::start(self.clone(), c.backup_on_change) {
+                Ok(w) => self.workers.spawn(Arc::new(w)),
+                Err(e) => tracing::error!(
+                    dir = %c.working_dir.display(),
+                    error = %crate::error::chain(&e),
+                    "Cannot watch the graphs for changes (LIGHTRAG_BACKUP_ON_CHANGE); set LIGHTRAG_BACKUP_WATCH_POLL to poll instead"
+                ),
+            }
+        }
         self.workers.spawn(Arc::new(JobsWorker(self.jobs.clone())));
         self.workers
             .spawn(Arc::new(EventLogWorker(self.events.clone())));
