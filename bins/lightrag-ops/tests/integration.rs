@@ -17,6 +17,8 @@ mod kill9;
 mod malformed;
 #[path = "integration/metrics.rs"]
 mod metrics;
+#[path = "integration/openapi.rs"]
+mod openapi;
 #[path = "integration/outage.rs"]
 mod outage;
 #[path = "integration/parity.rs"]
