@@ -86,7 +86,6 @@ pub(crate) struct RegisterGraph {
         (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
         (status = 401, description = "API key missing", body = crate::error::ErrorBody),
         (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
-        (status = 404, description = "Not found", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
         (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
         (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
