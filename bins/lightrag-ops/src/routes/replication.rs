@@ -269,6 +269,7 @@ pub(crate) struct SyncBody {
         (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
         (status = 404, description = "Not found", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 256 KiB (a plain-text answer from actix-web, not ErrorBody)", body = String, content_type = "text/plain"),
         (status = 429, description = "Four jobs are already running", body = crate::error::ErrorBody),
         (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
         (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)

@@ -439,6 +439,17 @@ fn real_responses_validate_against_the_openapi_document() {
         "/api/v1/backups/verify?wait=true",
         Some(json!({"bogus": 1})),
     );
+    // Optional bodies are read whole by actix-web, which refuses more than 256 KiB itself.
+    let huge = json!({"snapshots": ["x".repeat(300_000)]});
+    c.expect(413, "POST", "/api/v1/backups/verify", Some(huge.clone()));
+    c.expect(
+        413,
+        "POST",
+        "/api/v1/backups/retention/run",
+        Some(huge.clone()),
+    );
+    c.expect(413, "POST", "/api/v1/replication/sync", Some(huge.clone()));
+    c.expect(413, "POST", "/api/v1/recovery/points/x/restore", Some(huge));
 
     // Recovery points pin snapshots (deleting a pinned one is a conflict).
     let point = c.expect(
