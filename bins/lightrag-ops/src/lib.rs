@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod error;
+mod guard;
 mod jobs;
 mod middleware;
 mod routes;

@@ -1,49 +1,17 @@
-//! Request middleware: API-key authentication and the request-duration histogram.
+//! Request middleware: the request-duration histogram, and the API-key helpers the guard
+//! ([`crate::guard`]) and the dashboard use.
 
 use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::Error;
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
-use actix_web::{Error, web};
-use subtle::ConstantTimeEq as _;
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// LightRAG's API-key header.
 const API_KEY_HEADER: &str = "x-api-key";
-
-/// Rejects requests without the configured API key: missing → 401, wrong → 403. Paths in
-/// `LIGHTRAG_WHITELIST_PATHS` and servers without a key are open.
-pub(crate) async fn require_api_key(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let expected = req
-        .app_data::<web::Data<AppState>>()
-        .filter(|s| !s.config.is_whitelisted(req.path()))
-        .and_then(|s| s.config.api_key.clone());
-    if let Some(expected) = expected {
-        let denied = match presented_key(req.headers()) {
-            None => Some(ApiError::Unauthorized(
-                "this endpoint needs the API key in the X-API-Key header or as Authorization: Bearer <key>".to_owned(),
-            )),
-            Some(k) if !keys_match(k, expected.expose()) => Some(ApiError::Forbidden(
-                "the API key is not valid; check LIGHTRAG_API_KEY".to_owned(),
-            )),
-            Some(_) => None,
-        };
-        if let Some(err) = denied {
-            return Ok(req.error_response(err).map_into_right_body());
-        }
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
-}
 
 /// The key a request presents, from `X-API-Key` or `Authorization: Bearer`.
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
@@ -55,12 +23,9 @@ pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Constant-time comparison: both keys are hashed first, so neither their contents nor their
-/// lengths influence the time taken.
+/// Constant-time comparison (the one: [`lightrag_config::constant_time_eq`]).
 pub(crate) fn keys_match(presented: &str, expected: &str) -> bool {
-    let a = blake3::hash(presented.as_bytes());
-    let b = blake3::hash(expected.as_bytes());
-    a.as_bytes().ct_eq(b.as_bytes()).into()
+    lightrag_config::constant_time_eq(presented.as_bytes(), expected.as_bytes())
 }
 
 /// Records `lightrag_http_request_duration_seconds{method,route,status}` for every request, with

@@ -12,7 +12,7 @@ use lightrag_config::Config;
 use lightrag_monitoring::{MetricsCollector, PROMETHEUS_CONTENT_TYPE};
 use lightrag_service::{Mode, Service, ServiceOptions};
 
-use crate::middleware::{record_duration, require_api_key};
+use crate::middleware::record_duration;
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry;
@@ -21,7 +21,7 @@ use crate::telemetry;
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// How long the background workers, the API's jobs and the event log may take to finish at
 /// shutdown (after the HTTP servers stopped); the event log always gets a few seconds of it.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A server whose listeners are bound (so bind errors have already surfaced) but not yet run.
 pub struct Listening {
@@ -60,11 +60,11 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
     })?;
     let metrics_listener = match &handle {
         Some(_) => Some(
-            TcpListener::bind((config.host, config.metrics_port)).with_context(|| {
+            TcpListener::bind((config.metrics_host, config.metrics_port)).with_context(|| {
                 format!(
-                    "cannot bind the metrics listener on {}:{} (LIGHTRAG_METRICS_PORT); choose \
-                 another port, stop the process using it, or set LIGHTRAG_METRICS_ENABLED=false",
-                    config.host, config.metrics_port
+                    "cannot bind the metrics listener on {}:{} (LIGHTRAG_METRICS_HOST/LIGHTRAG_METRICS_PORT); \
+                     choose another port, stop the process using it, or set LIGHTRAG_METRICS_ENABLED=false",
+                    config.metrics_host, config.metrics_port
                 )
             })?,
         ),
@@ -87,7 +87,11 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
     let (metrics_addr, metrics_server) = match (state.metrics(), metrics_listener) {
         (Some(collector), Some(listener)) => (
             Some(listener.local_addr()?),
-            Some(metrics_server(collector.clone(), listener)?),
+            Some(metrics_server(
+                collector.clone(),
+                listener,
+                state.config.metrics_token.clone(),
+            )?),
         ),
         _ => (None, None),
     };
@@ -165,6 +169,7 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
 }
 
 fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    let guard = crate::guard::Guard::new(state.config.clone());
     let data = web::Data::new(state);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let server = HttpServer::new(move || {
@@ -173,7 +178,7 @@ fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .configure(routes::json_errors)
             .configure(routes::config)
             .default_service(web::to(routes::not_found))
-            .wrap(from_fn(require_api_key))
+            .wrap(guard.clone())
             .wrap(from_fn(record_duration))
     })
     .workers(workers)
@@ -184,14 +189,27 @@ fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     Ok(server)
 }
 
+/// The Prometheus listener (`LIGHTRAG_METRICS_HOST:LIGHTRAG_METRICS_PORT`); with
+/// `LIGHTRAG_METRICS_TOKEN` a scrape needs `Authorization: Bearer <token>`.
 fn metrics_server(
     collector: Arc<MetricsCollector>,
     listener: TcpListener,
+    token: Option<lightrag_config::Secret>,
 ) -> anyhow::Result<Server> {
+    if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
+        tracing::warn!(
+            target: "security",
+            addr = %listener.local_addr()?,
+            "The metrics listener is reachable from the network without a token; set LIGHTRAG_METRICS_TOKEN"
+        );
+    }
     let handle = web::Data::from(collector);
+    let token = web::Data::new(crate::guard::MetricsToken(token));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(handle.clone())
+            .app_data(token.clone())
+            .wrap(from_fn(crate::guard::require_metrics_token))
             .route("/metrics", web::get().to(scrape))
             .route("/", web::get().to(scrape))
     })

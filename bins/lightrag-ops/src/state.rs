@@ -15,7 +15,7 @@ pub struct AppState {
     /// The configuration the server started with (the service's).
     pub config: Arc<Config>,
     /// The last serialised `/api/v1/health-dashboard/status` answer.
-    pub(crate) status_cache: Arc<crate::routes::StatusCache>,
+    pub(crate) status_cache: Arc<StatusCache>,
 }
 
 impl AppState {
@@ -36,3 +36,17 @@ impl std::ops::Deref for AppState {
         &self.service
     }
 }
+
+/// The serialised `/status` answer for one health report, reused for a short while:
+/// under many polling clients the server answers from memory instead of re-encoding ~100
+/// graphs per request.
+#[derive(Debug, Default)]
+pub(crate) struct StatusCache(
+    pub(crate)  std::sync::Mutex<
+        Option<(
+            Arc<lightrag_recovery::HealthReport>,
+            std::time::Instant,
+            actix_web::web::Bytes,
+        )>,
+    >,
+);

@@ -26,8 +26,8 @@ pub fn prometheus_handle() -> anyhow::Result<PrometheusHandle> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle =
-                lightrag_monitoring::install_global_recorder().map_err(|e| e.to_string())?;
+            let handle = lightrag_monitoring::install_global_recorder()
+                .map_err(|e| lightrag_config::error_chain(&e))?;
             lightrag_monitoring::record::record_build_info(env!("CARGO_PKG_VERSION"), "unknown");
             Ok(handle)
         })

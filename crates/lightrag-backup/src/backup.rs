@@ -23,7 +23,8 @@ use crate::repo::{Repository, SnapshotInfo, check_level};
 use crate::summary::{LightRagSummary, Scanner, StoreKind, StoreStats};
 use crate::tree::Selection;
 
-/// Where to inject a failure (tests of crash safety).
+/// Where to inject a failure (tests of crash safety). Only with the `test-hooks` feature.
+#[cfg(any(test, feature = "test-hooks"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Failpoint {
@@ -66,23 +67,29 @@ pub struct BackupOptions {
     pub check_lightrag_files: bool,
     /// zstd level for this backup (default: the repository's level).
     pub compression_level: Option<i32>,
-    /// Test hook: inject a failure. Never deserialised: no request can reach it.
-    #[doc(hidden)]
+    /// Test hook: inject a failure. Only with the `test-hooks` feature; never deserialised:
+    /// no request can reach it.
+    #[cfg(any(test, feature = "test-hooks"))]
     #[serde(skip)]
     pub failpoint: Option<Failpoint>,
-    /// Test hook: called after the first read buffer of every file attempt.
-    #[doc(hidden)]
+    /// Test hook: called after the first read buffer of every file attempt. Only with the
+    /// `test-hooks` feature.
+    #[cfg(any(test, feature = "test-hooks"))]
     #[serde(skip)]
     pub read_hook: Option<ReadHook>,
 }
 
-/// A test hook called as `hook(path, attempt)` after the first read buffer of a file.
+/// A test hook called as `hook(path, attempt)` after the first read buffer of a file. Only
+/// with the `test-hooks` feature.
+#[cfg(any(test, feature = "test-hooks"))]
 #[derive(Clone)]
 pub struct ReadHook(pub std::sync::Arc<ReadHookFn>);
 
 /// The function type of a [`ReadHook`].
+#[cfg(any(test, feature = "test-hooks"))]
 pub type ReadHookFn = dyn Fn(&Path, u32) + Send + Sync;
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl std::fmt::Debug for ReadHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ReadHook")
@@ -90,6 +97,18 @@ impl std::fmt::Debug for ReadHook {
 }
 
 impl BackupOptions {
+    /// Runs the test read hook, if any.
+    #[cfg(any(test, feature = "test-hooks"))]
+    fn run_read_hook(&self, path: &Path, attempt: u32) {
+        if let Some(h) = &self.read_hook {
+            (h.0)(path, attempt);
+        }
+    }
+
+    /// Without the `test-hooks` feature there is no read hook.
+    #[cfg(not(any(test, feature = "test-hooks")))]
+    fn run_read_hook(&self, _path: &Path, _attempt: u32) {}
+
     /// The exclusion rule of these options.
     pub(crate) fn selection(&self) -> Selection {
         Selection::new(
@@ -114,7 +133,9 @@ impl Default for BackupOptions {
             retry_backoff: Duration::from_millis(200),
             check_lightrag_files: true,
             compression_level: None,
+            #[cfg(any(test, feature = "test-hooks"))]
             failpoint: None,
+            #[cfg(any(test, feature = "test-hooks"))]
             read_hook: None,
         }
     }
@@ -411,9 +432,7 @@ impl Ctx<'_> {
             }
             if first_fill {
                 first_fill = false;
-                if let Some(h) = &self.opts.read_hook {
-                    (h.0)(&w.abs, attempt);
-                }
+                self.opts.run_read_hook(&w.abs, attempt);
             }
             if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(BackupError::Injected("another worker failed"));
@@ -731,6 +750,7 @@ impl Repository {
             (Some(e), _) => return Err(e),
             (None, Ok(p)) => p,
         };
+        #[cfg(any(test, feature = "test-hooks"))]
         if opts.failpoint == Some(Failpoint::BeforeIndex) {
             return Err(BackupError::Injected("before index"));
         }
@@ -743,6 +763,7 @@ impl Repository {
             let body = format::encode_json(self.keys(), &key, &IndexFile { packs }, level)?;
             self.storage.put(&key, body)?;
         }
+        #[cfg(any(test, feature = "test-hooks"))]
         match opts.failpoint {
             Some(Failpoint::BeforeManifest) => {
                 return Err(BackupError::Injected("before manifest"));

@@ -263,7 +263,7 @@ impl Repository {
             progress.advance(0, data.len() as u64);
             Ok(())
         })
-        .map_err(|err| damaged(err.to_string()))?;
+        .map_err(|err| damaged(lightrag_config::error_chain(&err)))?;
         let keys = scanner.finish_keys().map_err(damaged)?;
         Ok(keys.into_iter().collect())
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub enum BackupError {
     /// A storage backend operation failed (I/O, network, permissions).
     #[error(
-        "storage {op} of `{key}` failed: {source}; check that the repository location is reachable and writable"
+        "storage {op} of `{key}` failed; check that the repository location is reachable and writable"
     )]
     Storage {
         /// Operation name (`put`, `get`, `list`, ...).
@@ -23,7 +23,7 @@ pub enum BackupError {
         source: std::io::Error,
     },
     /// An object-store request failed (after retries). `problem` says why in operator terms.
-    #[error("{op} of `{key}` at {location} failed: {problem}: {source}")]
+    #[error("{op} of `{key}` at {location} failed: {problem}")]
     Remote {
         /// Operation name (`put`, `get`, `list`, ...).
         op: &'static str,
@@ -143,7 +143,7 @@ pub enum BackupError {
         reason: String,
     },
     /// Local filesystem error while reading the graph or writing a restore.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path} failed")]
     Io {
         /// What was being done.
         action: &'static str,
@@ -193,7 +193,7 @@ pub enum BackupError {
     )]
     TargetNotEmpty(PathBuf),
     /// Serialising or parsing repository metadata failed.
-    #[error("repository metadata `{key}` is malformed: {source}; run `verify`")]
+    #[error("repository metadata `{key}` is malformed; run `verify`")]
     Metadata {
         /// Object key.
         key: String,

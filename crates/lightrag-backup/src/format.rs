@@ -109,12 +109,33 @@ impl ChunkerParams {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EncryptionConfig {
     pub(crate) algorithm: String,
+    /// [`KDF_ARGON2ID`], or [`KDF_LEGACY`] in repositories created before Argon2id.
     pub(crate) kdf: String,
+    /// Argon2id cost and salt (absent with [`KDF_LEGACY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) kdf_params: Option<StoredKdf>,
     /// A known plaintext sealed with the derived key: opening it proves the key is right.
     pub(crate) key_check: String,
 }
 
 pub(crate) const KEY_CHECK_PLAINTEXT: &[u8] = b"lightrag-ops key check v1";
+
+/// Key derivation of new repositories: Argon2id (parameters and salt in `kdf_params`).
+pub(crate) const KDF_ARGON2ID: &str = "argon2id";
+/// Key derivation of repositories created before Argon2id: BLAKE3 `derive_key` of the key and
+/// the repository id, no stored parameters. Still opened; never created.
+pub(crate) const KDF_LEGACY: &str = "blake3-derive-key";
+
+/// Argon2id parameters as stored in `config`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredKdf {
+    pub(crate) memory_kib: u32,
+    pub(crate) iterations: u32,
+    pub(crate) parallelism: u32,
+    /// 16 random bytes, hex.
+    pub(crate) salt: String,
+}
 
 /// The repository config object (`config`), plaintext JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]

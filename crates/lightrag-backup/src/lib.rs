@@ -48,6 +48,7 @@ mod crypto;
 mod diff;
 mod error;
 mod format;
+mod graph_id;
 mod lock;
 mod pack;
 mod progress;
@@ -61,10 +62,14 @@ mod summary;
 mod tree;
 mod verify;
 
-pub use backup::{BackupOptions, Failpoint, ReadHook, SnapshotSummary};
+pub use backup::{BackupOptions, SnapshotSummary};
+#[cfg(any(test, feature = "test-hooks"))]
+pub use backup::{Failpoint, ReadHook};
+pub use crypto::{KdfParams, generate_key_hex};
 pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
 pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
+pub use graph_id::GraphId;
 pub use lock::{LockKind, RepositoryLock};
 pub use progress::{NoProgress, Progress};
 pub use remote::{ObjectStorage, ObjectStoreOptions, StorageCheck, check_storage, open_storage};

@@ -280,7 +280,7 @@ impl Drop for RepositoryLock {
             return;
         }
         if let Err(e) = self.storage.delete(&self.key) {
-            tracing::warn!(key = %self.key, error = %e, "Could not remove repository lock");
+            tracing::warn!(key = %self.key, error = %lightrag_config::ErrorChain(&e), "Could not remove repository lock");
         }
     }
 }
@@ -459,7 +459,7 @@ fn start_heartbeat(
                                 wait = period;
                             }
                             Err(e) => {
-                                tracing::warn!(key = %hb_key, error = %e, "Could not refresh repository lock");
+                                tracing::warn!(key = %hb_key, error = %lightrag_config::ErrorChain(&e), "Could not refresh repository lock");
                                 wait = retry;
                             }
                         }

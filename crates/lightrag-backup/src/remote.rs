@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use lightrag_config::redact_url;
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
 };
@@ -116,14 +117,6 @@ impl std::fmt::Debug for ObjectStoreOptions {
             .field("multipart_part_size", &self.multipart_part_size)
             .field("extra_keys", &self.extra.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
-    }
-}
-
-/// Remove `user:password@` from a URL (for messages).
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }
 
@@ -899,7 +892,7 @@ mod tests {
         let s = open_storage("s3://bucket/some/prefix/", &o).unwrap();
         assert_eq!(
             s.location(),
-            "s3://bucket/some/prefix (endpoint http://127.0.0.1:1)"
+            "s3://bucket/some/prefix (endpoint http://key:***@127.0.0.1:1)"
         );
         let dbg = format!("{o:?} {s:?}");
         assert!(

@@ -58,7 +58,7 @@ impl Repository {
         let listed = match self.storage.list(BAD_PREFIX) {
             Ok(l) => l,
             Err(e) => {
-                tracing::debug!(error = %e, "Bad-chunk marks not listable; none applied");
+                tracing::debug!(error = %lightrag_config::ErrorChain(&e), "Bad-chunk marks not listable; none applied");
                 return Ok((marks, keys));
             }
         };
@@ -77,7 +77,9 @@ impl Repository {
                 // Could not read it: skipping would drop its marks (and `repair` would delete
                 // the object), so fail instead.
                 Err(e) if e.is_access_failure() => return Err(e),
-                Err(e) => tracing::warn!(key = %obj.key, error = %e, "Bad-chunk marks unreadable"),
+                Err(e) => {
+                    tracing::warn!(key = %obj.key, error = %lightrag_config::ErrorChain(&e), "Bad-chunk marks unreadable")
+                }
             }
             keys.push(obj.key);
         }
@@ -194,7 +196,7 @@ impl Repository {
                 Err(e) => match old_index.packs.get(id) {
                     Some((_, known)) => {
                         // Truncated or damaged at the end: keep what is still entirely there.
-                        tracing::warn!(pack = %obj.key, error = %e, "Pack trailer unreadable; salvaging indexed blobs");
+                        tracing::warn!(pack = %obj.key, error = %lightrag_config::ErrorChain(&e), "Pack trailer unreadable; salvaging indexed blobs");
                         report.packs_salvaged += 1;
                         let (keep, lost): (Vec<_>, Vec<_>) =
                             known.iter().partition(|b| b.1 + u64::from(b.2) <= obj.size);
@@ -202,7 +204,7 @@ impl Repository {
                         keep
                     }
                     None => {
-                        tracing::warn!(pack = %obj.key, error = %e, "Pack trailer unreadable");
+                        tracing::warn!(pack = %obj.key, error = %lightrag_config::ErrorChain(&e), "Pack trailer unreadable");
                         report.packs_unreadable.push(obj.key.clone());
                         progress.advance(1, obj.size);
                         continue;
@@ -224,7 +226,7 @@ impl Repository {
                                 found.push(BadChunk {
                                     chunk: b.0,
                                     pack: id.to_owned(),
-                                    reason: e.to_string(),
+                                    reason: lightrag_config::error_chain(&e),
                                 });
                             }
                         }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::crypto::{Keys, from_hex, hex, random_hex};
+use crate::crypto::{KdfParams, Keys, argon2id_master, from_hex, hex, random_bytes, random_hex};
 use crate::error::{BackupError, Result};
 use crate::format::{
     self, CONFIG_KEY, ChunkId, ChunkerParams, EncryptionConfig, FORMAT_NAME, FORMAT_VERSION,
-    INDEX_PREFIX, Index, IndexFile, KEY_CHECK_PLAINTEXT, Manifest, RepoConfig, SNAPSHOT_PREFIX,
-    Totals,
+    INDEX_PREFIX, Index, IndexFile, KDF_ARGON2ID, KDF_LEGACY, KEY_CHECK_PLAINTEXT, Manifest,
+    RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
 };
 use crate::lock::{self, LockGuard, LockKind};
 use crate::storage::{LocalStorage, Storage};
@@ -30,6 +30,9 @@ pub struct InitOptions {
     /// Target pack size in bytes (default 8 MiB): chunks are grouped into packs to bound
     /// the object count (one object per ~8 MiB instead of one per 32 KiB chunk).
     pub pack_size: u64,
+    /// Argon2id cost of deriving an encrypted repository's keys from the caller's key (stored
+    /// in the config; default 64 MiB, 3 passes, 1 lane). Lower it only in tests.
+    pub kdf: KdfParams,
 }
 
 impl Default for InitOptions {
@@ -38,6 +41,7 @@ impl Default for InitOptions {
             chunker: ChunkerParams::default(),
             compression_level: 3,
             pack_size: 8 * 1024 * 1024,
+            kdf: KdfParams::default(),
         }
     }
 }
@@ -61,6 +65,35 @@ impl Default for RepositoryOptions {
             stale_lock_after: Duration::from_secs(1800),
             threads: 0,
         }
+    }
+}
+
+/// The keys of an encrypted repository from the caller's key, by the config's `kdf`.
+fn derive_keys(enc: &EncryptionConfig, key: &[u8], id: &str, location: &str) -> Result<Keys> {
+    let bad = |reason: String| BackupError::BadConfig {
+        location: location.to_owned(),
+        reason,
+    };
+    match (enc.kdf.as_str(), &enc.kdf_params) {
+        (KDF_ARGON2ID, Some(p)) => {
+            let salt = from_hex(&p.salt)
+                .filter(|s| s.len() >= 8)
+                .ok_or_else(|| bad("the Argon2id salt is not hex of at least 8 bytes".into()))?;
+            let params = KdfParams {
+                memory_kib: p.memory_kib,
+                iterations: p.iterations,
+                parallelism: p.parallelism,
+            };
+            let master =
+                argon2id_master(key, &salt, id, &params).map_err(|e| bad(e.to_string()))?;
+            Ok(Keys::derive(&master, id))
+        }
+        (KDF_ARGON2ID, None) => Err(bad("kdf `argon2id` without kdf_params".into())),
+        (KDF_LEGACY, None) => Ok(Keys::derive(key, id)),
+        (KDF_LEGACY, Some(_)) => Err(bad(format!("kdf `{KDF_LEGACY}` takes no kdf_params"))),
+        (other, _) => Err(bad(format!(
+            "unknown kdf `{other}` (expected {KDF_ARGON2ID} or {KDF_LEGACY}); a newer lightrag-ops may have written it"
+        ))),
     }
 }
 
@@ -181,18 +214,29 @@ impl Repository {
             });
         }
         let id = random_hex(16);
-        let keys = match key {
+        let (keys, encryption) = match key {
             Some([]) => {
                 return Err(BackupError::InvalidArgument("empty encryption key".into()));
             }
-            Some(k) => Some(Arc::new(Keys::derive(k, &id))),
-            None => None,
+            Some(k) => {
+                let salt: [u8; 16] = random_bytes();
+                let master = argon2id_master(k, &salt, &id, &options.kdf)?;
+                let keys = Keys::derive(&master, &id);
+                let enc = EncryptionConfig {
+                    algorithm: "xchacha20poly1305".into(),
+                    kdf: KDF_ARGON2ID.into(),
+                    kdf_params: Some(StoredKdf {
+                        memory_kib: options.kdf.memory_kib,
+                        iterations: options.kdf.iterations,
+                        parallelism: options.kdf.parallelism,
+                        salt: hex(&salt),
+                    }),
+                    key_check: hex(&keys.seal(b"key-check", KEY_CHECK_PLAINTEXT)),
+                };
+                (Some(Arc::new(keys)), Some(enc))
+            }
+            None => (None, None),
         };
-        let encryption = keys.as_ref().map(|k| EncryptionConfig {
-            algorithm: "xchacha20poly1305".into(),
-            kdf: "blake3-derive-key".into(),
-            key_check: hex(&k.seal(b"key-check", KEY_CHECK_PLAINTEXT)),
-        });
         let config = RepoConfig {
             format: FORMAT_NAME.into(),
             version: FORMAT_VERSION,
@@ -250,7 +294,7 @@ impl Repository {
             (None, Some(_)) => return Err(BackupError::KeyNotExpected),
             (Some(_), None) => return Err(BackupError::KeyRequired),
             (Some(enc), Some(k)) => {
-                let keys = Keys::derive(k, &config.id);
+                let keys = derive_keys(enc, k, &config.id, &storage.location())?;
                 let sealed = from_hex(&enc.key_check).unwrap_or_default();
                 match keys.open(b"key-check", &sealed) {
                     Some(p) if p == KEY_CHECK_PLAINTEXT => Some(Arc::new(keys)),
@@ -264,6 +308,12 @@ impl Repository {
             keys,
             options: RepositoryOptions::default(),
         })
+    }
+
+    /// The key derivation of this repository: `argon2id`, or `blake3-derive-key` for one
+    /// created before Argon2id; `None` when it is not encrypted.
+    pub fn kdf(&self) -> Option<&str> {
+        self.config.encryption.as_ref().map(|e| e.kdf.as_str())
     }
 
     /// Open the repository in a local directory, creating it with `init` options if absent.
@@ -746,6 +796,175 @@ mod tests {
                     assert!(reason.contains("chunker maximum"), "{reason}")
                 }
                 other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Small Argon2id cost for tests (the default is 64 MiB x 3 passes).
+    const TEST_KDF: KdfParams = KdfParams {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn config_json(dir: &Path) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(CONFIG_KEY)).unwrap()).unwrap()
+    }
+
+    /// Issue 14 #3: a new encrypted repository derives its keys with Argon2id; the parameters
+    /// and salt are in the config (never the key), and only the right key opens it.
+    #[test]
+    fn new_encrypted_repositories_use_argon2id_with_stored_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+        let init = InitOptions {
+            kdf: TEST_KDF,
+            ..InitOptions::default()
+        };
+        let repo =
+            Repository::init(storage.clone(), &init, Some(b"a passphrase, not a key")).unwrap();
+        assert_eq!(repo.kdf(), Some("argon2id"));
+        let cfg = config_json(dir.path());
+        let enc = &cfg["encryption"];
+        assert_eq!(enc["kdf"], "argon2id", "{cfg}");
+        assert_eq!(enc["kdf_params"]["memory_kib"], 256, "{cfg}");
+        assert_eq!(enc["kdf_params"]["iterations"], 1, "{cfg}");
+        assert_eq!(enc["kdf_params"]["parallelism"], 1, "{cfg}");
+        let salt = enc["kdf_params"]["salt"].as_str().unwrap();
+        assert_eq!(salt.len(), 32, "16 random bytes: {cfg}");
+        assert!(!cfg.to_string().contains("passphrase"));
+
+        // Another repository with the same key gets another salt.
+        let dir2 = tempfile::tempdir().unwrap();
+        Repository::init(
+            Arc::new(LocalStorage::new(dir2.path())),
+            &init,
+            Some(b"a passphrase, not a key"),
+        )
+        .unwrap();
+        assert_ne!(
+            config_json(dir2.path())["encryption"]["kdf_params"]["salt"].as_str(),
+            Some(salt)
+        );
+
+        let reopened = Repository::open(storage.clone(), Some(b"a passphrase, not a key")).unwrap();
+        assert!(reopened.is_encrypted());
+        assert!(matches!(
+            Repository::open(storage.clone(), Some(b"a passphrase, not a kez")),
+            Err(BackupError::WrongKey)
+        ));
+        assert!(matches!(
+            Repository::open(storage, None),
+            Err(BackupError::KeyRequired)
+        ));
+    }
+
+    /// The default cost is what the config of a repository made with default options records.
+    #[test]
+    fn default_init_options_record_the_default_cost() {
+        let d = InitOptions::default().kdf;
+        assert_eq!(
+            (d.memory_kib, d.iterations, d.parallelism),
+            (64 * 1024, 3, 1)
+        );
+    }
+
+    /// Issue 14 #3: a repository created before Argon2id (config `kdf: blake3-derive-key`, no
+    /// `kdf_params`; keys = BLAKE3 `derive_key` of key || id) keeps opening and restoring.
+    /// Its config is written here exactly as the previous release wrote it.
+    #[test]
+    fn repositories_created_before_argon2id_keep_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+        let key = b"0123456789abcdef0123456789abcdef";
+        let id = "00112233445566778899aabbccddeeff";
+        let legacy = Keys::derive(key, id);
+        let config = serde_json::json!({
+            "format": FORMAT_NAME,
+            "version": 1,
+            "id": id,
+            "created_at": "2026-11-25T20:00:00Z",
+            "chunker": { "min_size": 8192, "avg_size": 32768, "max_size": 131072 },
+            "compression_level": 3,
+            "pack_size": 8388608,
+            "encryption": {
+                "algorithm": "xchacha20poly1305",
+                "kdf": "blake3-derive-key",
+                "key_check": hex(&legacy.seal(b"key-check", KEY_CHECK_PLAINTEXT)),
+            }
+        });
+        storage
+            .put(CONFIG_KEY, serde_json::to_vec_pretty(&config).unwrap())
+            .unwrap();
+
+        let repo = Repository::open(storage.clone(), Some(key)).unwrap();
+        assert_eq!(repo.kdf(), Some("blake3-derive-key"));
+        // Its chunk ids are the legacy keyed hashes: data written before stays addressable.
+        let data = b"some graph bytes".to_vec();
+        assert_eq!(repo.chunk_id(&data).0, legacy.keyed_hash(&data));
+
+        let src = dir.path().join("g");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("kv_store_full_docs.json"), b"{\"d\": {}}").unwrap();
+        let snap = repo
+            .backup(
+                "g",
+                &src,
+                &crate::BackupOptions::default(),
+                &crate::NoProgress,
+            )
+            .unwrap()
+            .snapshot;
+        let reopened = Repository::open(storage.clone(), Some(key)).unwrap();
+        let out = dir.path().join("out");
+        reopened
+            .restore(
+                &snap.id,
+                &out,
+                &crate::RestoreOptions::default(),
+                &crate::NoProgress,
+            )
+            .unwrap();
+        assert_eq!(
+            std::fs::read(out.join("kv_store_full_docs.json")).unwrap(),
+            b"{\"d\": {}}"
+        );
+        // The config was not rewritten: an older binary still opens it.
+        assert_eq!(config_json(dir.path()), config);
+        assert!(matches!(
+            Repository::open(storage, Some(b"another key of thirty-two bytes!")),
+            Err(BackupError::WrongKey)
+        ));
+    }
+
+    #[test]
+    fn unknown_or_inconsistent_kdf_is_a_bad_config() {
+        for (kdf, params) in [
+            ("scrypt", serde_json::Value::Null),
+            ("argon2id", serde_json::Value::Null),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+            let mut enc = serde_json::json!({
+                "algorithm": "xchacha20poly1305", "kdf": kdf, "key_check": "00"
+            });
+            if !params.is_null() {
+                enc["kdf_params"] = params;
+            }
+            let config = serde_json::json!({
+                "format": FORMAT_NAME, "version": 1, "id": "ab",
+                "created_at": "2026-11-25T20:00:00Z",
+                "chunker": { "min_size": 8192, "avg_size": 32768, "max_size": 131072 },
+                "compression_level": 3, "pack_size": 8388608, "encryption": enc,
+            });
+            storage
+                .put(CONFIG_KEY, serde_json::to_vec(&config).unwrap())
+                .unwrap();
+            match Repository::open(storage, Some(b"k")) {
+                Err(BackupError::BadConfig { reason, .. }) => {
+                    assert!(reason.contains("kdf"), "{reason}")
+                }
+                other => panic!("{kdf}: {other:?}"),
             }
         }
     }

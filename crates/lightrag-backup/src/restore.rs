@@ -56,13 +56,26 @@ pub struct RestoreOptions {
     /// held by an old snapshot are not written back, and those in an in-place target are
     /// kept as they are.
     pub skip_lightrag_temp_files: bool,
-    /// Test hook: fail after staging, before the swap. Never deserialised.
-    #[doc(hidden)]
+    /// Test hook: fail after staging, before the swap. Only with the `test-hooks` feature;
+    /// never deserialised.
+    #[cfg(any(test, feature = "test-hooks"))]
     #[serde(skip)]
     pub fail_before_swap: bool,
 }
 
 impl RestoreOptions {
+    /// Whether the test hook asks to fail before the swap.
+    #[cfg(any(test, feature = "test-hooks"))]
+    fn fails_before_swap(&self) -> bool {
+        self.fail_before_swap
+    }
+
+    /// Without the `test-hooks` feature a restore never fails on purpose.
+    #[cfg(not(any(test, feature = "test-hooks")))]
+    fn fails_before_swap(&self) -> bool {
+        false
+    }
+
     /// The exclusion rule of these options (the same as a backup with the same exclusions).
     pub(crate) fn selection(&self) -> Selection {
         Selection::new(
@@ -84,6 +97,7 @@ impl Default for RestoreOptions {
             excludes: Vec::new(),
             exclude_paths: Vec::new(),
             skip_lightrag_temp_files: true,
+            #[cfg(any(test, feature = "test-hooks"))]
             fail_before_swap: false,
         }
     }
@@ -541,7 +555,7 @@ impl Repository {
             if err.is_access_failure() {
                 err
             } else {
-                damaged(err.to_string())
+                damaged(lightrag_config::error_chain(&err))
             }
         })?;
         if written != e.size || format::file_hash(&e.chunks) != e.hash {
@@ -831,7 +845,7 @@ impl Repository {
                 Ok(Placement { file, shown, owner })
             };
             let res = self.write_entries(&index, &m, &selected, &place, progress);
-            if res.is_err() || opts.fail_before_swap {
+            if res.is_err() || opts.fails_before_swap() {
                 for e in &selected {
                     let rel = Path::new(&e.path);
                     if let Ok((p, n)) = beneath::split(rel)
@@ -883,7 +897,7 @@ impl Repository {
                     .map_err(|e| err(e.into()))?;
                 let _ = rustix::fs::fsync(&fd);
             }
-            if opts.fail_before_swap {
+            if opts.fails_before_swap() {
                 remove_tree(&stage);
                 return Err(BackupError::Injected("before swap"));
             }

@@ -138,7 +138,10 @@ impl Repository {
                         snapshot: Some(id.clone()),
                         file: None,
                         object: Some(key.clone()),
-                        problem: format!("manifest unreadable: {e}"),
+                        problem: format!(
+                            "manifest unreadable: {}",
+                            lightrag_config::ErrorChain(&e)
+                        ),
                     });
                 }
             }
@@ -200,7 +203,7 @@ impl Repository {
                     snapshot: None,
                     file: None,
                     object: Some(key),
-                    problem: format!("index unreadable: {e}"),
+                    problem: format!("index unreadable: {}", lightrag_config::ErrorChain(&e)),
                 });
             }
             break (index, bad_packs);
@@ -262,11 +265,9 @@ impl Repository {
                             Ok(d) => d,
                             Err(e @ BackupError::ObjectNotFound { .. }) => {
                                 if let Ok(mut rb) = read_bad.lock() {
-                                    rb.extend(
-                                        blobs
-                                            .iter()
-                                            .map(|b| (b.0, pack.to_string(), e.to_string())),
-                                    );
+                                    rb.extend(blobs.iter().map(|b| {
+                                        (b.0, pack.to_string(), lightrag_config::error_chain(&e))
+                                    }));
                                 }
                                 continue;
                             }
@@ -304,7 +305,7 @@ impl Repository {
                             if let Err(e) = res
                                 && let Ok(mut rb) = read_bad.lock()
                             {
-                                rb.push((b.0, pack.to_string(), e.to_string()));
+                                rb.push((b.0, pack.to_string(), lightrag_config::error_chain(&e)));
                             }
                             n += 1;
                         }
@@ -354,7 +355,7 @@ impl Repository {
         // A read-only repository (a peer, a read-only mount) cannot take marks: verification
         // still reports everything.
         report.chunks_marked_bad = self.record_bad(marks).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "Could not record damaged chunks for the next backup");
+            tracing::warn!(error = %lightrag_config::ErrorChain(&e), "Could not record damaged chunks for the next backup");
             0
         });
         for m in &manifests {

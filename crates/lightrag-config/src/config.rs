@@ -10,6 +10,10 @@ use crate::secret::Secret;
 
 const DAY: u64 = 86_400;
 
+/// Shortest accepted API key and metrics token, in characters: short keys fall to guessing
+/// even with the per-address limit on failed attempts.
+pub const MIN_KEY_CHARS: usize = 16;
+
 /// One documented variable: its name, its default (as text, parsed like a user value; empty =
 /// unset) and what it means. [`VARIABLES`] is the single source of names and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +149,22 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_METRICS_PORT",
         "9090",
-        "Port of the Prometheus metrics listener, on LIGHTRAG_HOST (0 = any free port)",
+        "Port of the Prometheus metrics listener, on LIGHTRAG_METRICS_HOST (0 = any free port)",
+    ),
+    var(
+        "LIGHTRAG_METRICS_HOST",
+        "127.0.0.1",
+        "Address the Prometheus metrics listener binds (an IP address, or localhost); independent of LIGHTRAG_HOST",
+    ),
+    var(
+        "LIGHTRAG_METRICS_TOKEN",
+        "",
+        "Secret: when set, the metrics listener needs it as Authorization: Bearer <token> (Prometheus' `authorization` scrape setting; at least 16 characters)",
+    ),
+    var(
+        "LIGHTRAG_METRICS_TOKEN_FILE",
+        "",
+        "File holding the metrics bearer token (instead of LIGHTRAG_METRICS_TOKEN)",
     ),
     var(
         "LIGHTRAG_HOST",
@@ -160,7 +179,7 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_API_KEY",
         "",
-        "Secret: when set, every /api/v1 route needs it in X-API-Key or Authorization: Bearer",
+        "Secret: when set, every /api/v1 route needs it in X-API-Key or Authorization: Bearer (at least 16 characters; e.g. `openssl rand -hex 32`)",
     ),
     var(
         "LIGHTRAG_API_KEY_FILE",
@@ -173,6 +192,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Comma-separated paths open without the API key; `/prefix/*` opens a subtree",
     ),
     var(
+        "LIGHTRAG_ALLOWED_HOSTS",
+        "",
+        "Comma-separated Host names (without port) the API answers besides localhost, 127.0.0.1 and [::1]; `*` = any. Empty: any host when LIGHTRAG_API_KEY is set, loopback names only without it (DNS-rebinding protection)",
+    ),
+    var(
         "LIGHTRAG_ALLOW_INSECURE",
         "false",
         "Allow binding a non-loopback LIGHTRAG_HOST without an API key",
@@ -181,6 +205,31 @@ pub const VARIABLES: &[VariableDoc] = &[
         "LIGHTRAG_AUTO_BACKUP_INTERVAL",
         "1h",
         "Automatic backup of every graph (0 = off)",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE",
+        "false",
+        "Back up a graph when its files change (watched with inotify), once a save has settled",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE_QUIET",
+        "2s",
+        "A change is backed up once no file of the graph was written for this long",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL",
+        "10s",
+        "Least time between two change-triggered backups of one graph",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY",
+        "60s",
+        "A change is backed up within this long even if writes never pause",
+    ),
+    var(
+        "LIGHTRAG_BACKUP_WATCH_POLL",
+        "0",
+        "Poll the working directory at this interval instead of inotify (network filesystems; 0 = inotify)",
     ),
     var(
         "LIGHTRAG_REPLICATION_INTERVAL",
@@ -256,6 +305,21 @@ pub struct RetentionPolicy {
     pub keep_monthly: u32,
 }
 
+/// Change-triggered backups (`LIGHTRAG_BACKUP_ON_CHANGE*`, `LIGHTRAG_BACKUP_WATCH_POLL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeBackup {
+    /// Watch the graphs and back each up when it changed.
+    pub enabled: bool,
+    /// No write for this long: the save is over.
+    pub quiet: Duration,
+    /// Least time between two change-triggered backups of one graph.
+    pub min_interval: Duration,
+    /// Longest a change waits for a pause in the writes.
+    pub max_delay: Duration,
+    /// Poll instead of inotify (zero = inotify).
+    pub poll: Duration,
+}
+
 /// The whole lightrag-ops configuration. Build it with [`Config::load`] (process environment +
 /// `.env`) or [`Config::from_vars`] (an explicit set of variables).
 #[derive(Debug, Clone)]
@@ -296,6 +360,10 @@ pub struct Config {
     pub metrics_enabled: bool,
     /// `LIGHTRAG_METRICS_PORT`.
     pub metrics_port: u16,
+    /// `LIGHTRAG_METRICS_HOST`.
+    pub metrics_host: IpAddr,
+    /// `LIGHTRAG_METRICS_TOKEN` or the content of `LIGHTRAG_METRICS_TOKEN_FILE`.
+    pub metrics_token: Option<Secret>,
     /// `LIGHTRAG_HOST`.
     pub host: IpAddr,
     /// `LIGHTRAG_PORT`.
@@ -304,10 +372,14 @@ pub struct Config {
     pub api_key: Option<Secret>,
     /// `LIGHTRAG_WHITELIST_PATHS`.
     pub whitelist_paths: Vec<String>,
+    /// `LIGHTRAG_ALLOWED_HOSTS`, lowercased (`*` = any).
+    pub allowed_hosts: Vec<String>,
     /// `LIGHTRAG_ALLOW_INSECURE`.
     pub allow_insecure: bool,
     /// `LIGHTRAG_AUTO_BACKUP_INTERVAL` (zero = off).
     pub auto_backup_interval: Duration,
+    /// `LIGHTRAG_BACKUP_ON_CHANGE` and its bounds.
+    pub backup_on_change: ChangeBackup,
     /// `LIGHTRAG_REPLICATION_INTERVAL` (zero = off).
     pub replication_interval: Duration,
     /// `LIGHTRAG_HEALTH_CHECK_INTERVAL` (zero = off).
@@ -429,6 +501,7 @@ impl Config {
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
                 16,
+                "generate one with `lightrag-ops key generate --output FILE` and set LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
             ),
             replication_enabled: r.get("LIGHTRAG_REPLICATION_ENABLED", parse_bool),
             replication_path_roots: r.get("LIGHTRAG_REPLICATION_PATH_ROOTS", |v| {
@@ -445,12 +518,34 @@ impl Config {
             recovery_scratch_dir: r.get("LIGHTRAG_RECOVERY_SCRATCH_DIR", optional_path),
             metrics_enabled: r.get("LIGHTRAG_METRICS_ENABLED", parse_bool),
             metrics_port: r.get("LIGHTRAG_METRICS_PORT", port),
+            metrics_host: r.get("LIGHTRAG_METRICS_HOST", host),
+            metrics_token: r.secret(
+                "LIGHTRAG_METRICS_TOKEN",
+                "LIGHTRAG_METRICS_TOKEN_FILE",
+                MIN_KEY_CHARS,
+                "generate one with `openssl rand -hex 32` and set LIGHTRAG_METRICS_TOKEN or LIGHTRAG_METRICS_TOKEN_FILE",
+            ),
             host: r.get("LIGHTRAG_HOST", host),
             port: r.get("LIGHTRAG_PORT", port),
-            api_key: r.secret("LIGHTRAG_API_KEY", "LIGHTRAG_API_KEY_FILE", 1),
+            api_key: r.secret(
+                "LIGHTRAG_API_KEY",
+                "LIGHTRAG_API_KEY_FILE",
+                MIN_KEY_CHARS,
+                "generate one with `openssl rand -hex 32` and set LIGHTRAG_API_KEY or LIGHTRAG_API_KEY_FILE",
+            ),
             whitelist_paths: r.get("LIGHTRAG_WHITELIST_PATHS", whitelist),
+            allowed_hosts: r.get("LIGHTRAG_ALLOWED_HOSTS", allowed_hosts),
             allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
             auto_backup_interval: r.get("LIGHTRAG_AUTO_BACKUP_INTERVAL", secs),
+            backup_on_change: ChangeBackup {
+                enabled: r.get("LIGHTRAG_BACKUP_ON_CHANGE", parse_bool),
+                quiet: r.get("LIGHTRAG_BACKUP_ON_CHANGE_QUIET", secs),
+                min_interval: r.get("LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL", secs),
+                max_delay: r.get("LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY", |v| {
+                    secs(v).and_then(positive)
+                }),
+                poll: r.get("LIGHTRAG_BACKUP_WATCH_POLL", secs),
+            },
             replication_interval: r.get("LIGHTRAG_REPLICATION_INTERVAL", secs),
             health_check_interval: r.get("LIGHTRAG_HEALTH_CHECK_INTERVAL", secs),
             retention_interval: r.get("LIGHTRAG_RETENTION_INTERVAL", secs),
@@ -563,6 +658,7 @@ impl Reader {
         name: &'static str,
         file_name: &'static str,
         min_len: usize,
+        how_to_generate: &str,
     ) -> Option<Secret> {
         let direct = self.value(name).map(str::to_owned);
         let file = self.value(file_name).map(str::to_owned);
@@ -593,7 +689,9 @@ impl Reader {
             self.errors.push(InvalidVariable {
                 variable: source,
                 value: "***".to_owned(),
-                reason: format!("too short; expected at least {min_len} characters"),
+                reason: format!(
+                    "too short; expected at least {min_len} characters: {how_to_generate}"
+                ),
             });
             return None;
         }
@@ -678,6 +776,29 @@ fn whitelist(v: &str) -> Result<Vec<String>, String> {
         )),
         None => Ok(items),
     }
+}
+
+/// `LIGHTRAG_ALLOWED_HOSTS`: host names or IP addresses (no scheme, path or port), or `*`.
+fn allowed_hosts(v: &str) -> Result<Vec<String>, String> {
+    let items = comma_list(v);
+    for item in &items {
+        let ok = item == "*"
+            || (item.starts_with('[')
+                && item.ends_with(']')
+                && item[1..item.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok())
+            || (!item.is_empty()
+                && item
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'));
+        if !ok {
+            return Err(format!(
+                "entry {item:?} is not a host name; expected comma-separated names or addresses without scheme or port (e.g. backup.example.com,10.0.0.5,[fd00::5]), or *"
+            ));
+        }
+    }
+    Ok(items.into_iter().map(|h| h.to_ascii_lowercase()).collect())
 }
 
 fn host(v: &str) -> Result<IpAddr, String> {

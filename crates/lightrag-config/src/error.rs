@@ -26,7 +26,7 @@ pub enum ConfigError {
     #[error("invalid configuration ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, list(.0))]
     Invalid(Vec<InvalidVariable>),
     /// The `.env` file exists but cannot be read or parsed.
-    #[error("cannot read the .env file {path}: {source}; fix or remove it")]
+    #[error("cannot read the .env file {path} (fix or remove it)")]
     DotEnv {
         /// The `.env` file.
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum ConfigError {
         source: dotenvy::Error,
     },
     /// The environment could not be mapped onto the raw settings (a non-UTF-8 value, say).
-    #[error("cannot read LIGHTRAG_* variables from the environment: {0}")]
+    #[error("cannot read LIGHTRAG_* variables from the environment")]
     Environment(#[source] envy::Error),
 }
 

@@ -22,12 +22,16 @@
 //! assert!(!format!("{cfg:?}").contains("s3cret-key"));
 //! ```
 
+mod chain;
 mod config;
 mod error;
 mod parse;
 mod secret;
 
-pub use config::{Config, LogFormat, RetentionPolicy, VARIABLES, VariableDoc};
+pub use chain::{ErrorChain, error_chain};
+pub use config::{
+    ChangeBackup, Config, LogFormat, MIN_KEY_CHARS, RetentionPolicy, VARIABLES, VariableDoc,
+};
 pub use error::{ConfigError, InvalidVariable};
 pub use parse::{format_duration, redact_url};
-pub use secret::Secret;
+pub use secret::{Secret, constant_time_eq};

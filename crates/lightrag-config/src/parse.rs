@@ -52,26 +52,95 @@ pub fn format_duration(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
-/// Hides the password of a URL with credentials (`postgres://user:***@host/db`); other URLs and
-/// paths come back unchanged.
+/// Query parameter names (compared case-insensitively, as substrings) whose values are
+/// credentials: libpq `password=`, Azure SAS `sig=`, S3/GCS presigned `X-Amz-Signature=`,
+/// `X-Amz-Credential=`, `X-Amz-Security-Token=`, API `token=`/`key=`/`secret=`.
+const SECRET_QUERY_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "sig",
+    "key",
+    "credential",
+];
+
+/// The one URL redaction of lightrag-ops, for messages, logs and `Debug` output.
+///
+/// - `scheme://user:password@host…` → `scheme://user:***@host…` (the user name stays);
+/// - `scheme://token@host…` (userinfo without `:`) → `scheme://***@host…`;
+/// - query parameters whose name looks like a credential (`password`, `sig`, `token`,
+///   `secret`, `key`, `credential`, … anywhere in the name, any case) get the value `***`;
+/// - the authority ends at the first `/`, `?` or `#`; the fragment is kept;
+/// - anything without `://` (a plain path, `sqlite:x.db`) comes back unchanged.
+///
+/// ```
+/// use lightrag_config::redact_url;
+///
+/// assert_eq!(
+///     redact_url("postgres://alice:pw@db:5432/x?sslmode=require"),
+///     "postgres://alice:***@db:5432/x?sslmode=require"
+/// );
+/// assert_eq!(
+///     redact_url("https://acct.blob.core.windows.net/c?sv=2024&sig=abc%2B"),
+///     "https://acct.blob.core.windows.net/c?sv=2024&sig=***"
+/// );
+/// ```
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
-    let rest = &url[scheme_end + 3..];
+    let (scheme, rest) = (&url[..scheme_end], &url[scheme_end + 3..]);
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
+    let (authority, tail) = rest.split_at(authority_end);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    out.push_str("://");
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if !userinfo.is_empty() => {
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str("***"),
+            }
+            out.push('@');
+            out.push_str(host);
+        }
+        _ => out.push_str(authority),
+    }
+    let (before_fragment, fragment) = match tail.find('#') {
+        Some(i) => tail.split_at(i),
+        None => (tail, ""),
     };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let redacted = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        "***".to_owned()
-    };
-    format!("{}://{}@{}", &url[..scheme_end], redacted, &rest[at + 1..])
+    match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                match pair.split_once('=') {
+                    Some((name, _value)) if is_secret_query_key(name) => {
+                        out.push_str(name);
+                        out.push_str("=***");
+                    }
+                    _ => out.push_str(pair),
+                }
+            }
+        }
+        None => out.push_str(before_fragment),
+    }
+    out.push_str(fragment);
+    out
+}
+
+fn is_secret_query_key(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_QUERY_KEYS.iter().any(|k| name.contains(k))
 }
 
 #[cfg(test)]
@@ -124,14 +193,55 @@ mod tests {
 
     #[test]
     fn redaction() {
-        assert_eq!(
-            redact_url("postgres://alice:pw@db:5432/x?sslmode=require"),
-            "postgres://alice:***@db:5432/x?sslmode=require"
-        );
-        assert_eq!(redact_url("postgres://tok@db/x"), "postgres://***@db/x");
-        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
-        assert_eq!(redact_url("sqlite:///./a.db"), "sqlite:///./a.db");
-        assert_eq!(redact_url("/plain/path"), "/plain/path");
+        // (input, expected): one table for every form the crates redact.
+        let table: &[(&str, &str)] = &[
+            // user name kept, password masked
+            (
+                "postgres://alice:pw@db:5432/x?sslmode=require",
+                "postgres://alice:***@db:5432/x?sslmode=require",
+            ),
+            ("postgres://u:hunter2@h/d", "postgres://u:***@h/d"),
+            ("postgres://:pw@h/d", "postgres://:***@h/d"),
+            // a password holding `@` or `:`: the last `@` of the authority ends the userinfo
+            ("postgres://u:p@ss:w@h/d", "postgres://u:***@h/d"),
+            // bare userinfo (a token) masked entirely
+            ("postgres://tok@db/x", "postgres://***@db/x"),
+            ("https://tok@example.com", "https://***@example.com"),
+            // the authority ends at `/`, `?` or `#`: an `@` after it is not userinfo
+            ("s3://bucket/path@x", "s3://bucket/path@x"),
+            ("https://h?u=a@b", "https://h?u=a@b"),
+            ("https://h#a@b", "https://h#a@b"),
+            ("https://u:pw@h?x=1", "https://u:***@h?x=1"),
+            ("https://u:pw@h#frag", "https://u:***@h#frag"),
+            ("http://u:pw@h", "http://u:***@h"),
+            // credential-like query parameters
+            (
+                "https://acct.blob.core.windows.net/c?sv=2024-01-01&sp=rl&sig=abc%2Bdef",
+                "https://acct.blob.core.windows.net/c?sv=2024-01-01&sp=rl&sig=***",
+            ),
+            (
+                "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=ff&X-Amz-Expires=60",
+                "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60",
+            ),
+            (
+                "postgres://u@h/d?password=pw&sslmode=require",
+                "postgres://***@h/d?password=***&sslmode=require",
+            ),
+            (
+                "https://h/p?token=t&secret=s&api_key=k&Password=p&flag#top",
+                "https://h/p?token=***&secret=***&api_key=***&Password=***&flag#top",
+            ),
+            // nothing to hide
+            ("postgres://db/x", "postgres://db/x"),
+            ("s3://bucket/prefix", "s3://bucket/prefix"),
+            ("sqlite:///./a.db", "sqlite:///./a.db"),
+            ("sqlite:x.db", "sqlite:x.db"),
+            ("/plain/path", "/plain/path"),
+            ("", ""),
+        ];
+        for (input, expected) in table {
+            assert_eq!(redact_url(input), *expected, "redact_url({input:?})");
+        }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h 30m");
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }

@@ -50,6 +50,9 @@ fn defaults_match_the_plan_and_the_docs() {
     );
     assert!(c.metrics_enabled);
     assert_eq!(c.metrics_port, 9090);
+    assert_eq!(c.metrics_host.to_string(), "127.0.0.1");
+    assert!(c.metrics_token.is_none());
+    assert!(c.allowed_hosts.is_empty());
     assert_eq!(c.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
     assert_eq!(c.port, 9622);
     assert!(c.api_key.is_none());
@@ -101,10 +104,21 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_METRICS_PORT", "9191"),
         ("LIGHTRAG_HOST", "0.0.0.0"),
         ("LIGHTRAG_PORT", "0"),
-        ("LIGHTRAG_API_KEY", "k"),
+        ("LIGHTRAG_API_KEY", "k-0123456789abcdef"),
+        (
+            "LIGHTRAG_ALLOWED_HOSTS",
+            "Backup.Example.com, 10.0.0.5,[fd00::5]",
+        ),
+        ("LIGHTRAG_METRICS_HOST", "0.0.0.0"),
+        ("LIGHTRAG_METRICS_TOKEN", "metrics-token-0123456789"),
         ("LIGHTRAG_WHITELIST_PATHS", "/livez"),
         ("LIGHTRAG_ALLOW_INSECURE", "yes"),
         ("LIGHTRAG_AUTO_BACKUP_INTERVAL", "0"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE", "true"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE_QUIET", "3s"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL", "20s"),
+        ("LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY", "2m"),
+        ("LIGHTRAG_BACKUP_WATCH_POLL", "5s"),
         ("LIGHTRAG_REPLICATION_INTERVAL", "90s"),
         ("LIGHTRAG_HEALTH_CHECK_INTERVAL", "10"),
         ("LIGHTRAG_RETENTION_INTERVAL", "2h"),
@@ -160,10 +174,29 @@ fn every_variable_overrides_its_default() {
     assert_eq!(c.host.to_string(), "0.0.0.0");
     assert!(!c.binds_loopback());
     assert_eq!(c.port, 0);
-    assert_eq!(c.api_key.as_ref().unwrap().expose(), "k");
+    assert_eq!(c.api_key.as_ref().unwrap().expose(), "k-0123456789abcdef");
+    assert_eq!(
+        c.allowed_hosts,
+        ["backup.example.com", "10.0.0.5", "[fd00::5]"]
+    );
+    assert_eq!(c.metrics_host.to_string(), "0.0.0.0");
+    assert_eq!(
+        c.metrics_token.as_ref().unwrap().expose(),
+        "metrics-token-0123456789"
+    );
     assert_eq!(c.whitelist_paths, ["/livez"]);
     assert!(c.allow_insecure);
     assert_eq!(c.auto_backup_interval, Duration::ZERO);
+    assert_eq!(
+        c.backup_on_change,
+        lightrag_config::ChangeBackup {
+            enabled: true,
+            quiet: Duration::from_secs(3),
+            min_interval: Duration::from_secs(20),
+            max_delay: Duration::from_secs(120),
+            poll: Duration::from_secs(5),
+        }
+    );
     assert_eq!(c.replication_interval, Duration::from_secs(90));
     assert_eq!(c.health_check_interval, Duration::from_secs(10));
     assert_eq!(c.retention_interval, Duration::from_secs(2 * 3600));
@@ -194,7 +227,7 @@ fn environment_wins_over_dotenv_and_dotenv_fills_the_rest() {
     let dotenv = dir.path().join(".env");
     std::fs::write(
         &dotenv,
-        "# comment\nLIGHTRAG_PORT=9700\nLIGHTRAG_RPO=3h\nLIGHTRAG_API_KEY=from-dotenv\nOTHER=1\n",
+        "# comment\nLIGHTRAG_PORT=9700\nLIGHTRAG_RPO=3h\nLIGHTRAG_API_KEY=from-dotenv-0123456789\nOTHER=1\n",
     )
     .unwrap();
     let c = Config::from_sources(
@@ -212,7 +245,7 @@ fn environment_wins_over_dotenv_and_dotenv_fills_the_rest() {
         Duration::from_secs(3 * 3600),
         ".env fills what the environment lacks"
     );
-    assert_eq!(c.api_key.unwrap().expose(), "from-dotenv");
+    assert_eq!(c.api_key.unwrap().expose(), "from-dotenv-0123456789");
 
     // A missing .env file is not an error.
     let c = Config::from_sources(env(&[]), Some(&dir.path().join("absent.env"))).unwrap();
@@ -388,4 +421,59 @@ fn retention_age_keeps_sub_day_precision() {
             "{value}"
         );
     }
+}
+
+/// Issue 14 #5: a short API key (or metrics token) stops start-up with a message that names the
+/// variable and how to make a good one, without echoing the value.
+#[test]
+fn short_api_keys_and_tokens_are_refused() {
+    let err = Config::from_vars([("LIGHTRAG_API_KEY", "correct-horse")]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("LIGHTRAG_API_KEY=\"***\": too short; expected at least 16 characters"),
+        "{text}"
+    );
+    assert!(text.contains("openssl rand -hex 32"), "{text}");
+    assert!(text.contains("LIGHTRAG_API_KEY_FILE"), "{text}");
+    assert!(!text.contains("correct-horse"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    std::fs::write(&file, "short\n").unwrap();
+    let file = file.display().to_string();
+    let err = Config::from_vars([("LIGHTRAG_API_KEY_FILE", file.as_str())]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("LIGHTRAG_API_KEY_FILE=\"***\": too short"),
+        "{err}"
+    );
+
+    let err = Config::from_vars([("LIGHTRAG_METRICS_TOKEN", "tok")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("LIGHTRAG_METRICS_TOKEN=\"***\": too short"),
+        "{err}"
+    );
+    let token = dir.path().join("token");
+    std::fs::write(&token, "scrape-token-0123456789\n").unwrap();
+    let token = token.display().to_string();
+    let c = Config::from_vars([("LIGHTRAG_METRICS_TOKEN_FILE", token.as_str())]).unwrap();
+    assert_eq!(c.metrics_token.unwrap().expose(), "scrape-token-0123456789");
+    // Exactly 16 characters is enough.
+    let c = Config::from_vars([("LIGHTRAG_API_KEY", "0123456789abcdef")]).unwrap();
+    assert_eq!(c.api_key.unwrap().expose().len(), 16);
+}
+
+/// Issue 14 #1: LIGHTRAG_ALLOWED_HOSTS takes names and addresses, never URLs or ports.
+#[test]
+fn allowed_hosts_are_validated() {
+    for bad in ["http://x.example", "x.example:9622", "x/y", "[not-v6]"] {
+        let err = Config::from_vars([("LIGHTRAG_ALLOWED_HOSTS", bad)]).unwrap_err();
+        assert!(
+            err.to_string().contains("LIGHTRAG_ALLOWED_HOSTS"),
+            "{bad}: {err}"
+        );
+    }
+    let c = Config::from_vars([("LIGHTRAG_ALLOWED_HOSTS", "*")]).unwrap();
+    assert_eq!(c.allowed_hosts, ["*"]);
 }

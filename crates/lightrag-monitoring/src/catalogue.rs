@@ -150,6 +150,9 @@ catalogue! {
     /// HTTP latency.
     HttpRequestDuration = ("lightrag_http_request_duration_seconds", Histogram, Unit::Seconds,
         ["method", "route", "status"], "Duration of HTTP requests by method, route pattern and status code.");
+    /// Failed API authentications.
+    AuthFailures = ("lightrag_auth_failures_total", Counter, Unit::Count, ["reason"],
+        "Failed API authentications, by reason (missing|invalid|rate_limited).");
     /// Open DB connections.
     DbPoolConnections = ("lightrag_db_pool_connections", Gauge, Unit::Count, [],
         "Open connections of the recovery database pool.");

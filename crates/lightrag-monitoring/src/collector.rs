@@ -230,7 +230,7 @@ impl MetricsCollector {
             .is_none_or(|t| t.elapsed() >= self.refresh_interval);
         if due {
             if let Err(e) = self.collect_all().await {
-                tracing::warn!(error = %e, "Metrics refresh from the recovery database failed; serving the last values");
+                tracing::warn!(error = %lightrag_config::ErrorChain(&e), "Metrics refresh from the recovery database failed; serving the last values");
             }
         } else {
             record::set_db_pool(self.db.state());

@@ -646,14 +646,14 @@ async fn write_batch(
                 return;
             }
             Err(e) if attempt < config.write_attempts => {
-                tracing::warn!(error = %e, attempt, rows = n, "Event log write failed; retrying");
+                tracing::warn!(error = %lightrag_config::ErrorChain(&e), attempt, rows = n, "Event log write failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
             Err(e) => {
                 counters.dropped.fetch_add(n, Ordering::Relaxed);
                 counters.pending.fetch_sub(n, Ordering::SeqCst);
                 record::event_log_dropped("write_failed", n);
-                tracing::error!(error = %e, rows = n, "Event log write failed; events dropped");
+                tracing::error!(error = %lightrag_config::ErrorChain(&e), rows = n, "Event log write failed; events dropped");
                 return;
             }
         }

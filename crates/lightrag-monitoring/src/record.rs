@@ -77,6 +77,7 @@ pub fn register_globals() {
         counter!(name(Metric::HealthCheckFailures), "component" => c.as_str()).increment(0);
     }
     counter!(name(Metric::EventLogWritten)).increment(0);
+    register_auth_failures();
     event_log_queue_depth(0);
     for reason in [
         "queue_full",
@@ -238,6 +239,23 @@ pub fn set_graph_health(graph: &str, status: HealthStatus) {
 pub fn record_http_request(method: &str, route: &str, status: u16, duration: Duration) {
     histogram!(name(Metric::HttpRequestDuration), "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
         .record(duration.as_secs_f64());
+}
+
+/// Reasons of `lightrag_auth_failures_total`: no key presented, a wrong key, or refused
+/// unseen because the address failed too often.
+pub const AUTH_FAILURE_REASONS: &[&str] = &["missing", "invalid", "rate_limited"];
+
+/// Creates the `lightrag_auth_failures_total` series at 0 (so alerts on `increase()` work
+/// from start-up).
+pub fn register_auth_failures() {
+    for reason in AUTH_FAILURE_REASONS {
+        counter!(name(Metric::AuthFailures), "reason" => *reason).increment(0);
+    }
+}
+
+/// Records one failed API authentication; `reason` is one of [`AUTH_FAILURE_REASONS`].
+pub fn record_auth_failure(reason: &'static str) {
+    counter!(name(Metric::AuthFailures), "reason" => reason).increment(1);
 }
 
 /// Sets the database pool gauges.

@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lightrag_config::redact_url;
+
 use crate::error::{RecoveryDbError, Result};
 
 /// Default `LIGHTRAG_RECOVERY_DB_URL`.
@@ -123,22 +125,6 @@ impl DbLocation {
             } if !pw.is_empty() => message.replace(pw.as_str(), "***"),
             _ => message.to_owned(),
         }
-    }
-}
-
-/// Replaces the password of `scheme://user:password@host…` with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 
@@ -349,7 +335,7 @@ mod tests {
             redact_url("postgres://u:pw@h:5432/d"),
             "postgres://u:***@h:5432/d"
         );
-        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://***@h/d");
         assert_eq!(redact_url("./x.db"), "./x.db");
         let cfg = DbConfig::new("postgres://u:hunter2@h/d");
         assert!(!format!("{cfg:?}").contains("hunter2"));

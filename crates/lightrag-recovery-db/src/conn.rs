@@ -244,6 +244,16 @@ impl Db {
     /// `spawn_blocking` or before the runtime starts. Does not run migrations: see
     /// [`run_migrations`](crate::run_migrations) and [`Db::migrate`].
     pub fn connect(config: &DbConfig) -> Result<Self> {
+        Self::open(config, true)
+    }
+
+    /// Like [`Db::connect`], but makes no connection yet: the first checkout (or
+    /// [`Db::probe`]) does. For short-lived programs that may not need the catalog at all.
+    pub fn connect_lazily(config: &DbConfig) -> Result<Self> {
+        Self::open(config, false)
+    }
+
+    fn open(config: &DbConfig, eager: bool) -> Result<Self> {
         if config.max_connections == 0 {
             return Err(RecoveryDbError::InvalidConfig {
                 setting: "max_connections",
@@ -257,9 +267,9 @@ impl Db {
             });
         }
         let location = parse_url(&config.url, config.connect_timeout)?;
-        let pool = r2d2::Pool::builder()
+        let builder = r2d2::Pool::builder()
             .max_size(config.max_connections)
-            .min_idle(Some(1))
+            .min_idle(Some(u32::from(eager)))
             .connection_timeout(config.connect_timeout)
             .test_on_check_out(true)
             .error_handler(Box::new(TracingErrorHandler {
@@ -267,11 +277,17 @@ impl Db {
             }))
             .connection_customizer(Box::new(SqlitePragmas {
                 busy_timeout_ms: config.busy_timeout.as_millis(),
-            }))
-            .build(DbManager {
-                location: location.clone(),
-            })
-            .map_err(|e| unavailable(&location, &e))?;
+            }));
+        let manager = DbManager {
+            location: location.clone(),
+        };
+        let pool = if eager {
+            builder
+                .build(manager)
+                .map_err(|e| unavailable(&location, &e))?
+        } else {
+            builder.build_unchecked(manager)
+        };
         tracing::info!(db = %location.describe(), max_connections = config.max_connections, "Recovery database pool opened");
         Ok(Self {
             pool,

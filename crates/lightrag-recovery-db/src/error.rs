@@ -40,9 +40,7 @@ pub enum RecoveryDbError {
 
     /// The database cannot be reached (server down, file not openable, pool checkout timed out,
     /// connection lost). Retrying later may succeed; the pool reconnects by itself.
-    #[error(
-        "recovery database {target} is unavailable: {source}; check that it is running and reachable"
-    )]
+    #[error("recovery database {target} is unavailable; check that it is running and reachable")]
     Unavailable {
         /// Backend and location, password removed (e.g. `postgres 127.0.0.1:5432/lightrag`).
         target: String,
@@ -63,7 +61,7 @@ pub enum RecoveryDbError {
     },
 
     /// Applying or reverting the embedded migrations failed.
-    #[error("recovery database migration failed: {source}")]
+    #[error("recovery database migration failed")]
     Migration {
         /// Why.
         #[source]
@@ -100,7 +98,7 @@ pub enum RecoveryDbError {
     },
 
     /// A stored value cannot be decoded (unknown enum text, corrupt row).
-    #[error("recovery database holds an unreadable value: {source}")]
+    #[error("recovery database holds an unreadable value")]
     Corrupt {
         /// Why.
         #[source]
@@ -108,7 +106,7 @@ pub enum RecoveryDbError {
     },
 
     /// Any other database error.
-    #[error("recovery database error: {source}")]
+    #[error("recovery database error")]
     Database {
         /// The diesel error.
         #[source]
@@ -116,7 +114,7 @@ pub enum RecoveryDbError {
     },
 
     /// The blocking task running a database closure panicked or was cancelled.
-    #[error("recovery database task failed: {source}")]
+    #[error("recovery database task failed")]
     Task {
         /// The join error.
         #[source]

@@ -46,7 +46,7 @@ pub use crate::backups::{
     find_backup, get_backup, list_backups, pinned_snapshot_ids, record_backup_verification,
     recovery_points_pinning, update_backup,
 };
-pub use crate::config::{BackendKind, DEFAULT_DB_URL, DbConfig, redact_url};
+pub use crate::config::{BackendKind, DEFAULT_DB_URL, DbConfig};
 pub use crate::conn::{Db, DbConn, PoolState, PooledConn};
 pub use crate::error::{BoxError, RecoveryDbError, Result};
 pub use crate::events::{

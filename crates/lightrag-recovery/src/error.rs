@@ -34,7 +34,7 @@ pub enum RecoveryError {
     GraphNotFound(String),
     /// A filesystem operation failed.
     #[error(
-        "{action} {path:?} failed: {source}; check that the path exists and lightrag-ops may read/write it"
+        "{action} {path:?} failed; check that the path exists and lightrag-ops may read/write it"
     )]
     Io {
         /// What was being done ("read directory", "rename", ...).
@@ -46,10 +46,10 @@ pub enum RecoveryError {
         source: std::io::Error,
     },
     /// The recovery catalog failed.
-    #[error("recovery catalog: {0}")]
-    Db(#[source] Box<lightrag_recovery_db::RecoveryDbError>),
+    #[error(transparent)]
+    Db(Box<lightrag_recovery_db::RecoveryDbError>),
     /// A repository operation failed.
-    #[error("{action} failed{}: {source}", graph.as_deref().map(|g| format!(" for graph `{g}`")).unwrap_or_default())]
+    #[error("{action} failed{}", graph.as_deref().map(|g| format!(" for graph `{g}`")).unwrap_or_default())]
     Backup {
         /// What was being done (`backup`, `list snapshots`, `restore`, ...).
         action: &'static str,
@@ -90,7 +90,7 @@ pub enum RecoveryError {
         path: PathBuf,
     },
     /// Restoring a recovery point failed; graphs already swapped were put back as they were.
-    #[error("restore of recovery point `{point}` failed at graph `{graph}`: {source}; rolled back: [{}]{}", rolled_back.join(", "), if rollback_failed.is_empty() { String::new() } else { format!("; ROLLBACK FAILED for [{}] — put their previous state back by hand from where it is named", rollback_failed.join("; ")) })]
+    #[error("restore of recovery point `{point}` failed at graph `{graph}`; rolled back: [{}]{}", rolled_back.join(", "), if rollback_failed.is_empty() { String::new() } else { format!("; ROLLBACK FAILED for [{}] — put their previous state back by hand from where it is named", rollback_failed.join("; ")) })]
     RestoreFailed {
         /// Recovery point.
         point: String,
@@ -153,5 +153,126 @@ impl RecoveryError {
 impl From<lightrag_recovery_db::RecoveryDbError> for RecoveryError {
     fn from(e: lightrag_recovery_db::RecoveryDbError) -> Self {
         RecoveryError::Db(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightrag_backup::{BackupError, RemoteProblem};
+    use lightrag_recovery_db::RecoveryDbError;
+
+    /// Every cause's message appears exactly once in the `{:#}` chain of `err` (as the binary
+    /// prints it through anyhow) and in [`lightrag_config::error_chain`].
+    fn assert_each_cause_once(err: RecoveryError) {
+        let mut causes = Vec::new();
+        let mut next = std::error::Error::source(&err);
+        while let Some(c) = next {
+            causes.push(c.to_string());
+            next = c.source();
+        }
+        let chained = lightrag_config::error_chain(&err);
+        let full = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(full, chained);
+        for cause in causes.iter().filter(|c| !c.is_empty()) {
+            assert_eq!(
+                full.matches(cause.as_str()).count(),
+                1,
+                "{cause:?} in {full}"
+            );
+        }
+    }
+
+    fn io(msg: &str) -> std::io::Error {
+        std::io::Error::other(msg.to_owned())
+    }
+
+    #[test]
+    fn nested_errors_name_each_cause_once() {
+        let backup_errors = || {
+            vec![
+                BackupError::Storage {
+                    op: "put",
+                    key: "data/ab".into(),
+                    source: io("disk full (storage)"),
+                },
+                BackupError::Remote {
+                    op: "get",
+                    key: "config".into(),
+                    location: "s3://bucket".into(),
+                    problem: RemoteProblem::Timeout,
+                    source: "operation timed out (remote)".into(),
+                },
+                BackupError::Io {
+                    action: "read",
+                    path: "/g/graph.json".into(),
+                    source: io("permission denied (io)"),
+                },
+                BackupError::Metadata {
+                    key: "snapshots/1".into(),
+                    source: serde_json::from_str::<u8>("x").unwrap_err(),
+                },
+            ]
+        };
+        let db_errors = || {
+            vec![
+                RecoveryDbError::Unavailable {
+                    target: "postgres 127.0.0.1:5432/x".into(),
+                    source: "connection refused (db)".into(),
+                },
+                RecoveryDbError::Migration {
+                    source: "relation exists (migration)".into(),
+                },
+                RecoveryDbError::Corrupt {
+                    source: "unknown status `zz` (corrupt)".into(),
+                },
+            ]
+        };
+        for b in backup_errors() {
+            assert_each_cause_once(RecoveryError::backup("backup", Some("g1"), b));
+        }
+        for b in backup_errors() {
+            let inner = RecoveryError::backup("restore", Some("g2"), b);
+            assert_each_cause_once(RecoveryError::RestoreFailed {
+                point: "rp1".into(),
+                graph: "g2".into(),
+                rolled_back: vec!["g1".into()],
+                rollback_failed: vec![],
+                source: Box::new(inner),
+            });
+        }
+        for d in db_errors() {
+            assert_each_cause_once(d.into());
+        }
+        assert_each_cause_once(RecoveryError::io(
+            "rename",
+            "/g",
+            io("cross-device link (rename)"),
+        ));
+        assert_each_cause_once(RecoveryError::RestoreFailed {
+            point: "rp1".into(),
+            graph: "g1".into(),
+            rolled_back: vec![],
+            rollback_failed: vec!["g0 (kept in /k: busy)".into()],
+            source: Box::new(RecoveryError::io("rename", "/g", io("busy (inner)"))),
+        });
+    }
+
+    #[test]
+    fn messages_keep_their_context_without_the_cause() {
+        let e = RecoveryError::backup(
+            "backup",
+            Some("g1"),
+            BackupError::Io {
+                action: "read",
+                path: "/g/x".into(),
+                source: io("permission denied"),
+            },
+        );
+        assert_eq!(e.to_string(), "backup failed for graph `g1`");
+        assert_eq!(
+            lightrag_config::error_chain(&e),
+            "backup failed for graph `g1`: read /g/x failed: permission denied"
+        );
     }
 }

@@ -37,7 +37,7 @@ impl EventSink for DbEventSink {
             .conn()
             .and_then(|mut c| insert_event(&mut c, &event));
         if let Err(e) = res {
-            tracing::warn!(event_type = %event.event_type, error = %e, "Could not store event");
+            tracing::warn!(event_type = %event.event_type, error = %lightrag_config::ErrorChain(&e), "Could not store event");
         }
     }
 }

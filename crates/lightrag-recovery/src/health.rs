@@ -247,7 +247,7 @@ impl HealthMonitor {
                     ComponentType::Database,
                     "database",
                     HealthStatus::Offline,
-                    vec![format!("unreachable: {e}")],
+                    vec![format!("unreachable: {}", lightrag_config::ErrorChain(&e))],
                 ));
                 None
             }
@@ -259,7 +259,7 @@ impl HealthMonitor {
                 ComponentType::Database,
                 "database",
                 HealthStatus::Offline,
-                vec![format!("query failed: {e}")],
+                vec![format!("query failed: {}", lightrag_config::ErrorChain(&e))],
             ));
             conn = None;
         }
@@ -281,7 +281,7 @@ impl HealthMonitor {
                     "no repository config at {}",
                     r.storage().location()
                 )),
-                Err(e) => Some(format!("unreachable: {e}")),
+                Err(e) => Some(format!("unreachable: {}", lightrag_config::ErrorChain(&e))),
             },
         };
         components.push(match &repo_problem {
@@ -370,7 +370,7 @@ impl HealthMonitor {
         ) {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(error = %e, "Could not list replication targets for health");
+                tracing::warn!(error = %lightrag_config::ErrorChain(&e), "Could not list replication targets for health");
                 return out;
             }
         };
@@ -498,9 +498,10 @@ impl HealthMonitor {
                             ));
                         }
                     }
-                    (Err(e), _) | (_, Err(e)) => {
-                        degraded.push(format!("backup state unknown: {e}"))
-                    }
+                    (Err(e), _) | (_, Err(e)) => degraded.push(format!(
+                        "backup state unknown: {}",
+                        lightrag_config::ErrorChain(&e)
+                    )),
                 }
                 let filter = ReplicationStateFilter {
                     target_id: None,
@@ -615,7 +616,7 @@ impl HealthMonitor {
             .ok(),
         };
         if let Err(e) = insert_health_check(conn, &event) {
-            tracing::warn!(component = %c.id, error = %e, "Could not store health transition");
+            tracing::warn!(component = %c.id, error = %lightrag_config::ErrorChain(&e), "Could not store health transition");
             return false;
         }
         known.insert(key, c.status);

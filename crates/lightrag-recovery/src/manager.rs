@@ -239,7 +239,7 @@ impl RecoveryManager {
         {
             Ok(_) => {}
             Err(RecoveryError::Db(e)) if e.is_unavailable() => {
-                tracing::warn!(graph = id, snapshot = %summary.snapshot.id, error = %e, "Snapshot stored in the repository; the catalog is unavailable and gets it when it returns");
+                tracing::warn!(graph = id, snapshot = %summary.snapshot.id, error = %lightrag_config::ErrorChain(&e), "Snapshot stored in the repository; the catalog is unavailable and gets it when it returns");
             }
             Err(e) => return Err(e),
         }

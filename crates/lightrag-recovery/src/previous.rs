@@ -202,7 +202,7 @@ impl Kept {
     /// The restore succeeded for the whole point: drop the kept copy.
     pub(crate) fn discard(self) {
         if let Err(e) = remove_tree(&self.kept) {
-            tracing::warn!(path = %self.kept.display(), error = %e, "Could not remove the kept previous state of a restored graph; remove it by hand");
+            tracing::warn!(path = %self.kept.display(), error = %lightrag_config::ErrorChain(&e), "Could not remove the kept previous state of a restored graph; remove it by hand");
         }
     }
 

@@ -57,9 +57,10 @@ pub struct RestorePointOptions {
     /// Skip the safety snapshots of an in-place restore (not recommended; default false =
     /// take them).
     pub skip_safety_snapshot: bool,
-    /// Test hook: make the restore of this graph fail just before its swap. Never read from
-    /// a request body: a JSON field of this name is refused as unknown.
-    #[doc(hidden)]
+    /// Test hook: make the restore of this graph fail just before its swap. Only with the
+    /// `test-hooks` feature (which turns on lightrag-backup's); never read from a request
+    /// body: a JSON field of this name is refused as unknown.
+    #[cfg(feature = "test-hooks")]
     #[serde(skip)]
     pub fail_before_swap_of: Option<String>,
 }
@@ -312,7 +313,7 @@ impl RecoveryManager {
                     });
                 }
                 Err(e) => {
-                    tracing::error!(point = %id, graph = %target_id, error = %e, "Restore of a graph failed; rolling back");
+                    tracing::error!(point = %id, graph = %target_id, error = %lightrag_config::ErrorChain(&e), "Restore of a graph failed; rolling back");
                     // The failing graph first: a restore that failed part-way (a file-by-file
                     // swap) is put back too. It is not listed as rolled back, only if that fails.
                     let mut rollback_failed = Vec::new();
@@ -337,7 +338,7 @@ impl RecoveryManager {
                             EventKind::Restore,
                             "restore.failed",
                             Severity::Critical,
-                            err.to_string(),
+                            lightrag_config::error_chain(&err),
                         )
                         .graph(target_id)
                         .recovery_point(id)
@@ -527,8 +528,12 @@ impl RecoveryManager {
             in_place: opts.in_place && existing,
             files,
             safety_snapshot: false,
-            fail_before_swap: opts.fail_before_swap_of.as_deref() == Some(graph),
             ..loc.restore_options()
+        };
+        #[cfg(feature = "test-hooks")]
+        let ropts = RestoreOptions {
+            fail_before_swap: opts.fail_before_swap_of.as_deref() == Some(graph),
+            ..ropts
         };
         source
             .restore(snapshot, &loc.path, &ropts, &NoProgress)
@@ -579,13 +584,17 @@ fn put_back(u: Undo) -> std::result::Result<(), String> {
         Previous::Created(was_empty) => remove_restored(&u.loc, &u.restored_top, was_empty),
     };
     res.map_err(|e| {
-        tracing::error!(graph = %u.graph, error = %e, "Rollback failed");
+        tracing::error!(graph = %u.graph, error = %lightrag_config::ErrorChain(&e), "Rollback failed");
         let safety = u
             .safety
             .as_deref()
             .map(|s| format!("; safety snapshot {s}"))
             .unwrap_or_default();
-        format!("{} ({where_kept}{safety}: {e})", u.graph)
+        format!(
+            "{} ({where_kept}{safety}: {})",
+            u.graph,
+            lightrag_config::ErrorChain(&e)
+        )
     })
 }
 
@@ -650,7 +659,7 @@ impl RecoveryManager {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(repository = %p.storage().location(), error = %e, "Primary repository not writable; the safety snapshots of the failover go to the local safety repository");
+                    tracing::warn!(repository = %p.storage().location(), error = %lightrag_config::ErrorChain(&e), "Primary repository not writable; the safety snapshots of the failover go to the local safety repository");
                 }
             }
         }

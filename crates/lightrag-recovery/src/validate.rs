@@ -247,8 +247,13 @@ fn validate_pin(repo: &Repository, pin: &PinnedSnapshot, drill_dir: &Path) -> Gr
             return g;
         }
         Err(e) => {
-            g.problems
-                .push(problem(None, format!("manifest cannot be read: {e}")));
+            g.problems.push(problem(
+                None,
+                format!(
+                    "manifest cannot be read: {}",
+                    lightrag_config::ErrorChain(&e)
+                ),
+            ));
             return g;
         }
     };
@@ -277,9 +282,13 @@ fn validate_pin(repo: &Repository, pin: &PinnedSnapshot, drill_dir: &Path) -> Gr
                 ));
             }
         }
-        Err(e) => g
-            .problems
-            .push(problem(None, format!("verification could not run: {e}"))),
+        Err(e) => g.problems.push(problem(
+            None,
+            format!(
+                "verification could not run: {}",
+                lightrag_config::ErrorChain(&e)
+            ),
+        )),
     }
     if !g.problems.is_empty() {
         return g;
@@ -303,7 +312,7 @@ fn validate_pin(repo: &Repository, pin: &PinnedSnapshot, drill_dir: &Path) -> Gr
             };
             g.problems.push(problem(
                 file.as_deref(),
-                format!("restore drill failed: {e}"),
+                format!("restore drill failed: {}", lightrag_config::ErrorChain(&e)),
             ));
             return g;
         }

@@ -9,10 +9,10 @@
 #[non_exhaustive]
 pub enum ReplicationError {
     /// A repository operation (primary or directory target) failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Backup(#[from] lightrag_backup::BackupError),
     /// The recovery database failed.
-    #[error("recovery database: {0}")]
+    #[error(transparent)]
     Db(#[from] lightrag_recovery_db::RecoveryDbError),
     /// Bad input (target definition, object key, option).
     #[error("invalid {what}: {message}")]
@@ -135,6 +135,39 @@ impl ReplicationError {
                     | lightrag_backup::BackupError::NotARepository { .. }
             ),
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_errors_name_each_cause_once() {
+        let errors = [
+            ReplicationError::from(lightrag_backup::BackupError::Storage {
+                op: "put",
+                key: "data/ab".into(),
+                source: std::io::Error::other("no space left (storage)"),
+            }),
+            ReplicationError::from(lightrag_recovery_db::RecoveryDbError::Unavailable {
+                target: "sqlite ./x.db".into(),
+                source: "database is locked (db)".into(),
+            }),
+        ];
+        for err in errors {
+            let chained = lightrag_config::error_chain(&err);
+            let full = format!("{:#}", anyhow::Error::from(err));
+            assert_eq!(full, chained);
+            for cause in ["(storage)", "(db)"] {
+                assert!(full.matches(cause).count() <= 1, "{cause} twice in {full}");
+            }
+            // The wrapper adds no text of its own: the repository or catalog error leads.
+            assert!(
+                full.starts_with("storage put") || full.starts_with("recovery database"),
+                "{full}"
+            );
         }
     }
 }

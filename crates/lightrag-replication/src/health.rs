@@ -69,9 +69,9 @@ pub fn check_target_health(
                 free_bytes: None,
                 repository_id: None,
                 message: Some(if unauth {
-                    format!("unauthenticated: {e}")
+                    format!("unauthenticated: {}", lightrag_config::ErrorChain(&e))
                 } else {
-                    format!("unreachable: {e}")
+                    format!("unreachable: {}", lightrag_config::ErrorChain(&e))
                 }),
                 checked_at_ms,
             }

@@ -60,10 +60,13 @@ pub use state::{
 };
 pub use store::{DirectoryTarget, ReplicaStore};
 pub use sync::{
-    DEFAULT_DELETE_GRACE, SentHook, SyncHooks, SyncOptions, SyncOutcome, TargetPruneReport,
-    prune_target, sync_graph, target_snapshot_ids, throttle_delay,
+    DEFAULT_DELETE_GRACE, SyncOptions, SyncOutcome, TargetPruneReport, prune_target, sync_graph,
+    target_snapshot_ids, throttle_delay,
 };
+#[cfg(any(test, feature = "test-hooks"))]
+pub use sync::{SentHook, SyncHooks};
 pub use target::{
-    TargetChanges, TargetOpenOptions, TargetSpec, create_target, delete_target, find_target,
-    list_targets, open_spec, open_target, update_target, validate_target_name,
+    ALLOWED_CREDENTIAL_KEYS, TargetChanges, TargetOpenOptions, TargetSpec, create_target,
+    delete_target, find_target, list_targets, open_spec, open_target, update_target,
+    validate_target_name,
 };

@@ -385,7 +385,7 @@ fn to_backup(op: &'static str, key: &str, e: ReplicationError) -> BackupError {
         other => BackupError::Storage {
             op,
             key: key.to_owned(),
-            source: std::io::Error::other(other.to_string()),
+            source: std::io::Error::other(lightrag_config::error_chain(&other)),
         },
     }
 }

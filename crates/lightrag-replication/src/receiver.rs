@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use lightrag_backup::{BackupError, LocalStorage, ObjectInfo, Storage};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::error::{ReplicationError, Result};
 use crate::keys::{self, CONFIG_KEY, ObjectKind};
@@ -51,12 +50,10 @@ pub fn content_hash(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
 }
 
-/// Constant-time API key check: `presented` must equal `expected`.
+/// Constant-time API key check: `presented` must equal `expected`
+/// ([`lightrag_config::constant_time_eq`]: neither contents nor lengths show in the timing).
 pub fn api_key_matches(expected: &str, presented: Option<&str>) -> bool {
-    match presented {
-        Some(p) => bool::from(expected.as_bytes().ct_eq(p.as_bytes())),
-        None => false,
-    }
+    presented.is_some_and(|p| lightrag_config::constant_time_eq(expected.as_bytes(), p.as_bytes()))
 }
 
 /// The repository id inside a `config` body, if it is a lightrag-ops repository config.
@@ -335,5 +332,10 @@ mod tests {
         assert!(api_key_matches("k1", Some("k1")));
         assert!(!api_key_matches("k1", Some("k2")));
         assert!(!api_key_matches("k1", None));
+        // A prefix, an extension or an empty key never match (no length short-cut either way).
+        assert!(!api_key_matches("k1", Some("k")));
+        assert!(!api_key_matches("k1", Some("k1k1")));
+        assert!(!api_key_matches("k1", Some("")));
+        assert!(!api_key_matches("", Some("k1")));
     }
 }

@@ -15,17 +15,21 @@ use crate::lag;
 use crate::receiver::{Accepted, config_repository_id, content_hash};
 use crate::store::ReplicaStore;
 
-/// Called after each object the target stored, with its key (test hook).
+/// Called after each object the target stored, with its key (test hook; only with the
+/// `test-hooks` feature).
+#[cfg(any(test, feature = "test-hooks"))]
 #[derive(Clone)]
 pub struct SentHook(pub Arc<dyn Fn(&str) + Send + Sync>);
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl std::fmt::Debug for SentHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SentHook")
     }
 }
 
-/// Test hooks (never set in production).
+/// Test hooks: only with the `test-hooks` feature, which release builds never enable.
+#[cfg(any(test, feature = "test-hooks"))]
 #[derive(Debug, Clone, Default)]
 pub struct SyncHooks {
     /// Called after each stored object (e.g. to kill the target mid-sync).
@@ -36,6 +40,21 @@ pub struct SyncHooks {
     /// Flip one bit of the body of objects whose key contains this string, after the sender
     /// hashed it (simulates corruption in transit).
     pub corrupt_keys_containing: Option<String>,
+}
+
+#[cfg(any(test, feature = "test-hooks"))]
+impl SyncHooks {
+    /// `body` with one bit flipped when `key` contains `corrupt_keys_containing`.
+    fn corrupt(&self, key: &str, mut body: Vec<u8>) -> Vec<u8> {
+        let mid = body.len() / 2;
+        if let Some(pat) = &self.corrupt_keys_containing
+            && key.contains(pat.as_str())
+            && let Some(b) = body.get_mut(mid)
+        {
+            *b ^= 0x01;
+        }
+        body
+    }
 }
 
 /// Default of [`SyncOptions::delete_grace`]: 7 days.
@@ -73,7 +92,8 @@ pub struct SyncOptions {
     /// Newest snapshot known to be on the target (from `replication_state`): when the
     /// target cannot be listed, older primary snapshots count as present for the lag.
     pub assume_synced_through: Option<String>,
-    /// Test hooks.
+    /// Test hooks (only with the `test-hooks` feature).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub hooks: SyncHooks,
 }
 
@@ -90,6 +110,7 @@ impl Default for SyncOptions {
             lock_wait: Duration::from_secs(600),
             cancel: None,
             assume_synced_through: None,
+            #[cfg(any(test, feature = "test-hooks"))]
             hooks: SyncHooks::default(),
         }
     }
@@ -202,6 +223,7 @@ struct Run<'a> {
     target: &'a dyn ReplicaStore,
     opts: &'a SyncOptions,
     throttle: Throttle,
+    #[cfg(any(test, feature = "test-hooks"))]
     reserved: AtomicU64,
     sent: AtomicU64,
     skipped: AtomicU64,
@@ -246,6 +268,7 @@ impl Run<'_> {
                 reason: "the primary's copy does not match its pack id (not sent)".into(),
             });
         }
+        #[cfg(any(test, feature = "test-hooks"))]
         if let Some(limit) = self.opts.hooks.fail_after_objects
             && self.reserved.fetch_add(1, Ordering::SeqCst) >= limit
         {
@@ -253,20 +276,15 @@ impl Run<'_> {
                 sent: self.sent.load(Ordering::SeqCst),
             });
         }
-        let mut body = body;
-        let mid = body.len() / 2;
-        if let Some(pat) = &self.opts.hooks.corrupt_keys_containing
-            && key.contains(pat.as_str())
-            && let Some(b) = body.get_mut(mid)
-        {
-            *b ^= 0x01;
-        }
+        #[cfg(any(test, feature = "test-hooks"))]
+        let body = self.opts.hooks.corrupt(key, body);
         let n = body.len() as u64;
         self.throttle.wait(n);
         match self.target.send(key, body, &hash)? {
             Accepted::Stored => {
                 self.sent.fetch_add(1, Ordering::SeqCst);
                 self.bytes.fetch_add(n, Ordering::Relaxed);
+                #[cfg(any(test, feature = "test-hooks"))]
                 if let Some(hook) = &self.opts.hooks.after_sent {
                     (hook.0)(key);
                 }
@@ -415,7 +433,7 @@ pub fn sync_graph(
         match read_lock(primary, opts.lock_wait) {
             Ok(l) => Some(l),
             Err(e) => {
-                outcome.error = Some(e.to_string());
+                outcome.error = Some(lightrag_config::error_chain(&e));
                 outcome.duration_ms = started.elapsed().as_millis() as u64;
                 return outcome;
             }
@@ -432,6 +450,7 @@ pub fn sync_graph(
             start: Instant::now(),
             bytes: Mutex::new(0),
         },
+        #[cfg(any(test, feature = "test-hooks"))]
         reserved: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
@@ -451,8 +470,8 @@ pub fn sync_graph(
     if let Err(e) = result {
         outcome.unauthenticated = e.is_unauthenticated();
         outcome.target_unreachable = e.is_unreachable();
-        outcome.error = Some(e.to_string());
-        tracing::warn!(graph, target = %outcome.target, error = %e, sent = outcome.objects_sent, "Replication attempt failed");
+        outcome.error = Some(lightrag_config::error_chain(&e));
+        tracing::warn!(graph, target = %outcome.target, error = %lightrag_config::ErrorChain(&e), sent = outcome.objects_sent, "Replication attempt failed");
     } else {
         tracing::info!(graph, target = %outcome.target, sent = outcome.objects_sent, bytes = outcome.bytes_sent, "Replication attempt finished");
     }

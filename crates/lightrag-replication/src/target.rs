@@ -136,7 +136,7 @@ fn validate_object_store_url(url: &str) -> Result<String> {
             "object-store url",
             format!(
                 "`{}`: expected s3://bucket[/prefix], az://container[/prefix] or gs://bucket[/prefix], without credentials, query or fragment (put credentials in the target's secret)",
-                redact(url)
+                lightrag_config::redact_url(url)
             ),
         ));
     }
@@ -145,21 +145,67 @@ fn validate_object_store_url(url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
-/// Credential keys are object_store configuration keys (`aws_access_key_id`, …) and values
+/// The object_store configuration keys a target's credentials may set: credentials and the
+/// identity they belong to, nothing that chooses where requests go or what the server reads.
+/// Endpoints, metadata-service (IMDS/MSI) URLs, authority hosts, proxies, emulator and
+/// signature switches, and file paths (`google_service_account`, federated token files) are
+/// refused: with them an API user could send the server's own ambient cloud credentials (from
+/// its environment or instance metadata) to a host of theirs, or make it read local files.
+/// Endpoints, regions and TLS are the operator's settings (`LIGHTRAG_S3_*`).
+pub const ALLOWED_CREDENTIAL_KEYS: &[&str] = &[
+    // S3
+    "aws_access_key_id",
+    "access_key_id",
+    "aws_secret_access_key",
+    "secret_access_key",
+    "aws_session_token",
+    "aws_token",
+    "session_token",
+    // Azure
+    "azure_storage_account_name",
+    "account_name",
+    "azure_storage_account_key",
+    "azure_storage_access_key",
+    "azure_storage_master_key",
+    "account_key",
+    "access_key",
+    "master_key",
+    "azure_storage_sas_key",
+    "azure_storage_sas_token",
+    "sas_key",
+    "sas_token",
+    "azure_storage_client_id",
+    "azure_client_id",
+    "client_id",
+    "azure_storage_client_secret",
+    "azure_client_secret",
+    "client_secret",
+    "azure_storage_tenant_id",
+    "azure_storage_authority_id",
+    "azure_tenant_id",
+    "azure_authority_id",
+    "tenant_id",
+    "authority_id",
+    // GCS: the service-account key itself (JSON), never a path to one.
+    "google_service_account_key",
+    "service_account_key",
+];
+
+/// Credential keys are object_store credential keys ([`ALLOWED_CREDENTIAL_KEYS`]) and values
 /// are secrets: neither may be empty, overlong or hold control characters (NUL included).
 fn check_credentials(credentials: &BTreeMap<String, String>) -> Result<()> {
     for (k, v) in credentials {
-        let key_ok = !k.is_empty()
-            && k.len() <= 128
-            && k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !key_ok {
+        if !ALLOWED_CREDENTIAL_KEYS.contains(&k.as_str()) {
+            let shown: String = k.chars().filter(|c| !c.is_control()).take(64).collect();
             return Err(ReplicationError::invalid(
                 "object-store credentials",
-                "keys must be object_store configuration keys such as aws_access_key_id",
+                format!(
+                    "`{shown}` is not a credential key; endpoints, metadata-service URLs, proxies and other settings come from the server's configuration (LIGHTRAG_S3_*), never from a target. Allowed keys: {}",
+                    ALLOWED_CREDENTIAL_KEYS.join(", ")
+                ),
             ));
         }
-        if v.is_empty() || v.len() > 4096 || v.chars().any(char::is_control) {
+        if v.is_empty() || v.len() > 4096 || v.chars().any(|c| c.is_control() && c != '\n') {
             return Err(ReplicationError::invalid(
                 "object-store credentials",
                 format!("the value of {k} must be 1-4096 characters without control characters"),
@@ -167,13 +213,6 @@ fn check_credentials(credentials: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
 }
 
 impl TargetSpec {
@@ -426,4 +465,86 @@ fn random_hex(bytes: usize) -> String {
         b = n.to_le_bytes()[..bytes.min(16)].to_vec();
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(pairs: &[(&str, &str)]) -> TargetSpec {
+        TargetSpec::ObjectStore {
+            url: "s3://bucket/replica".to_owned(),
+            credentials: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Issue 14 #7: a target may carry credentials, never settings that redirect the server's
+    /// requests (and its ambient credentials) or make it read files.
+    #[test]
+    fn only_credential_keys_are_accepted() {
+        for key in [
+            "aws_endpoint",
+            "aws_endpoint_url",
+            "endpoint",
+            "aws_metadata_endpoint",
+            "metadata_endpoint",
+            "aws_container_credentials_relative_uri",
+            "aws_allow_http",
+            "aws_skip_signature",
+            "aws_imdsv1_fallback",
+            "aws_region",
+            "azure_storage_endpoint",
+            "azure_msi_endpoint",
+            "azure_identity_endpoint",
+            "azure_authority_host",
+            "azure_federated_token_file",
+            "azure_use_azure_cli",
+            "azure_use_emulator",
+            "google_service_account",
+            "google_application_credentials",
+            "service_account_path",
+            "proxy_url",
+            "proxy_ca_certificate",
+            "AWS_ACCESS_KEY_ID",
+        ] {
+            let err = spec(&[(key, "http://attacker.example")])
+                .to_row()
+                .expect_err(key);
+            let msg = err.to_string();
+            assert!(msg.contains("not a credential key"), "{key}: {msg}");
+            assert!(
+                msg.contains("aws_secret_access_key"),
+                "lists the allowed keys: {msg}"
+            );
+            assert!(!msg.contains("attacker.example"), "{msg}");
+        }
+        let (_, _, secret) = spec(&[
+            ("aws_access_key_id", "AKIA0000"),
+            ("aws_secret_access_key", "s3cret"),
+            ("aws_session_token", "tok"),
+        ])
+        .to_row()
+        .unwrap();
+        assert!(secret.unwrap().contains("aws_session_token"));
+        for key in ALLOWED_CREDENTIAL_KEYS {
+            check_credentials(&BTreeMap::from([((*key).to_owned(), "v".to_owned())]))
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        // A GCS service-account key is JSON, possibly over several lines.
+        check_credentials(&BTreeMap::from([(
+            "google_service_account_key".to_owned(),
+            "{\n  \"type\": \"service_account\"\n}".to_owned(),
+        )]))
+        .unwrap();
+        assert!(
+            check_credentials(&BTreeMap::from([(
+                "aws_access_key_id".to_owned(),
+                "a\u{0}b".to_owned()
+            )]))
+            .is_err()
+        );
+    }
 }

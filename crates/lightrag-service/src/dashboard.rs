@@ -164,8 +164,7 @@ impl Service {
     }
 
     /// One graph: health with reasons, latest backups, replication state.
-    pub fn graph_status(&self, id: &str) -> Result<GraphStatus> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn graph_status(&self, id: &lightrag_backup::GraphId) -> Result<GraphStatus> {
         let report = self.health();
         let graph = report.graph(id).cloned().ok_or_else(|| {
             ServiceError::not_found(format!(
@@ -176,7 +175,7 @@ impl Service {
         let recent_backups = lightrag_recovery_db::list_backups(
             &mut c,
             &BackupFilter {
-                graph_id: Some(id.to_owned()),
+                graph_id: Some(id.to_string()),
                 order: Order::NewestFirst,
                 ..BackupFilter::default()
             },
@@ -185,7 +184,7 @@ impl Service {
         let replication = lightrag_recovery_db::list_replication_states(
             &mut c,
             &ReplicationStateFilter {
-                graph_id: Some(id.to_owned()),
+                graph_id: Some(id.to_string()),
                 ..ReplicationStateFilter::default()
             },
             Page::new(1000, 0),

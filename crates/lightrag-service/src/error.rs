@@ -134,20 +134,10 @@ impl ServiceError {
     }
 }
 
-/// `error` and its causes, each once (a cause whose text the message already holds is
-/// skipped), joined by `": "`.
+/// `error` and its causes, each once, joined by `": "` (the one renderer:
+/// [`lightrag_config::error_chain`]).
 pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        let s = e.to_string();
-        if !s.is_empty() && !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        next = e.source();
-    }
-    out
+    lightrag_config::error_chain(error)
 }
 
 impl fmt::Display for ServiceError {
@@ -241,7 +231,7 @@ fn outage(e: impl StdError + Send + Sync + 'static) -> ServiceError {
     ServiceError {
         kind: ErrorKind::Unavailable,
         repr: Repr::Context {
-            message: "the recovery database is unavailable; retry later".to_owned(),
+            message: "catalog unavailable: the recovery database is down; retry later".to_owned(),
             source: Box::new(e),
         },
         public_causes: false,
@@ -250,7 +240,7 @@ fn outage(e: impl StdError + Send + Sync + 'static) -> ServiceError {
 
 impl From<RecoveryDbError> for ServiceError {
     fn from(e: RecoveryDbError) -> Self {
-        if e.is_unavailable() && !matches!(e, RecoveryDbError::CatalogUnavailable { .. }) {
+        if e.is_unavailable() {
             return outage(e);
         }
         Self::wrap(db_kind(&e), e)

@@ -169,11 +169,22 @@ pub struct Jobs {
     next: AtomicU64,
     slots: Arc<tokio::sync::Semaphore>,
     finished: AtomicU64,
+    /// Where jobs run: the runtime that outlives the HTTP workers (the server's main one), so
+    /// a shutdown can wait for them.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Jobs {
     fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl Jobs {
+    /// Jobs that run on `runtime`'s blocking pool (default: the caller's runtime).
+    pub fn new(runtime: Option<tokio::runtime::Handle>) -> Self {
         Self {
+            runtime,
             inner: Mutex::default(),
             next: AtomicU64::new(0),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_JOBS)),
@@ -276,11 +287,15 @@ impl Jobs {
         let job = self.start(kind, graph_id);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (j, jobs) = (job.clone(), self.clone());
-        tokio::spawn(async move {
-            let jj = j.clone();
-            let result = tokio::task::spawn_blocking(move || work(&jj))
-                .await
-                .unwrap_or_else(|e| Err(ServiceError::internal(format!("job task failed: {e}"))));
+        let runtime = self
+            .runtime
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
+        // Everything the job holds (its slot, its outcome) lives in the blocking task itself:
+        // nothing is lost if the task that started it is torn down.
+        runtime.spawn_blocking(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&j)))
+                .unwrap_or_else(|_| Err(ServiceError::internal("the job panicked")));
             j.finish(result.as_ref().map(Clone::clone).map_err(|e| {
                 if e.kind() == ErrorKind::Internal {
                     // The client only sees "internal error": the cause goes to the log.

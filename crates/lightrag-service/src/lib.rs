@@ -20,7 +20,8 @@
 //!     mode: Mode::Command { create_repository: true },
 //!     metrics: None,
 //! })?;
-//! let summary = svc.backup("default", lightrag_recovery_db::BackupTrigger::Manual, &[],
+//! let graph = lightrag_service::GraphId::new("default")?;
+//! let summary = svc.backup(&graph, lightrag_recovery_db::BackupTrigger::Manual, &[],
 //!     &lightrag_backup::NoProgress)?;
 //! println!("snapshot {}", summary.snapshot.id);
 //! rt.block_on(svc.shutdown(std::time::Duration::from_secs(5)));
@@ -39,6 +40,7 @@ mod workers;
 pub use dashboard::{Dashboard, GraphBackups, GraphStatus, TargetStatus};
 pub use error::{ErrorKind, Result, ServiceError, chain};
 pub use jobs::{Job, JobState, JobView, Jobs, MAX_RUNNING_JOBS};
+pub use lightrag_backup::GraphId;
 pub use ops::{RestoreRequest, RetentionReport, TargetUpdate};
 pub use service::{Mode, Readiness, Service, ServiceOptions};
 pub use workers::{BoxFuture, Clock, WorkResult, Worker, WorkerStatus, Workers};

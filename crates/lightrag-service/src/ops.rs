@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lightrag_backup::{
-    ForgetReport, Manifest, Progress, PruneOptions, PruneReport, Repository, RestoreOptions,
-    RestoreSummary, RetentionPolicy, SnapshotSummary, VerifyOptions, VerifyReport,
+    ForgetReport, GraphId, Manifest, Progress, PruneOptions, PruneReport, Repository,
+    RestoreOptions, RestoreSummary, RetentionPolicy, SnapshotSummary, VerifyOptions, VerifyReport,
 };
 use lightrag_monitoring::record::{self, BackupOutcome};
 use lightrag_monitoring::{EventDetails, EventLogger, EventType};
@@ -58,7 +58,7 @@ pub struct RestoreRequest {
     /// Replace the snapshot's graph where it is (safety snapshot first).
     pub in_place: bool,
     /// Otherwise: the new graph id, created under `LIGHTRAG_WORKING_DIR`.
-    pub target_graph_id: Option<String>,
+    pub target_graph_id: Option<GraphId>,
     /// Only these files (relative paths).
     pub files: Vec<String>,
     /// Restore in place even if the graph looks live.
@@ -69,15 +69,12 @@ pub struct RestoreRequest {
 }
 
 impl RestoreRequest {
-    /// Refuses a request that names neither or both destinations, or an invalid new id.
+    /// Refuses a request that names neither or both destinations.
     pub fn check(&self) -> Result<()> {
         if self.in_place == self.target_graph_id.is_some() {
             return Err(ServiceError::invalid(
                 "give exactly one of in_place: true or target_graph_id",
             ));
-        }
-        if let Some(t) = &self.target_graph_id {
-            lightrag_recovery::check_graph_id(t)?;
         }
         Ok(())
     }
@@ -119,6 +116,34 @@ impl Service {
         self.catalog_graph_ids()
     }
 
+    /// After a backup: a graph found by discovery gets its catalog row if it has none (an
+    /// existing row — a registered path, an API registration — is never rewritten). While
+    /// the catalog is down nothing is written: start-up discovery adds it later.
+    fn note_graph(&self, graph: &GraphId) {
+        let add = || -> Result<()> {
+            let mut conn = self.db.conn()?;
+            if lightrag_recovery_db::find_graph(&mut conn, graph)?.is_some() {
+                return Ok(());
+            }
+            let found = lightrag_recovery::resolve_graph(&[&self.config.working_dir], graph)?;
+            lightrag_recovery_db::upsert_graph(
+                &mut conn,
+                &NewGraph {
+                    id: graph.to_string(),
+                    path: found.path.display().to_string(),
+                    source: GraphSource::Discovered,
+                },
+            )?;
+            if let Some(m) = &self.metrics {
+                m.register_graph(graph);
+            }
+            Ok(())
+        };
+        if let Err(e) = add() {
+            tracing::debug!(graph = %graph, error = %crate::error::chain(&e), "Graph not added to the catalog after its backup");
+        }
+    }
+
     /// Ids of every graph in the catalog.
     pub fn catalog_graph_ids(&self) -> Result<Vec<String>> {
         let mut conn = self.db.conn()?;
@@ -132,20 +157,29 @@ impl Service {
         .collect())
     }
 
-    /// The graphs a "back up everything" run covers: those the catalog knows plus any newly
-    /// discovered ones (registered on the way); while the catalog is down, the discovered ones.
-    pub fn graphs_to_back_up(&self) -> Result<Vec<String>> {
-        match self.register_discovered_graphs() {
-            Ok(ids) => Ok(ids),
+    /// The graphs the scheduler's backup round covers: those in the catalog (discovered at
+    /// start-up or registered); while the catalog is down, the discovered ones. Nothing is
+    /// written: a graph unregistered through the API stays unregistered.
+    pub fn graphs_to_back_up(&self) -> Result<Vec<GraphId>> {
+        let ids = match self.catalog_graph_ids() {
+            Ok(ids) => ids,
             Err(e) if e.kind() == crate::ErrorKind::Unavailable => {
                 tracing::warn!(error = %crate::error::chain(&e), "Catalog unavailable; backing up the discovered graphs");
-                Ok(settings::discover(&self.config)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect())
+                return self.discovered_graphs();
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        Ok(valid_ids(ids))
+    }
+
+    /// Every graph discovered under `LIGHTRAG_WORKING_DIR` (the CLI's `backup --all`).
+    pub fn discovered_graphs(&self) -> Result<Vec<GraphId>> {
+        Ok(valid_ids(
+            settings::discover(&self.config)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+        ))
     }
 
     /// Graphs in the catalog, one page.
@@ -159,16 +193,14 @@ impl Service {
     }
 
     /// One graph of the catalog.
-    pub fn get_graph(&self, id: &str) -> Result<Graph> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn get_graph(&self, id: &GraphId) -> Result<Graph> {
         let mut conn = self.db.conn()?;
         Ok(lightrag_recovery_db::get_graph(&mut conn, id)?)
     }
 
     /// Registers graph `id` at `relative` (default: the id) under `LIGHTRAG_WORKING_DIR`;
     /// absolute paths and `..` are refused, and the folder must exist.
-    pub fn register_graph(&self, id: &str, relative: Option<&str>) -> Result<Graph> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn register_graph(&self, id: &GraphId, relative: Option<&str>) -> Result<Graph> {
         let relative = relative.unwrap_or(id);
         let dir = lightrag_recovery::resolve_under(&self.config.working_dir, relative.as_ref())?;
         if !dir.is_dir() {
@@ -177,7 +209,7 @@ impl Service {
             )));
         }
         let new = NewGraph {
-            id: id.to_owned(),
+            id: id.to_string(),
             path: dir.display().to_string(),
             source: GraphSource::Api,
         };
@@ -189,8 +221,7 @@ impl Service {
     }
 
     /// Forgets a graph's registration; its files and snapshots are kept.
-    pub fn unregister_graph(&self, id: &str) -> Result<()> {
-        lightrag_recovery::check_graph_id(id)?;
+    pub fn unregister_graph(&self, id: &GraphId) -> Result<()> {
         lightrag_recovery_db::delete_graph(&mut *self.db.conn()?, id)?;
         if let Some(m) = &self.metrics {
             m.unregister_graph(id);
@@ -205,19 +236,19 @@ impl Service {
     /// events, the metrics and, when enabled, replication to every target.
     pub fn backup(
         &self,
-        graph: &str,
+        graph: &GraphId,
         trigger: BackupTrigger,
         tags: &[String],
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
-        lightrag_recovery::check_graph_id(graph)?;
         let repo = self.repo()?;
         let started = Instant::now();
         self.events
             .log_backup_event(graph, EventType::BackupStarted, EventDetails::default());
         let result = self
             .recovery
-            .backup_graph_tagged(repo, graph, trigger, tags, progress);
+            .backup_graph_tagged(repo, graph, trigger, tags, progress)
+            .map_err(ServiceError::from);
         let duration = started.elapsed();
         let (status, logical, written) = match &result {
             Ok(s) => (
@@ -257,17 +288,18 @@ impl Service {
                 graph,
                 EventType::BackupFailed,
                 EventDetails {
-                    message: Some(crate::error::chain(e)),
+                    message: Some(e.public_message()),
                     ..details
                 },
             ),
         };
         let summary = result?;
         record::record_backup_requests(graph, summary.requests.requests);
+        self.note_graph(graph);
         if self.config.replication_enabled {
             // Right after a backup: push it to every enabled target (back-off ignored).
             if let Err(e) = self.replicate(Some(graph), None, true) {
-                tracing::warn!(graph, error = %crate::error::chain(&e), "Replication after backup failed");
+                tracing::warn!(graph = %graph, error = %crate::error::chain(&e), "Replication after backup failed");
             }
         }
         Ok(summary)
@@ -311,19 +343,16 @@ impl Service {
     /// prunes when `prune` is given. Refused while the catalog is down: the pins are unknown.
     pub fn retention(
         &self,
-        graph: Option<&str>,
+        graph: Option<&GraphId>,
         policy: &RetentionPolicy,
         dry_run: bool,
         prune: Option<PruneOptions>,
         progress: &dyn Progress,
     ) -> Result<RetentionReport> {
-        if let Some(g) = graph {
-            lightrag_recovery::check_graph_id(g)?;
-        }
         let repo = self.repo()?;
         let started = Instant::now();
         let pinned: BTreeSet<String> = self.recovery.pinned_snapshots()?.into_iter().collect();
-        let forget = repo.forget(graph, policy, &pinned, dry_run)?;
+        let forget = repo.forget(graph.map(GraphId::as_str), policy, &pinned, dry_run)?;
         if !dry_run {
             let mut conn = self.db.conn()?;
             for id in &forget.removed {
@@ -464,7 +493,7 @@ impl Service {
     ) -> Result<SnapshotRestoreReport> {
         let opts = RestoreSnapshotOptions {
             in_place: req.in_place,
-            target_graph_id: req.target_graph_id.clone(),
+            target_graph_id: req.target_graph_id.as_ref().map(GraphId::to_string),
             files: req.files.clone(),
             force: req.force,
         };
@@ -540,7 +569,7 @@ impl Service {
         record::record_restore(result.is_ok(), took);
         let (ty, message) = match &result {
             Ok(_) => (EventType::RestoreCompleted, None),
-            Err(e) => (EventType::RestoreFailed, Some(crate::error::chain(*e))),
+            Err(e) => (EventType::RestoreFailed, Some(e.public_message())),
         };
         let mut event = EventLogger::build(
             ty,
@@ -562,7 +591,36 @@ impl Service {
     /// Creates a recovery point pinning each graph's latest snapshot, or with `fresh_backup`
     /// taking new backups first.
     pub fn create_point(&self, req: &CreatePointRequest) -> Result<RecoveryPointDetails> {
-        let p = self.recovery.create_point(self.repo()?, req)?;
+        let repo = self.repo()?;
+        let p = if req.fresh_backup {
+            // Fresh backups are backups like any other (events, metrics, replication): taken
+            // here, then the point pins each graph's newest snapshot — the one just taken.
+            if req.graph_ids.is_empty() {
+                return Err(ServiceError::invalid(
+                    "graph_ids is empty: name at least one graph",
+                ));
+            }
+            let ids = req
+                .graph_ids
+                .iter()
+                .map(|g| GraphId::new(g.as_str()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            for g in &ids {
+                self.backup(
+                    g,
+                    BackupTrigger::RecoveryPoint,
+                    &[],
+                    &lightrag_backup::NoProgress,
+                )?;
+            }
+            let pin_latest = CreatePointRequest {
+                fresh_backup: false,
+                ..req.clone()
+            };
+            self.recovery.create_point(repo, &pin_latest)?
+        } else {
+            self.recovery.create_point(repo, req)?
+        };
         record::record_recovery_point_created();
         Ok(p)
     }
@@ -646,18 +704,15 @@ impl Service {
     /// honouring each pair's back-off unless `force`; records metrics and events per attempt.
     pub fn replicate(
         &self,
-        graph: Option<&str>,
+        graph: Option<&GraphId>,
         target: Option<&str>,
         force: bool,
     ) -> Result<Vec<SyncOutcome>> {
-        if let Some(g) = graph {
-            lightrag_recovery::check_graph_id(g)?;
-        }
         let repo = self.repo()?;
         let outcomes = lightrag_replication::sync_targets(
             &self.db,
             repo.storage(),
-            graph,
+            graph.map(GraphId::as_str),
             target,
             force,
             &settings::sync_options(&self.config),
@@ -830,6 +885,19 @@ impl Service {
             Page::new(10_000, 0),
         )?)
     }
+}
+
+/// Discovery and the catalog hold valid ids only; anything else is reported, not used.
+fn valid_ids(ids: Vec<String>) -> Vec<GraphId> {
+    ids.into_iter()
+        .filter_map(|id| {
+            GraphId::new(id.as_str())
+                .inspect_err(
+                    |e| tracing::warn!(graph = %id, error = %e, "Skipped an invalid graph id"),
+                )
+                .ok()
+        })
+        .collect()
 }
 
 /// A directory target created through the API must lie under `LIGHTRAG_REPLICATION_PATH_ROOTS`.

@@ -16,6 +16,8 @@ use crate::jobs::Jobs;
 use crate::settings;
 use crate::workers::Workers;
 
+/// How long a CLI command waits for the catalog before going on without it.
+const COMMAND_CATALOG_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a scrape refreshes the state gauges from the catalog (at most).
 const METRICS_REFRESH: Duration = Duration::from_secs(5);
 
@@ -93,7 +95,8 @@ impl lightrag_recovery::EventSink for LoggerSink {
 pub struct Service {
     pub(crate) config: Arc<Config>,
     pub(crate) db: Db,
-    repo: std::result::Result<Repository, String>,
+    repo: std::sync::OnceLock<std::result::Result<Repository, String>>,
+    create_repository: bool,
     pub(crate) recovery: Arc<RecoveryManager>,
     pub(crate) health: Arc<HealthMonitor>,
     pub(crate) events: EventLogger,
@@ -102,7 +105,6 @@ pub struct Service {
     pub(crate) jobs: Arc<Jobs>,
     pub(crate) workers: Workers,
     pub(crate) readiness: Arc<Readiness>,
-    pub(crate) catalog_ok: bool,
 }
 
 impl Service {
@@ -110,8 +112,20 @@ impl Service {
     /// inside a tokio runtime (the event log's writer is spawned on it).
     pub fn open(config: Config, opts: ServiceOptions) -> Result<Self> {
         let config = Arc::new(config);
-        let db = settings::open_db(&config)?;
-        let catalog_ok = match db.migrate() {
+        let server = opts.mode == Mode::Server;
+        let db = if server {
+            settings::open_db(&config)?
+        } else {
+            // One command: the catalog is used when it answers. Unreachable, it costs one
+            // short probe, then every catalog call fails fast (the breaker is open): a backup
+            // or a repository command still works, its events are counted as dropped.
+            let db = settings::open_db_lazily(&config, COMMAND_CATALOG_TIMEOUT)?;
+            if let Err(e) = db.probe(COMMAND_CATALOG_TIMEOUT) {
+                tracing::warn!(error = %crate::error::chain(&e), "The recovery database is unavailable; operations that need it will fail");
+            }
+            db
+        };
+        match db.migrate() {
             Ok(applied) => {
                 if !applied.is_empty() {
                     tracing::info!(
@@ -119,12 +133,9 @@ impl Service {
                         "Applied recovery database migrations"
                     );
                 }
-                true
             }
-            Err(e) if opts.mode != Mode::Server && e.is_unavailable() => {
-                tracing::warn!(error = %crate::error::chain(&e), "The recovery database is unavailable; operations that need it will fail");
-                false
-            }
+            // Already reported by the probe.
+            Err(e) if !server && e.is_unavailable() => {}
             Err(e) => {
                 return Err(ServiceError::context(
                     "migrating the recovery database (LIGHTRAG_RECOVERY_DB_URL)",
@@ -132,12 +143,14 @@ impl Service {
                 ));
             }
         };
-        let repo = match opts.mode {
-            Mode::Server => Ok(settings::open_repository(&config, true)?),
-            Mode::Command { create_repository } => {
-                settings::open_repository(&config, create_repository)
-                    .map_err(|e| crate::error::chain(&e))
-            }
+        let (repo, create_repository) = match opts.mode {
+            Mode::Server => (
+                std::sync::OnceLock::from(Ok(settings::open_repository(&config, true)?)),
+                true,
+            ),
+            // Opened when an operation first needs it (a command about targets never waits
+            // on an object store).
+            Mode::Command { create_repository } => (std::sync::OnceLock::new(), create_repository),
         };
         let events = EventLogger::start(db.clone(), EventLoggerConfig::default());
         let sink = Arc::new(LoggerSink(events.clone()));
@@ -152,37 +165,42 @@ impl Service {
             .metrics
             .map(|h| Arc::new(MetricsCollector::new(h, db.clone(), METRICS_REFRESH)));
         let svc = Self {
-            receiver: settings::receiver(&config),
+            // Only the server receives replicas.
+            receiver: if server {
+                settings::receiver(&config)
+            } else {
+                None
+            },
             config,
             db,
             repo,
+            create_repository,
             recovery,
             health,
             events,
             metrics,
-            jobs: Arc::new(Jobs::default()),
+            jobs: Arc::new(Jobs::new(tokio::runtime::Handle::try_current().ok())),
             workers: Workers::default(),
             readiness: Arc::new(Readiness::default()),
-            catalog_ok,
         };
-        if svc.catalog_ok {
+        if server {
+            // Start-up: every discovered graph in the catalog, the catalog in step with the
+            // repository. (Commands never rewrite graph rows.)
             let graphs = svc.register_discovered_graphs()?;
             if let Some(m) = &svc.metrics {
                 for g in &graphs {
                     m.register_graph(g);
                 }
             }
-            if opts.mode == Mode::Server {
-                let report = svc.rebuild_catalog()?;
-                tracing::info!(
-                    graphs = graphs.len(),
-                    snapshots = report.snapshots,
-                    inserted = report.inserted,
-                    "Catalog reconciled with the repository"
-                );
-                svc.readiness.set("database", Ok(()));
-                svc.readiness.set("repository", Ok(()));
-            }
+            let report = svc.rebuild_catalog()?;
+            tracing::info!(
+                graphs = graphs.len(),
+                snapshots = report.snapshots,
+                inserted = report.inserted,
+                "Catalog reconciled with the repository"
+            );
+            svc.readiness.set("database", Ok(()));
+            svc.readiness.set("repository", Ok(()));
         }
         Ok(svc)
     }
@@ -204,12 +222,18 @@ impl Service {
 
     /// The primary backup repository, or why it could not be opened.
     pub fn repo(&self) -> Result<&Repository> {
-        self.repo.as_ref().map_err(|e| {
-            ServiceError::context(
-                "the backup repository is not available",
-                ServiceError::internal(e.clone()),
-            )
-        })
+        self.repo
+            .get_or_init(|| {
+                settings::open_repository(&self.config, self.create_repository)
+                    .map_err(|e| crate::error::chain(&e))
+            })
+            .as_ref()
+            .map_err(|e| {
+                ServiceError::context(
+                    "the backup repository is not available",
+                    ServiceError::internal(e.clone()),
+                )
+            })
     }
 
     /// The buffered event log.

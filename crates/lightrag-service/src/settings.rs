@@ -76,6 +76,18 @@ pub fn open_db(c: &Config) -> Result<Db> {
     })
 }
 
+/// Opens the recovery catalog without connecting yet; connections wait at most `timeout`.
+pub fn open_db_lazily(c: &Config, timeout: Duration) -> Result<Db> {
+    let mut cfg = DbConfig::new(c.recovery_db_url.expose());
+    cfg.connect_timeout = timeout;
+    Db::connect_lazily(&cfg).map_err(|e| {
+        ServiceError::context(
+            "cannot open the recovery database (LIGHTRAG_RECOVERY_DB_URL)".to_owned(),
+            e,
+        )
+    })
+}
+
 /// Options of the recovery manager.
 pub fn recovery_options(c: &Config) -> lightrag_recovery::RecoveryOptions {
     lightrag_recovery::RecoveryOptions {

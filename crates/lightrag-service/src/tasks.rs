@@ -26,7 +26,7 @@ const DB_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The event log gets at least this long to store what is queued at shutdown, however long
 /// the workers before it took; what remains then is counted as dropped.
-const EVENT_DRAIN_MIN: Duration = Duration::from_secs(5);
+const EVENT_DRAIN_MIN: Duration = Duration::from_secs(10);
 /// How often the Prometheus recorder's histograms are compacted.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
@@ -210,6 +210,11 @@ struct DbProbe {
 impl Worker for DbProbe {
     fn name(&self) -> &'static str {
         "db_probe"
+    }
+
+    fn stops_early(&self) -> bool {
+        // Readiness and the circuit breaker stay current while requests finish.
+        false
     }
 
     fn interval(&self) -> Option<Duration> {

@@ -44,6 +44,13 @@ pub trait Worker: Send + Sync + 'static {
     fn detail(&self) -> Option<String> {
         None
     }
+
+    /// Whether it stops starting units at the first step of a shutdown ([`Workers::stop`]),
+    /// while requests still finish. A worker that keeps the server's view of a dependency
+    /// current (the database probe) says no: it stops with [`Workers::shutdown`].
+    fn stops_early(&self) -> bool {
+        true
+    }
 }
 
 /// One worker as the API shows it.
@@ -86,21 +93,13 @@ struct Slot {
     worker: Arc<dyn Worker>,
     status: Mutex<WorkerStatus>,
     done: watch::Sender<bool>,
-}
-
-/// The runner: its workers, their statuses and the shutdown signal.
-pub struct Workers {
-    slots: Mutex<Vec<Arc<Slot>>>,
     stop: watch::Sender<bool>,
 }
 
-impl Default for Workers {
-    fn default() -> Self {
-        Self {
-            slots: Mutex::default(),
-            stop: watch::channel(false).0,
-        }
-    }
+/// The runner: its workers, their statuses and the shutdown signal.
+#[derive(Default)]
+pub struct Workers {
+    slots: Mutex<Vec<Arc<Slot>>>,
 }
 
 impl std::fmt::Debug for Workers {
@@ -142,6 +141,7 @@ impl Workers {
             }),
             worker,
             done,
+            stop: watch::channel(false).0,
         });
         lock(&self.slots).push(slot.clone());
         if interval.is_some_and(|d| d.is_zero()) {
@@ -149,7 +149,8 @@ impl Workers {
             slot.done.send_replace(true);
             return;
         }
-        tokio::spawn(run(slot, self.stop.subscribe()));
+        let stop = slot.stop.subscribe();
+        tokio::spawn(run(slot, stop));
     }
 
     /// Statuses of every worker, in the order they were added (including those turned off).
@@ -169,17 +170,24 @@ impl Workers {
         lock(&self.slots).is_empty()
     }
 
-    /// Asks every loop to stop after its current unit (no wait): the first step of a shutdown.
+    /// Asks the loops that stop early to stop after their current unit (no wait): the first
+    /// step of a shutdown, while requests still finish.
     pub fn stop(&self) {
-        self.stop.send_replace(true);
+        for s in lock(&self.slots).iter() {
+            if s.worker.stops_early() {
+                s.stop.send_replace(true);
+            }
+        }
     }
 
     /// Stops every loop: no new unit starts; running units get until `deadline` to finish,
     /// then each worker drains what it holds within what is left. Idempotent.
     pub async fn shutdown(&self, deadline: Duration) {
         let started = Instant::now();
-        self.stop.send_replace(true);
         let slots: Vec<Arc<Slot>> = lock(&self.slots).clone();
+        for s in &slots {
+            s.stop.send_replace(true);
+        }
         for s in &slots {
             let mut rx = s.done.subscribe();
             let left = deadline.saturating_sub(started.elapsed());
@@ -216,7 +224,7 @@ async fn run(slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
                 let mut s = lock(&slot.status);
                 if running {
                     s.skipped += 1;
-                    tracing::info!(worker = name, "Previous run still going; wake-up skipped");
+                    tracing::debug!(worker = name, "Previous run still going; wake-up skipped");
                     continue;
                 }
                 running = true;
@@ -226,7 +234,10 @@ async fn run(slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
                 let (w, tx) = (slot.worker.clone(), done_tx.clone());
                 tokio::spawn(async move {
                     let started = Instant::now();
-                    let r = w.work().await;
+                    // A panicking unit is a failed unit, never a worker stuck "running".
+                    let r = tokio::spawn(async move { w.work().await })
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the unit panicked: {e}")));
                     let _ = tx.send((started.elapsed(), r)).await;
                 });
             }
@@ -246,16 +257,22 @@ fn finish(slot: &Slot, took: Duration, result: WorkResult) {
     s.running = false;
     s.runs += 1;
     s.last_duration_seconds = Some(took.as_secs_f64());
-    s.last_ok = Some(result.is_ok());
     match &result {
         Ok(summary) => {
             tracing::debug!(worker = name, took_ms = took.as_millis() as u64, %summary, "Worker unit finished");
         }
         Err(error) => {
             s.failures += 1;
-            tracing::warn!(worker = name, %error, "Worker unit failed");
+            // Once per run of failures (a probe failing every second during an outage logs
+            // its first failure, then at debug level until it succeeds again).
+            if s.last_ok != Some(false) || s.last_result.as_deref() != Some(error.as_str()) {
+                tracing::warn!(worker = name, %error, "Worker unit failed");
+            } else {
+                tracing::debug!(worker = name, %error, "Worker unit failed again");
+            }
         }
     }
+    s.last_ok = Some(result.is_ok());
     s.last_result = Some(result.unwrap_or_else(|e| e));
 }
 

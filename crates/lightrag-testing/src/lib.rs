@@ -19,7 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use lightrag_recovery_db::{Db, DbConfig, redact_url, run_migrations};
+use lightrag_config::{ErrorChain, redact_url};
+use lightrag_recovery_db::{Db, DbConfig, run_migrations};
 
 pub use lightrag_recovery_db::BackendKind;
 
@@ -162,7 +163,8 @@ impl TestDb {
 
     /// A new pool on the same database (a "restart").
     pub fn connect(&self) -> Db {
-        Db::connect(&self.config).unwrap_or_else(|e| panic!("connect {:?}: {e}", self.config))
+        Db::connect(&self.config)
+            .unwrap_or_else(|e| panic!("connect {:?}: {}", self.config, ErrorChain(&e)))
     }
 
     /// The pool opened at creation.

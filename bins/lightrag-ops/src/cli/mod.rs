@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the commands that work without a server.
 
+mod key;
 mod progress;
 mod recovery;
 mod replication;
@@ -85,6 +86,9 @@ pub enum Command {
     /// Recovery database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Encryption keys: `key generate [--output FILE]` makes a random repository key.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// `db` subcommands.
@@ -127,6 +131,7 @@ pub fn run(c: &Config, cmd: &Command, json: bool) -> anyhow::Result<Outcome> {
         Command::Recovery(cmd) => recovery::recovery(c, cmd, json),
         Command::Config => print_config(c, json).map(|()| Outcome::Ok),
         Command::Db(d) => run_db(c, d).map(|()| Outcome::Ok),
+        Command::Key(k) => key::key(k, json).map(|()| Outcome::Ok),
     }
 }
 
@@ -185,12 +190,32 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
         ),
         ("LIGHTRAG_METRICS_ENABLED", c.metrics_enabled.to_string()),
         ("LIGHTRAG_METRICS_PORT", c.metrics_port.to_string()),
+        ("LIGHTRAG_METRICS_HOST", c.metrics_host.to_string()),
+        ("LIGHTRAG_METRICS_TOKEN", secret(&c.metrics_token)),
         ("LIGHTRAG_HOST", c.host.to_string()),
         ("LIGHTRAG_PORT", c.port.to_string()),
         ("LIGHTRAG_API_KEY", secret(&c.api_key)),
         ("LIGHTRAG_WHITELIST_PATHS", c.whitelist_paths.join(",")),
+        ("LIGHTRAG_ALLOWED_HOSTS", c.allowed_hosts.join(",")),
         ("LIGHTRAG_ALLOW_INSECURE", c.allow_insecure.to_string()),
         ("LIGHTRAG_AUTO_BACKUP_INTERVAL", d(c.auto_backup_interval)),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE",
+            c.backup_on_change.enabled.to_string(),
+        ),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE_QUIET",
+            d(c.backup_on_change.quiet),
+        ),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL",
+            d(c.backup_on_change.min_interval),
+        ),
+        (
+            "LIGHTRAG_BACKUP_ON_CHANGE_MAX_DELAY",
+            d(c.backup_on_change.max_delay),
+        ),
+        ("LIGHTRAG_BACKUP_WATCH_POLL", d(c.backup_on_change.poll)),
         ("LIGHTRAG_REPLICATION_INTERVAL", d(c.replication_interval)),
         ("LIGHTRAG_HEALTH_CHECK_INTERVAL", d(c.health_check_interval)),
         ("LIGHTRAG_RETENTION_INTERVAL", d(c.retention_interval)),

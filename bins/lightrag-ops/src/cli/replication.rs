@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use lightrag_config::Config;
 use lightrag_replication::TargetSpec;
-use lightrag_service::Service;
+use lightrag_service::{GraphId, Service};
 
 use super::{Outcome, print_json, with_service};
 
@@ -94,7 +94,8 @@ pub fn replicate(
             target.is_some() || !svc.list_targets(Some(true))?.is_empty(),
             "no enabled replication target; add one with `lightrag-ops targets add-path|add-peer`"
         );
-        Ok(svc.replicate(graph, target, true)?)
+        let graph = graph.map(GraphId::new).transpose()?;
+        Ok(svc.replicate(graph.as_ref(), target, true)?)
     })?;
     if !json {
         for o in &outcomes {

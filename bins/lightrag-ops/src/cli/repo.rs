@@ -8,7 +8,7 @@ use clap::Args;
 use lightrag_backup::{PruneOptions, ReadData, RepairOptions, RetentionPolicy, VerifyOptions};
 use lightrag_config::Config;
 use lightrag_recovery_db::BackupTrigger;
-use lightrag_service::{RestoreRequest, RetentionReport, Service, settings};
+use lightrag_service::{GraphId, RestoreRequest, RetentionReport, Service, settings};
 
 use super::progress::Bar;
 use super::{Outcome, print_json, with_service};
@@ -139,9 +139,12 @@ fn mib(bytes: u64) -> String {
 pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outcome> {
     with_service(c, true, |svc| {
         let ids = if args.all {
-            svc.graphs_to_back_up()?
+            svc.discovered_graphs()?
         } else {
-            args.graphs.clone()
+            args.graphs
+                .iter()
+                .map(|g| GraphId::new(g.as_str()))
+                .collect::<Result<Vec<_>, _>>()?
         };
         if ids.is_empty() {
             bail!(
@@ -155,16 +158,30 @@ pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outco
 
 fn backup_graphs(
     svc: &Service,
-    ids: &[String],
+    ids: &[GraphId],
     tags: &[String],
     json: bool,
 ) -> anyhow::Result<Outcome> {
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for id in ids {
         let bar = Bar::new(json);
-        let summary = svc
-            .backup(id, BackupTrigger::Manual, tags, &bar)
-            .with_context(|| format!("backup of graph {id} failed"))?;
+        let summary = match svc.backup(id, BackupTrigger::Manual, tags, &bar) {
+            Ok(s) => s,
+            // One graph: its error is the command's. Several: one failing graph does not
+            // keep the others from being backed up (exit 3: partial result).
+            Err(e) if ids.len() == 1 => {
+                return Err(anyhow::Error::new(e).context(format!("backup of graph {id} failed")));
+            }
+            Err(e) => {
+                eprintln!(
+                    "lightrag-ops: backup of graph {id} failed: {}",
+                    lightrag_config::error_chain(&e)
+                );
+                failed.push(id.to_string());
+                continue;
+            }
+        };
         if !json {
             let s = &summary.snapshot;
             println!(
@@ -190,7 +207,14 @@ fn backup_graphs(
     if json {
         print_json(&results)?;
     }
-    Ok(Outcome::Ok)
+    if results.is_empty() {
+        bail!("every backup failed: {}", failed.join(", "));
+    }
+    Ok(if failed.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Damaged
+    })
 }
 
 /// `lightrag-ops snapshots`.
@@ -409,8 +433,9 @@ pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outco
         forget: report,
         prune,
     } = with_service(c, false, |svc| {
+        let graph = args.graph.as_deref().map(GraphId::new).transpose()?;
         Ok(svc.retention(
-            args.graph.as_deref(),
+            graph.as_ref(),
             &policy,
             args.dry_run,
             prune,

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use lightrag_backup::{FileEntry, LightRagSummary, RepoStats};
 use lightrag_backup::{PruneOptions, ReadData, VerifyOptions};
 use lightrag_recovery_db::{BackupFilter, BackupRecord, BackupStatus, BackupTrigger, Order};
+use lightrag_service::GraphId;
 use serde::{Deserialize, Serialize};
 
 use super::graphs::PageQuery;
@@ -45,11 +46,10 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 #[post("/api/v1/graphs/{id}/backups")]
 pub(crate) async fn create(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<GraphId>,
     q: web::Query<WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    lightrag_recovery::check_graph_id(&id)?;
     let svc = state.service.clone();
     let gid = id.clone();
     run_job(&state, "backup", Some(&id), q.wait, move |job| {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use lightrag_recovery::{ComponentHealth, HealthReport};
+use lightrag_recovery::ComponentHealth;
 use lightrag_recovery_db::{HealthStatus, Timestamp};
 use lightrag_service::{Dashboard, GraphBackups, TargetStatus, WorkerStatus};
 use serde::Serialize;
@@ -24,14 +24,6 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 /// How long a serialised `/status` answer is reused for the same health report (it also shows
 /// the scheduler, whose state changes between checks).
 const STATUS_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The serialised `/status` answer for one health report, reused for [`STATUS_CACHE_TTL`]:
-/// under many polling clients the server answers from memory instead of re-encoding ~100
-/// graphs per request.
-#[derive(Debug, Default)]
-pub(crate) struct StatusCache(
-    std::sync::Mutex<Option<(std::sync::Arc<HealthReport>, std::time::Instant, web::Bytes)>>,
-);
 
 /// Overall status, every graph and component with reasons, and the scheduler.
 #[utoipa::path(
@@ -103,7 +95,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 #[get("/api/v1/health-dashboard/graphs/{id}/status")]
 pub(crate) async fn graph_status(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<lightrag_service::GraphId>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let id = id.into_inner();

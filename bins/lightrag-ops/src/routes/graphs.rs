@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use lightrag_recovery_db::{Graph, Page};
+use lightrag_service::GraphId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, blocking};
@@ -70,7 +71,7 @@ pub(crate) struct GraphList {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterGraph {
     /// Graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).
-    id: String,
+    id: GraphId,
     /// Directory relative to `LIGHTRAG_WORKING_DIR` (default: the id). Absolute paths and `..`
     /// are refused.
     path: Option<String>,
@@ -120,7 +121,7 @@ pub(crate) async fn register(
 #[get("/api/v1/graphs/{id}")]
 pub(crate) async fn get_one(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<GraphId>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let id = id.into_inner();
@@ -147,7 +148,7 @@ pub(crate) async fn get_one(
 #[delete("/api/v1/graphs/{id}")]
 pub(crate) async fn unregister(
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<GraphId>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let id = id.into_inner();

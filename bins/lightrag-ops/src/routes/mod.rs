@@ -15,8 +15,6 @@ mod probes;
 mod recovery;
 mod replication;
 
-pub(crate) use dashboard::StatusCache;
-
 /// Registers every route.
 pub(crate) fn config(cfg: &mut web::ServiceConfig) {
     cfg.configure(probes::config)

@@ -258,7 +258,7 @@ pub(crate) struct RestoreBody {
     #[serde(default)]
     in_place: bool,
     /// Otherwise: the new graph id, created under `LIGHTRAG_WORKING_DIR`.
-    target_graph_id: Option<String>,
+    target_graph_id: Option<lightrag_service::GraphId>,
     /// Only these files (relative paths).
     #[serde(default)]
     files: Vec<String>,

@@ -249,7 +249,7 @@ pub(crate) async fn target_health(
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct SyncBody {
     /// One graph (default: every graph with snapshots).
-    graph_id: Option<String>,
+    graph_id: Option<lightrag_service::GraphId>,
     /// One target, by id or name (default: every enabled target).
     target: Option<String>,
 }
@@ -282,13 +282,10 @@ pub(crate) async fn sync_now(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let b: SyncBody = super::optional_json(&body)?;
-    if let Some(g) = &b.graph_id {
-        lightrag_recovery::check_graph_id(g)?;
-    }
     let svc = state.service.clone();
     let graph = b.graph_id.clone();
     run_job(&state, "replication", graph.as_deref(), q.wait, move |_| {
-        json(&svc.replicate(b.graph_id.as_deref(), b.target.as_deref(), true)?)
+        json(&svc.replicate(b.graph_id.as_ref(), b.target.as_deref(), true)?)
     })
     .await
 }

@@ -177,3 +177,37 @@ fn check_writable_probe(backend: Backend) {
     assert_eq!(check.passed, ["access", "put", "get", "delete"]);
     assert_eq!(check.requests > 0, backend == Backend::S3, "{check:?}");
 }
+
+/// Issue 14 #3: a repository created with the default options derives its keys with Argon2id at
+/// the default cost (64 MiB, 3 passes, 1 lane), recorded in its config with a random salt; the
+/// config never holds the key, and the key still opens it.
+#[test]
+fn new_repositories_derive_keys_with_argon2id() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = std::sync::Arc::new(lightrag_backup::LocalStorage::new(dir.path()));
+    let passphrase: &[u8] = b"correct horse battery staple";
+    Repository::init(
+        storage.clone(),
+        &lightrag_backup::InitOptions::default(),
+        Some(passphrase),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("config")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let enc = &config["encryption"];
+    assert_eq!(enc["kdf"], "argon2id", "{config}");
+    assert_eq!(enc["kdf_params"]["memory_kib"], 65536, "{config}");
+    assert_eq!(enc["kdf_params"]["iterations"], 3, "{config}");
+    assert_eq!(enc["kdf_params"]["parallelism"], 1, "{config}");
+    assert_eq!(
+        enc["kdf_params"]["salt"].as_str().map(str::len),
+        Some(32),
+        "{config}"
+    );
+    assert!(!text.contains("horse"));
+    assert!(Repository::open(storage.clone(), Some(passphrase)).is_ok());
+    assert!(matches!(
+        Repository::open(storage, Some(b"correct horse battery stapler".as_slice())),
+        Err(BackupError::WrongKey)
+    ));
+}

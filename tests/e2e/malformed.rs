@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::TestServer;
 
-const KEY: &str = "malformed-key";
+const KEY: &str = "malformed-key-0123456789";
 
 struct Case {
     method: &'static str,

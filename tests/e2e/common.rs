@@ -12,6 +12,27 @@ use lightrag_config::Config;
 /// PostgreSQL is unreachable): the shared harness of `lightrag-testing`.
 pub use lightrag_testing::{PgDatabase, copy_fixture};
 
+/// The `lightrag-ops` binary of this build: `LIGHTRAG_OPS_BIN`, or `lightrag-ops` beside the
+/// test executable's `deps/` folder (`cargo test --workspace` builds it: the binary's own
+/// tests need it; alone, run `cargo build -p lightrag-ops` first).
+pub fn bin_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("LIGHTRAG_OPS_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps")
+        .join("lightrag-ops");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo test --workspace` or `cargo build -p lightrag-ops` first",
+        bin.display()
+    );
+    bin
+}
+
 /// A server running in its own thread; stopped on drop.
 pub struct TestServer {
     pub api: SocketAddr,

@@ -31,7 +31,7 @@ fn events_queued_before_sigterm_are_stored_before_exit() {
         &dir.path().join("rag_storage").join("g1"),
     );
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+    let mut cmd = Command::new(crate::common::bin_path());
     for (k, _) in std::env::vars() {
         if k.starts_with("LIGHTRAG_") {
             cmd.env_remove(k);

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/lightrag-real")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/lightrag-real")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -37,7 +37,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+        let mut c = Command::new(crate::common::bin_path());
         for (k, _) in std::env::vars() {
             if k.starts_with("LIGHTRAG_") {
                 c.env_remove(k);
@@ -462,7 +462,7 @@ fn s3_repository_from_the_cli() {
     let env = Env::new();
     let s3 = S3::start();
     let run = |secret: &str, args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+        let mut c = Command::new(crate::common::bin_path());
         c.current_dir(env.dir.path())
             .env("LIGHTRAG_WORKING_DIR", env.work())
             .env("LIGHTRAG_BACKUP_STORAGE", "s3://bkt/lightrag")

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::common::{TestServer, copy_fixture, test_config};
 
-const KEY: &str = "openapi-key";
+const KEY: &str = "openapi-test-key-0123";
 const DOC_PATH: &str = "/api/v1/openapi.json";
 
 // ----- A JSON-schema validator for the subset utoipa emits ------------------------------------

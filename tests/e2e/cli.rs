@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::common::{free_port, get};
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+    let mut c = Command::new(crate::common::bin_path());
     // Only what the test sets: no LIGHTRAG_* leaking in from the developer's shell.
     for (k, _) in std::env::vars() {
         if k.starts_with("LIGHTRAG_") {
@@ -42,7 +42,7 @@ fn config_command_shows_env_over_dotenv_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(".env"),
-        "LIGHTRAG_PORT=9700\nLIGHTRAG_RPO=3h\nLIGHTRAG_API_KEY=dotenv-secret\n",
+        "LIGHTRAG_PORT=9700\nLIGHTRAG_RPO=3h\nLIGHTRAG_API_KEY=dotenv-secret-0123456789\n",
     )
     .unwrap();
     let out = bin()
@@ -78,7 +78,7 @@ fn invalid_configuration_exits_2_naming_every_variable() {
         .args(["config"])
         .env("LIGHTRAG_PORT", "nope")
         .env("LIGHTRAG_RPO", "never")
-        .env("LIGHTRAG_API_KEY", "leak-me-not")
+        .env("LIGHTRAG_API_KEY", "leak-me-not-0123456789")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -86,7 +86,7 @@ fn invalid_configuration_exits_2_naming_every_variable() {
     assert!(err.contains("LIGHTRAG_PORT=\"nope\""), "{err}");
     assert!(err.contains("LIGHTRAG_RPO=\"never\""), "{err}");
     assert!(err.contains("2 problems"), "{err}");
-    assert!(!err.contains("leak-me-not"), "{err}");
+    assert!(!err.contains("leak-me-not-0123456789"), "{err}");
 }
 
 #[test]

@@ -94,7 +94,7 @@ fn health_dashboard_paths_report_real_checks() {
 }
 
 fn artifacts_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&d).unwrap();
     d
 }

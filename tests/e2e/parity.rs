@@ -51,7 +51,11 @@ fn change(dir: &Path) {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Value {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+    cli_with(dir, &catalog_url(dir), args)
+}
+
+fn cli_with(dir: &Path, catalog: &str, args: &[&str]) -> Value {
+    let mut c = Command::new(crate::common::bin_path());
     for (k, _) in std::env::vars() {
         if k.starts_with("LIGHTRAG_") {
             c.env_remove(k);
@@ -60,7 +64,7 @@ fn cli(dir: &Path, args: &[&str]) -> Value {
     c.current_dir(dir)
         .env("LIGHTRAG_WORKING_DIR", dir.join("rag_storage"))
         .env("LIGHTRAG_BACKUP_STORAGE", dir.join("backups"))
-        .env("LIGHTRAG_RECOVERY_DB_URL", catalog_url(dir))
+        .env("LIGHTRAG_RECOVERY_DB_URL", catalog)
         .envs(SETTINGS.iter().copied())
         .arg("--json")
         .args(args);
@@ -268,4 +272,35 @@ fn every_operation_through_the_cli_and_the_api_yields_the_same_state() {
     ] {
         assert!(kinds.contains(&ty), "{ty} missing from {kinds:?}");
     }
+}
+
+/// Review of issue 12: the CLI goes through the service, which opens the catalog; commands
+/// that need only the repository must still work (quickly) while the catalog is down.
+#[test]
+fn repository_commands_work_while_the_catalog_is_down() {
+    let a = tempfile::tempdir().unwrap();
+    fixtures(a.path());
+    // Nothing listens on port 1.
+    let down = "postgres://u:secretpw@127.0.0.1:1/x";
+    let started = std::time::Instant::now();
+    let b = cli_with(a.path(), down, &["backup", "dickens"]);
+    let id = b[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    let list = cli_with(a.path(), down, &["snapshots"]);
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    let v = cli_with(a.path(), down, &["verify"]);
+    assert_eq!(v["snapshots_checked"], 1, "{v}");
+    cli_with(a.path(), down, &["stats"]);
+    let to = a.path().join("copy");
+    cli_with(
+        a.path(),
+        down,
+        &["restore", &id, "--to", to.to_str().unwrap()],
+    );
+    assert!(to.join("kv_store_doc_status.json").is_file());
+    // Five commands, each waiting at most one short probe for the catalog.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -67,7 +67,7 @@ impl Env {
     }
 
     fn cmd(&self, storage: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"));
+        let mut c = Command::new(crate::common::bin_path());
         for (k, _) in std::env::vars() {
             if k.starts_with("LIGHTRAG_") {
                 c.env_remove(k);

@@ -16,7 +16,7 @@ fn replication_workflow_with_server() {
         test_config(
             standby_dir.path(),
             &[
-                ("LIGHTRAG_API_KEY", "standby-key"),
+                ("LIGHTRAG_API_KEY", "standby-key-0123456789"),
                 ("LIGHTRAG_REPLICA_DIR", &replica_s),
             ],
         ),
@@ -65,7 +65,7 @@ fn replication_workflow_with_server() {
     let r = post(
         &primary.url("/api/v1/replication/targets"),
         Some(
-            json!({"name": "standby", "spec": {"kind": "peer", "url": base, "api_key": "standby-key"}}),
+            json!({"name": "standby", "spec": {"kind": "peer", "url": base, "api_key": "standby-key-0123456789"}}),
         ),
     );
     assert_eq!(r.status, 201, "{}", r.body);
@@ -85,14 +85,17 @@ fn replication_workflow_with_server() {
     let r = get(
         &standby.url("/api/v1/replication/receive/objects/config"),
         &[
-            ("X-API-Key", "standby-key"),
+            ("X-API-Key", "standby-key-0123456789"),
             ("Range", "bytes=0-1099511627775"),
         ],
     );
     assert_eq!(r.status, 413, "{}", r.body);
     let r = get(
         &standby.url("/api/v1/replication/receive/objects/config"),
-        &[("X-API-Key", "standby-key"), ("Range", "bytes=5-1")],
+        &[
+            ("X-API-Key", "standby-key-0123456789"),
+            ("Range", "bytes=5-1"),
+        ],
     );
     assert_eq!(r.status, 400, "{}", r.body);
     // Directory targets through the API only under the configured roots.
@@ -174,7 +177,7 @@ fn replication_workflow_with_server() {
     )
     .json();
     assert_eq!(dash["targets"][0]["target"]["name"], "standby", "{dash}");
-    assert!(!dash.to_string().contains("standby-key"));
+    assert!(!dash.to_string().contains("standby-key-0123456789"));
     let html = get(&primary.url("/health"), &[]).body;
     assert!(
         html.contains("Recent syncs") && html.contains("replication.completed"),

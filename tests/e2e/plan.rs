@@ -44,6 +44,8 @@ fn managers_initialized() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
+    // The scheduler's tasks, then every other background worker (issue 12: one runner shows
+    // all background work).
     assert_eq!(
         tasks,
         [
@@ -52,7 +54,11 @@ fn managers_initialized() {
             "replication",
             "retention",
             "verify",
-            "event_purge"
+            "event_purge",
+            "db_probe",
+            "metrics_upkeep",
+            "api_jobs",
+            "event_log"
         ]
     );
     assert_eq!(
@@ -73,10 +79,10 @@ fn config_loading() {
     let mut env = std::fs::File::create(dir.path().join(".env")).unwrap();
     writeln!(
         env,
-        "LIGHTRAG_PORT={other}\nLIGHTRAG_METRICS_ENABLED=false\nLIGHTRAG_API_KEY=from-dotenv"
+        "LIGHTRAG_PORT={other}\nLIGHTRAG_METRICS_ENABLED=false\nLIGHTRAG_API_KEY=from-dotenv-0123456789"
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lightrag-ops"))
+    let mut child = Command::new(crate::common::bin_path())
         .current_dir(dir.path())
         .env("LIGHTRAG_PORT", port.to_string())
         .env_remove("LIGHTRAG_API_KEY")
@@ -89,7 +95,10 @@ fn config_loading() {
     drop(ok);
     let url = format!("http://127.0.0.1:{port}/api/v1/graphs");
     assert_eq!(get(&url, &[]).status, 401, "the .env API key applies");
-    assert_eq!(get(&url, &[("X-API-Key", "from-dotenv")]).status, 200);
+    assert_eq!(
+        get(&url, &[("X-API-Key", "from-dotenv-0123456789")]).status,
+        200
+    );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", other)).is_err(),
         ".env port lost to the environment"
