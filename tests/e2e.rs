@@ -25,6 +25,8 @@ mod malformed;
 mod metrics;
 #[path = "e2e/metrics_listener.rs"]
 mod metrics_listener;
+#[path = "e2e/openapi.rs"]
+mod openapi;
 #[path = "e2e/outage.rs"]
 mod outage;
 #[path = "e2e/parity.rs"]

@@ -40,15 +40,21 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: String,
+/// The error of an [`ErrorBody`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable machine-readable code: `unauthorized`, `forbidden`, `not_found`, `bad_request`,
+    /// `conflict`, `unprocessable`, `too_large`, `too_many_requests`, `unavailable`, `internal`.
+    pub code: &'static str,
+    /// Human-readable message (never the internal cause of a 500).
+    pub message: String,
 }
 
 impl ApiError {
@@ -93,8 +99,8 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code()).json(Body {
-            error: Inner {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: ErrorDetail {
                 code: self.code(),
                 message,
             },

@@ -143,6 +143,7 @@ impl Default for BackupOptions {
 
 /// Result of a backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotSummary {
     /// The new snapshot.
     pub snapshot: SnapshotInfo,

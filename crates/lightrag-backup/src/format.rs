@@ -23,6 +23,11 @@ pub(crate) const LOCK_PREFIX: &str = "locks/";
 
 /// A content id: BLAKE3 (keyed BLAKE3 in encrypted repositories) of a chunk's plaintext.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String)
+)]
 pub struct ChunkId(pub(crate) [u8; 32]);
 
 impl fmt::Debug for ChunkId {
@@ -149,6 +154,7 @@ pub(crate) struct RepoConfig {
 
 /// One file in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileEntry {
     /// Path relative to the graph directory, `/`-separated.
     pub path: String,
@@ -178,6 +184,7 @@ pub struct FileEntry {
 
 /// Totals recorded in a manifest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Files in the snapshot.
     pub files: u64,
@@ -200,6 +207,7 @@ pub struct Totals {
 
 /// A snapshot manifest: everything needed to restore one graph at one point in time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Manifest {
     /// Manifest format version.
     pub version: u32,
@@ -209,6 +217,7 @@ pub struct Manifest {
     pub graph_id: String,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     /// Parent snapshot used for change detection.
     pub parent: Option<String>,

@@ -12,6 +12,11 @@ use crate::format::validate_graph_id;
 /// else, so a route's path or body never carries an unchecked id past its extractor.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+)]
 pub struct GraphId(String);
 
 impl GraphId {

@@ -99,6 +99,7 @@ fn derive_keys(enc: &EncryptionConfig, key: &[u8], id: &str, location: &str) -> 
 
 /// A snapshot without its file list (what listings return).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotInfo {
     /// Snapshot id.
     pub id: String,
@@ -106,6 +107,7 @@ pub struct SnapshotInfo {
     pub graph_id: String,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     /// Parent snapshot.
     pub parent: Option<String>,
@@ -139,6 +141,7 @@ impl From<&Manifest> for SnapshotInfo {
 
 /// Per-graph figures in [`RepoStats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphStats {
     /// Snapshots of the graph.
     pub snapshots: u64,
@@ -146,6 +149,7 @@ pub struct GraphStats {
     pub latest: Option<String>,
     /// Its creation time.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub latest_created_at: Option<OffsetDateTime>,
     /// Logical size of the latest snapshot.
     pub latest_bytes: u64,
@@ -153,6 +157,7 @@ pub struct GraphStats {
 
 /// Repository-wide figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepoStats {
     /// Snapshots (all graphs).
     pub snapshots: u64,

@@ -105,10 +105,12 @@ impl Default for RestoreOptions {
 
 /// Result of a restore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestoreSummary {
     /// Restored snapshot id.
     pub snapshot: String,
     /// Target directory.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub target: PathBuf,
     /// Files written.
     pub files: u64,

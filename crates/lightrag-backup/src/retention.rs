@@ -48,6 +48,7 @@ impl RetentionPolicy {
 
 /// A snapshot kept by [`apply_policy`] and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeptSnapshot {
     /// Snapshot id.
     pub id: String,
@@ -59,6 +60,7 @@ pub struct KeptSnapshot {
 
 /// Result of a forget.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForgetReport {
     /// Kept snapshots with reasons.
     pub kept: Vec<KeptSnapshot>,
@@ -161,6 +163,7 @@ impl Default for PruneOptions {
 
 /// Result of a prune.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PruneReport {
     /// Packs deleted because nothing in them is referenced.
     pub packs_deleted: u64,

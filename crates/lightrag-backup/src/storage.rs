@@ -84,6 +84,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 /// Request counters of a storage backend (see [`Storage::stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageStats {
     /// All requests.
     pub requests: u64,

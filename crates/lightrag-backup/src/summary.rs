@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StoreKind {
     /// `kv_store_*.json` (JsonKVStorage).
     KvStore,
@@ -43,6 +44,7 @@ impl StoreKind {
 
 /// Counts for one LightRAG store file. Fields that do not apply to the kind are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreStats {
     /// Store kind.
     pub kind: StoreKind,
@@ -81,6 +83,7 @@ impl StoreStats {
 /// Graph-level summary of a snapshot: stats per LightRAG store file (keyed by relative path).
 /// Counts that differ between stores (graph nodes vs vdb entities) are normal, not errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LightRagSummary {
     /// Relative path → stats.
     pub stores: BTreeMap<String, StoreStats>,

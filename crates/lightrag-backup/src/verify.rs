@@ -15,6 +15,7 @@ use crate::repo::Repository;
 /// How much chunk data to read back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReadData {
     /// Structure only: manifests parse, every referenced chunk is indexed, every pack exists
     /// with the indexed size.
@@ -41,6 +42,7 @@ pub struct VerifyOptions {
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Damage {
     /// Affected snapshot, when known.
     pub snapshot: Option<String>,
@@ -54,6 +56,7 @@ pub struct Damage {
 
 /// Result of a verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyReport {
     /// Manifests checked.
     pub snapshots_checked: u64,

@@ -26,6 +26,7 @@ pub const PERCENTILES: [f64; 3] = [0.5, 0.95, 0.99];
 
 /// Duration percentiles in milliseconds (nearest rank; `None` without data).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DurationPercentiles {
     /// Events with a duration.
     pub samples: i64,
@@ -39,6 +40,7 @@ pub struct DurationPercentiles {
 
 /// Statistics of one operation kind in the window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationStats {
     /// The kind (`backup`, `replication`, `restore`, `validation`).
     pub kind: EventKind,
@@ -56,6 +58,7 @@ pub struct OperationStats {
 
 /// The analytics of one window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalyticsReport {
     /// The window (`since` inclusive, `until` exclusive) and graph.
     pub window: EventWindow,

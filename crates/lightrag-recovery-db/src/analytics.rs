@@ -22,6 +22,7 @@ const SORT_LIMIT: i64 = 20_000;
 
 /// A half-open time window `[since, until)`, optionally restricted to one graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventWindow {
     /// Inclusive start (`occurred_at >= since`).
     pub since: Timestamp,

@@ -18,6 +18,7 @@ const ENTITY: &str = "backup";
 )]
 #[diesel(table_name = backup_metadata, check_for_backend(MultiBackend))]
 #[diesel(treat_none_as_default_value = false)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupRecord {
     /// Snapshot id (primary key).
     pub snapshot_id: String,

@@ -17,6 +17,7 @@ const BATCH_ROWS: usize = 1_000;
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable)]
 #[diesel(table_name = events, check_for_backend(MultiBackend))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Row id (increasing).
     pub id: i64,

@@ -16,6 +16,7 @@ const ENTITY: &str = "graph";
     Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
 )]
 #[diesel(table_name = graphs, check_for_backend(MultiBackend))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Graph {
     /// Graph id.
     pub id: String,

@@ -22,6 +22,7 @@ const ENTITY: &str = "recovery point";
 )]
 #[diesel(table_name = recovery_points, check_for_backend(MultiBackend))]
 #[diesel(treat_none_as_default_value = false)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryPoint {
     /// Checkpoint id.
     pub id: String,
@@ -44,6 +45,7 @@ pub struct RecoveryPoint {
     Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable, Insertable,
 )]
 #[diesel(table_name = recovery_point_snapshots, check_for_backend(MultiBackend))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PinnedSnapshot {
     /// Recovery point.
     pub recovery_point_id: String,
@@ -55,6 +57,7 @@ pub struct PinnedSnapshot {
 
 /// A recovery point with its pinned snapshots (ordered by graph id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryPointDetails {
     /// The point.
     #[serde(flatten)]

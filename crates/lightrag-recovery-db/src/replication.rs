@@ -18,6 +18,7 @@ const STATE: &str = "replication state";
 /// is set. Read it with [`get_replication_target_secret`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Queryable, Selectable)]
 #[diesel(table_name = replication_targets, check_for_backend(MultiBackend))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicationTarget {
     /// Target id.
     pub id: String,
@@ -340,6 +341,7 @@ pub fn delete_replication_target(conn: &mut DbConn, id: &str) -> Result<()> {
 )]
 #[diesel(table_name = replication_state, check_for_backend(MultiBackend))]
 #[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicationState {
     /// Target.
     pub target_id: String,

@@ -22,6 +22,11 @@ use crate::conn::MultiBackend;
 /// string such as `2026-11-25T20:00:00.123Z`; also deserialises from an integer of unix ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = BigInt)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, format = DateTime)
+)]
 pub struct Timestamp(i64);
 
 impl Timestamp {
@@ -138,7 +143,9 @@ macro_rules! text_enum {
     (
         $(#[$meta:meta])*
         $name:ident, $what:literal {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),+ $(,)?
+            // `tt`, not `literal`: a `literal` fragment reaches derive macros wrapped in an
+            // invisible group, which utoipa does not read `rename` from.
+            $( $(#[$vmeta:meta])* $variant:ident = $text:tt ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -146,6 +153,7 @@ macro_rules! text_enum {
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             Serialize, Deserialize, AsExpression, FromSqlRow,
         )]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[diesel(sql_type = Text)]
         #[non_exhaustive]
         pub enum $name {

@@ -117,6 +117,7 @@ impl Default for HealthOptions {
 
 /// Status of one graph or component, with the reasons behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComponentHealth {
     /// What was checked.
     pub component_type: ComponentType,
@@ -128,6 +129,7 @@ pub struct ComponentHealth {
     pub reasons: Vec<String>,
     /// Graph directory (graphs only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub path: Option<PathBuf>,
     /// Newest successful backup (graphs only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +138,7 @@ pub struct ComponentHealth {
 
 /// Result of one [`HealthMonitor::check`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthReport {
     /// When the checks ran (by the monitor's clock).
     pub checked_at: Timestamp,

@@ -64,6 +64,7 @@ impl Default for RecoveryOptions {
 /// Input of [`RecoveryManager::create_point`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatePointRequest {
     /// Graphs to pin (at least one, each once).
     pub graph_ids: Vec<String>,
@@ -78,6 +79,7 @@ pub struct CreatePointRequest {
 
 /// Outcome of [`RecoveryManager::delete_point`]. Deleting a point never deletes snapshots.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeletedPoint {
     /// The deleted point.
     pub id: String,

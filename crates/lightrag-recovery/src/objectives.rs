@@ -21,6 +21,7 @@ use crate::{error::Result, graphs::discover_graphs, manager::RecoveryManager};
 
 /// Replicated RPO of one graph on one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaObjective {
     /// Replication target id.
     pub target_id: String,
@@ -34,6 +35,7 @@ pub struct ReplicaObjective {
 
 /// RPO/RTO figures of one graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphObjectives {
     /// Graph.
     pub graph_id: String,

@@ -43,6 +43,7 @@ use crate::{
 /// Options of [`RecoveryManager::restore_point`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestorePointOptions {
     /// Replace the graphs where they are (`true`) or restore them under new ids (`false`).
     pub in_place: bool,
@@ -66,12 +67,14 @@ pub struct RestorePointOptions {
 
 /// One restored graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphRestore {
     /// Graph of the recovery point.
     pub graph_id: String,
     /// Graph id written (same as `graph_id` in place).
     pub target_graph_id: String,
     /// Its directory.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
     /// Snapshot restored.
     pub snapshot_id: String,
@@ -87,6 +90,7 @@ pub struct GraphRestore {
 
 /// Result of [`RecoveryManager::restore_point`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestorePointReport {
     /// Recovery point.
     pub point_id: String,
@@ -779,10 +783,12 @@ pub struct RestoreSnapshotOptions {
 
 /// Result of [`RecoveryManager::restore_snapshot`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotRestoreReport {
     /// Graph written.
     pub graph_id: String,
     /// Its directory.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
     /// What the restore wrote.
     pub restore: lightrag_backup::RestoreSummary,

@@ -28,6 +28,7 @@ use crate::{
 
 /// One problem found by a validation, naming graph, snapshot and (when known) file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationProblem {
     /// Graph.
     pub graph_id: String,
@@ -51,6 +52,7 @@ impl std::fmt::Display for ValidationProblem {
 
 /// Validation of one pinned snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphValidation {
     /// Graph.
     pub graph_id: String,
@@ -68,6 +70,7 @@ pub struct GraphValidation {
 
 /// Result of [`RecoveryManager::validate_point`]; also stored on the point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationReport {
     /// Recovery point.
     pub point_id: String,
@@ -81,6 +84,7 @@ pub struct ValidationReport {
     pub duration_ms: u64,
     /// Directory the restore drills ran in (each in its own `.lightrag-drill-*` folder,
     /// removed afterwards).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub scratch_dir: PathBuf,
 }
 

@@ -31,6 +31,7 @@ impl Default for HealthOptions {
 
 /// Result of one health check of a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetHealth {
     /// Overall status.
     pub status: HealthStatus,

@@ -119,6 +119,7 @@ impl Default for SyncOptions {
 /// What one sync attempt of (graph, target) did. Turned into an event and metrics by the
 /// server; `error` is set when the attempt failed (everything sent before it stays valid).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncOutcome {
     /// Graph.
     pub graph_id: String,

@@ -24,11 +24,13 @@ use crate::store::{DirectoryTarget, ReplicaStore};
 /// "credentials"}` or `{"kind": "peer", "url", "api_key"}`, never serialised.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TargetSpec {
     /// A repository in a local or NFS directory (absolute path).
     #[serde(rename = "path")]
     Directory {
         /// The directory (created on first sync).
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         path: PathBuf,
     },
     /// A repository in an object store: `s3://bucket[/prefix]`, `az://container[/prefix]`,

@@ -17,6 +17,7 @@ use crate::workers::WorkerStatus;
 
 /// Everything the dashboard shows.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dashboard {
     /// When this report was assembled.
     pub generated_at: Timestamp,
@@ -67,6 +68,7 @@ impl Dashboard {
 
 /// A replication target with its per-graph state (the secret is never included).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetStatus {
     /// The target.
     pub target: ReplicationTarget,
@@ -76,6 +78,7 @@ pub struct TargetStatus {
 
 /// One graph's page: health with reasons, latest backups, replication state.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphStatus {
     /// Health with reasons.
     pub graph: ComponentHealth,
@@ -89,6 +92,7 @@ pub struct GraphStatus {
 
 /// Per graph: snapshot count and the latest backup.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GraphBackups {
     /// Graph id.
     pub graph_id: String,

@@ -20,6 +20,7 @@ const KEEP_FINISHED: usize = 1000;
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobState {
     /// Waiting or working.
     Running,
@@ -31,6 +32,7 @@ pub enum JobState {
 
 /// A job as the API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobView {
     /// Job id.
     pub id: String,
@@ -54,6 +56,7 @@ pub struct JobView {
     pub elapsed_seconds: f64,
     /// Start time (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: time::OffsetDateTime,
     /// Result, when succeeded.
     pub result: Option<serde_json::Value>,

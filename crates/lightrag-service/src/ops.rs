@@ -30,6 +30,7 @@ use crate::settings;
 
 /// Result of a retention run: what was forgotten and what prune freed.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionReport {
     /// Snapshots kept and removed.
     pub forget: ForgetReport,

@@ -55,6 +55,7 @@ pub trait Worker: Send + Sync + 'static {
 
 /// One worker as the API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerStatus {
     /// Worker name.
     pub name: &'static str,
@@ -74,6 +75,7 @@ pub struct WorkerStatus {
     pub failures: u64,
     /// Start of the last unit (RFC 3339).
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_started: Option<time::OffsetDateTime>,
     /// Duration of the last finished unit.
     pub last_duration_seconds: Option<f64>,

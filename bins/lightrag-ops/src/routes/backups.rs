@@ -2,10 +2,11 @@
 //! verify (a job), stats, retention run (a job).
 
 use actix_web::{HttpResponse, delete, get, post, web};
+use lightrag_backup::{FileEntry, LightRagSummary, RepoStats};
 use lightrag_backup::{PruneOptions, ReadData, VerifyOptions};
-use lightrag_recovery_db::{BackupFilter, BackupStatus, BackupTrigger, Order};
+use lightrag_recovery_db::{BackupFilter, BackupRecord, BackupStatus, BackupTrigger, Order};
 use lightrag_service::GraphId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::graphs::PageQuery;
 use super::json;
@@ -24,7 +25,24 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// Starts a backup of one graph (202 + job; `?wait=true` answers when done).
-#[utoipa::path(post, path = "/api/v1/graphs/{id}/backups", tag = "backups", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/graphs/{id}/backups",
+    tag = "backups",
+    params(("id" = String, Path, description = "graph id"), ("wait" = Option<bool>, Query, description = "Answer when the job has finished (200) instead of 202 at once")),
+    responses(
+        (status = 200, description = "With ?wait=true: the finished job; `result` holds the operation's report", body = lightrag_service::JobView),
+        (status = 202, description = "Job started; poll the Location (/api/v1/jobs/{id})", body = lightrag_service::JobView),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 429, description = "Four jobs are already running", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[post("/api/v1/graphs/{id}/backups")]
 pub(crate) async fn create(
     state: web::Data<AppState>,
@@ -52,7 +70,19 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/backups", tag = "backups", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/backups",
+    tag = "backups",
+    responses(
+        (status = 200, description = "Catalog rows, newest first", body = BackupList),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/backups")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -75,11 +105,52 @@ pub(crate) async fn list(
         .db()
         .run(move |c| lightrag_recovery_db::list_backups(c, &filter, page))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "backups": backups })))
+    Ok(HttpResponse::Ok().json(BackupList { backups }))
+}
+
+/// Body of `GET /api/v1/backups`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BackupList {
+    /// Catalog rows, newest first.
+    backups: Vec<BackupRecord>,
+}
+
+/// Body of `GET /api/v1/backups/{snapshot_id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BackupDetails {
+    /// The catalog row.
+    backup: BackupRecord,
+    /// The manifest's files.
+    files: Vec<FileEntry>,
+    /// What the snapshot holds, per LightRAG store.
+    summary: LightRagSummary,
+}
+
+/// Body of `GET /api/v1/backups/stats`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RepoStatsReport {
+    /// Counts and sizes, per graph too.
+    stats: RepoStats,
+    /// Logical bytes per stored byte (0 when nothing is stored).
+    dedup_ratio: f64,
 }
 
 /// A catalog row plus the manifest's file list.
-#[utoipa::path(get, path = "/api/v1/backups/{snapshot_id}", tag = "backups", params(("snapshot_id" = String, Path, description = "snapshot id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/backups/{snapshot_id}",
+    tag = "backups",
+    params(("snapshot_id" = String, Path, description = "snapshot id (or unique prefix)")),
+    responses(
+        (status = 200, description = "The catalog row, files and summary", body = BackupDetails),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/backups/{snapshot_id}")]
 pub(crate) async fn get_one(
     state: web::Data<AppState>,
@@ -93,15 +164,30 @@ pub(crate) async fn get_one(
         .await?;
     let svc = state.service.clone();
     let manifest = blocking(move || svc.snapshot(&id, None)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "backup": record,
-        "files": manifest.files,
-        "summary": manifest.summary,
-    })))
+    Ok(HttpResponse::Ok().json(BackupDetails {
+        backup: record,
+        files: manifest.files,
+        summary: manifest.summary,
+    }))
 }
 
 /// Deletes a snapshot (refused with 409 while a recovery point pins it).
-#[utoipa::path(delete, path = "/api/v1/backups/{snapshot_id}", tag = "backups", params(("snapshot_id" = String, Path, description = "snapshot id")), responses((status = 200, description = "Deleted"), (status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/backups/{snapshot_id}",
+    tag = "backups",
+    params(("snapshot_id" = String, Path, description = "full snapshot id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[delete("/api/v1/backups/{snapshot_id}")]
 pub(crate) async fn delete_one(
     state: web::Data<AppState>,
@@ -114,16 +200,35 @@ pub(crate) async fn delete_one(
 }
 
 /// Body of `POST /api/v1/backups/verify`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
-struct VerifyBody {
+pub(crate) struct VerifyBody {
     /// Snapshot ids (empty = all).
     snapshots: Vec<String>,
     /// `none` (structure only), `all`, or `{"percent": N}`.
     read_data: ReadData,
 }
 
-#[utoipa::path(post, path = "/api/v1/backups/verify", tag = "backups", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/backups/verify",
+    tag = "backups",
+    params(("wait" = Option<bool>, Query, description = "Answer when the job has finished (200) instead of 202 at once")),
+    request_body = Option<VerifyBody>,
+    responses(
+        (status = 200, description = "With ?wait=true: the finished job; `result` holds the operation's report", body = lightrag_service::JobView),
+        (status = 202, description = "Job started; poll the Location (/api/v1/jobs/{id})", body = lightrag_service::JobView),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 256 KiB (a plain-text answer from actix-web, not ErrorBody)", body = String, content_type = "text/plain"),
+        (status = 429, description = "Four jobs are already running", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[post("/api/v1/backups/verify")]
 pub(crate) async fn verify(
     state: web::Data<AppState>,
@@ -144,28 +249,55 @@ pub(crate) async fn verify(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/backups/stats", tag = "backups", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/backups/stats",
+    tag = "backups",
+    responses(
+        (status = 200, description = "Repository statistics", body = RepoStatsReport),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/backups/stats")]
 pub(crate) async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let stats = blocking(move || svc.stats()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "stats": stats,
-        "dedup_ratio": stats.dedup_ratio(),
-    })))
+    let dedup_ratio = stats.dedup_ratio();
+    Ok(HttpResponse::Ok().json(RepoStatsReport { stats, dedup_ratio }))
 }
 
 /// Body of `POST /api/v1/backups/retention/run`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
-struct RetentionBody {
+pub(crate) struct RetentionBody {
     /// Report only.
     dry_run: bool,
     /// Prune unreferenced data afterwards (default true).
     prune: Option<bool>,
 }
 
-#[utoipa::path(post, path = "/api/v1/backups/retention/run", tag = "backups", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/backups/retention/run",
+    tag = "backups",
+    params(("wait" = Option<bool>, Query, description = "Answer when the job has finished (200) instead of 202 at once")),
+    request_body = Option<RetentionBody>,
+    responses(
+        (status = 200, description = "With ?wait=true: the finished job; `result` holds the operation's report", body = lightrag_service::JobView),
+        (status = 202, description = "Job started; poll the Location (/api/v1/jobs/{id})", body = lightrag_service::JobView),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 256 KiB (a plain-text answer from actix-web, not ErrorBody)", body = String, content_type = "text/plain"),
+        (status = 429, description = "Four jobs are already running", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[post("/api/v1/backups/retention/run")]
 pub(crate) async fn retention_run(
     state: web::Data<AppState>,

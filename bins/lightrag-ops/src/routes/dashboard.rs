@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use lightrag_recovery::ComponentHealth;
 use lightrag_recovery_db::{HealthStatus, Timestamp};
-use lightrag_service::Dashboard;
+use lightrag_service::{Dashboard, GraphBackups, TargetStatus, WorkerStatus};
+use serde::Serialize;
 
 use crate::error::{ApiError, blocking};
 use crate::state::AppState;
@@ -24,7 +26,17 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 const STATUS_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Overall status, every graph and component with reasons, and the scheduler.
-#[utoipa::path(get, path = "/api/v1/health-dashboard/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/health-dashboard/status",
+    tag = "dashboard",
+    responses(
+        (status = 200, description = "Overall health, graphs, components, workers", body = DashboardStatus),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/health-dashboard/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
@@ -44,13 +56,13 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
                 .body(body.clone()));
         }
     }
-    let body = serde_json::to_vec(&serde_json::json!({
-        "overall": report.overall,
-        "checked_at": report.checked_at,
-        "graphs": report.graphs,
-        "components": report.components,
-        "scheduler": workers,
-    }))
+    let body = serde_json::to_vec(&DashboardStatus {
+        overall: report.overall,
+        checked_at: report.checked_at,
+        graphs: report.graphs.clone(),
+        components: report.components.clone(),
+        scheduler: workers,
+    })
     .map_err(|e| ApiError::Internal(e.into()))?;
     let body = web::Bytes::from(body);
     *state
@@ -65,7 +77,21 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 }
 
 /// One graph: health with reasons, latest backups, replication state.
-#[utoipa::path(get, path = "/api/v1/health-dashboard/graphs/{id}/status", tag = "dashboard", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/health-dashboard/graphs/{id}/status",
+    tag = "dashboard",
+    params(("id" = String, Path, description = "graph id")),
+    responses(
+        (status = 200, description = "One graph", body = lightrag_service::GraphStatus),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/health-dashboard/graphs/{id}/status")]
 pub(crate) async fn graph_status(
     state: web::Data<AppState>,
@@ -78,27 +104,89 @@ pub(crate) async fn graph_status(
 }
 
 /// Per graph: snapshot count, latest backup and its status; totals.
-#[utoipa::path(get, path = "/api/v1/health-dashboard/backups/summary", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/health-dashboard/backups/summary",
+    tag = "dashboard",
+    responses(
+        (status = 200, description = "Per graph", body = BackupsSummary),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/health-dashboard/backups/summary")]
 pub(crate) async fn backups_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let summary = blocking(move || svc.backups_summary()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": summary })))
+    Ok(HttpResponse::Ok().json(BackupsSummary { graphs: summary }))
+}
+
+/// Body of `GET /api/v1/health-dashboard/status`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DashboardStatus {
+    /// The worst status of any graph or component.
+    overall: HealthStatus,
+    /// When the health monitor last checked.
+    checked_at: Timestamp,
+    /// Every graph, with reasons.
+    graphs: Vec<ComponentHealth>,
+    /// Catalog, repository and targets, with reasons.
+    components: Vec<ComponentHealth>,
+    /// Every background worker.
+    scheduler: Vec<WorkerStatus>,
+}
+
+/// Body of `GET /api/v1/health-dashboard/backups/summary`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BackupsSummary {
+    /// Per graph: snapshot count and the latest backup.
+    graphs: Vec<GraphBackups>,
+}
+
+/// Body of `GET /api/v1/health-dashboard/replication/status`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReplicationTargetsStatus {
+    /// Every target with per-graph lag and errors.
+    targets: Vec<TargetStatus>,
 }
 
 /// Every replication target (no secrets) with per-graph lag and errors.
-#[utoipa::path(get, path = "/api/v1/health-dashboard/replication/status", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/health-dashboard/replication/status",
+    tag = "dashboard",
+    responses(
+        (status = 200, description = "Per target", body = ReplicationTargetsStatus),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/health-dashboard/replication/status")]
 pub(crate) async fn replication_status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let targets = blocking(move || svc.replication_targets_status()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": targets })))
+    Ok(HttpResponse::Ok().json(ReplicationTargetsStatus { targets }))
 }
 
 /// The HTML dashboard (JSON with `Accept: application/json`).
-#[utoipa::path(get, path = "/health", tag = "dashboard", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/health",
+    // Open by default (LIGHTRAG_WHITELIST_PATHS).
+    security(()),
+    tag = "dashboard",
+    responses(
+        (status = 200, description = "The dashboard: HTML, or JSON with Accept: application/json (limited without the API key when one is set)", content((lightrag_service::Dashboard = "application/json"), (String = "text/html"))),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/health")]
 pub(crate) async fn page(
     req: HttpRequest,

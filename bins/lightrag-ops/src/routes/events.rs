@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
-use lightrag_recovery_db::{EventFilter, EventKind, EventWindow, Order, Severity, Timestamp};
-use serde::Deserialize;
+use lightrag_recovery_db::{
+    Event, EventFilter, EventKind, EventWindow, Order, Severity, Timestamp,
+};
+use serde::{Deserialize, Serialize};
 
 use super::graphs::PageQuery;
 use crate::error::ApiError;
@@ -36,7 +38,19 @@ struct EventQuery {
     offset: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    responses(
+        (status = 200, description = "Events", body = EventList),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/events")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -65,7 +79,14 @@ pub(crate) async fn list(
         .db()
         .run(move |c| lightrag_recovery_db::list_events(c, &filter, page))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+    Ok(HttpResponse::Ok().json(EventList { events }))
+}
+
+/// Body of `GET /api/v1/events`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EventList {
+    /// Matching events, in the requested order.
+    events: Vec<Event>,
 }
 
 /// Window of `GET /api/v1/events/analytics`: `window` (e.g. `24h`, default) ending now, or an
@@ -81,7 +102,19 @@ struct AnalyticsQuery {
     critical: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/events/analytics", tag = "events", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/analytics",
+    tag = "events",
+    responses(
+        (status = 200, description = "Analytics over the window", body = lightrag_monitoring::AnalyticsReport),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/events/analytics")]
 pub(crate) async fn analytics(
     state: web::Data<AppState>,

@@ -1,9 +1,9 @@
 //! `/api/v1/graphs`: list, register, get, unregister (never deletes data).
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use lightrag_recovery_db::Page;
+use lightrag_recovery_db::{Graph, Page};
 use lightrag_service::GraphId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, blocking};
 use crate::state::AppState;
@@ -35,7 +35,19 @@ impl PageQuery {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/graphs", tag = "graphs", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/graphs",
+    tag = "graphs",
+    responses(
+        (status = 200, description = "Registered graphs", body = GraphList),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/graphs")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -44,13 +56,20 @@ pub(crate) async fn list(
     let page = q.page();
     let svc = state.service.clone();
     let graphs = blocking(move || svc.list_graphs(page)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "graphs": graphs })))
+    Ok(HttpResponse::Ok().json(GraphList { graphs }))
+}
+
+/// Body of `GET /api/v1/graphs`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct GraphList {
+    /// Registered graphs.
+    graphs: Vec<Graph>,
 }
 
 /// Body of `POST /api/v1/graphs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterGraph {
+pub(crate) struct RegisterGraph {
     /// Graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).
     id: GraphId,
     /// Directory relative to `LIGHTRAG_WORKING_DIR` (default: the id). Absolute paths and `..`
@@ -58,7 +77,21 @@ struct RegisterGraph {
     path: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/graphs", tag = "graphs", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/graphs",
+    tag = "graphs",
+    request_body = RegisterGraph,
+    responses(
+        (status = 201, description = "Registered", body = lightrag_recovery_db::Graph),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[post("/api/v1/graphs")]
 pub(crate) async fn register(
     state: web::Data<AppState>,
@@ -70,7 +103,21 @@ pub(crate) async fn register(
     Ok(HttpResponse::Created().json(graph))
 }
 
-#[utoipa::path(get, path = "/api/v1/graphs/{id}", tag = "graphs", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/graphs/{id}",
+    tag = "graphs",
+    params(("id" = String, Path, description = "graph id")),
+    responses(
+        (status = 200, description = "The graph", body = lightrag_recovery_db::Graph),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/graphs/{id}")]
 pub(crate) async fn get_one(
     state: web::Data<AppState>,
@@ -83,7 +130,21 @@ pub(crate) async fn get_one(
 }
 
 /// Forgets a graph's registration; its files and snapshots are kept.
-#[utoipa::path(delete, path = "/api/v1/graphs/{id}", tag = "graphs", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Deleted"), (status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/graphs/{id}",
+    tag = "graphs",
+    params(("id" = String, Path, description = "graph id")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[delete("/api/v1/graphs/{id}")]
 pub(crate) async fn unregister(
     state: web::Data<AppState>,

@@ -1,6 +1,8 @@
 //! `/api/v1/jobs`: state and progress of long operations.
 
 use actix_web::{HttpResponse, get, web};
+use lightrag_service::{JobView, WorkerStatus};
+use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -13,19 +15,73 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 }
 
 /// Status of the scheduled tasks.
-#[utoipa::path(get, path = "/api/v1/scheduler", tag = "jobs", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/scheduler",
+    tag = "jobs",
+    responses(
+        (status = 200, description = "Every worker (kept for existing clients)", body = SchedulerTasks),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/scheduler")]
 pub(crate) async fn scheduler(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "tasks": state.workers().status() }))
+    HttpResponse::Ok().json(SchedulerTasks {
+        tasks: state.workers().status(),
+    })
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+/// Body of `GET /api/v1/scheduler`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SchedulerTasks {
+    /// Every worker (the same list as `/api/v1/workers`).
+    tasks: Vec<WorkerStatus>,
+}
+
+/// Body of `GET /api/v1/workers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct WorkerList {
+    /// Every background worker.
+    workers: Vec<WorkerStatus>,
+}
+
+/// Body of `GET /api/v1/jobs`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JobList {
+    /// Running and recently finished jobs.
+    jobs: Vec<JobView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    responses(
+        (status = 200, description = "Running and recently finished jobs", body = JobList),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/jobs")]
 pub(crate) async fn list(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "jobs": state.jobs().list() }))
+    HttpResponse::Ok().json(JobList {
+        jobs: state.jobs().list(),
+    })
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, description = "The job", body = lightrag_service::JobView),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/jobs/{id}")]
 pub(crate) async fn get_one(
     state: web::Data<AppState>,
@@ -41,8 +97,19 @@ pub(crate) async fn get_one(
 
 /// Every background worker: the scheduler's tasks, the database probe, metrics upkeep, the
 /// event log and the API's jobs.
-#[utoipa::path(get, path = "/api/v1/workers", tag = "jobs", responses((status = 200, description = "OK"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/workers",
+    tag = "jobs",
+    responses(
+        (status = 200, description = "Every background worker", body = WorkerList),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/workers")]
 pub(crate) async fn workers(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "workers": state.workers().status() }))
+    HttpResponse::Ok().json(WorkerList {
+        workers: state.workers().status(),
+    })
 }

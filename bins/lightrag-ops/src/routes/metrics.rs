@@ -10,7 +10,17 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard_metrics);
 }
 
-#[utoipa::path(get, path = "/api/v1/health-dashboard/metrics", tag = "metrics", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/health-dashboard/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/health-dashboard/metrics")]
 pub(crate) async fn dashboard_metrics(
     state: web::Data<AppState>,

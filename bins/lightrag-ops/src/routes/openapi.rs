@@ -11,7 +11,7 @@ use super::*;
 #[openapi(
     info(
         title = "lightrag-ops",
-        description = "Backups, replication, recovery points and monitoring for LightRAG knowledge graphs. Errors are {\"error\": {\"code\", \"message\"}}; long operations answer 202 with a job (see /api/v1/jobs/{id}) or wait with ?wait=true."
+        description = "Backups, replication, recovery points and monitoring for LightRAG knowledge graphs. Every body has a schema below; errors are ErrorBody ({\"error\": {\"code\", \"message\"}}); long operations answer 202 with a job (see /api/v1/jobs/{id}) or wait with ?wait=true (200)."
     ),
     paths(
         backups::create,
@@ -57,6 +57,21 @@ use super::*;
         replication::status,
         openapi_json
     ),
+    // Schemas referenced from the paths are collected from them. Listed here besides: the one
+    // error shape, and the reports a finished job carries in `JobView.result` (by job kind:
+    // backup → SnapshotSummary, verify → VerifyReport, retention → RetentionReport, restore →
+    // SnapshotRestoreReport or RestorePointReport, validate → ValidationReport, replication →
+    // [SyncOutcome], recovery_point → RecoveryPointDetails).
+    components(schemas(
+        crate::error::ErrorBody,
+        lightrag_backup::SnapshotSummary,
+        lightrag_backup::VerifyReport,
+        lightrag_service::RetentionReport,
+        lightrag_recovery::SnapshotRestoreReport,
+        lightrag_recovery::RestorePointReport,
+        lightrag_recovery::ValidationReport,
+        lightrag_replication::SyncOutcome,
+    )),
     modifiers(&Security),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -80,7 +95,16 @@ impl utoipa::Modify for Security {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses(
+        (status = 200, description = "This OpenAPI 3.1 document", body = Object),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/openapi.json")]
 pub(crate) async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())

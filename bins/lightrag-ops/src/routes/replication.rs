@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use lightrag_recovery_db::ReplicationStateFilter;
+use lightrag_recovery_db::{ReplicationState, ReplicationStateFilter, ReplicationTarget};
 use lightrag_replication::{
     Accepted, CONTENT_HASH_HEADER, HaveRequest, HaveResponse, ListedObject, RECEIVE_PATH, Receiver,
     TargetSpec,
 };
 use lightrag_service::TargetUpdate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::json;
 use crate::error::{ApiError, blocking};
@@ -43,18 +43,43 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 const RECEIVE_MAX_BYTES: usize = lightrag_service::settings::RECEIVE_MAX_BYTES as usize;
 
 /// Every target (secrets never included).
-#[utoipa::path(get, path = "/api/v1/replication/targets", tag = "replication", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/replication/targets",
+    tag = "replication",
+    responses(
+        (status = 200, description = "Targets", body = TargetList),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/replication/targets")]
 pub(crate) async fn list_targets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let targets = blocking(move || svc.list_targets(None)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "targets": targets })))
+    Ok(HttpResponse::Ok().json(TargetList { targets }))
+}
+
+/// Body of `GET /api/v1/replication/targets`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TargetList {
+    /// Every target (secrets never included).
+    targets: Vec<ReplicationTarget>,
+}
+
+/// Body of `GET /api/v1/replication/status`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReplicationStates {
+    /// Per (graph, target).
+    states: Vec<ReplicationState>,
 }
 
 /// Body of `POST /api/v1/replication/targets`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewTarget {
+pub(crate) struct NewTarget {
     /// Unique name.
     name: String,
     /// `{"kind": "path", "path"}`, `{"kind": "object_store", "url", "credentials"?}` or
@@ -64,7 +89,21 @@ struct NewTarget {
     enabled: Option<bool>,
 }
 
-#[utoipa::path(post, path = "/api/v1/replication/targets", tag = "replication", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/replication/targets",
+    tag = "replication",
+    request_body = NewTarget,
+    responses(
+        (status = 201, description = "Created", body = lightrag_recovery_db::ReplicationTarget),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[post("/api/v1/replication/targets")]
 pub(crate) async fn create_target(
     state: web::Data<AppState>,
@@ -79,7 +118,21 @@ pub(crate) async fn create_target(
     Ok(HttpResponse::Created().json(t))
 }
 
-#[utoipa::path(get, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/replication/targets/{id}",
+    tag = "replication",
+    params(("id" = String, Path, description = "target id or name")),
+    responses(
+        (status = 200, description = "The target", body = lightrag_recovery_db::ReplicationTarget),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/replication/targets/{id}")]
 pub(crate) async fn get_target(
     state: web::Data<AppState>,
@@ -92,16 +145,32 @@ pub(crate) async fn get_target(
 }
 
 /// Body of `PATCH /api/v1/replication/targets/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
-struct TargetPatch {
+pub(crate) struct TargetPatch {
     name: Option<String>,
     location: Option<String>,
     api_key: Option<String>,
     enabled: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "Updated"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/replication/targets/{id}",
+    tag = "replication",
+    params(("id" = String, Path, description = "target id or name")),
+    request_body = TargetPatch,
+    responses(
+        (status = 200, description = "Updated", body = lightrag_recovery_db::ReplicationTarget),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[patch("/api/v1/replication/targets/{id}")]
 pub(crate) async fn update_target(
     state: web::Data<AppState>,
@@ -122,7 +191,21 @@ pub(crate) async fn update_target(
 }
 
 /// Deletes the target and its sync state (never the data it holds).
-#[utoipa::path(delete, path = "/api/v1/replication/targets/{id}", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    delete,
+    path = "/api/v1/replication/targets/{id}",
+    tag = "replication",
+    params(("id" = String, Path, description = "target id or name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[delete("/api/v1/replication/targets/{id}")]
 pub(crate) async fn delete_target(
     state: web::Data<AppState>,
@@ -135,7 +218,21 @@ pub(crate) async fn delete_target(
 }
 
 /// Checks the target now: reachable, key accepted, free space, last sync results.
-#[utoipa::path(get, path = "/api/v1/replication/targets/{id}/health", tag = "replication", params(("id" = String, Path, description = "id")), responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/replication/targets/{id}/health",
+    tag = "replication",
+    params(("id" = String, Path, description = "target id or name")),
+    responses(
+        (status = 200, description = "Checked now", body = lightrag_replication::TargetHealth),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/replication/targets/{id}/health")]
 pub(crate) async fn target_health(
     state: web::Data<AppState>,
@@ -148,9 +245,9 @@ pub(crate) async fn target_health(
 }
 
 /// Body of `POST /api/v1/replication/sync`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
-struct SyncBody {
+pub(crate) struct SyncBody {
     /// One graph (default: every graph with snapshots).
     graph_id: Option<lightrag_service::GraphId>,
     /// One target, by id or name (default: every enabled target).
@@ -158,7 +255,26 @@ struct SyncBody {
 }
 
 /// Syncs now (ignoring back-off), as a job.
-#[utoipa::path(post, path = "/api/v1/replication/sync", tag = "replication", responses((status = 200, description = "Done (or the finished job with ?wait=true)"), (status = 201, description = "Created"), (status = 202, description = "Job started"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/replication/sync",
+    tag = "replication",
+    params(("wait" = Option<bool>, Query, description = "Answer when the job has finished (200) instead of 202 at once")),
+    request_body = Option<SyncBody>,
+    responses(
+        (status = 200, description = "With ?wait=true: the finished job; `result` holds the operation's report", body = lightrag_service::JobView),
+        (status = 202, description = "Job started; poll the Location (/api/v1/jobs/{id})", body = lightrag_service::JobView),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with the current state", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 256 KiB (a plain-text answer from actix-web, not ErrorBody)", body = String, content_type = "text/plain"),
+        (status = 429, description = "Four jobs are already running", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[post("/api/v1/replication/sync")]
 pub(crate) async fn sync_now(
     state: web::Data<AppState>,
@@ -175,13 +291,24 @@ pub(crate) async fn sync_now(
 }
 
 /// Per (graph, target): last synced snapshot, lag, bytes, failures.
-#[utoipa::path(get, path = "/api/v1/replication/status", tag = "replication", responses((status = 200, description = "OK"), (status = 400, description = "Bad request"), (status = 401, description = "API key missing"), (status = 403, description = "API key wrong"), (status = 404, description = "Not found"), (status = 409, description = "Conflict")))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/replication/status",
+    tag = "replication",
+    responses(
+        (status = 200, description = "Per (graph, target)", body = ReplicationStates),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
 #[get("/api/v1/replication/status")]
 pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = state.service.clone();
     let states =
         blocking(move || svc.replication_states(&ReplicationStateFilter::default())).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "states": states })))
+    Ok(HttpResponse::Ok().json(ReplicationStates { states }))
 }
 
 // ----- Peer receive protocol -------------------------------------------------------------
