@@ -213,6 +213,7 @@ async fn run(slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
     let name = slot.worker.name();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<(Duration, WorkResult)>(1);
     let mut running = false;
+    let clocked = slot.worker.interval().is_some();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -220,7 +221,9 @@ async fn run(slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
                 running = false;
                 finish(&slot, took, result);
             }
-            () = slot.worker.wait_for_work() => {
+            // While a unit runs, a clocked worker's ticks are counted as skipped; a worker woken
+            // by a condition is not asked again (it would answer at once, over and over).
+            () = slot.worker.wait_for_work(), if !running || clocked => {
                 let mut s = lock(&slot.status);
                 if running {
                     s.skipped += 1;
@@ -396,6 +399,57 @@ mod tests {
                 runs,
                 "nothing runs after shutdown"
             );
+        });
+    }
+
+    /// A worker woken by a condition that stays true while its unit runs (work arrived during
+    /// the unit) is not polled in a loop: it runs again after the unit, once.
+    struct Eager {
+        runs: AtomicU64,
+        polls: AtomicU64,
+    }
+
+    impl Worker for Eager {
+        fn name(&self) -> &'static str {
+            "eager"
+        }
+        fn wait_for_work(&self) -> BoxFuture<'_, ()> {
+            // Counted when the wait is run, not when the future is only built.
+            Box::pin(async {
+                self.polls.fetch_add(1, Ordering::SeqCst);
+            })
+        }
+        fn work(&self) -> BoxFuture<'_, WorkResult> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.runs.fetch_add(1, Ordering::SeqCst);
+                Ok(String::new())
+            })
+        }
+    }
+
+    #[test]
+    fn a_condition_worker_is_not_polled_while_its_unit_runs() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let workers = Workers::default();
+            let w = Arc::new(Eager {
+                runs: AtomicU64::new(0),
+                polls: AtomicU64::new(0),
+            });
+            workers.spawn(w.clone());
+            tokio::time::sleep(Duration::from_millis(275)).await;
+            workers.shutdown(Duration::from_secs(5)).await;
+            let (runs, polls) = (
+                w.runs.load(Ordering::SeqCst),
+                w.polls.load(Ordering::SeqCst),
+            );
+            // About one poll per unit (50 ms each), not thousands.
+            assert!(runs >= 3 && polls <= runs + 2, "runs {runs}, polls {polls}");
+            assert_eq!(workers.status()[0].skipped, 0);
         });
     }
 
