@@ -50,7 +50,8 @@ pub fn register_graph(graph: &str) {
     counter!(name(Metric::BackupStorageRequests), "graph" => g.clone()).increment(0);
     // Registering the gauges without a value keeps an existing value (e.g. set by the collector).
     let _ = gauge!(name(Metric::BackupSize), "graph" => g.clone());
-    let _ = gauge!(name(Metric::BackupLastSuccess), "graph" => g);
+    let _ = gauge!(name(Metric::BackupLastSuccess), "graph" => g.clone());
+    let _ = gauge!(name(Metric::UncapturedChangeSince), "graph" => g);
 }
 
 /// Creates the (graph, target) series at 0.
