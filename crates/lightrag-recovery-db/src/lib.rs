@@ -39,7 +39,7 @@ mod types;
 
 pub use crate::analytics::{
     EventTypeStats, EventWindow, count_recovery_points, duration_percentiles, event_window_stats,
-    nearest_rank, read_snapshot,
+    read_snapshot,
 };
 pub use crate::backups::{
     BackupFilter, BackupRecord, BackupUpdate, count_backups, create_backup, delete_backup,

@@ -67,14 +67,13 @@ mod restore;
 mod scratch;
 mod validate;
 
-pub use crate::catalog::{RebuildReport, rebuild_catalog, record_from_snapshot};
+pub use crate::catalog::{RebuildReport, rebuild_catalog};
 pub use crate::error::{RecoveryError, Result};
 pub use crate::events::{DbEventSink, EventSink, MemoryEventSink};
 pub use crate::graphs::{
-    DEFAULT_GRAPH_ID, DiscoveredGraph, Discovery, GRAPHS_CONFIG_FILE, GraphLayout, GraphLocation,
-    MULTI_GRAPH_DIR, SkippedEntry, check_graph_id, discover_graphs, graph_location,
-    is_lightrag_file, is_valid_graph_id, lightrag_files, looks_live, looks_live_at, new_graph_dir,
-    resolve_graph, resolve_graph_location, resolve_under,
+    DiscoveredGraph, Discovery, GraphLayout, GraphLocation, SkippedEntry, discover_graphs,
+    is_lightrag_file, lightrag_files, looks_live_at, resolve_graph, resolve_graph_location,
+    resolve_under,
 };
 pub use crate::health::{
     Clock, ComponentHealth, HealthMonitor, HealthOptions, HealthReport, ManualClock, SystemClock,
@@ -82,7 +81,7 @@ pub use crate::health::{
 };
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
 pub use crate::objectives::{GraphObjectives, ReplicaObjective};
-pub use crate::parse::{FileFacts, FileKind, parse_bytes, parse_lightrag_file};
+
 pub use crate::restore::{
     GraphRestore, RestorePointOptions, RestorePointReport, RestoreSnapshotOptions,
     SafetyRepository, SnapshotRestoreReport,

@@ -44,29 +44,24 @@ mod target;
 pub use error::{ReplicationError, Result};
 pub use failover::{open_target_repository, target_snapshots};
 pub use health::{HealthOptions, TargetHealth, check_target_health, record_target_health};
-pub use keys::{ObjectKind, parse_key, snapshot_time_ms, validate_prefix};
-pub use lag::{BackoffPolicy, jitter_for, lag_from_last_synced, lag_ms, newest_contiguous};
-pub use peer::{
-    HaveRequest, HaveResponse, ListedObject, PeerClient, PeerStorage, RECEIVE_PATH,
-    validate_peer_url,
-};
+pub use keys::snapshot_time_ms;
+pub use lag::{BackoffPolicy, lag_ms};
+pub use peer::{HaveRequest, HaveResponse, ListedObject, PeerClient, PeerStorage, RECEIVE_PATH};
 pub use receiver::{
     Accepted, CONTENT_HASH_HEADER, DEFAULT_MAX_OBJECT_BYTES, Receiver, ReceiverStatus,
-    api_key_matches, config_repository_id, content_hash, free_bytes,
+    api_key_matches, content_hash, free_bytes,
 };
 pub use state::{
-    attempt_due, forgotten_since, next_attempt_ms, primary_graph_ids, primary_snapshot_ids,
-    record_outcome, refresh_lag, sync_and_record, sync_targets,
+    attempt_due, forgotten_since, primary_graph_ids, refresh_lag, sync_and_record, sync_targets,
 };
 pub use store::{DirectoryTarget, ReplicaStore};
 pub use sync::{
     DEFAULT_DELETE_GRACE, SyncOptions, SyncOutcome, TargetPruneReport, prune_target, sync_graph,
-    target_snapshot_ids, throttle_delay,
+    target_snapshot_ids,
 };
 #[cfg(any(test, feature = "test-hooks"))]
 pub use sync::{SentHook, SyncHooks};
 pub use target::{
     ALLOWED_CREDENTIAL_KEYS, TargetChanges, TargetOpenOptions, TargetSpec, create_target,
     delete_target, find_target, list_targets, open_spec, open_target, update_target,
-    validate_target_name,
 };
