@@ -1,8 +1,8 @@
 //! `lightrag-recovery`: graph discovery, recovery points, validation, restore/failover
 //! orchestration, graph health and RPO/RTO reporting for LightRAG knowledge graphs.
 //!
-//! - [`discover_graphs`], [`resolve_graph`], [`looks_live`]: graphs under the working dirs,
-//!   never client-supplied paths; [`graph_location`] / [`resolve_graph_location`]: a graph's
+//! - [`discover_graphs`], [`resolve_graph`], [`looks_live_at`]: graphs under the working dirs,
+//!   never client-supplied paths; [`resolve_graph_location`]: a graph's
 //!   folder and exactly what in it belongs to other graphs (used by every backup and restore);
 //! - [`RecoveryManager`]: recovery points ([`RecoveryManager::create_point`], list, get,
 //!   delete, [`RecoveryManager::pinned_snapshots`] for retention), validation
