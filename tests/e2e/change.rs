@@ -23,6 +23,11 @@ fn a_settled_change_is_backed_up_and_a_burst_makes_one_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("rag_storage");
     copy_fixture("adamaslan-dickens", &work.join("dickens"));
+    // A planted link from the graph to a folder outside it: writes there are no change of the
+    // graph (the watcher does not follow links).
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, work.join("dickens/planted")).unwrap();
     let cfg = test_config(
         dir.path(),
         &[
@@ -43,7 +48,8 @@ fn a_settled_change_is_backed_up_and_a_burst_makes_one_snapshot() {
             .any(|w| w["name"] == "change_backup"),
         "{workers}"
     );
-    // Idle: no change, no backup.
+    // Idle (a write behind the planted link included): no change, no backup.
+    std::fs::write(s.dir().join("outside/kv_store_full_docs.json"), b"{}").unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     assert!(backups(&s).is_empty(), "{:?}", backups(&s));
 

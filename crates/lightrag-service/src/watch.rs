@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use lightrag_backup::{GraphId, NoProgress};
 use lightrag_config::ChangeBackup;
 use lightrag_recovery_db::BackupTrigger;
-use notify::{EventKind, RecursiveMode};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::service::Service;
 use crate::workers::{BoxFuture, WorkResult, Worker};
@@ -120,12 +120,16 @@ impl ChangeWatcher {
                 wk.notify_one();
             }
         };
+        // Never through a symbolic link: one planted in a graph folder must not make the
+        // watcher walk (and hold watches on) whatever it points at, nor turn writes there into
+        // changes of the graph.
+        let config = notify::Config::default().with_follow_symlinks(false);
         let mut watcher: Box<dyn notify::Watcher + Send + Sync> = if settings.poll.is_zero() {
-            Box::new(notify::recommended_watcher(handler)?)
+            Box::new(notify::RecommendedWatcher::new(handler, config)?)
         } else {
             Box::new(notify::PollWatcher::new(
                 handler,
-                notify::Config::default().with_poll_interval(settings.poll),
+                config.with_poll_interval(settings.poll),
             )?)
         };
         watcher.watch(&root, RecursiveMode::Recursive)?;
