@@ -107,6 +107,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Comma-separated glob patterns of files in a graph folder not to back up",
     ),
     var(
+        "LIGHTRAG_BACKUP_SETTLE",
+        "1s",
+        "A snapshot is save-consistent when the graph folder was still this long around its reads",
+    ),
+    var(
         "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
         "",
         "Secret: enables encryption at rest with this key (at least 16 characters)",
@@ -343,6 +348,9 @@ pub struct Config {
     pub compression_level: i32,
     /// `LIGHTRAG_BACKUP_EXCLUDE`.
     pub backup_excludes: Vec<String>,
+    /// `LIGHTRAG_BACKUP_SETTLE`: how long a graph folder must have been still for a LightRAG
+    /// save to count as finished (save-consistent snapshots).
+    pub backup_settle: Duration,
     /// `LIGHTRAG_BACKUP_ENCRYPTION_KEY` or the content of `LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE`.
     pub encryption_key: Option<Secret>,
     /// `LIGHTRAG_REPLICATION_ENABLED`.
@@ -497,6 +505,15 @@ impl Config {
                     .and_then(|n| in_range(n, 1, 19, "a whole number from 1 to 19"))
             }),
             backup_excludes: r.get("LIGHTRAG_BACKUP_EXCLUDE", |v| Ok(comma_list(v))),
+            backup_settle: r.get("LIGHTRAG_BACKUP_SETTLE", |v| {
+                secs(v).and_then(|d| {
+                    if d <= Duration::from_secs(60) {
+                        Ok(d)
+                    } else {
+                        Err("at most 60s: a backup waits this long after a change".into())
+                    }
+                })
+            }),
             encryption_key: r.secret(
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",

@@ -166,6 +166,9 @@ fn recovery_with(svc: &Service, cmd: &RecoveryCommand, json: bool) -> anyhow::Re
                         "{} -> {} ({} files, {} ms)",
                         g.graph_id, g.target_graph_id, g.files, g.duration_ms
                     );
+                    if let Some(w) = &g.warning {
+                        println!("  warning: {w}");
+                    }
                 }
                 println!("{}", r.next_step);
             }

@@ -195,6 +195,17 @@ fn backup_graphs(
                 s.summary.entities().unwrap_or(0),
                 s.summary.relations().unwrap_or(0),
             );
+            if let Some(reason) = &s.inconsistency {
+                println!(
+                    "  not save-consistent after {} reads: {reason} (each file is whole; the stores may come from different LightRAG saves)",
+                    summary.attempts
+                );
+            } else if summary.attempts > 1 {
+                println!(
+                    "  save-consistent on read {} (a LightRAG save overlapped the earlier ones)",
+                    summary.attempts
+                );
+            }
             for r in &summary.retried {
                 println!("  re-read (changed while reading): {r}");
             }
@@ -226,21 +237,27 @@ pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result
         print_json(&list)?;
     } else {
         println!(
-            "{:<28} {:<20} {:<20} {:>7} {:>12}  trigger",
-            "id", "graph", "created", "files", "size"
+            "{:<28} {:<20} {:<20} {:>7} {:>12} {:<10}  trigger",
+            "id", "graph", "created", "files", "size", "consistent"
         );
         for s in list {
             let created = s
                 .created_at
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
+            let consistent = match s.consistent {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "-",
+            };
             println!(
-                "{:<28} {:<20} {:<20} {:>7} {:>12}  {}",
+                "{:<28} {:<20} {:<20} {:>7} {:>12} {:<10}  {}",
                 s.id,
                 s.graph_id,
                 created.get(..19).unwrap_or(&created),
                 s.totals.files,
                 mib(s.totals.bytes),
+                consistent,
                 s.trigger
             );
         }
@@ -280,6 +297,9 @@ fn restore_with(svc: &Service, args: &RestoreArgs, json: bool) -> anyhow::Result
             if let Some(s) = &r.safety_snapshot {
                 println!("safety snapshot of the previous state: {s}");
             }
+            if let Some(w) = &r.restore.warning {
+                println!("warning: {w}");
+            }
             println!("{}", r.next_step);
         }
         return Ok(Outcome::Ok);
@@ -307,6 +327,9 @@ fn restore_with(svc: &Service, args: &RestoreArgs, json: bool) -> anyhow::Result
             summary.files,
             mib(summary.bytes)
         );
+        if let Some(w) = &summary.warning {
+            println!("warning: {w}");
+        }
     }
     Ok(Outcome::Ok)
 }

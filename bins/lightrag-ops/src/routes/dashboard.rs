@@ -267,7 +267,7 @@ h1{{font-size:1.3rem;margin:0}} h2{{font-size:1.1rem;margin:24px 0 8px}} h3{{fon
 .healthy{{background:var(--ok)}} .degraded{{background:var(--warn)}} .offline{{background:var(--bad)}}
 table{{border-collapse:collapse;width:100%;font-size:.9rem}}
 th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}}
-th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
+th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:var(--warn);font-weight:600}}
 .scroll{{overflow-x:auto}} ul.reasons{{margin:0;padding-left:18px}}
 @media (max-width:600px){{th.opt,td.opt{{display:none}}}}
 </style></head><body>
@@ -330,14 +330,24 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
     h.push_str("</tbody></table></div></section>");
 
     // Recent backups.
-    h.push_str(r#"<section aria-labelledby="bk-h"><h2 id="bk-h">Recent backups</h2><div class="scroll"><table id="backups"><thead><tr><th scope="col">When</th><th scope="col">Graph</th><th scope="col">Status</th><th scope="col" class="opt">Trigger</th><th scope="col" class="opt">Size</th><th scope="col" class="opt">Snapshot</th></tr></thead><tbody>"#);
+    h.push_str(r#"<section aria-labelledby="bk-h"><h2 id="bk-h">Recent backups</h2><div class="scroll"><table id="backups"><thead><tr><th scope="col">When</th><th scope="col">Graph</th><th scope="col">Status</th><th scope="col">Save-consistent</th><th scope="col" class="opt">Trigger</th><th scope="col" class="opt">Size</th><th scope="col" class="opt">Snapshot</th></tr></thead><tbody>"#);
     if d.recent_backups.is_empty() {
-        h.push_str(r#"<tr><td colspan="6" class="muted">No backup yet.</td></tr>"#);
+        h.push_str(r#"<tr><td colspan="7" class="muted">No backup yet.</td></tr>"#);
     }
     for b in &d.recent_backups {
+        let consistent = match (b.consistent, &b.inconsistency) {
+            (Some(true), _) => r#"<span data-consistent="yes">yes</span>"#.to_owned(),
+            (Some(false), why) => format!(
+                r#"<span class="warn" data-consistent="no" title="{}">no</span>"#,
+                esc(why
+                    .as_deref()
+                    .unwrap_or("a LightRAG save overlapped the backup"))
+            ),
+            (None, _) => r#"<span class="muted" data-consistent="unknown">–</span>"#.to_owned(),
+        };
         let _ = write!(
             h,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{}</td><td class="opt"><code>{}</code></td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{consistent}</td><td class="opt">{}</td><td class="opt">{}</td><td class="opt"><code>{}</code></td></tr>"#,
             ts(Some(b.created_at)),
             esc(&b.graph_id),
             esc(b.status.as_str()),
