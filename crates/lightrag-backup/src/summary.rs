@@ -105,9 +105,13 @@ impl LightRagSummary {
             .find(|(p, _)| p.rsplit('/').next() == Some(name))
             .map(|(_, s)| s)
     }
-    /// Documents (`kv_store_full_docs.json` records).
+    /// Documents as LightRAG counts them: the records of `kv_store_doc_status.json` (every
+    /// document it knows, whatever its status), else of `kv_store_full_docs.json` (stores
+    /// without a status file). full_docs can lag or lead doc_status by a document.
     pub fn docs(&self) -> Option<u64> {
-        self.by_name("kv_store_full_docs.json")?.records
+        self.by_name("kv_store_doc_status.json")
+            .and_then(|s| s.records)
+            .or_else(|| self.by_name("kv_store_full_docs.json")?.records)
     }
     /// Text chunks (`kv_store_text_chunks.json` records).
     pub fn chunks(&self) -> Option<u64> {
