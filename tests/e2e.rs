@@ -17,6 +17,8 @@ mod change;
 mod cli;
 #[path = "e2e/dashboard.rs"]
 mod dashboard;
+#[path = "e2e/fuzz.rs"]
+mod fuzz;
 #[path = "e2e/kill9.rs"]
 mod kill9;
 #[path = "e2e/malformed.rs"]
@@ -31,6 +33,8 @@ mod openapi;
 mod outage;
 #[path = "e2e/parity.rs"]
 mod parity;
+#[path = "e2e/peer_security.rs"]
+mod peer_security;
 #[path = "e2e/plan.rs"]
 mod plan;
 #[path = "e2e/probes.rs"]

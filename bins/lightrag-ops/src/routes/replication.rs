@@ -313,12 +313,12 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 
 // ----- Peer receive protocol -------------------------------------------------------------
 
-/// The receiver, or 403 when this server cannot receive (no API key configured: the receive
-/// routes would be open to anyone).
+/// The receiver, or 403 when this server cannot receive (neither a receive key nor an API key
+/// configured: the receive routes would be open to anyone).
 fn receiver(state: &AppState) -> Result<Arc<Receiver>, ApiError> {
     state.receiver().cloned().ok_or_else(|| {
         ApiError::Forbidden(
-            "this server does not receive replicas: set LIGHTRAG_API_KEY (peers must authenticate)"
+            "this server does not receive replicas: set LIGHTRAG_REPLICATION_RECEIVE_KEY (peers must authenticate; give that key to the sending server)"
                 .to_owned(),
         )
     })
