@@ -95,9 +95,9 @@ pub(crate) struct RegisterGraph {
 #[post("/api/v1/graphs")]
 pub(crate) async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterGraph>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: RegisterGraph = super::from_object(body.into_inner())?;
     let svc = state.service.clone();
     let graph = blocking(move || svc.register_graph(&body.id, body.path.as_deref())).await?;
     Ok(HttpResponse::Created().json(graph))
