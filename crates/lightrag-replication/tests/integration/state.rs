@@ -553,9 +553,7 @@ fn plain_http_peers_are_refused_unless_allowed(backend: BackendKind) {
     let stored = create_target(&mut conn, "remote", &remote, true, &allow).unwrap();
     // A stored plain-http target (allowed once, or made by an older version) is refused at
     // sync time when the setting is off again: its key is never sent.
-    let err = open_target(&mut conn, &stored, &open_opts(1))
-        .err()
-        .expect("refused");
+    let err = open_target(&mut conn, &stored, &open_opts(1)).expect_err("refused");
     assert!(
         err.to_string().contains("LIGHTRAG_REPLICATION_ALLOW_HTTP"),
         "{err}"
@@ -680,9 +678,7 @@ fn target_secrets_are_sealed_at_rest(backend: BackendKind) {
         secret_key_file: Some(tmp.path().join("other.key")),
         ..open_opts(10)
     };
-    let err = open_target(&mut conn, &target, &other)
-        .err()
-        .expect("missing key");
+    let err = open_target(&mut conn, &target, &other).expect_err("missing key");
     assert!(err.to_string().contains("other.key"), "{err}");
     assert!(err.to_string().contains("missing"), "{err}");
     create_target(
@@ -696,9 +692,7 @@ fn target_secrets_are_sealed_at_rest(backend: BackendKind) {
         &other,
     )
     .unwrap();
-    let err = open_target(&mut conn, &target, &other)
-        .err()
-        .expect("wrong key");
+    let err = open_target(&mut conn, &target, &other).expect_err("wrong key");
     assert!(err.to_string().contains("does not open"), "{err}");
     assert!(!err.to_string().contains(KEY), "{err}");
 }
