@@ -12,7 +12,7 @@
 //! schemathesis comes from `LIGHTRAG_TEST_SCHEMATHESIS` (set by `scripts/test`, which installs
 //! a pinned version into a venv) or that venv's default place; a missing fuzzer fails the test.
 //! Bounds: `LIGHTRAG_FUZZ_MAX_EXAMPLES` examples per operation (default 20) and
-//! `LIGHTRAG_FUZZ_MAX_TIME` seconds per run (default 45); `LIGHTRAG_FUZZ_SEED` (default 14).
+//! `LIGHTRAG_FUZZ_MAX_TIME` seconds per run (default 60); `LIGHTRAG_FUZZ_SEED` (default 14).
 //! Checks: no 5xx, documented status codes, content types and response bodies, and invalid
 //! input (per the document) refused with a 4xx.
 
@@ -247,7 +247,7 @@ fn run_fuzzer(area: &Area, server: &Server, key: Option<&str>, label: &str) -> (
     };
     let har = area.fuzzer.join(format!("{label}.har"));
     let max_examples: u32 = env_or("LIGHTRAG_FUZZ_MAX_EXAMPLES", 20);
-    let max_time: u32 = env_or("LIGHTRAG_FUZZ_MAX_TIME", 45);
+    let max_time: u32 = env_or("LIGHTRAG_FUZZ_MAX_TIME", 60);
     let seed: u64 = env_or("LIGHTRAG_FUZZ_SEED", 14);
     let mut c = Command::new(schemathesis());
     c.current_dir(&area.fuzzer)
