@@ -1,8 +1,8 @@
 //! Issue 14 #9: a bounded property-based run of schemathesis over every operation of the served
-//! OpenAPI document, against the real binary, once with an API key configured (requests carry
-//! it) and once with the default configuration (no key): no 5xx, every response as the
-//! document says (status, content type, body schema), and nothing written outside the test's
-//! temp area.
+//! OpenAPI document, against the real binary: with an API key configured and sent, with the
+//! default configuration (no key), and (shorter) with a key configured but not sent: no 5xx,
+//! every response as the document says (status, content type, body schema), and nothing
+//! written outside the test's temp area.
 //!
 //! The server runs as a subprocess whose working directory, `HOME` and `TMPDIR` are fresh
 //! folders of the temp area and whose path settings are left at their (relative) defaults, so
@@ -11,8 +11,8 @@
 //!
 //! schemathesis comes from `LIGHTRAG_TEST_SCHEMATHESIS` (set by `scripts/test`, which installs
 //! a pinned version into a venv) or that venv's default place; a missing fuzzer fails the test.
-//! Bounds: `LIGHTRAG_FUZZ_MAX_EXAMPLES` examples per operation (default 20) and
-//! `LIGHTRAG_FUZZ_MAX_TIME` seconds per run (default 60); `LIGHTRAG_FUZZ_SEED` (default 14).
+//! Bounds: `LIGHTRAG_FUZZ_MAX_EXAMPLES` examples per operation (default 20; 5 for the run
+//! without the key) and `LIGHTRAG_FUZZ_MAX_TIME` seconds per run (default 60; 30); `LIGHTRAG_FUZZ_SEED` (default 14).
 //! Checks: no 5xx, documented status codes, content types and response bodies, and invalid
 //! input (per the document) refused with a 4xx.
 
@@ -208,6 +208,8 @@ struct Figures {
     operations: BTreeSet<String>,
     statuses: BTreeMap<u16, usize>,
     server_errors: Vec<String>,
+    /// (path, status) of every answer.
+    answered: Vec<(String, u16)>,
     duration: Duration,
 }
 
@@ -238,16 +240,37 @@ fn matches_template(tpl: &str, path: &str) -> bool {
             .all(|(t, p)| (t.starts_with('{') && t.ends_with('}')) || t == p)
 }
 
-fn run_fuzzer(area: &Area, server: &Server, key: Option<&str>, label: &str) -> (Figures, String) {
+/// How one run is made.
+struct Run<'a> {
+    label: &'a str,
+    /// `LIGHTRAG_API_KEY` of the server.
+    configured: Option<&'a str>,
+    /// Whether requests carry it.
+    send_key: bool,
+    /// Default bounds (examples per operation, seconds).
+    max_examples: u32,
+    max_time: u32,
+}
+
+fn run_fuzzer(area: &Area, server: &Server, run: &Run<'_>) -> (Figures, String) {
+    let (label, key) = (run.label, run.configured.filter(|_| run.send_key));
+    // The document, read with the key when the server has one; handed to schemathesis as a
+    // file, so a run without the key still knows every operation.
     let doc: Value = {
-        let headers: Vec<(&str, &str)> = key.map(|k| ("X-API-Key", k)).into_iter().collect();
+        let headers: Vec<(&str, &str)> = run
+            .configured
+            .map(|k| ("X-API-Key", k))
+            .into_iter()
+            .collect();
         let r = get(&server.url("/api/v1/openapi.json"), &headers);
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
     };
+    let doc_file = area.fuzzer.join(format!("{label}-openapi.json"));
+    std::fs::write(&doc_file, serde_json::to_vec(&doc).unwrap()).unwrap();
     let har = area.fuzzer.join(format!("{label}.har"));
-    let max_examples: u32 = env_or("LIGHTRAG_FUZZ_MAX_EXAMPLES", 20);
-    let max_time: u32 = env_or("LIGHTRAG_FUZZ_MAX_TIME", 60);
+    let max_examples: u32 = env_or("LIGHTRAG_FUZZ_MAX_EXAMPLES", run.max_examples);
+    let max_time: u32 = env_or("LIGHTRAG_FUZZ_MAX_TIME", run.max_time);
     let seed: u64 = env_or("LIGHTRAG_FUZZ_SEED", 14);
     let mut c = Command::new(schemathesis());
     c.current_dir(&area.fuzzer)
@@ -255,7 +278,9 @@ fn run_fuzzer(area: &Area, server: &Server, key: Option<&str>, label: &str) -> (
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_HOOKS", "")
         .arg("run")
-        .arg(server.url("/api/v1/openapi.json"))
+        .arg(&doc_file)
+        .arg("--url")
+        .arg(server.url(""))
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection",
@@ -317,6 +342,7 @@ fn run_fuzzer(area: &Area, server: &Server, key: Option<&str>, label: &str) -> (
             .next()
             .unwrap_or("");
         f.requests += 1;
+        f.answered.push((path.to_owned(), status));
         *f.statuses.entry(status).or_default() += 1;
         if status >= 500 {
             f.server_errors.push(format!("{method} {url} → {status}"));
@@ -328,12 +354,9 @@ fn run_fuzzer(area: &Area, server: &Server, key: Option<&str>, label: &str) -> (
             f.operations.insert(format!("{method} {tpl}"));
         }
     }
-    // schemathesis never calls the schema's own URL as an operation (it loaded it, and the
-    // test fetched it above).
     let all: BTreeSet<String> = tpls
         .iter()
         .flat_map(|(t, ms)| ms.iter().map(move |m| format!("{m} {t}")))
-        .filter(|op| op != "GET /api/v1/openapi.json")
         .collect();
     let missed: Vec<&String> = all.difference(&f.operations).collect();
     assert!(
@@ -343,7 +366,8 @@ fn run_fuzzer(area: &Area, server: &Server, key: Option<&str>, label: &str) -> (
     (f, text)
 }
 
-fn fuzz(key: Option<&str>, label: &str) {
+fn fuzz(run: &Run<'_>) {
+    let (label, key) = (run.label, run.configured);
     let st = schemathesis();
     let area = Area::new();
     let canary_before = listing(&area.canary);
@@ -367,7 +391,7 @@ fn fuzz(key: Option<&str>, label: &str) {
         .unwrap();
     assert_eq!(r.status(), 201, "seed recovery point");
 
-    let (f, report) = run_fuzzer(&area, &server, key, label);
+    let (f, report) = run_fuzzer(&area, &server, run);
     drop(server);
     eprintln!(
         "fuzz {label} (schemathesis {}): {} requests, {} operations, {:.1} s, statuses {:?}",
@@ -396,6 +420,20 @@ fn fuzz(key: Option<&str>, label: &str) {
         f.server_errors
     );
     assert!(f.requests >= 200, "{label}: only {} requests", f.requests);
+    if key.is_some() && !run.send_key {
+        // Without the key nothing under /api/v1 gets through: 401, then 429 for the address.
+        let through: Vec<_> = f
+            .answered
+            .iter()
+            .filter(|(path, status)| {
+                path.starts_with("/api/v1/") && ![401, 403, 429].contains(status)
+            })
+            .collect();
+        assert!(
+            through.is_empty(),
+            "{label}: answered without the key: {through:?}"
+        );
+    }
 
     // Nothing written outside the temp area: the canary is unchanged, and the server wrote
     // nothing to HOME or TMPDIR (its defaults all land in its own folder).
@@ -415,11 +453,36 @@ fn fuzz(key: Option<&str>, label: &str) {
 /// With `LIGHTRAG_API_KEY` configured; every request carries it.
 #[test]
 fn fuzz_every_operation_with_the_api_key() {
-    fuzz(Some(API_KEY), "with-key");
+    fuzz(&Run {
+        label: "with-key",
+        configured: Some(API_KEY),
+        send_key: true,
+        max_examples: 20,
+        max_time: 60,
+    });
 }
 
 /// The default configuration: no API key, loopback only.
 #[test]
 fn fuzz_every_operation_without_a_key() {
-    fuzz(None, "without-key");
+    fuzz(&Run {
+        label: "without-key",
+        configured: None,
+        send_key: false,
+        max_examples: 20,
+        max_time: 60,
+    });
+}
+
+/// A server with a key, requests without it: only the guard answers (401, then 429 for the
+/// address), and those answers must be documented too. Short: no handler is reached.
+#[test]
+fn fuzz_every_operation_of_a_keyed_server_without_the_key() {
+    fuzz(&Run {
+        label: "keyed-server-anonymous",
+        configured: Some(API_KEY),
+        send_key: false,
+        max_examples: 5,
+        max_time: 30,
+    });
 }
