@@ -19,6 +19,8 @@ mod child;
 mod cli;
 #[path = "e2e/dashboard.rs"]
 mod dashboard;
+#[path = "e2e/fuzz.rs"]
+mod fuzz;
 #[path = "e2e/health_cost.rs"]
 mod health_cost;
 #[path = "e2e/kill9.rs"]
@@ -38,6 +40,8 @@ mod openapi;
 mod outage;
 #[path = "e2e/parity.rs"]
 mod parity;
+#[path = "e2e/peer_security.rs"]
+mod peer_security;
 #[path = "e2e/plan.rs"]
 mod plan;
 #[path = "e2e/probes.rs"]

@@ -79,6 +79,15 @@ pub fn test_config(dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
         ("LIGHTRAG_RECOVERY_DB_URL".into(), db),
         ("LIGHTRAG_WORKING_DIR".into(), work),
         ("LIGHTRAG_BACKUP_STORAGE".into(), backups),
+        // Defaults relative to the process's folder would land outside the test's directory.
+        (
+            "LIGHTRAG_REPLICA_DIR".into(),
+            dir.join("lightrag_replica").display().to_string(),
+        ),
+        (
+            "LIGHTRAG_REPLICATION_SECRET_KEY_FILE".into(),
+            dir.join("recovery.db.key").display().to_string(),
+        ),
     ];
     vars.extend(
         extra

@@ -8,7 +8,9 @@
 //!    that rebinds its own DNS name to 127.0.0.1 sends its own name as `Host` and is refused
 //!    (403). With a key, `LIGHTRAG_ALLOWED_HOSTS` (when set) is the allow-list.
 //! 3. **API key** (when configured; paths in `LIGHTRAG_WHITELIST_PATHS` are open): missing →
-//!    401, wrong → 403. Failures are counted per client address: after [`MAX_FAILURES`] in
+//!    401, wrong → 403. The peer receive routes (`/api/v1/replication/receive`, `…/receive/…`)
+//!    take `LIGHTRAG_REPLICATION_RECEIVE_KEY` or the API key; the receive key opens nothing
+//!    else: presented anywhere else (whitelisted paths included) it gets 403. Failures are counted per client address: after [`MAX_FAILURES`] in
 //!    [`FAILURE_WINDOW`] the address gets 429 with `Retry-After` (its keys are not even
 //!    compared) until the window ends. Each failure increments `lightrag_auth_failures_total`
 //!    and is logged at WARN with target `security` (address, path, reason; never the key).
@@ -54,6 +56,15 @@ const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]"];
 
 /// The prefix of the peer replication upload, the one route that takes a binary body.
 const RECEIVE_OBJECTS: &str = "/api/v1/replication/receive/objects/";
+
+/// Whether `path` is one of the peer receive routes (the only ones the receive key opens):
+/// [`lightrag_replication::RECEIVE_PATH`] itself or below it, on a segment boundary (the
+/// router's scope matches the same way; a percent-encoded variant of the prefix does not
+/// route there and is treated as any other path).
+pub(crate) fn is_receive_path(path: &str) -> bool {
+    path.strip_prefix(lightrag_replication::RECEIVE_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 /// The guard middleware (cheap to clone; one instance shared by all workers, so the failure
 /// table is per server).
@@ -116,13 +127,57 @@ impl Guard {
         let c = &self.inner.config;
         check_preflight(req.method(), req.headers())?;
         check_host(req, c)?;
-        if let Some(expected) = c.api_key.as_ref().filter(|_| !c.is_whitelisted(req.path())) {
-            self.check_key(req, expected.expose())?;
+        let path = req.path();
+        let receive_key = c.replication_receive_key.as_ref().map(|k| k.expose());
+        let api_key = c.api_key.as_ref().map(|k| k.expose());
+        if is_receive_path(path) {
+            // The receive key, or the admin key (peers set up before the receive key existed).
+            let accepted: Vec<&str> = receive_key.into_iter().chain(api_key).collect();
+            if !accepted.is_empty() && !c.is_whitelisted(path) {
+                self.check_key(req, &accepted)?;
+            }
+        } else {
+            if let Some(rk) = receive_key {
+                self.refuse_receive_key_elsewhere(req, rk)?;
+            }
+            if let Some(expected) = api_key.filter(|_| !c.is_whitelisted(path)) {
+                self.check_key(req, &[expected])?;
+            }
         }
-        check_content_type(req.method(), req.path(), req.headers())
+        check_content_type(req.method(), path, req.headers())
     }
 
-    fn check_key(&self, req: &ServiceRequest, expected: &str) -> Result<(), Refusal> {
+    /// The receive key presented outside the receive routes: 403, logged at WARN (`security`)
+    /// and counted in `lightrag_auth_failures_total{reason="invalid"}` (a leaked receive key
+    /// probing the admin API). It does not count towards the per-address block: that limits
+    /// guessing, and this key was not guessed (blocking would also stop the peer's own uploads).
+    fn refuse_receive_key_elsewhere(
+        &self,
+        req: &ServiceRequest,
+        receive_key: &str,
+    ) -> Result<(), Refusal> {
+        if !presented_key(req.headers()).is_some_and(|k| keys_match(k, receive_key)) {
+            return Ok(());
+        }
+        let client = req.peer_addr().map(|a| client_key(a.ip()));
+        lightrag_monitoring::record::record_auth_failure("invalid");
+        tracing::warn!(
+            target: "security",
+            client = %client.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+            method = %req.method(),
+            path = %req.path(),
+            reason = "receive_key_scope",
+            "The replication receive key was presented outside the receive routes"
+        );
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the replication receive key (LIGHTRAG_REPLICATION_RECEIVE_KEY) only authorises /api/v1/replication/receive/*; use LIGHTRAG_API_KEY for this route",
+        ))
+    }
+
+    /// The presented key must match one of `expected` (each compared in constant time).
+    fn check_key(&self, req: &ServiceRequest, expected: &[&str]) -> Result<(), Refusal> {
         let client = req.peer_addr().map(|a| client_key(a.ip()));
         let now = Instant::now();
         let limiter = &self.inner.limiter;
@@ -148,7 +203,7 @@ impl Guard {
                     "this endpoint needs the API key in the X-API-Key header or as Authorization: Bearer <key>",
                 ),
             ),
-            Some(k) if !keys_match(k, expected) => (
+            Some(k) if !expected.iter().fold(false, |ok, e| keys_match(k, e) | ok) => (
                 "invalid",
                 Refusal::new(
                     StatusCode::FORBIDDEN,
@@ -577,6 +632,27 @@ mod tests {
             &[("content-type", "application/octet-stream")]
         ));
         assert!(ok(Method::DELETE, upload, &[]));
+    }
+
+    #[test]
+    fn receive_routes_are_matched_on_a_segment_boundary() {
+        for p in [
+            "/api/v1/replication/receive",
+            "/api/v1/replication/receive/status",
+            "/api/v1/replication/receive/objects/data/ab/cd",
+        ] {
+            assert!(is_receive_path(p), "{p}");
+        }
+        for p in [
+            "/api/v1/replication/receiver",
+            "/api/v1/replication/receive%2Fstatus",
+            "/api/v1/replication/targets",
+            "/api/v1/replication",
+            "/health",
+            "/api/v1/replication/receiv%65/status",
+        ] {
+            assert!(!is_receive_path(p), "{p}");
+        }
     }
 
     #[test]

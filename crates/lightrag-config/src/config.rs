@@ -184,7 +184,7 @@ pub const VARIABLES: &[VariableDoc] = &[
     var(
         "LIGHTRAG_REPLICA_DIR",
         "./lightrag_replica",
-        "Where this server stores replicas that peer lightrag-ops servers send it (needs LIGHTRAG_API_KEY)",
+        "Where this server stores replicas that peer lightrag-ops servers send it (needs LIGHTRAG_REPLICATION_RECEIVE_KEY or LIGHTRAG_API_KEY)",
     ),
     var(
         "LIGHTRAG_RECOVERY_DB_URL",
@@ -343,6 +343,27 @@ pub const VARIABLES: &[VariableDoc] = &[
         "text",
         "Log output: text or json (filter with RUST_LOG)",
     ),
+    // ---- Peer replication security (issue 14 #2) ----
+    var(
+        "LIGHTRAG_REPLICATION_RECEIVE_KEY",
+        "",
+        "Secret: a receive-only key for peers sending replicas to this server; it authorises /api/v1/replication/receive/* and nothing else (at least 16 characters; give it to the sending server as the peer target's api_key instead of LIGHTRAG_API_KEY)",
+    ),
+    var(
+        "LIGHTRAG_REPLICATION_RECEIVE_KEY_FILE",
+        "",
+        "File holding the receive-only key (instead of LIGHTRAG_REPLICATION_RECEIVE_KEY)",
+    ),
+    var(
+        "LIGHTRAG_REPLICATION_ALLOW_HTTP",
+        "false",
+        "Allow peer targets at plain http:// URLs other than loopback (the peer's key then crosses the network in cleartext; prefer https://)",
+    ),
+    var(
+        "LIGHTRAG_REPLICATION_SECRET_KEY_FILE",
+        "",
+        "File holding the key that encrypts replication target secrets in the catalog (created 0600 on first use); default: beside a SQLite catalog (`<catalog>.key`), `./lightrag_recovery.key` with PostgreSQL",
+    ),
 ];
 
 /// Log output format.
@@ -471,6 +492,14 @@ pub struct Config {
     pub event_log_retention: Duration,
     /// `LIGHTRAG_LOG_FORMAT`.
     pub log_format: LogFormat,
+    // ---- Peer replication security (issue 14 #2) ----
+    /// `LIGHTRAG_REPLICATION_RECEIVE_KEY` or the content of
+    /// `LIGHTRAG_REPLICATION_RECEIVE_KEY_FILE`: authorises the peer receive routes only.
+    pub replication_receive_key: Option<Secret>,
+    /// `LIGHTRAG_REPLICATION_ALLOW_HTTP`: peer targets may use `http://` beyond loopback.
+    pub replication_allow_http: bool,
+    /// `LIGHTRAG_REPLICATION_SECRET_KEY_FILE` (`None`: the default beside the catalog).
+    pub replication_secret_key_file: Option<PathBuf>,
     /// Where each variable's value came from (variables not listed: their default).
     pub sources: BTreeMap<&'static str, ValueSource>,
 }
@@ -702,8 +731,30 @@ impl Config {
                     _ => Err("expected text or json".to_owned()),
                 }
             }),
+            // ---- Peer replication security (issue 14 #2) ----
+            replication_receive_key: r.secret(
+                "LIGHTRAG_REPLICATION_RECEIVE_KEY",
+                "LIGHTRAG_REPLICATION_RECEIVE_KEY_FILE",
+                MIN_KEY_CHARS,
+                "generate one with `openssl rand -hex 32` and set LIGHTRAG_REPLICATION_RECEIVE_KEY or LIGHTRAG_REPLICATION_RECEIVE_KEY_FILE",
+            ),
+            replication_allow_http: r.get("LIGHTRAG_REPLICATION_ALLOW_HTTP", parse_bool),
+            replication_secret_key_file: r.get(
+                "LIGHTRAG_REPLICATION_SECRET_KEY_FILE",
+                optional_path,
+            ),
             sources: BTreeMap::new(),
         };
+        // ---- Peer replication security (issue 14 #2) ----
+        if let (Some(receive), Some(api)) = (&cfg.replication_receive_key, &cfg.api_key)
+            && crate::constant_time_eq(receive.expose().as_bytes(), api.expose().as_bytes())
+        {
+            r.errors.push(InvalidVariable {
+                variable: "LIGHTRAG_REPLICATION_RECEIVE_KEY",
+                value: "***".to_owned(),
+                reason: "equals LIGHTRAG_API_KEY; the receive-only key must be a different secret (else it would open every route): generate one with `openssl rand -hex 32`".to_owned(),
+            });
+        }
         if r.errors.is_empty() {
             Ok(Config {
                 sources: r.sources,

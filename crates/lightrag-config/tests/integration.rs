@@ -514,3 +514,52 @@ fn allowed_hosts_are_validated() {
     let c = Config::from_vars([("LIGHTRAG_ALLOWED_HOSTS", "*")]).unwrap();
     assert_eq!(c.allowed_hosts, ["*"]);
 }
+
+/// Issue 14 #2: the receive-only key is held to the API key's rules (at least 16 characters,
+/// from the variable or a file, never echoed) and must differ from the API key.
+#[test]
+fn replication_receive_key_is_validated() {
+    let err = Config::from_vars([("LIGHTRAG_REPLICATION_RECEIVE_KEY", "short-recv")]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "LIGHTRAG_REPLICATION_RECEIVE_KEY=\"***\": too short; expected at least 16 characters"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("short-recv"), "{text}");
+    let same = "the-same-key-0123456789";
+    let err = Config::from_vars([
+        ("LIGHTRAG_API_KEY", same),
+        ("LIGHTRAG_REPLICATION_RECEIVE_KEY", same),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("equals LIGHTRAG_API_KEY"), "{err}");
+    assert!(!err.to_string().contains(same), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("receive.key");
+    std::fs::write(&file, "receive-key-from-file-0123\n").unwrap();
+    let file = file.display().to_string();
+    let c = Config::from_vars([
+        ("LIGHTRAG_API_KEY", "admin-key-0123456789"),
+        ("LIGHTRAG_REPLICATION_RECEIVE_KEY_FILE", file.as_str()),
+        ("LIGHTRAG_REPLICATION_ALLOW_HTTP", "true"),
+        (
+            "LIGHTRAG_REPLICATION_SECRET_KEY_FILE",
+            "/var/lib/lightrag-ops/targets.key",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.replication_receive_key.unwrap().expose(),
+        "receive-key-from-file-0123"
+    );
+    assert!(c.replication_allow_http);
+    assert_eq!(
+        c.replication_secret_key_file.as_deref(),
+        Some(std::path::Path::new("/var/lib/lightrag-ops/targets.key"))
+    );
+    let d = Config::default();
+    assert!(d.replication_receive_key.is_none() && !d.replication_allow_http);
+    assert!(d.replication_secret_key_file.is_none());
+}

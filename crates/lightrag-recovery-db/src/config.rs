@@ -47,6 +47,15 @@ impl DbConfig {
             ..Self::default()
         }
     }
+
+    /// The SQLite file the URL names (`None` for PostgreSQL or an invalid URL): where files
+    /// that belong beside the catalog go (the target secret key).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match parse_url(&self.url, self.connect_timeout) {
+            Ok(DbLocation::Sqlite { path }) => Some(path),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for DbConfig {

@@ -90,9 +90,12 @@ impl r2d2::CustomizeConnection<DbConn, ConnectionError> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> std::result::Result<(), ConnectionError> {
         if let DbConn::Sqlite(c) = conn {
             // busy_timeout first, so switching to WAL waits for a concurrent opener.
+            // secure_delete: freed space is zeroed, so a replication target secret rewritten
+            // sealed (an older version stored it in plain text) leaves no copy in the file.
             c.batch_execute(&format!(
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA secure_delete = ON;",
                 self.busy_timeout_ms
             ))
             .map_err(ConnectionError::CouldntSetupConfiguration)?;

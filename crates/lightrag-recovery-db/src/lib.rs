@@ -76,7 +76,7 @@ pub use crate::replication::{
     get_replication_state, get_replication_target, get_replication_target_by_name,
     get_replication_target_secret, list_replication_states, list_replication_targets,
     record_replication_target_health, record_sync_failure, record_sync_success,
-    update_replication_target, upsert_replication_state,
+    set_replication_target_secret, update_replication_target, upsert_replication_state,
 };
 pub use crate::types::{
     BackupStatus, BackupTrigger, ComponentType, EventKind, GraphSource, HealthStatus,

@@ -237,6 +237,35 @@ pub fn get_replication_target_secret(
     })
 }
 
+/// Replaces a target's stored secret without touching anything else (`updated_at` included):
+/// for re-encoding a secret at rest (sealing a plain-text row). On SQLite the write-ahead log
+/// is then checkpointed and truncated (best effort: it waits for no reader), so the old text
+/// does not linger in `-wal` frames; the connections' `secure_delete` zeroes it in the main
+/// file. [`RecoveryDbError::NotFound`] if the target is absent.
+pub fn set_replication_target_secret(
+    conn: &mut DbConn,
+    id: &str,
+    secret: Option<&str>,
+) -> Result<()> {
+    if let Some(s) = secret {
+        check_text("replication target secret", s)?;
+    }
+    let n = diesel::update(replication_targets::table.find(id))
+        .set(replication_targets::secret.eq(secret))
+        .execute(conn)
+        .map_err(|e| RecoveryDbError::from_diesel(TARGET, e))?;
+    if n == 0 {
+        return Err(RecoveryDbError::not_found(TARGET, id));
+    }
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection as _;
+        if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
+            tracing::debug!(error = %e, "WAL checkpoint after re-encoding a target secret failed");
+        }
+    }
+    Ok(())
+}
+
 /// Targets ordered by name; `enabled` filters when set.
 pub fn list_replication_targets(
     conn: &mut DbConn,

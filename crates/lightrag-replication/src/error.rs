@@ -56,7 +56,7 @@ pub enum ReplicationError {
     },
     /// The peer rejected the API key (HTTP 401/403).
     #[error(
-        "peer {url} rejected the API key (HTTP {status}); set the target's secret to the peer's LIGHTRAG_API_KEY"
+        "peer {url} rejected the API key (HTTP {status}); set the target's api_key to the peer's LIGHTRAG_REPLICATION_RECEIVE_KEY (or its LIGHTRAG_API_KEY)"
     )]
     Unauthenticated {
         /// Peer base URL.
@@ -88,6 +88,15 @@ pub enum ReplicationError {
     SourceChanged {
         /// How many objects vanished.
         count: u64,
+    },
+    /// The key file sealing target secrets cannot be read or created, or a stored secret does
+    /// not open with it.
+    #[error("replication target secret key {}: {message}", path.display())]
+    SecretKey {
+        /// The key file (`LIGHTRAG_REPLICATION_SECRET_KEY_FILE`).
+        path: std::path::PathBuf,
+        /// What is wrong and what to do.
+        message: String,
     },
     /// The sync was stopped by the test hook or a cancellation.
     #[error("sync interrupted after {sent} objects; run it again to resume")]

@@ -36,6 +36,7 @@ mod keys;
 mod lag;
 mod peer;
 mod receiver;
+mod secrets;
 mod state;
 mod store;
 mod sync;
@@ -46,7 +47,10 @@ pub use failover::{open_target_repository, target_snapshots};
 pub use health::{HealthOptions, TargetHealth, check_target_health, record_target_health};
 pub use keys::snapshot_time_ms;
 pub use lag::{BackoffPolicy, lag_ms};
-pub use peer::{HaveRequest, HaveResponse, ListedObject, PeerClient, PeerStorage, RECEIVE_PATH};
+pub use peer::{
+    ALLOW_HTTP_SETTING, HaveRequest, HaveResponse, ListedObject, PeerClient, PeerStorage,
+    RECEIVE_PATH,
+};
 pub use receiver::{
     Accepted, CONTENT_HASH_HEADER, DEFAULT_MAX_OBJECT_BYTES, Receiver, ReceiverStatus,
     api_key_matches, content_hash, free_bytes,

@@ -42,9 +42,37 @@ pub struct ListedObject {
     pub size: u64,
 }
 
-/// Accept a peer base URL: `http://` or `https://`, a host, optional port and path; no
-/// credentials (`user:pass@`), query or fragment. Returns it without a trailing `/`.
-pub fn validate_peer_url(url: &str) -> Result<String> {
+/// The setting that lets peer targets use plain `http://` beyond loopback.
+pub const ALLOW_HTTP_SETTING: &str = "LIGHTRAG_REPLICATION_ALLOW_HTTP";
+
+/// Whether `host` (an authority without credentials, port allowed) names this machine's
+/// loopback interface: `localhost`, `127.0.0.0/8` or `[::1]`.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, _)) => {
+                return h
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|a| a.is_loopback());
+            }
+            None => return false,
+        }
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// Accept a peer base URL: `https://`, or `http://` to a loopback host (`localhost`,
+/// `127.0.0.0/8`, `[::1]`) — any `http://` host only with `allow_http`
+/// ([`ALLOW_HTTP_SETTING`]): the peer's key travels in every request, so plain HTTP across a
+/// network hands it to anyone on the path. A host, optional port and path; no credentials
+/// (`user:pass@`), query or fragment. Returns it without a trailing `/`. Every way to define
+/// or open a peer target (API, CLI, stored targets at sync time) goes through this check.
+pub fn validate_peer_url(url: &str, allow_http: bool) -> Result<String> {
     let bad = |why: &str| {
         ReplicationError::invalid(
             "peer url",
@@ -87,6 +115,14 @@ pub fn validate_peer_url(url: &str) -> Result<String> {
         return Err(bad("dot segments are not allowed in the path"));
     }
     ureq::http::Uri::try_from(url).map_err(|e| bad(&format!("not a valid URI ({e})")))?;
+    if url.starts_with("http://") && !allow_http && !is_loopback_authority(authority) {
+        return Err(ReplicationError::invalid(
+            "peer url",
+            format!(
+                "`{url}` is plain http:// to a host that is not loopback: the peer's key would cross the network in cleartext. Use https://, or set {ALLOW_HTTP_SETTING}=true on this (sending) server to allow it"
+            ),
+        ));
+    }
     Ok(url.trim_end_matches('/').to_owned())
 }
 
@@ -122,10 +158,21 @@ impl std::fmt::Debug for PeerClient {
 }
 
 impl PeerClient {
-    /// A client for the peer at `base_url` (validated by [`validate_peer_url`]). `timeout`
-    /// bounds each request (connect + transfer).
+    /// A client for the peer at `base_url` (validated by [`validate_peer_url`]: `https://`, or
+    /// `http://` to loopback). `timeout` bounds each request (connect + transfer).
     pub fn new(base_url: &str, api_key: Option<String>, timeout: Duration) -> Result<Self> {
-        let base = validate_peer_url(base_url)?;
+        Self::with_http_policy(base_url, api_key, timeout, false)
+    }
+
+    /// [`PeerClient::new`], accepting `http://` to any host when `allow_http`
+    /// ([`ALLOW_HTTP_SETTING`]).
+    pub fn with_http_policy(
+        base_url: &str,
+        api_key: Option<String>,
+        timeout: Duration,
+        allow_http: bool,
+    ) -> Result<Self> {
+        let base = validate_peer_url(base_url, allow_http)?;
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -480,12 +527,12 @@ mod tests {
     #[test]
     fn peer_urls() {
         assert_eq!(
-            validate_peer_url("http://127.0.0.1:9622/").unwrap(),
+            validate_peer_url("http://127.0.0.1:9622/", false).unwrap(),
             "http://127.0.0.1:9622"
         );
-        validate_peer_url("https://standby.example.com").unwrap();
-        validate_peer_url("https://standby.example.com/ops").unwrap();
-        validate_peer_url("http://[::1]:9622").unwrap();
+        validate_peer_url("https://standby.example.com", false).unwrap();
+        validate_peer_url("https://standby.example.com/ops", false).unwrap();
+        validate_peer_url("http://[::1]:9622", false).unwrap();
         for bad in [
             "ftp://x",
             "file:///etc/passwd",
@@ -498,7 +545,42 @@ mod tests {
             "http://host/../x",
             "host:9622",
         ] {
-            assert!(validate_peer_url(bad).is_err(), "{bad}");
+            assert!(validate_peer_url(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    /// Issue 14 #2: plain http:// is for loopback peers only, unless the operator allows it.
+    #[test]
+    fn plain_http_is_refused_beyond_loopback_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:9622",
+            "http://127.8.9.10",
+            "http://localhost:9622/ops",
+            "http://LOCALHOST",
+            "http://[::1]:9622",
+            "https://10.0.0.5:9622",
+            "https://standby.example.com",
+        ] {
+            validate_peer_url(ok, false).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for remote in [
+            "http://10.0.0.5:9622",
+            "http://standby.example.com",
+            "http://localhost.example.com:9622",
+            "http://128.0.0.1",
+            "http://[::2]:9622",
+            "http://[::ffff:10.0.0.1]",
+            "http://0.0.0.0:9622",
+        ] {
+            let err = validate_peer_url(remote, false)
+                .expect_err(remote)
+                .to_string();
+            assert!(err.contains(ALLOW_HTTP_SETTING), "{remote}: {err}");
+            assert!(err.contains("https://"), "{remote}: {err}");
+            validate_peer_url(remote, true).unwrap_or_else(|e| panic!("{remote}: {e}"));
+            // The client (used for stored targets at sync time) applies the same rule.
+            assert!(PeerClient::new(remote, None, Duration::from_secs(1)).is_err());
+            PeerClient::with_http_policy(remote, None, Duration::from_secs(1), true).unwrap();
         }
     }
 

@@ -12,11 +12,12 @@ use lightrag_recovery_db::{
     DbConn, NewReplicationTarget, Page, ReplicationTarget, ReplicationTargetUpdate, TargetKind,
     create_replication_target, delete_replication_target, get_replication_target,
     get_replication_target_by_name, get_replication_target_secret, list_replication_targets,
-    update_replication_target,
+    set_replication_target_secret, update_replication_target,
 };
 
 use crate::error::{ReplicationError, Result};
 use crate::peer::{PeerClient, validate_peer_url};
+use crate::secrets::{SecretKey, is_sealed};
 use crate::store::{DirectoryTarget, ReplicaStore};
 
 /// Where a target is. `Debug` never shows the API key or credentials; deserialisable (for
@@ -216,8 +217,8 @@ fn check_credentials(credentials: &BTreeMap<String, String>) -> Result<()> {
 }
 
 impl TargetSpec {
-    /// Validated (kind, url, secret) as stored in the DB.
-    fn to_row(&self) -> Result<(TargetKind, String, Option<String>)> {
+    /// Validated (kind, url, secret in plain text); `allow_http` as in [`validate_peer_url`].
+    fn to_row(&self, allow_http: bool) -> Result<(TargetKind, String, Option<String>)> {
         match self {
             TargetSpec::Directory { path } => Ok((TargetKind::Path, validate_dir(path)?, None)),
             TargetSpec::ObjectStore { url, credentials } => {
@@ -244,7 +245,11 @@ impl TargetSpec {
                         "must be non-empty without control characters",
                     ));
                 }
-                Ok((TargetKind::Peer, validate_peer_url(url)?, api_key.clone()))
+                Ok((
+                    TargetKind::Peer,
+                    validate_peer_url(url, allow_http)?,
+                    api_key.clone(),
+                ))
             }
         }
     }
@@ -279,19 +284,36 @@ impl std::fmt::Debug for TargetChanges {
     }
 }
 
-/// Define a target. The id is generated (`tgt-<16 hex>`).
+/// A secret as it is stored: sealed under the key of `opts.secret_key_file` (created on first
+/// use), or as given when no key file is configured.
+fn seal_for_storage(
+    opts: &TargetOpenOptions,
+    target_id: &str,
+    plain: Option<String>,
+) -> Result<Option<String>> {
+    match (plain, &opts.secret_key_file) {
+        (Some(p), Some(path)) => Ok(Some(SecretKey::load_or_create(path)?.seal(target_id, &p))),
+        (plain, _) => Ok(plain),
+    }
+}
+
+/// Define a target. The id is generated (`tgt-<16 hex>`). A peer URL is checked against
+/// `opts.allow_http`; the secret is sealed with `opts.secret_key_file`.
 pub fn create_target(
     conn: &mut DbConn,
     name: &str,
     spec: &TargetSpec,
     enabled: bool,
+    opts: &TargetOpenOptions,
 ) -> Result<ReplicationTarget> {
     validate_target_name(name)?;
-    let (kind, url, secret) = spec.to_row()?;
+    let (kind, url, secret) = spec.to_row(opts.allow_http)?;
+    let id = format!("tgt-{}", random_hex(8));
+    let secret = seal_for_storage(opts, &id, secret)?;
     Ok(create_replication_target(
         conn,
         &NewReplicationTarget {
-            id: format!("tgt-{}", random_hex(8)),
+            id,
             name: name.to_owned(),
             kind,
             url,
@@ -301,11 +323,13 @@ pub fn create_target(
     )?)
 }
 
-/// Change a target (validated against its kind).
+/// Change a target (validated against its kind; a peer URL against `opts.allow_http`; a new
+/// secret sealed with `opts.secret_key_file`).
 pub fn update_target(
     conn: &mut DbConn,
     id: &str,
     changes: &TargetChanges,
+    opts: &TargetOpenOptions,
 ) -> Result<ReplicationTarget> {
     let current = get_replication_target(conn, id)?;
     if let Some(n) = &changes.name {
@@ -314,7 +338,7 @@ pub fn update_target(
     let url = match (&changes.location, current.kind) {
         (None, _) => None,
         (Some(l), TargetKind::Path) => Some(validate_dir(Path::new(l))?),
-        (Some(l), TargetKind::Peer) => Some(validate_peer_url(l)?),
+        (Some(l), TargetKind::Peer) => Some(validate_peer_url(l, opts.allow_http)?),
         (Some(l), _) => Some(validate_object_store_url(l)?),
     };
     if changes.api_key.is_some() && current.kind != TargetKind::Peer {
@@ -332,12 +356,24 @@ pub fn update_target(
     if let Some(c) = &changes.credentials {
         check_credentials(c)?;
     }
+    if let Some(Some(k)) = &changes.api_key
+        && (k.is_empty() || k.chars().any(|c| c.is_control()))
+    {
+        return Err(ReplicationError::invalid(
+            "peer api key",
+            "must be non-empty without control characters",
+        ));
+    }
     let secret = match (&changes.api_key, &changes.credentials) {
-        (Some(k), _) => Some(k.clone()),
+        (Some(k), _) => Some(seal_for_storage(opts, &current.id, k.clone())?),
         (None, Some(c)) if c.is_empty() => Some(None),
-        (None, Some(c)) => Some(Some(serde_json::to_string(c).map_err(|e| {
-            ReplicationError::invalid("object-store credentials", e.to_string())
-        })?)),
+        (None, Some(c)) => Some(seal_for_storage(
+            opts,
+            &current.id,
+            Some(serde_json::to_string(c).map_err(|e| {
+                ReplicationError::invalid("object-store credentials", e.to_string())
+            })?),
+        )?),
         (None, None) => None,
     };
     Ok(update_replication_target(
@@ -383,7 +419,7 @@ pub fn find_target(conn: &mut DbConn, id_or_name: &str) -> Result<ReplicationTar
     }
 }
 
-/// How targets are opened.
+/// How targets are defined and opened.
 #[derive(Debug, Clone)]
 pub struct TargetOpenOptions {
     /// Bound on each peer request (connect + transfer).
@@ -391,6 +427,15 @@ pub struct TargetOpenOptions {
     /// Endpoint, region, TLS and retry settings for object-store targets (credentials come
     /// from the target's secret, else from the environment).
     pub object_store: ObjectStoreOptions,
+    /// Peer targets may use `http://` to hosts other than loopback
+    /// (`LIGHTRAG_REPLICATION_ALLOW_HTTP`; default `false`): checked when a target is defined,
+    /// moved and opened.
+    pub allow_http: bool,
+    /// The key file sealing target secrets in the catalog
+    /// (`LIGHTRAG_REPLICATION_SECRET_KEY_FILE`; created 0600 on the first secret written).
+    /// `None` stores secrets as given (embedding programs that protect the catalog otherwise);
+    /// the server and the CLI always set it.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for TargetOpenOptions {
@@ -398,8 +443,60 @@ impl Default for TargetOpenOptions {
         TargetOpenOptions {
             timeout: Duration::from_secs(300),
             object_store: ObjectStoreOptions::default(),
+            allow_http: false,
+            secret_key_file: None,
         }
     }
+}
+
+/// A stored target's secret in plain text. A sealed secret needs `opts.secret_key_file`; a
+/// plain-text row (written before secrets were sealed) is sealed in place when a key file is
+/// configured (the row's `updated_at` is left as it is).
+fn target_secret(
+    conn: &mut DbConn,
+    target: &ReplicationTarget,
+    opts: &TargetOpenOptions,
+) -> Result<Option<String>> {
+    let Some(stored) = get_replication_target_secret(conn, &target.id)?.secret else {
+        return Ok(None);
+    };
+    if is_sealed(&stored) {
+        let Some(path) = &opts.secret_key_file else {
+            return Err(ReplicationError::Target {
+                target: target.name.clone(),
+                message: "its secret is sealed, and no secret key file is configured (LIGHTRAG_REPLICATION_SECRET_KEY_FILE)".to_owned(),
+            });
+        };
+        let Some(key) = SecretKey::load(path)? else {
+            return Err(ReplicationError::SecretKey {
+                path: path.clone(),
+                message: format!(
+                    "the file is missing, so the secret of target `{}` cannot be opened; restore the file, or set the target's secret again",
+                    target.name
+                ),
+            });
+        };
+        return key
+            .open(&target.id, &stored)
+            .map(Some)
+            .ok_or_else(|| ReplicationError::SecretKey {
+                path: path.clone(),
+                message: format!(
+                    "the secret of target `{}` does not open with this key (another key file, or a damaged row); set the target's secret again",
+                    target.name
+                ),
+            });
+    }
+    if let Some(path) = &opts.secret_key_file {
+        let sealed = SecretKey::load_or_create(path)?.seal(&target.id, &stored);
+        set_replication_target_secret(conn, &target.id, Some(&sealed))?;
+        tracing::info!(
+            target: "security",
+            target_name = %target.name,
+            "Sealed a replication target secret stored in plain text by an older version"
+        );
+    }
+    Ok(Some(stored))
 }
 
 fn open_object_store(
@@ -431,27 +528,33 @@ pub fn open_target(
     match target.kind {
         TargetKind::Path => Ok(Arc::new(DirectoryTarget::new(&target.url))),
         TargetKind::Peer => {
-            let secret = get_replication_target_secret(conn, &target.id)?;
-            Ok(Arc::new(PeerClient::new(
+            let secret = target_secret(conn, target, opts)?;
+            Ok(Arc::new(PeerClient::with_http_policy(
                 &target.url,
-                secret.secret,
+                secret,
                 opts.timeout,
+                opts.allow_http,
             )?))
         }
         _ => {
-            let secret = get_replication_target_secret(conn, &target.id)?;
-            open_object_store(&target.url, secret.secret.as_deref(), opts)
+            let secret = target_secret(conn, target, opts)?;
+            open_object_store(&target.url, secret.as_deref(), opts)
         }
     }
 }
 
 /// Open a target from a spec without the DB (CLI `--to PATH|URL`).
 pub fn open_spec(spec: &TargetSpec, opts: &TargetOpenOptions) -> Result<Arc<dyn ReplicaStore>> {
-    let (_, url, secret) = spec.to_row()?;
+    let (_, url, secret) = spec.to_row(opts.allow_http)?;
     match spec {
         TargetSpec::Directory { .. } => Ok(Arc::new(DirectoryTarget::new(url))),
         TargetSpec::ObjectStore { .. } => open_object_store(&url, secret.as_deref(), opts),
-        TargetSpec::Peer { .. } => Ok(Arc::new(PeerClient::new(&url, secret, opts.timeout)?)),
+        TargetSpec::Peer { .. } => Ok(Arc::new(PeerClient::with_http_policy(
+            &url,
+            secret,
+            opts.timeout,
+            opts.allow_http,
+        )?)),
     }
 }
 
@@ -511,7 +614,7 @@ mod tests {
             "AWS_ACCESS_KEY_ID",
         ] {
             let err = spec(&[(key, "http://attacker.example")])
-                .to_row()
+                .to_row(false)
                 .expect_err(key);
             let msg = err.to_string();
             assert!(msg.contains("not a credential key"), "{key}: {msg}");
@@ -526,7 +629,7 @@ mod tests {
             ("aws_secret_access_key", "s3cret"),
             ("aws_session_token", "tok"),
         ])
-        .to_row()
+        .to_row(false)
         .unwrap();
         assert!(secret.unwrap().contains("aws_session_token"));
         for key in ALLOWED_CREDENTIAL_KEYS {

@@ -798,7 +798,13 @@ impl Service {
         if restrict_paths && let TargetSpec::Directory { path } = spec {
             allowed_target_path(&self.config.replication_path_roots, path)?;
         }
-        let t = lightrag_replication::create_target(&mut *self.db.conn()?, name, spec, enabled)?;
+        let t = lightrag_replication::create_target(
+            &mut *self.db.conn()?,
+            name,
+            spec,
+            enabled,
+            &settings::target_open_options(&self.config),
+        )?;
         if let Some(m) = &self.metrics {
             for g in self.catalog_graph_ids().unwrap_or_default() {
                 m.register_target(&g, &t.name);
@@ -839,7 +845,10 @@ impl Service {
             ..TargetChanges::default()
         };
         Ok(lightrag_replication::update_target(
-            &mut c, &target.id, &changes,
+            &mut c,
+            &target.id,
+            &changes,
+            &settings::target_open_options(&self.config),
         )?)
     }
 

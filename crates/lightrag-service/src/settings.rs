@@ -109,11 +109,32 @@ pub fn health_options(c: &Config) -> lightrag_recovery::HealthOptions {
     }
 }
 
-/// How replication targets are opened (object-store targets use the `LIGHTRAG_S3_*` settings).
+/// How replication targets are defined and opened: object-store targets use the
+/// `LIGHTRAG_S3_*` settings, peer URLs `LIGHTRAG_REPLICATION_ALLOW_HTTP`, and secrets are sealed
+/// with [`target_secret_key_file`].
 pub fn target_open_options(c: &Config) -> lightrag_replication::TargetOpenOptions {
     lightrag_replication::TargetOpenOptions {
         object_store: object_store_options(c),
+        allow_http: c.replication_allow_http,
+        secret_key_file: Some(target_secret_key_file(c)),
         ..lightrag_replication::TargetOpenOptions::default()
+    }
+}
+
+/// The key file sealing replication target secrets: `LIGHTRAG_REPLICATION_SECRET_KEY_FILE`, else
+/// `<catalog>.key` beside a SQLite catalog, else `./lightrag_recovery.key` (PostgreSQL). Never
+/// inside the catalog, so a copy of the catalog (file, dump, replica) does not reveal secrets.
+pub fn target_secret_key_file(c: &Config) -> PathBuf {
+    if let Some(p) = &c.replication_secret_key_file {
+        return p.clone();
+    }
+    match lightrag_recovery_db::DbConfig::new(c.recovery_db_url.expose()).sqlite_path() {
+        Some(db) => {
+            let mut name = db.file_name().unwrap_or_default().to_os_string();
+            name.push(".key");
+            db.with_file_name(name)
+        }
+        None => PathBuf::from("./lightrag_recovery.key"),
     }
 }
 
@@ -139,10 +160,12 @@ pub fn retention_policy(c: &Config) -> RetentionPolicy {
     }
 }
 
-/// The receiver of peer replicas (`LIGHTRAG_REPLICA_DIR`); `None` without an API key, since
-/// the receive routes must be authenticated.
+/// The receiver of peer replicas (`LIGHTRAG_REPLICA_DIR`); `None` without a receive key or an
+/// API key, since the receive routes must be authenticated.
 pub(crate) fn receiver(c: &Config) -> Option<Arc<lightrag_replication::Receiver>> {
-    c.api_key.as_ref()?;
+    if c.replication_receive_key.is_none() && c.api_key.is_none() {
+        return None;
+    }
     if let Err(e) = std::fs::create_dir_all(&c.replica_dir) {
         tracing::warn!(dir = %c.replica_dir.display(), error = %e, "Cannot create LIGHTRAG_REPLICA_DIR; receiving replicas will fail");
     }

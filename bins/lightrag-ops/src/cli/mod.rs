@@ -227,6 +227,21 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
             "LIGHTRAG_LOG_FORMAT",
             format!("{:?}", c.log_format).to_lowercase(),
         ),
+        // ---- Peer replication security (issue 14 #2) ----
+        (
+            "LIGHTRAG_REPLICATION_RECEIVE_KEY",
+            secret(&c.replication_receive_key),
+        ),
+        (
+            "LIGHTRAG_REPLICATION_ALLOW_HTTP",
+            c.replication_allow_http.to_string(),
+        ),
+        (
+            "LIGHTRAG_REPLICATION_SECRET_KEY_FILE",
+            lightrag_service::settings::target_secret_key_file(c)
+                .display()
+                .to_string(),
+        ),
     ];
     // TLS, under the variables that named the files: LIGHTRAG_SSL_* or LightRAG's SSL_*.
     match &c.tls {

@@ -29,7 +29,7 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
     post,
     path = "/api/v1/graphs/{id}/backups",
     tag = "backups",
-    params(("id" = String, Path, description = "graph id"), ("wait" = Option<bool>, Query, description = "Answer when the job has finished (200) instead of 202 at once")),
+    params(("id" = String, Path, description = "graph id", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"), ("wait" = Option<bool>, Query, description = "Answer when the job has finished (200) instead of 202 at once")),
     responses(
         (status = 200, description = "With ?wait=true: the finished job; `result` holds the operation's report", body = lightrag_service::JobView),
         (status = 202, description = "Job started; poll the Location (/api/v1/jobs/{id})", body = lightrag_service::JobView),

@@ -95,9 +95,9 @@ pub(crate) struct RegisterGraph {
 #[post("/api/v1/graphs")]
 pub(crate) async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterGraph>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: RegisterGraph = super::from_object(body.into_inner())?;
     let svc = state.service.clone();
     let graph = blocking(move || svc.register_graph(&body.id, body.path.as_deref())).await?;
     Ok(HttpResponse::Created().json(graph))
@@ -107,7 +107,7 @@ pub(crate) async fn register(
     get,
     path = "/api/v1/graphs/{id}",
     tag = "graphs",
-    params(("id" = String, Path, description = "graph id")),
+    params(("id" = String, Path, description = "graph id", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")),
     responses(
         (status = 200, description = "The graph", body = lightrag_recovery_db::Graph),
         (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
@@ -134,7 +134,7 @@ pub(crate) async fn get_one(
     delete,
     path = "/api/v1/graphs/{id}",
     tag = "graphs",
-    params(("id" = String, Path, description = "graph id")),
+    params(("id" = String, Path, description = "graph id", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")),
     responses(
         (status = 204, description = "Forgotten"),
         (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),

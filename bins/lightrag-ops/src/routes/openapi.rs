@@ -72,7 +72,7 @@ use super::*;
         lightrag_recovery::ValidationReport,
         lightrag_replication::SyncOutcome,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &GuardResponses),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub(crate) struct ApiDoc;
@@ -91,6 +91,50 @@ impl utoipa::Modify for Security {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers the guard (`crate::guard`) can give on any `/api/v1` route besides the ones each
+/// route lists: 429 once an address has failed authentication too often (its requests are
+/// refused, whatever the route, until the window ends). Found by the fuzzer running without
+/// the key against a keyed server: every route answered an undocumented 429.
+struct GuardResponses;
+
+impl utoipa::Modify for GuardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(
+                                    "Too many failed authentications from this address (Retry-After says when to retry)",
+                                )
+                                .content(
+                                    "application/json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                    });
+            }
+        }
     }
 }
 

@@ -50,9 +50,9 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
 pub(crate) async fn create_point(
     state: web::Data<AppState>,
     q: web::Query<WaitQuery>,
-    body: web::Json<CreatePointRequest>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    let req = body.into_inner();
+    let req: CreatePointRequest = super::from_object(body.into_inner())?;
     let svc = state.service.clone();
     if req.fresh_backup {
         return run_job(&state, "recovery_point", None, q.wait, move |_| {
@@ -290,9 +290,9 @@ pub(crate) struct RestoreBody {
 pub(crate) async fn restore_snapshot(
     state: web::Data<AppState>,
     q: web::Query<WaitQuery>,
-    body: web::Json<RestoreBody>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: RestoreBody = super::from_object(body.into_inner())?;
     let req = RestoreRequest {
         snapshot_id: body.snapshot_id,
         in_place: body.in_place,

@@ -107,9 +107,9 @@ pub(crate) struct NewTarget {
 #[post("/api/v1/replication/targets")]
 pub(crate) async fn create_target(
     state: web::Data<AppState>,
-    body: web::Json<NewTarget>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: NewTarget = super::from_object(body.into_inner())?;
     let svc = state.service.clone();
     let t = blocking(move || {
         svc.create_target(&body.name, &body.spec, body.enabled.unwrap_or(true), true)
@@ -175,9 +175,9 @@ pub(crate) struct TargetPatch {
 pub(crate) async fn update_target(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<TargetPatch>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = body.into_inner();
+    let p: TargetPatch = super::from_object(body.into_inner())?;
     let svc = state.service.clone();
     let id = id.into_inner();
     let update = TargetUpdate {
@@ -313,12 +313,12 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 
 // ----- Peer receive protocol -------------------------------------------------------------
 
-/// The receiver, or 403 when this server cannot receive (no API key configured: the receive
-/// routes would be open to anyone).
+/// The receiver, or 403 when this server cannot receive (neither a receive key nor an API key
+/// configured: the receive routes would be open to anyone).
 fn receiver(state: &AppState) -> Result<Arc<Receiver>, ApiError> {
     state.receiver().cloned().ok_or_else(|| {
         ApiError::Forbidden(
-            "this server does not receive replicas: set LIGHTRAG_API_KEY (peers must authenticate)"
+            "this server does not receive replicas: set LIGHTRAG_REPLICATION_RECEIVE_KEY (peers must authenticate; give that key to the sending server)"
                 .to_owned(),
         )
     })
@@ -355,10 +355,10 @@ async fn receive_list(
 
 async fn receive_have(
     state: web::Data<AppState>,
-    body: web::Json<HaveRequest>,
+    body: web::Json<super::JsonObject>,
 ) -> Result<HttpResponse, ApiError> {
     let r = receiver(&state)?;
-    let keys = body.into_inner().keys;
+    let keys = super::from_object::<HaveRequest>(body.into_inner())?.keys;
     if keys.len() > 10_000 {
         return Err(ApiError::BadRequest(
             "at most 10000 keys per request".to_owned(),

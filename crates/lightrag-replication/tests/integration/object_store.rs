@@ -83,6 +83,7 @@ impl S3 {
                 max_backoff: Duration::from_millis(200),
                 ..ObjectStoreOptions::default()
             },
+            ..TargetOpenOptions::default()
         }
     }
 }

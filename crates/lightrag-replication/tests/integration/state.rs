@@ -1,6 +1,7 @@
 //! Targets and replication state in the recovery DB: CRUD, outcomes, lag while a target is
 //! down, back-off, persistence across a pool reopen (SQLite and PostgreSQL).
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ fn target_crud(backend: BackendKind) {
             path: "/mnt/replica/".into(),
         },
         true,
+        &TargetOpenOptions::default(),
     )
     .unwrap();
     assert_eq!(
@@ -69,7 +71,14 @@ fn target_crud(backend: BackendKind) {
         api_key: Some("s3cret".into()),
     };
     assert!(!format!("{spec:?}").contains("s3cret"));
-    let peer = create_target(&mut conn, "standby", &spec, true).unwrap();
+    let peer = create_target(
+        &mut conn,
+        "standby",
+        &spec,
+        true,
+        &TargetOpenOptions::default(),
+    )
+    .unwrap();
     assert_eq!(peer.url, "https://standby.example:9622");
     assert!(peer.has_secret);
     assert!(!serde_json::to_string(&peer).unwrap().contains("s3cret"));
@@ -82,7 +91,8 @@ fn target_crud(backend: BackendKind) {
                     url: bad.into(),
                     api_key: None
                 },
-                true
+                true,
+                &TargetOpenOptions::default()
             )
             .is_err()
         );
@@ -94,7 +104,8 @@ fn target_crud(backend: BackendKind) {
             &TargetSpec::Directory {
                 path: "relative/dir".into()
             },
-            true
+            true,
+            &TargetOpenOptions::default()
         )
         .is_err()
     );
@@ -103,17 +114,35 @@ fn target_crud(backend: BackendKind) {
             &mut conn,
             "bad name!",
             &TargetSpec::Directory { path: "/x".into() },
-            true
+            true,
+            &TargetOpenOptions::default()
         )
         .is_err()
+    );
+    let to_plain_http = TargetChanges {
+        location: Some("http://10.0.0.2:9622".into()),
+        enabled: Some(false),
+        ..TargetChanges::default()
+    };
+    // Plain http:// beyond loopback only when the operator allows it (issue 14 #2).
+    let err = update_target(
+        &mut conn,
+        &peer.id,
+        &to_plain_http,
+        &TargetOpenOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("LIGHTRAG_REPLICATION_ALLOW_HTTP"),
+        "{err}"
     );
     let upd = update_target(
         &mut conn,
         &peer.id,
-        &TargetChanges {
-            location: Some("http://10.0.0.2:9622".into()),
-            enabled: Some(false),
-            ..TargetChanges::default()
+        &to_plain_http,
+        &TargetOpenOptions {
+            allow_http: true,
+            ..TargetOpenOptions::default()
         },
     )
     .unwrap();
@@ -128,7 +157,8 @@ fn target_crud(backend: BackendKind) {
             &TargetChanges {
                 api_key: Some(Some("k".into())),
                 ..TargetChanges::default()
-            }
+            },
+            &TargetOpenOptions::default()
         )
         .is_err()
     );
@@ -139,7 +169,8 @@ fn target_crud(backend: BackendKind) {
             &TargetChanges {
                 location: Some("gopher://x".into()),
                 ..TargetChanges::default()
-            }
+            },
+            &TargetOpenOptions::default()
         )
         .is_err()
     );
@@ -170,6 +201,7 @@ fn directory_lag_and_state_survive_restart(backend: BackendKind) {
             path: replica.clone(),
         },
         true,
+        &TargetOpenOptions::default(),
     )
     .unwrap();
     let out = sync_and_record(
@@ -303,6 +335,7 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
             api_key: Some(KEY.into()),
         },
         true,
+        &TargetOpenOptions::default(),
     )
     .unwrap();
 
@@ -404,6 +437,7 @@ fn peer_killed_mid_sync_resumes(backend: BackendKind) {
             api_key: Some(Some("wrong".into())),
             ..TargetChanges::default()
         },
+        &TargetOpenOptions::default(),
     )
     .unwrap();
     let target = find_target(&mut db.conn().unwrap(), &target.id).unwrap();
@@ -442,6 +476,7 @@ fn forgotten_grace_is_persisted(backend: BackendKind) {
             path: tmp.path().join("replica"),
         },
         true,
+        &TargetOpenOptions::default(),
     )
     .unwrap();
     let t0: i64 = 1_800_000_000_000;
@@ -483,7 +518,188 @@ fn forgotten_grace_is_persisted(backend: BackendKind) {
     assert_eq!(on_target["g"], vec![s2]);
 }
 
+/// Issue 14 #2: peer targets at plain http:// to another host are refused when defined
+/// (whatever the caller) and when a stored one is opened, unless allowed.
+fn plain_http_peers_are_refused_unless_allowed(backend: BackendKind) {
+    let t = TestDb::new(backend);
+    let mut conn = t.db().conn().unwrap();
+    let remote = TargetSpec::Peer {
+        url: "http://192.0.2.10:9622".into(),
+        api_key: Some("receive-key-0123456789".into()),
+    };
+    let err = create_target(&mut conn, "remote", &remote, true, &open_opts(1)).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("LIGHTRAG_REPLICATION_ALLOW_HTTP"), "{msg}");
+    assert!(!msg.contains("receive-key"), "{msg}");
+    assert!(
+        list_targets(&mut conn, None).unwrap().is_empty(),
+        "nothing stored"
+    );
+    // Loopback and https are fine; so is http when allowed.
+    for (name, url) in [
+        ("local", "http://127.0.0.1:9622"),
+        ("tls", "https://192.0.2.10:9622"),
+    ] {
+        let spec = TargetSpec::Peer {
+            url: url.into(),
+            api_key: None,
+        };
+        create_target(&mut conn, name, &spec, true, &open_opts(1)).unwrap();
+    }
+    let allow = TargetOpenOptions {
+        allow_http: true,
+        ..open_opts(1)
+    };
+    let stored = create_target(&mut conn, "remote", &remote, true, &allow).unwrap();
+    // A stored plain-http target (allowed once, or made by an older version) is refused at
+    // sync time when the setting is off again: its key is never sent.
+    let err = open_target(&mut conn, &stored, &open_opts(1)).expect_err("refused");
+    assert!(
+        err.to_string().contains("LIGHTRAG_REPLICATION_ALLOW_HTTP"),
+        "{err}"
+    );
+    open_target(&mut conn, &stored, &allow).unwrap();
+}
+
+/// Issue 14 #2: target secrets are sealed in the catalog with a key kept beside it (0600),
+/// never readable from the catalog alone; rows stored in plain text by an older version keep
+/// working and are sealed when next read; a missing key file or another key is a clear error.
+fn target_secrets_are_sealed_at_rest(backend: BackendKind) {
+    let t = TestDb::new(backend);
+    let tmp = tempfile::tempdir().unwrap();
+    let standby_dir = tmp.path().join("standby");
+    let peer = TestPeer::start(&standby_dir, KEY, 0);
+    let key_file = tmp.path().join("secrets.key");
+    let opts = TargetOpenOptions {
+        secret_key_file: Some(key_file.clone()),
+        ..open_opts(10)
+    };
+    let db = t.connect();
+    let mut conn = db.conn().unwrap();
+    let target = create_target(
+        &mut conn,
+        "standby",
+        &TargetSpec::Peer {
+            url: peer.base.clone(),
+            api_key: Some(KEY.into()),
+        },
+        true,
+        &opts,
+    )
+    .unwrap();
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the key file is private");
+    let raw = lightrag_recovery_db::get_replication_target_secret(&mut conn, &target.id)
+        .unwrap()
+        .secret
+        .unwrap();
+    assert!(raw.starts_with("lrs1:"), "sealed: {raw:.12}");
+    assert!(!raw.contains(KEY));
+    // Object-store credentials are sealed the same way.
+    let os = create_target(
+        &mut conn,
+        "bucket",
+        &TargetSpec::ObjectStore {
+            url: "s3://bucket/replica".into(),
+            credentials: [(
+                "aws_secret_access_key".to_owned(),
+                "AWS-SECRET-1234".to_owned(),
+            )]
+            .into(),
+        },
+        true,
+        &opts,
+    )
+    .unwrap();
+    let raw_os = lightrag_recovery_db::get_replication_target_secret(&mut conn, &os.id)
+        .unwrap()
+        .secret
+        .unwrap();
+    assert!(raw_os.starts_with("lrs1:") && !raw_os.contains("AWS-SECRET"));
+    // The sealed secret opens: the peer accepts the key.
+    let store = open_target(&mut conn, &target, &opts).unwrap();
+    assert!(store.status().is_ok());
+
+    // A row written in plain text (as before this change) still works, and is sealed when read.
+    lightrag_recovery_db::create_replication_target(
+        &mut conn,
+        &lightrag_recovery_db::NewReplicationTarget {
+            id: "tgt-legacy".into(),
+            name: "legacy".into(),
+            kind: TargetKind::Peer,
+            url: peer.base.clone(),
+            secret: Some(KEY.into()),
+            enabled: true,
+        },
+    )
+    .unwrap();
+    let legacy = find_target(&mut conn, "legacy").unwrap();
+    let store = open_target(&mut conn, &legacy, &opts).unwrap();
+    assert!(store.status().is_ok(), "the plain-text row still opens");
+    let raw = lightrag_recovery_db::get_replication_target_secret(&mut conn, "tgt-legacy")
+        .unwrap()
+        .secret
+        .unwrap();
+    assert!(
+        raw.starts_with("lrs1:") && !raw.contains(KEY),
+        "sealed on read"
+    );
+    assert_eq!(
+        find_target(&mut conn, "legacy").unwrap().updated_at,
+        legacy.updated_at,
+        "sealing is not a change of the target"
+    );
+    let store = open_target(&mut conn, &legacy, &opts).unwrap();
+    assert!(store.status().is_ok(), "and opens sealed");
+
+    // Reading the catalog alone reveals no secret: every file of a SQLite catalog.
+    if let Some(path) = t.config.sqlite_path() {
+        drop(conn);
+        drop(db);
+        let dir = path.parent().unwrap();
+        // The test's own pool (`t.db`) stays open, as a running server's would.
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let file = entry.unwrap().path();
+            let bytes = std::fs::read(&file).unwrap();
+            for secret in [KEY, "AWS-SECRET-1234"] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds the secret {secret:?} in clear",
+                    file.display()
+                );
+            }
+        }
+    }
+    let db = t.connect();
+    let mut conn = db.conn().unwrap();
+
+    // Without the key file, or with another key, the secret cannot be opened: a clear error.
+    let other = TargetOpenOptions {
+        secret_key_file: Some(tmp.path().join("other.key")),
+        ..open_opts(10)
+    };
+    let err = open_target(&mut conn, &target, &other).expect_err("missing key");
+    assert!(err.to_string().contains("other.key"), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+    create_target(
+        &mut conn,
+        "make-other-key",
+        &TargetSpec::Peer {
+            url: peer.base.clone(),
+            api_key: Some("x".into()),
+        },
+        true,
+        &other,
+    )
+    .unwrap();
+    let err = open_target(&mut conn, &target, &other).expect_err("wrong key");
+    assert!(err.to_string().contains("does not open"), "{err}");
+    assert!(!err.to_string().contains(KEY), "{err}");
+}
+
 crate::both_backends!(
+    plain_http_peers_are_refused_unless_allowed,
+    target_secrets_are_sealed_at_rest,
     forgotten_grace_is_persisted,
     target_crud,
     directory_lag_and_state_survive_restart,
