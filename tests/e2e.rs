@@ -19,6 +19,8 @@ mod cli;
 mod dashboard;
 #[path = "e2e/kill9.rs"]
 mod kill9;
+#[path = "e2e/lightrag_real.rs"]
+mod lightrag_real;
 #[path = "e2e/malformed.rs"]
 mod malformed;
 #[path = "e2e/metrics.rs"]
