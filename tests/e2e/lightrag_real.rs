@@ -61,7 +61,11 @@ fn run_py(py: &Path, args: &[&str], log: &Path, limit: Duration) -> String {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = reader.join().unwrap();
-    assert!(status.success(), "{args:?} failed ({status}):\n{}", tail(log));
+    assert!(
+        status.success(),
+        "{args:?} failed ({status}):\n{}",
+        tail(log)
+    );
     out
 }
 
@@ -97,15 +101,22 @@ fn real_lightrag_inserts_are_backed_up_on_change_and_consistent_snapshots_hold_o
     let root = dir.path().to_owned();
     let work = root.join("rag_storage");
     let trace = root.join("trace.jsonl");
-    let (work_s, trace_s) = (
-        work.display().to_string(),
-        trace.display().to_string(),
-    );
+    let (work_s, trace_s) = (work.display().to_string(), trace.display().to_string());
     let driver = script("driver.py").display().to_string();
     // The graph exists before the server starts (the watcher watches the graphs it knows).
     run_py(
         &py,
-        &[&driver, "--working-dir", &work_s, "--workspace", "lr", "--docs", "0:1", "--trace", &trace_s],
+        &[
+            &driver,
+            "--working-dir",
+            &work_s,
+            "--workspace",
+            "lr",
+            "--docs",
+            "0:1",
+            "--trace",
+            &trace_s,
+        ],
         &root.join("seed.log"),
         Duration::from_secs(60),
     );
@@ -128,9 +139,21 @@ fn real_lightrag_inserts_are_backed_up_on_change_and_consistent_snapshots_hold_o
     run_py(
         &py,
         &[
-            &driver, "--working-dir", &work_s, "--workspace", "lr", "--docs", "1:31",
-            "--trace", &trace_s, "--llm-delay", "0.02", "--embed-delay", "0.15",
-            "--pauses", "0.05,0.6,0.05,0.05,1.2",
+            &driver,
+            "--working-dir",
+            &work_s,
+            "--workspace",
+            "lr",
+            "--docs",
+            "1:31",
+            "--trace",
+            &trace_s,
+            "--llm-delay",
+            "0.02",
+            "--embed-delay",
+            "0.15",
+            "--pauses",
+            "0.05,0.6,0.05,0.05,1.2",
         ],
         &root.join("driver.log"),
         Duration::from_secs(150),
@@ -207,11 +230,8 @@ fn real_lightrag_inserts_are_backed_up_on_change_and_consistent_snapshots_hold_o
         let id = b["snapshot_id"].as_str().unwrap();
         let c = consistent(&s, b);
         summary.push(format!(
-            "{} consistent={c:?} state={} doc={} violations={}",
-            &id[..12.min(id.len())],
-            r["state"],
-            r["state_doc"],
-            r["violations"]
+            "{id} consistent={c:?} state={} doc={} violations={}",
+            r["state"], r["state_doc"], r["violations"]
         ));
         if r["opened"] != true {
             failures.push(format!("{id}: LightRAG cannot open it: {}", r["error"]));
