@@ -13,10 +13,14 @@ mod auth;
 mod browser;
 #[path = "e2e/change.rs"]
 mod change;
+#[path = "e2e/child.rs"]
+mod child;
 #[path = "e2e/cli.rs"]
 mod cli;
 #[path = "e2e/dashboard.rs"]
 mod dashboard;
+#[path = "e2e/health_cost.rs"]
+mod health_cost;
 #[path = "e2e/kill9.rs"]
 mod kill9;
 #[path = "e2e/lightrag_real.rs"]
@@ -47,3 +51,5 @@ mod replication;
 mod repo_cli;
 #[path = "e2e/shutdown.rs"]
 mod shutdown;
+#[path = "e2e/tls.rs"]
+mod tls;

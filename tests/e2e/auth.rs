@@ -76,8 +76,12 @@ fn whitelisted_paths_stay_open() {
     // /health is whitelisted by default: whatever it answers, it is not an auth error.
     let r = get(&s.url("/health"), &[]);
     assert!(r.status != 401 && r.status != 403, "{r:?}");
-    // Open, but without the key it shows statuses only.
-    let anon = get(&s.url("/health"), &[("Accept", "application/json")]).json();
+    // Open, but without the key it shows statuses only (503 `starting` until the health
+    // worker's first report: anonymous requests never run a check themselves).
+    let anon = crate::common::eventually(30, || {
+        let r = get(&s.url("/health"), &[("Accept", "application/json")]);
+        (r.status == 200).then(|| r.json())
+    });
     assert_eq!(anon["limited"], true, "{anon}");
     assert!(anon["scheduler"].as_array().unwrap().is_empty(), "{anon}");
     let full = get(

@@ -58,6 +58,8 @@ fn a_settled_change_is_backed_up_and_a_burst_makes_one_snapshot() {
     touch(&f, 1);
     let first = eventually(30, || backups(&s).first().cloned());
     assert_eq!(first["trigger"], "scheduled", "{first}");
+    // The watcher waited for the save to settle: the snapshot is save-consistent.
+    assert_eq!(first["consistent"], true, "{first}");
     let id = first["snapshot_id"].as_str().unwrap().to_owned();
     let detail = get(&s.url(&format!("/api/v1/backups/{id}")), &[]).json();
     assert!(
@@ -87,4 +89,14 @@ fn a_settled_change_is_backed_up_and_a_burst_makes_one_snapshot() {
         .unwrap();
     assert_eq!(w["last_ok"], true, "{w}");
     assert_eq!(w["detail"], "0 graph(s) with uncaptured changes", "{w}");
+
+    // A workspace created after start-up is watched too: its first save is backed up.
+    let new_ws = s.dir().join("rag_storage/late_workspace");
+    copy_fixture("adamaslan-dickens", &new_ws);
+    let late = eventually(30, || {
+        get(&s.url("/api/v1/backups?graph_id=late_workspace"), &[]).json()["backups"]
+            .as_array()
+            .and_then(|b| b.first().cloned())
+    });
+    assert_eq!(late["trigger"], "scheduled", "{late}");
 }

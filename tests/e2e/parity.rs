@@ -71,7 +71,9 @@ fn cli_with(dir: &Path, catalog: &str, args: &[&str]) -> Value {
     let out = c.output().unwrap();
     assert!(
         out.status.success(),
-        "lightrag-ops {args:?}: {}",
+        "lightrag-ops {args:?} ended with {}: stdout {} stderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)

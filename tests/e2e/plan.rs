@@ -152,12 +152,11 @@ fn health_check_integration() {
         )
         .json();
         let n = e["events"].as_array().unwrap().len();
-        let last_healthy = e["events"].as_array().unwrap().last().is_some_and(|l| {
-            l["message"]
-                .as_str()
-                .unwrap()
-                .contains("OFFLINE -> HEALTHY")
-        });
+        let last_healthy = e["events"]
+            .as_array()
+            .unwrap()
+            .last()
+            .is_some_and(|l| l["message"].as_str().unwrap().contains("-> HEALTHY"));
         (n >= 4 && last_healthy).then_some(e)
     });
     let mut msgs: Vec<String> = ev["events"]
@@ -172,6 +171,11 @@ fn health_check_integration() {
         .is_some_and(|m| m.contains("unknown -> DEGRADED"))
     {
         msgs.remove(0);
+    }
+    // A check between the folder's return and the end of the fresh backup (which waits for
+    // the folder to settle) sees it back but with an old backup.
+    if let Some(i) = msgs.iter().position(|m| m.contains("OFFLINE -> DEGRADED")) {
+        msgs.remove(i);
     }
     assert_eq!(msgs.len(), 4, "{msgs:#?}");
     for (m, to) in msgs

@@ -146,10 +146,47 @@ fn backup_list_verify_restore_diff_on_real_fixtures() {
     assert_eq!(nodes["a"], 111);
     assert_eq!(nodes["delta"], 1);
 
-    // Text output works too.
+    // Documents are counted as LightRAG counts them, from doc_status: a document LightRAG
+    // knows (pending) before full_docs has it counts.
+    let status = env.work().join("bingofhy/kv_store_doc_status.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&status).unwrap()).unwrap();
+    let before = v.as_object().unwrap().len() as u64;
+    v["doc-pending"] = serde_json::json!({"status": "pending", "content_summary": "x"});
+    std::fs::write(&status, serde_json::to_vec(&v).unwrap()).unwrap();
+    let third = env.ok_json(&["backup", "bingofhy"]);
+    let third_id = third[0]["snapshot"]["id"].as_str().unwrap().to_owned();
+    let d = env.ok_json(&["diff", &second_id, &third_id]);
+    let docs = d["graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "docs")
+        .unwrap_or_else(|| panic!("no docs count in {d}"));
+    assert_eq!(
+        (&docs["a"], &docs["b"]),
+        (&before.into(), &(before + 1).into()),
+        "{d}"
+    );
+
+    // Text output works too, with nouns in the right number.
     let out = env.run(&["stats"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("3 snapshots"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4 snapshots,"), "{text}");
+    assert!(text.contains("dickens: 1 snapshot,"), "{text}");
+    // The listing says whether each snapshot is save-consistent.
+    let out = env.run(&["snapshots", "bingofhy"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().next().unwrap().contains("consistent"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" yes ")).count(),
+        3,
+        "{text}"
+    );
 }
 
 #[test]

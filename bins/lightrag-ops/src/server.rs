@@ -46,6 +46,8 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
             config.host
         );
     }
+    // Before anything is bound: a key that does not fit the certificate stops start-up here.
+    let tls = config.tls.as_ref().map(tls_config).transpose()?;
     let handle = if config.metrics_enabled {
         Some(telemetry::prometheus_handle().context("installing the Prometheus recorder")?)
     } else {
@@ -83,7 +85,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
     .context("start-up task failed")??;
     let state = AppState::new(Arc::new(service));
     let api_addr = api_listener.local_addr()?;
-    let api = api_server(state.clone(), api_listener)?;
+    let api = api_server(state.clone(), api_listener, tls.clone())?;
     let (metrics_addr, metrics_server) = match (state.metrics(), metrics_listener) {
         (Some(collector), Some(listener)) => (
             Some(listener.local_addr()?),
@@ -91,6 +93,7 @@ pub async fn bind(config: Config) -> anyhow::Result<Listening> {
                 collector.clone(),
                 listener,
                 state.config.metrics_token.clone(),
+                tls,
             )?),
         ),
         _ => (None, None),
@@ -158,6 +161,7 @@ impl Listening {
 pub async fn run_server(config: Config) -> anyhow::Result<()> {
     let listening = bind(config).await?;
     tracing::info!(
+        scheme = if listening.state.config().tls.is_some() { "https" } else { "http" },
         api = %listening.api_addr,
         metrics = %listening.metrics_addr.map_or_else(|| "disabled".to_owned(), |a| a.to_string()),
         auth = listening.state.config().api_key.is_some(),
@@ -168,7 +172,63 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+/// The rustls configuration of both listeners (LIGHTRAG_SSL_CERTFILE / LIGHTRAG_SSL_KEYFILE,
+/// already read and parsed by `lightrag-config`): TLS 1.2 and 1.3 with the `ring` provider (the
+/// one crypto stack of the build), no client certificates. Fails when the key cannot sign
+/// (unsupported type) or does not belong to the certificate.
+fn tls_config(tls: &lightrag_config::TlsSettings) -> anyhow::Result<rustls::ServerConfig> {
+    let (cert_var, key_var) = (tls.source.cert_variable(), tls.source.key_variable());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = provider
+        .key_provider
+        .load_private_key(tls.private_key())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{key_var}={}: the private key cannot be used ({e}); expected an RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519 key",
+                tls.key_file.display()
+            )
+        })?;
+    let certified = rustls::sign::CertifiedKey::new(tls.cert_chain().to_vec(), key);
+    match certified.keys_match() {
+        // A key type whose public half rustls cannot derive: nothing to compare.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(rustls::Error::InconsistentKeys(_)) => bail!(
+            "{key_var}={} does not belong to the certificate {cert_var}={}: give the key the \
+             certificate was issued for (and the leaf certificate first in the chain)",
+            tls.key_file.display(),
+            tls.cert_file.display()
+        ),
+        Err(e) => bail!(
+            "{cert_var}={}: the leaf certificate is not a valid X.509 certificate ({e})",
+            tls.cert_file.display()
+        ),
+    }
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SingleCert(Arc::new(certified))));
+    Ok(config)
+}
+
+/// The one certificate, whatever name the client asks for.
+#[derive(Debug)]
+struct SingleCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for SingleCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+fn api_server(
+    state: AppState,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<Server> {
     let guard = crate::guard::Guard::new(state.config.clone());
     let data = web::Data::new(state);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
@@ -183,10 +243,12 @@ fn api_server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// The Prometheus listener (`LIGHTRAG_METRICS_HOST:LIGHTRAG_METRICS_PORT`); with
@@ -195,6 +257,7 @@ fn metrics_server(
     collector: Arc<MetricsCollector>,
     listener: TcpListener,
     token: Option<lightrag_config::Secret>,
+    tls: Option<rustls::ServerConfig>,
 ) -> anyhow::Result<Server> {
     if token.is_none() && !listener.local_addr()?.ip().is_loopback() {
         tracing::warn!(
@@ -215,10 +278,14 @@ fn metrics_server(
     })
     .workers(1)
     .disable_signals()
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(5);
+    // With TLS configured the scrape is HTTPS too (Prometheus: `scheme: https`), same
+    // certificate: the token and the metrics never cross the network in clear.
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 async fn scrape(collector: web::Data<MetricsCollector>) -> actix_web::HttpResponse {

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fastcdc::v2020::{FastCDC, Normalization};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,18 @@ pub struct BackupOptions {
     pub check_lightrag_files: bool,
     /// zstd level for this backup (default: the repository's level).
     pub compression_level: Option<i32>,
+    /// How long the graph folder must have been still for a save to count as finished
+    /// (default zero here; the service passes `LIGHTRAG_BACKUP_SETTLE`, 1 s by default). A
+    /// snapshot is *consistent* when nothing in the folder changed from before its first read
+    /// until at least this long after the folder's last change, no LightRAG temp file was
+    /// pending, and no document in doc_status was mid-save: it then holds one state LightRAG
+    /// left on disk. The backup waits out the rest of this time after reading when the folder
+    /// changed shortly before.
+    pub settle: Duration,
+    /// Whole-graph re-reads when a save overlapped the reads (default 3), each after waiting
+    /// `settle`; when every attempt overlapped one, the last is published marked not
+    /// consistent (each file in it is still whole).
+    pub consistency_retries: u32,
     /// Test hook: inject a failure. Only with the `test-hooks` feature; never deserialised:
     /// no request can reach it.
     #[cfg(any(test, feature = "test-hooks"))]
@@ -133,6 +145,8 @@ impl Default for BackupOptions {
             retry_backoff: Duration::from_millis(200),
             check_lightrag_files: true,
             compression_level: None,
+            settle: Duration::ZERO,
+            consistency_retries: 3,
             #[cfg(any(test, feature = "test-hooks"))]
             failpoint: None,
             #[cfg(any(test, feature = "test-hooks"))]
@@ -155,6 +169,9 @@ pub struct SnapshotSummary {
     /// Exact when no other operation uses the same storage concurrently.
     #[serde(default)]
     pub requests: crate::storage::StorageStats,
+    /// Times the graph was read: 1, plus one per re-read because a save overlapped the reads.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// Simple glob: `*` any run of characters, `?` one character.
@@ -192,8 +209,20 @@ struct WalkEntry {
     meta: std::fs::Metadata,
 }
 
-fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result<Vec<WalkEntry>> {
+/// What one walk of the graph folder saw.
+struct Walked {
+    /// Regular files the selection keeps (LightRAG temp files included; see [`FolderState`]).
+    files: Vec<WalkEntry>,
+    /// The newest status change of the folder and every folder walked below it: creating,
+    /// renaming or deleting an entry changes its folder.
+    folders_changed: SystemTime,
+}
+
+fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result<Walked> {
     let mut out = Vec::new();
+    let root_meta =
+        std::fs::metadata(root).map_err(|e| BackupError::io("open graph directory", root, e))?;
+    let mut folders_changed = ctime_of(&root_meta);
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
         let rd = match std::fs::read_dir(&dir) {
@@ -224,6 +253,9 @@ fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result
                 .file_type()
                 .map_err(|e| BackupError::io("stat", entry.path(), e))?;
             if ft.is_dir() {
+                if let Ok(m) = entry.metadata() {
+                    folders_changed = folders_changed.max(ctime_of(&m));
+                }
                 stack.push((entry.path(), rel_path));
             } else if ft.is_file() {
                 let meta = match entry.metadata() {
@@ -243,7 +275,92 @@ fn walk(root: &Path, selection: &Selection, skipped: &mut Vec<String>) -> Result
             }
         }
     }
-    Ok(out)
+    Ok(Walked {
+        files: out,
+        folders_changed,
+    })
+}
+
+/// A file's status change time (any write, rename or chmod moves it; nothing can set it back).
+fn ctime_of(m: &std::fs::Metadata) -> SystemTime {
+    let secs = Duration::from_secs(m.ctime().unsigned_abs())
+        + Duration::from_nanos(m.ctime_nsec().unsigned_abs());
+    if m.ctime() >= 0 {
+        UNIX_EPOCH + secs
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+/// The state of a graph folder as far as save-consistency is concerned: every file the
+/// snapshot may hold with its stamp, LightRAG's pending temp files, and the newest change.
+/// Two equal states taken around the reads prove no store changed in between.
+#[derive(PartialEq, Eq)]
+struct FolderState {
+    /// (relative path, stamp), sorted by path; LightRAG temp files are in `pending` instead.
+    files: Vec<(String, Stamp)>,
+    /// LightRAG temp files (`<file>.tmp.<pid>.<tid>.<ns>`): a save is writing.
+    pending: Vec<String>,
+    /// Newest status change of any file or folder seen.
+    changed: SystemTime,
+}
+
+impl FolderState {
+    fn of(walked: &Walked) -> FolderState {
+        let mut files = Vec::new();
+        let mut pending = Vec::new();
+        let mut changed = walked.folders_changed;
+        for w in &walked.files {
+            changed = changed.max(ctime_of(&w.meta));
+            let name = w.rel.rsplit('/').next().unwrap_or(&w.rel);
+            if crate::tree::is_lightrag_temp_file(name) {
+                pending.push(w.rel.clone());
+            } else {
+                files.push((w.rel.clone(), Stamp::of(&w.meta)));
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        pending.sort();
+        FolderState {
+            files,
+            pending,
+            changed,
+        }
+    }
+
+    /// Walks `dir` now (the consistency rule sees temp files whatever the options capture).
+    fn read(dir: &Path, opts: &BackupOptions) -> Result<FolderState> {
+        let selection = Selection::new(&opts.excludes, &opts.exclude_paths, false);
+        Ok(FolderState::of(&walk(dir, &selection, &mut Vec::new())?))
+    }
+
+    /// Why the state `later` shows that a save overlapped the reads begun at `self`, if it does.
+    fn overlap(&self, later: &FolderState) -> Option<String> {
+        if let Some(t) = self.pending.first().or(later.pending.first()) {
+            return Some(format!("a LightRAG save was writing ({t} pending)"));
+        }
+        if self.files != later.files {
+            let changed = later
+                .files
+                .iter()
+                .filter(|f| !self.files.contains(f))
+                .map(|f| f.0.as_str())
+                .chain(
+                    self.files
+                        .iter()
+                        .filter(|f| !later.files.iter().any(|l| l.0 == f.0))
+                        .map(|f| f.0.as_str()),
+                )
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Some(format!("{changed} changed while the graph was read"));
+        }
+        if self.changed != later.changed {
+            return Some("the graph folder changed while it was read".into());
+        }
+        None
+    }
 }
 
 /// Files modified less than this before a read began are re-read (coarse mtime clocks).
@@ -593,12 +710,46 @@ fn pack_writer_loop(
     writer.finish()
 }
 
+/// Why the stores read are not at a save boundary, by their content: LightRAG (≥ 1.5) marks a
+/// document `processing` with `kg_write_state` `graph_mutation_started` while it writes the
+/// stores derived from it, and the folder can be still for seconds in the middle of that (the
+/// vector stores are written after their embeddings are computed).
+fn mid_save(results: &[(FileEntry, Option<StoreStats>)]) -> Option<String> {
+    results.iter().find_map(|(f, st)| {
+        let n = st.as_ref()?.docs_mid_save;
+        (n > 0).then(|| {
+            format!(
+                "LightRAG was writing the stores derived from {n} document(s) ({}: status processing, kg_write_state graph_mutation_started)",
+                f.path
+            )
+        })
+    })
+}
+
+/// What one read of the whole graph produced.
+struct ReadOutcome {
+    results: Vec<(FileEntry, Option<StoreStats>)>,
+    packs: Vec<format::IndexPack>,
+    stored: u64,
+    bytes_read: u64,
+    new_chunks: u64,
+    new_bytes: u64,
+    skipped: Vec<String>,
+    retried: Vec<String>,
+}
+
 impl Repository {
     /// Back up the graph directory `dir` as a new snapshot of `graph_id`.
     ///
     /// Chunks and packs are written first, then an index, then the manifest; only the
     /// manifest makes the snapshot visible. Backups of the same graph are serialized by a
     /// repository lock; different graphs run in parallel.
+    ///
+    /// The folder is walked before and after the reads: when a save overlapped them (a store
+    /// changed, a LightRAG temp file was pending, or the folder had not been still for
+    /// [`BackupOptions::settle`]) the whole graph is read again, up to
+    /// [`BackupOptions::consistency_retries`] times; the manifest records whether the snapshot
+    /// is consistent.
     pub fn backup(
         &self,
         graph_id: &str,
@@ -624,7 +775,7 @@ impl Repository {
             graph: graph_id.to_owned(),
         })?;
         let started = OffsetDateTime::now_utc();
-        let index = self.load_index()?;
+        let mut index = self.load_index()?;
         let parent = match &opts.parent {
             Some(p) => Some(self.snapshot(p)?),
             None => match self.manifest_keys(Some(graph_id))?.last() {
@@ -632,8 +783,202 @@ impl Repository {
                 None => None,
             },
         };
-        let mut skipped = Vec::new();
-        let mut files = walk(dir, &opts.selection(), &mut skipped)?;
+        let mut packs = Vec::new();
+        let (mut stored, mut bytes_read, mut new_chunks, mut new_bytes) = (0, 0, 0, 0);
+        let mut attempts = 0u32;
+        // Files re-read because they changed while read, over all attempts.
+        let mut retried: Vec<String> = Vec::new();
+        let (read, inconsistency) = loop {
+            attempts += 1;
+            let mut skipped = Vec::new();
+            let walked = walk(
+                dir,
+                &Selection::new(&opts.excludes, &opts.exclude_paths, false),
+                &mut skipped,
+            )?;
+            let before = FolderState::of(&walked);
+            let selection = opts.selection();
+            let files = walked
+                .files
+                .into_iter()
+                .filter(|w| {
+                    let name = w.rel.rsplit('/').next().unwrap_or(&w.rel);
+                    !selection.skips(&w.rel, name)
+                })
+                .collect();
+            let read = self.read_files(
+                ReadPlan {
+                    dir,
+                    opts,
+                    level,
+                    index: &index,
+                    parent: parent.as_ref(),
+                    progress,
+                },
+                files,
+                skipped,
+            )?;
+            // Chunks stored by an attempt are known to the next one (and indexed at the end).
+            index.add(&IndexFile {
+                packs: read.packs.clone(),
+            });
+            packs.extend(read.packs.iter().cloned());
+            for r in &read.retried {
+                if !retried.contains(r) {
+                    retried.push(r.clone());
+                }
+            }
+            stored += read.stored;
+            bytes_read += read.bytes_read;
+            new_chunks += read.new_chunks;
+            new_bytes += read.new_bytes;
+            let inconsistency = match self.overlap_after_reads(dir, opts, &before)? {
+                Some(reason) => Some(reason),
+                None => mid_save(&read.results),
+            };
+            match inconsistency {
+                Some(reason) if attempts <= opts.consistency_retries => {
+                    tracing::info!(graph = graph_id, attempt = attempts, %reason,
+                        "A save overlapped the backup; reading the graph again once it settles");
+                    progress.note(&format!("{reason}; reading the graph again"));
+                    std::thread::sleep(opts.settle.max(Duration::from_millis(50)));
+                }
+                other => break (read, other),
+            }
+        };
+        #[cfg(any(test, feature = "test-hooks"))]
+        if opts.failpoint == Some(Failpoint::BeforeIndex) {
+            return Err(BackupError::Injected("before index"));
+        }
+        // Still ours? A prune that judged this lock stale may have deleted the new packs (or
+        // chunks this backup deduplicated against): publish nothing then. One existence check
+        // per backup; the manifest follows immediately.
+        _lock.check()?;
+        if !packs.is_empty() {
+            let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
+            let body = format::encode_json(self.keys(), &key, &IndexFile { packs }, level)?;
+            self.storage.put(&key, body)?;
+        }
+        #[cfg(any(test, feature = "test-hooks"))]
+        match opts.failpoint {
+            Some(Failpoint::BeforeManifest) => {
+                return Err(BackupError::Injected("before manifest"));
+            }
+            Some(Failpoint::AbortBeforeManifest) => std::process::abort(),
+            _ => {}
+        }
+
+        let ReadOutcome {
+            mut results,
+            skipped,
+            ..
+        } = read;
+        results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        let mut summary = LightRagSummary::default();
+        let mut totals = Totals {
+            bytes_read,
+            new_chunks,
+            new_bytes,
+            new_bytes_stored: stored,
+            ..Totals::default()
+        };
+        let parent_files: BTreeMap<&str, &FileEntry> = parent
+            .iter()
+            .flat_map(|p| p.files.iter().map(|f| (f.path.as_str(), f)))
+            .collect();
+        let mut entries = Vec::with_capacity(results.len());
+        for (entry, stats) in results {
+            if let Some(s) = stats {
+                summary.stores.insert(entry.path.clone(), s);
+            }
+            totals.files += 1;
+            totals.bytes += entry.size;
+            totals.chunks += entry.chunks.len() as u64;
+            if parent_files
+                .get(entry.path.as_str())
+                .is_some_and(|p| **p == entry)
+            {
+                totals.files_unchanged += 1;
+            }
+            entries.push(entry);
+        }
+        if let Some(reason) = &inconsistency {
+            tracing::warn!(graph = graph_id, attempts, %reason,
+                "Snapshot is not save-consistent: every attempt overlapped a LightRAG save");
+        }
+        let manifest = Manifest {
+            version: FORMAT_VERSION,
+            id: format::new_snapshot_id(started),
+            graph_id: graph_id.to_owned(),
+            created_at: started,
+            parent: parent.as_ref().map(|p| p.id.clone()),
+            tags: opts.tags.clone(),
+            trigger: opts.trigger.clone(),
+            hostname: hostname(),
+            source: dir.display().to_string(),
+            files: entries,
+            totals,
+            summary,
+            consistent: Some(inconsistency.is_none()),
+            inconsistency,
+        };
+        self.write_manifest(&manifest)?;
+        progress.end();
+        tracing::info!(graph = graph_id, snapshot = %manifest.id, files = manifest.totals.files,
+            new_bytes_stored = manifest.totals.new_bytes_stored, attempts,
+            consistent = manifest.inconsistency.is_none(), "Backup finished");
+        Ok(SnapshotSummary {
+            snapshot: SnapshotInfo::from(&manifest),
+            skipped,
+            retried,
+            requests: self.storage.stats().since(&requests_before),
+            attempts,
+        })
+    }
+
+    /// After the reads that began at `before`: why a save overlapped them, or `None` when the
+    /// folder stayed as it was and had been still for `settle` (waiting out the rest of
+    /// `settle` here when it changed shortly before the reads).
+    fn overlap_after_reads(
+        &self,
+        dir: &Path,
+        opts: &BackupOptions,
+        before: &FolderState,
+    ) -> Result<Option<String>> {
+        let after = FolderState::read(dir, opts)?;
+        if let Some(reason) = before.overlap(&after) {
+            return Ok(Some(reason));
+        }
+        // Still since `changed`: a save is over once the folder has been still for `settle`
+        // (a clock behind a timestamp counts as not still yet).
+        let still = SystemTime::now()
+            .duration_since(before.changed)
+            .unwrap_or(Duration::ZERO);
+        if still >= opts.settle {
+            return Ok(None);
+        }
+        std::thread::sleep(opts.settle - still);
+        let settled = FolderState::read(dir, opts)?;
+        Ok(before
+            .overlap(&settled)
+            .map(|r| format!("{r} (within {} ms of the reads)", opts.settle.as_millis())))
+    }
+
+    /// Reads `files` into chunks and packs (one attempt; publishes nothing).
+    fn read_files(
+        &self,
+        plan: ReadPlan<'_>,
+        mut files: Vec<WalkEntry>,
+        skipped: Vec<String>,
+    ) -> Result<ReadOutcome> {
+        let ReadPlan {
+            dir,
+            opts,
+            level,
+            index,
+            parent,
+            progress,
+        } = plan;
         files.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
         let total_bytes = files.iter().map(|f| f.size).sum();
         progress.begin("backup", files.len() as u64, total_bytes);
@@ -644,10 +989,10 @@ impl Repository {
                 .map_err(|e| BackupError::io("open graph directory", dir, e))?,
             opts,
             level,
-            index: &index,
-            bad: crate::repair::unusable(&index, &self.bad_marks()?.0),
+            index,
+            bad: crate::repair::unusable(index, &self.bad_marks()?.0),
             known: Mutex::new(HashSet::new()),
-            parent: parent.as_ref(),
+            parent,
             progress,
             bytes_read: 0.into(),
             new_chunks: 0.into(),
@@ -750,83 +1095,27 @@ impl Repository {
             (Some(e), _) => return Err(e),
             (None, Ok(p)) => p,
         };
-        #[cfg(any(test, feature = "test-hooks"))]
-        if opts.failpoint == Some(Failpoint::BeforeIndex) {
-            return Err(BackupError::Injected("before index"));
-        }
-        // Still ours? A prune that judged this lock stale may have deleted the new packs (or
-        // chunks this backup deduplicated against): publish nothing then. One existence check
-        // per backup; the manifest follows immediately.
-        _lock.check()?;
-        if !packs.is_empty() {
-            let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
-            let body = format::encode_json(self.keys(), &key, &IndexFile { packs }, level)?;
-            self.storage.put(&key, body)?;
-        }
-        #[cfg(any(test, feature = "test-hooks"))]
-        match opts.failpoint {
-            Some(Failpoint::BeforeManifest) => {
-                return Err(BackupError::Injected("before manifest"));
-            }
-            Some(Failpoint::AbortBeforeManifest) => std::process::abort(),
-            _ => {}
-        }
-
-        let mut results = results.into_inner().unwrap_or_default();
-        results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-        let mut summary = LightRagSummary::default();
-        let mut totals = Totals {
+        Ok(ReadOutcome {
+            results: results.into_inner().unwrap_or_default(),
+            packs,
+            stored,
             bytes_read: ctx.bytes_read.into_inner(),
             new_chunks: ctx.new_chunks.into_inner(),
             new_bytes: ctx.new_bytes.into_inner(),
-            new_bytes_stored: stored,
-            ..Totals::default()
-        };
-        let parent_files: BTreeMap<&str, &FileEntry> = parent
-            .iter()
-            .flat_map(|p| p.files.iter().map(|f| (f.path.as_str(), f)))
-            .collect();
-        let mut entries = Vec::with_capacity(results.len());
-        for (entry, stats) in results {
-            if let Some(s) = stats {
-                summary.stores.insert(entry.path.clone(), s);
-            }
-            totals.files += 1;
-            totals.bytes += entry.size;
-            totals.chunks += entry.chunks.len() as u64;
-            if parent_files
-                .get(entry.path.as_str())
-                .is_some_and(|p| **p == entry)
-            {
-                totals.files_unchanged += 1;
-            }
-            entries.push(entry);
-        }
-        let manifest = Manifest {
-            version: FORMAT_VERSION,
-            id: format::new_snapshot_id(started),
-            graph_id: graph_id.to_owned(),
-            created_at: started,
-            parent: parent.as_ref().map(|p| p.id.clone()),
-            tags: opts.tags.clone(),
-            trigger: opts.trigger.clone(),
-            hostname: hostname(),
-            source: dir.display().to_string(),
-            files: entries,
-            totals,
-            summary,
-        };
-        self.write_manifest(&manifest)?;
-        progress.end();
-        tracing::info!(graph = graph_id, snapshot = %manifest.id, files = manifest.totals.files,
-            new_bytes_stored = manifest.totals.new_bytes_stored, "Backup finished");
-        Ok(SnapshotSummary {
-            snapshot: SnapshotInfo::from(&manifest),
             skipped: ctx.skipped.into_inner().unwrap_or_default(),
             retried: ctx.retried.into_inner().unwrap_or_default(),
-            requests: self.storage.stats().since(&requests_before),
         })
     }
+}
+
+/// The fixed inputs of [`Repository::read_files`].
+struct ReadPlan<'a> {
+    dir: &'a Path,
+    opts: &'a BackupOptions,
+    level: i32,
+    index: &'a Index,
+    parent: Option<&'a Manifest>,
+    progress: &'a dyn Progress,
 }
 
 #[cfg(test)]

@@ -235,6 +235,15 @@ pub struct Manifest {
     pub totals: Totals,
     /// LightRAG summary.
     pub summary: LightRagSummary,
+    /// Whether the snapshot holds one quiescent state of the graph folder: no store changed
+    /// between the first and the last read, no LightRAG temp file was pending, and the folder
+    /// had been still for the settle time (see `BackupOptions::settle`). Absent in manifests
+    /// written before it was recorded (unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistent: Option<bool>,
+    /// Why the snapshot is not consistent (the last attempt's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconsistency: Option<String>,
 }
 
 impl Manifest {

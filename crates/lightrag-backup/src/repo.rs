@@ -121,6 +121,13 @@ pub struct SnapshotInfo {
     pub totals: Totals,
     /// LightRAG summary.
     pub summary: LightRagSummary,
+    /// One quiescent state of the graph (see [`Manifest::consistent`]); `None`: not recorded
+    /// (taken by an older version).
+    #[serde(default)]
+    pub consistent: Option<bool>,
+    /// Why it is not consistent.
+    #[serde(default)]
+    pub inconsistency: Option<String>,
 }
 
 impl From<&Manifest> for SnapshotInfo {
@@ -135,6 +142,8 @@ impl From<&Manifest> for SnapshotInfo {
             hostname: m.hostname.clone(),
             totals: m.totals.clone(),
             summary: m.summary.clone(),
+            consistent: m.consistent,
+            inconsistency: m.inconsistency.clone(),
         }
     }
 }

@@ -122,6 +122,26 @@ pub struct RestoreSummary {
     /// exclusions does not capture them (excluded paths, links, special files, ...).
     #[serde(default)]
     pub kept: u64,
+    /// Whether the restored snapshot holds one quiescent state of its graph (`None`: not
+    /// recorded, an older snapshot).
+    #[serde(default)]
+    pub consistent: Option<bool>,
+    /// Set when the snapshot is not save-consistent: what that means and what to do.
+    #[serde(default)]
+    pub warning: Option<String>,
+}
+
+/// What to tell an operator who restores `m` when it is not save-consistent.
+pub(crate) fn consistency_warning(m: &Manifest) -> Option<String> {
+    (m.consistent == Some(false)).then(|| {
+        format!(
+            "snapshot {} of graph `{}` is not save-consistent ({}): each file is whole, but the stores may come from different LightRAG saves; LightRAG loads them, and a consistent snapshot of the graph (`lightrag-ops snapshots --graph {}`, column `consistent`) is a state LightRAG was in",
+            m.id,
+            m.graph_id,
+            m.inconsistency.as_deref().unwrap_or("a save overlapped the backup"),
+            m.graph_id
+        )
+    })
 }
 
 /// Bytes written to a file between two early-writeback hints.
@@ -948,6 +968,8 @@ impl Repository {
             bytes: total,
             safety_snapshot: safety,
             kept,
+            consistent: m.consistent,
+            warning: consistency_warning(&m),
         })
     }
 }

@@ -69,6 +69,15 @@ pub struct StoreStats {
     /// doc_status: documents per `status` value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub status_counts: BTreeMap<String, u64>,
+    /// doc_status: documents whose derived stores LightRAG is writing at this moment
+    /// (`status` `processing` with `metadata.kg_write_state` `graph_mutation_started`, LightRAG
+    /// ≥ 1.5): the other stores are mid-save until the status turns `processed`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub docs_mid_save: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl StoreStats {
@@ -96,9 +105,13 @@ impl LightRagSummary {
             .find(|(p, _)| p.rsplit('/').next() == Some(name))
             .map(|(_, s)| s)
     }
-    /// Documents (`kv_store_full_docs.json` records).
+    /// Documents as LightRAG counts them: the records of `kv_store_doc_status.json` (every
+    /// document it knows, whatever its status), else of `kv_store_full_docs.json` (stores
+    /// without a status file). full_docs can lag or lead doc_status by a document.
     pub fn docs(&self) -> Option<u64> {
-        self.by_name("kv_store_full_docs.json")?.records
+        self.by_name("kv_store_doc_status.json")
+            .and_then(|s| s.records)
+            .or_else(|| self.by_name("kv_store_full_docs.json")?.records)
     }
     /// Text chunks (`kv_store_text_chunks.json` records).
     pub fn chunks(&self) -> Option<u64> {
@@ -240,6 +253,10 @@ pub(crate) struct JsonScanner {
     data_seen: bool,
     matrix: Option<(u64, u64)>,
     status: BTreeMap<String, u64>,
+    // doc_status: the current record's `status` and whether its graph mutation has started
+    rec_status: Vec<u8>,
+    rec_mutation: bool,
+    docs_mid_save: u64,
 }
 
 impl JsonScanner {
@@ -273,6 +290,9 @@ impl JsonScanner {
             data_seen: false,
             matrix: None,
             status: BTreeMap::new(),
+            rec_status: Vec::new(),
+            rec_mutation: false,
+            docs_mid_save: 0,
         }
     }
 
@@ -294,7 +314,9 @@ impl JsonScanner {
         self.str_capturing = if is_key {
             d <= 3
         } else {
-            d == 2 && self.kind == StoreKind::DocStatus && self.key2 == b"status"
+            self.kind == StoreKind::DocStatus
+                && ((d == 2 && self.key2 == b"status")
+                    || (d == 3 && self.key2 == b"metadata" && self.key3 == b"kg_write_state"))
         };
         // Record identity: top-level keys of kv stores, `__id__` of vdb `data` records.
         self.str_hashing = self.collect
@@ -339,9 +361,13 @@ impl JsonScanner {
                 let pad = self.str_last2.iter().filter(|&&c| c == b'=').count() as u64;
                 self.matrix = Some((self.str_len, pad));
             }
-            if self.str_capturing {
+            if self.str_capturing && d == 2 {
                 let s = String::from_utf8_lossy(&self.str_cap).into_owned();
                 *self.status.entry(s).or_default() += 1;
+                self.rec_status.clear();
+                self.rec_status.extend_from_slice(&self.str_cap);
+            } else if self.str_capturing {
+                self.rec_mutation = self.str_cap == b"graph_mutation_started";
             }
             if self.str_hashing {
                 self.keys.push(self.str_hash);
@@ -385,6 +411,11 @@ impl JsonScanner {
             self.data_seen = true;
         }
         self.stack.push(c);
+        if self.stack.len() == 2 {
+            // A doc_status record begins.
+            self.rec_status.clear();
+            self.rec_mutation = false;
+        }
         self.state = if c == b'{' {
             JState::ObjKeyOrEnd
         } else {
@@ -396,6 +427,13 @@ impl JsonScanner {
     }
 
     fn close(&mut self) {
+        if self.stack.len() == 2
+            && self.kind == StoreKind::DocStatus
+            && self.rec_mutation
+            && self.rec_status == b"processing"
+        {
+            self.docs_mid_save += 1;
+        }
         self.stack.pop();
         if self.stack.len() == 1 {
             self.data_array_open = false;
@@ -584,6 +622,7 @@ impl JsonScanner {
             nodes: None,
             edges: None,
             status_counts: BTreeMap::new(),
+            docs_mid_save: 0,
         };
         match self.kind {
             StoreKind::VectorDb => {
@@ -595,7 +634,10 @@ impl JsonScanner {
                     st.matrix_rows = self.dim.filter(|&d| d > 0).map(|d| bytes / (d * 4));
                 }
             }
-            StoreKind::DocStatus => st.status_counts = self.status,
+            StoreKind::DocStatus => {
+                st.status_counts = self.status;
+                st.docs_mid_save = self.docs_mid_save;
+            }
             _ => {}
         }
         Ok(st)
@@ -846,6 +888,7 @@ impl XmlScanner {
             nodes: Some(self.nodes),
             edges: Some(self.edges),
             status_counts: BTreeMap::new(),
+            docs_mid_save: 0,
         })
     }
 }
@@ -907,6 +950,31 @@ mod tests {
         assert_eq!(st.status_counts.get("failed"), Some(&2));
         assert_eq!(st.status_counts.get("processed"), Some(&1));
         assert_eq!(st.status_counts.len(), 2);
+        assert_eq!(st.docs_mid_save, 0);
+    }
+
+    #[test]
+    fn doc_status_counts_documents_whose_derived_stores_are_being_written() {
+        // LightRAG 1.5: `processing` + `graph_mutation_started` from the start of the graph
+        // mutation until the flush ends and the status turns `processed` (which keeps the
+        // write state). Key order within a record does not matter; nested look-alikes do not
+        // count.
+        let ds = br#"{
+          "d1": {"status": "processed", "metadata": {"kg_write_state": "graph_mutation_started"}},
+          "d2": {"metadata": {"kg_write_state": "graph_mutation_started", "x": 1}, "status": "processing"},
+          "d3": {"status": "processing", "metadata": {"kg_write_state": "pre_graph"}},
+          "d4": {"status": "processing", "chunks_list": ["c"], "metadata": {"kg_write_state": "graph_mutation_started"}},
+          "d5": {"status": "pending", "x": {"status": "processing", "metadata": {"kg_write_state": "graph_mutation_started"}}},
+          "d6": {"status": "failed", "metadata": {"kg_write_state": "graph_mutation_started"}}
+        }"#;
+        for piece in [1, 3, 7, 1000] {
+            let st = scan(StoreKind::DocStatus, ds, piece).unwrap();
+            assert_eq!(st.docs_mid_save, 2, "piece {piece}");
+            assert_eq!(st.status_counts.get("processing"), Some(&3));
+        }
+        // Only doc_status stores look at it.
+        let st = scan(StoreKind::KvStore, ds, 5).unwrap();
+        assert_eq!(st.docs_mid_save, 0);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod integration {
     pub(crate) mod common;
+    mod consistency;
     mod crash;
     mod damage;
     mod encryption;

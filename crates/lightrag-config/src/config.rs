@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::{ConfigError, InvalidVariable};
 use crate::parse::{parse_bool, parse_duration, parse_int};
 use crate::secret::Secret;
+use crate::tls::{LIGHTRAG_TLS_VARIABLES, TlsSettings};
 
 const DAY: u64 = 86_400;
 
@@ -107,6 +108,11 @@ pub const VARIABLES: &[VariableDoc] = &[
         "Comma-separated glob patterns of files in a graph folder not to back up",
     ),
     var(
+        "LIGHTRAG_BACKUP_SETTLE",
+        "1s",
+        "A snapshot is save-consistent when the graph folder was still this long around its reads",
+    ),
+    var(
         "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
         "",
         "Secret: enables encryption at rest with this key (at least 16 characters)",
@@ -200,6 +206,18 @@ pub const VARIABLES: &[VariableDoc] = &[
         "LIGHTRAG_ALLOW_INSECURE",
         "false",
         "Allow binding a non-loopback LIGHTRAG_HOST without an API key",
+    ),
+    // TLS (crate::tls): both files or neither; LightRAG's SSL=true + SSL_CERTFILE/SSL_KEYFILE
+    // are read when neither is set.
+    var(
+        "LIGHTRAG_SSL_CERTFILE",
+        "",
+        "PEM certificate chain (leaf first): with LIGHTRAG_SSL_KEYFILE, the API and the metrics listener serve HTTPS only (TLS 1.2/1.3). Unset: LightRAG's SSL=true with SSL_CERTFILE/SSL_KEYFILE from the shared .env, else plain HTTP",
+    ),
+    var(
+        "LIGHTRAG_SSL_KEYFILE",
+        "",
+        "PEM private key (PKCS#8, RSA or EC; unencrypted) of LIGHTRAG_SSL_CERTFILE",
     ),
     var(
         "LIGHTRAG_AUTO_BACKUP_INTERVAL",
@@ -343,6 +361,9 @@ pub struct Config {
     pub compression_level: i32,
     /// `LIGHTRAG_BACKUP_EXCLUDE`.
     pub backup_excludes: Vec<String>,
+    /// `LIGHTRAG_BACKUP_SETTLE`: how long a graph folder must have been still for a LightRAG
+    /// save to count as finished (save-consistent snapshots).
+    pub backup_settle: Duration,
     /// `LIGHTRAG_BACKUP_ENCRYPTION_KEY` or the content of `LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE`.
     pub encryption_key: Option<Secret>,
     /// `LIGHTRAG_REPLICATION_ENABLED`.
@@ -376,6 +397,9 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// `LIGHTRAG_ALLOW_INSECURE`.
     pub allow_insecure: bool,
+    /// TLS of the API and metrics listeners (`LIGHTRAG_SSL_CERTFILE`/`LIGHTRAG_SSL_KEYFILE`,
+    /// or LightRAG's `SSL=true` + `SSL_CERTFILE`/`SSL_KEYFILE`); `None`: plain HTTP.
+    pub tls: Option<TlsSettings>,
     /// `LIGHTRAG_AUTO_BACKUP_INTERVAL` (zero = off).
     pub auto_backup_interval: Duration,
     /// `LIGHTRAG_BACKUP_ON_CHANGE` and its bounds.
@@ -442,7 +466,10 @@ impl Config {
         }
         let mut invalid = Vec::new();
         for (k, v) in env {
-            let Some(k) = k.to_str().filter(|k| k.starts_with("LIGHTRAG_")) else {
+            let Some(k) = k
+                .to_str()
+                .filter(|k| k.starts_with("LIGHTRAG_") || LIGHTRAG_TLS_VARIABLES.contains(k))
+            else {
                 continue;
             };
             match v.into_string() {
@@ -466,8 +493,22 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
+        // LightRAG's own TLS variables (no prefix) are kept aside for crate::tls.
+        let mut lightrag_tls: HashMap<String, String> = HashMap::new();
+        let prefixed: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter_map(|(k, v)| {
+                if LIGHTRAG_TLS_VARIABLES.contains(&k.as_str()) {
+                    lightrag_tls.insert(k, v);
+                    None
+                } else {
+                    Some((k, v))
+                }
+            })
+            .collect();
         let raw: HashMap<String, String> = envy::prefixed("LIGHTRAG_")
-            .from_iter(vars.into_iter().map(|(k, v)| (k.into(), v.into())))
+            .from_iter(prefixed)
             .map_err(ConfigError::Environment)?;
         let mut r = Reader {
             raw,
@@ -497,6 +538,15 @@ impl Config {
                     .and_then(|n| in_range(n, 1, 19, "a whole number from 1 to 19"))
             }),
             backup_excludes: r.get("LIGHTRAG_BACKUP_EXCLUDE", |v| Ok(comma_list(v))),
+            backup_settle: r.get("LIGHTRAG_BACKUP_SETTLE", |v| {
+                secs(v).and_then(|d| {
+                    if d <= Duration::from_secs(60) {
+                        Ok(d)
+                    } else {
+                        Err("at most 60s: a backup waits this long after a change".into())
+                    }
+                })
+            }),
             encryption_key: r.secret(
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY",
                 "LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE",
@@ -536,6 +586,22 @@ impl Config {
             whitelist_paths: r.get("LIGHTRAG_WHITELIST_PATHS", whitelist),
             allowed_hosts: r.get("LIGHTRAG_ALLOWED_HOSTS", allowed_hosts),
             allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
+            tls: {
+                let ours = (
+                    r.value("LIGHTRAG_SSL_CERTFILE").map(|v| v.trim().to_owned()),
+                    r.value("LIGHTRAG_SSL_KEYFILE").map(|v| v.trim().to_owned()),
+                );
+                crate::tls::resolve(
+                    (ours.0.as_deref(), ours.1.as_deref()),
+                    |name| {
+                        lightrag_tls
+                            .get(name)
+                            .map(|v| v.trim().to_owned())
+                            .filter(|v| !v.is_empty())
+                    },
+                    &mut r.errors,
+                )
+            },
             auto_backup_interval: r.get("LIGHTRAG_AUTO_BACKUP_INTERVAL", secs),
             backup_on_change: ChangeBackup {
                 enabled: r.get("LIGHTRAG_BACKUP_ON_CHANGE", parse_bool),

@@ -27,6 +27,7 @@ mod config;
 mod error;
 mod parse;
 mod secret;
+mod tls;
 
 pub use chain::{ErrorChain, error_chain};
 pub use config::{
@@ -35,3 +36,4 @@ pub use config::{
 pub use error::{ConfigError, InvalidVariable};
 pub use parse::{format_duration, redact_url};
 pub use secret::{Secret, constant_time_eq};
+pub use tls::{LIGHTRAG_TLS_VARIABLES, TlsSettings, TlsSource};

@@ -210,7 +210,7 @@ fn every_variable_overrides_its_default() {
 
 #[test]
 fn every_documented_variable_is_exercised_by_the_override_test() {
-    let src = include_str!("integration.rs");
+    let src = concat!(include_str!("integration.rs"), include_str!("tls.rs"));
     for v in VARIABLES {
         // The *_KEY variable and its *_FILE twin are both exercised somewhere in this file.
         assert!(

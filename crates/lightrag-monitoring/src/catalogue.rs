@@ -145,6 +145,9 @@ catalogue! {
     /// Validations.
     RecoveryValidations = ("lightrag_recovery_validations_total", Counter, Unit::Count, ["result"],
         "Recovery point and snapshot validations, by result (success|failure).");
+    /// Health check runs.
+    HealthChecks = ("lightrag_health_checks_total", Counter, Unit::Count, [],
+        "Health check runs (every graph and component checked once); callers that arrive while one runs share it.");
     /// Failed health checks.
     HealthCheckFailures = ("lightrag_health_check_failures_total", Counter, Unit::Count,
         ["component"], "Health checks that found a component DEGRADED or OFFLINE, by component type (graph|database|repository|target).");

@@ -74,6 +74,7 @@ pub fn register_globals() {
         counter!(name(Metric::Restores), "result" => result_label(ok)).increment(0);
         counter!(name(Metric::RecoveryValidations), "result" => result_label(ok)).increment(0);
     }
+    counter!(name(Metric::HealthChecks)).increment(0);
     for c in ComponentType::ALL {
         counter!(name(Metric::HealthCheckFailures), "component" => c.as_str()).increment(0);
     }
@@ -229,6 +230,11 @@ pub fn record_restore(ok: bool, duration: Duration) {
 /// Records a finished validation (recovery point or snapshot verification).
 pub fn record_validation(ok: bool) {
     counter!(name(Metric::RecoveryValidations), "result" => result_label(ok)).increment(1);
+}
+
+/// Records one health check run (all graphs and components).
+pub fn record_health_check_run() {
+    counter!(name(Metric::HealthChecks)).increment(1);
 }
 
 /// Records a health check of a component. A non-HEALTHY result counts as a failure; for a

@@ -57,6 +57,11 @@ pub struct BackupRecord {
     pub verification_error: Option<String>,
     /// LightRAG summary (doc/chunk/entity/relation/vector counts and dims), JSON text.
     pub summary_json: Option<String>,
+    /// Whether the snapshot holds one quiescent state of the graph (no LightRAG save
+    /// overlapped it); `None`: not recorded (older snapshot, or not completed).
+    pub consistent: Option<bool>,
+    /// Why it is not consistent.
+    pub inconsistency: Option<String>,
 }
 
 impl BackupRecord {
@@ -85,6 +90,8 @@ impl BackupRecord {
             verification_ok: None,
             verification_error: None,
             summary_json: None,
+            consistent: None,
+            inconsistency: None,
         }
     }
 
@@ -122,6 +129,10 @@ pub struct BackupUpdate {
     pub retention_until: Option<Timestamp>,
     /// LightRAG summary, JSON text.
     pub summary_json: Option<String>,
+    /// Save-consistency.
+    pub consistent: Option<bool>,
+    /// Why not consistent.
+    pub inconsistency: Option<String>,
 }
 
 impl BackupUpdate {

@@ -20,6 +20,8 @@ diesel::table! {
         verification_ok -> Nullable<Bool>,
         verification_error -> Nullable<Text>,
         summary_json -> Nullable<Text>,
+        consistent -> Nullable<Bool>,
+        inconsistency -> Nullable<Text>,
     }
 }
 

@@ -45,6 +45,8 @@ pub fn record_from_snapshot(info: &SnapshotInfo) -> BackupRecord {
     rec.file_count = clamp_i64(info.totals.files);
     rec.chunk_count = clamp_i64(info.totals.chunks);
     rec.summary_json = serde_json::to_string(&info.summary).ok();
+    rec.consistent = info.consistent;
+    rec.inconsistency = info.inconsistency.clone();
     rec
 }
 
@@ -82,6 +84,8 @@ pub(crate) fn upsert_snapshot(conn: &mut DbConn, info: &SnapshotInfo) -> Result<
                 file_count: Some(rec.file_count),
                 chunk_count: Some(rec.chunk_count),
                 summary_json: rec.summary_json,
+                consistent: rec.consistent,
+                inconsistency: rec.inconsistency,
                 ..BackupUpdate::default()
             };
             update_backup(conn, &info.id, &update)?;

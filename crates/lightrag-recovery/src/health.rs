@@ -18,12 +18,16 @@
 //! *changes* (the first observation after start counts as a change unless the DB's last
 //! stored status is the same), and keeps the result for fast reads ([`HealthMonitor::latest`]).
 //! Files are re-parsed only when their size or mtime changed since the last check.
+//!
+//! One check runs at a time (single flight): a caller that asks for a check while one is
+//! running waits for it and gets its report, so a burst of callers before the first report
+//! (or the scheduler and a request at once) reads the graphs' files once, not once per caller.
 
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Condvar, Mutex, PoisonError, RwLock},
     time::{Duration, SystemTime},
 };
 
@@ -187,6 +191,57 @@ pub struct HealthMonitor {
     known: Mutex<HashMap<(ComponentType, String), HealthStatus>>,
     /// Parse results of files by path, valid while (size, mtime) is unchanged.
     parsed: Mutex<ParseCache>,
+    /// The check in flight, if any, and the last one that landed.
+    flight: Mutex<Flight>,
+    /// Signalled each time a check lands.
+    landed: Condvar,
+}
+
+/// Single-flight state of [`HealthMonitor::check`].
+#[derive(Debug, Default)]
+struct Flight {
+    /// A check is running.
+    running: bool,
+    /// Callers waiting for it.
+    waiting: usize,
+    /// Checks that ended (with or without a report), ever.
+    landed: u64,
+    /// Checks that ran to the end, ever.
+    completed: u64,
+    /// The report of the last check that ended; `None` when it panicked.
+    report: Option<Arc<HealthReport>>,
+}
+
+/// What [`HealthMonitor::check_shared`] did.
+#[derive(Debug, Clone)]
+pub struct SharedCheck {
+    /// The report.
+    pub report: Arc<HealthReport>,
+    /// True when this call ran the checks; false when it waited for the check already
+    /// running and shares its report.
+    pub ran: bool,
+}
+
+/// Ends a flight even when the checks panic, waking the callers that wait for it.
+struct Landing<'a> {
+    monitor: &'a HealthMonitor,
+    report: Option<Arc<HealthReport>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let mut f = self
+            .monitor
+            .flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f.running = false;
+        f.landed += 1;
+        f.completed += u64::from(self.report.is_some());
+        f.report = self.report.take();
+        drop(f);
+        self.monitor.landed.notify_all();
+    }
 }
 
 impl HealthMonitor {
@@ -201,6 +256,8 @@ impl HealthMonitor {
             last: RwLock::new(None),
             known: Mutex::new(HashMap::new()),
             parsed: Mutex::new(HashMap::new()),
+            flight: Mutex::new(Flight::default()),
+            landed: Condvar::new(),
         }
     }
 
@@ -235,7 +292,61 @@ impl HealthMonitor {
 
     /// Run every check once, store transitions, remember and return the report.
     /// `repo` is the primary repository, or `None` when it could not be opened.
+    /// Single flight: while a check runs, another caller waits for it and gets its report
+    /// (see [`HealthMonitor::check_shared`]).
     pub fn check(&self, repo: Option<&Repository>) -> Arc<HealthReport> {
+        self.check_shared(repo).report
+    }
+
+    /// Like [`HealthMonitor::check`], telling whether this call ran the checks or shared the
+    /// report of the check that was running when it was called (its `repo` is then unused).
+    /// Blocks while a check runs: call it from a thread that may block.
+    pub fn check_shared(&self, repo: Option<&Repository>) -> SharedCheck {
+        let mut f = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+        while f.running {
+            let before = f.landed;
+            f.waiting += 1;
+            while f.running && f.landed == before {
+                f = self.landed.wait(f).unwrap_or_else(PoisonError::into_inner);
+            }
+            f.waiting -= 1;
+            if f.landed != before
+                && let Some(report) = f.report.clone()
+            {
+                return SharedCheck { report, ran: false };
+            }
+            // The check ended without a report (it panicked): run one, unless another
+            // caller already started it.
+        }
+        f.running = true;
+        drop(f);
+        let mut landing = Landing {
+            monitor: self,
+            report: None,
+        };
+        let report = self.run_checks(repo);
+        landing.report = Some(report.clone());
+        drop(landing);
+        SharedCheck { report, ran: true }
+    }
+
+    /// Callers waiting for the check in flight.
+    pub fn waiting(&self) -> usize {
+        self.flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .waiting
+    }
+
+    /// Checks that ran to the end since the monitor was made (shared ones counted once).
+    pub fn checks_run(&self) -> u64 {
+        self.flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .completed
+    }
+
+    fn run_checks(&self, repo: Option<&Repository>) -> Arc<HealthReport> {
         let now = self.clock.now();
         let mut components = Vec::new();
 

@@ -76,8 +76,8 @@ pub use crate::graphs::{
     resolve_under,
 };
 pub use crate::health::{
-    Clock, ComponentHealth, HealthMonitor, HealthOptions, HealthReport, ManualClock, SystemClock,
-    worst,
+    Clock, ComponentHealth, HealthMonitor, HealthOptions, HealthReport, ManualClock, SharedCheck,
+    SystemClock, worst,
 };
 pub use crate::manager::{CreatePointRequest, DeletedPoint, RecoveryManager, RecoveryOptions};
 pub use crate::objectives::{GraphObjectives, ReplicaObjective};

@@ -47,6 +47,9 @@ pub struct RecoveryOptions {
     /// Local repository that receives the safety snapshot of an in-place failover when the
     /// primary repository is gone. Default: `<first root>/.lightrag-ops/safety-repository`.
     pub safety_repository: Option<PathBuf>,
+    /// How long a graph folder must have been still for a LightRAG save to count as finished
+    /// (`LIGHTRAG_BACKUP_SETTLE`; see `BackupOptions::settle`). Default 1 s.
+    pub settle: Duration,
 }
 
 impl Default for RecoveryOptions {
@@ -57,6 +60,7 @@ impl Default for RecoveryOptions {
             scratch_dir: None,
             excludes: Vec::new(),
             safety_repository: None,
+            settle: Duration::from_secs(1),
         }
     }
 }
@@ -232,7 +236,7 @@ impl RecoveryManager {
             }
             Err(e) => return Err(e),
         };
-        let summary = backup_location(repo, id, &loc, trigger, tags, progress)?;
+        let summary = self.backup_location(repo, id, &loc, trigger, tags, progress)?;
         match self
             .conn()
             .and_then(|mut conn| upsert_snapshot(&mut conn, &summary.snapshot))
@@ -260,6 +264,7 @@ impl RecoveryManager {
             ));
         }
         let mut pins = Vec::with_capacity(req.graph_ids.len());
+        let mut inconsistent = Vec::new();
         for g in &req.graph_ids {
             check_graph_id(g)?;
             if pins.iter().any(|(pg, _)| pg == g) {
@@ -274,13 +279,13 @@ impl RecoveryManager {
                 let snaps = repo
                     .snapshots(Some(g))
                     .map_err(|e| RecoveryError::backup("list snapshots", Some(g), e))?;
-                let latest = snaps
-                    .into_iter()
-                    .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-                let info = latest.ok_or_else(|| RecoveryError::NoSnapshot(g.clone()))?;
+                let info = pin_choice(snaps).ok_or_else(|| RecoveryError::NoSnapshot(g.clone()))?;
                 upsert_snapshot(&mut *self.conn()?, &info)?;
                 info
             };
+            if info.consistent == Some(false) {
+                inconsistent.push(info.id.clone());
+            }
             pins.push((g.clone(), info.id));
         }
         let new = NewRecoveryPoint {
@@ -295,14 +300,19 @@ impl RecoveryManager {
             NewEvent::new(
                 EventKind::RecoveryPoint,
                 "recovery_point.created",
-                Severity::Info,
-                format!("Recovery point {} created over {} graph(s)", point.point.id, point.snapshots.len()),
+                if inconsistent.is_empty() { Severity::Info } else { Severity::Warning },
+                if inconsistent.is_empty() {
+                    format!("Recovery point {} created over {} graph(s)", point.point.id, point.snapshots.len())
+                } else {
+                    format!("Recovery point {} created over {} graph(s); {} of its snapshots are not save-consistent (no consistent one existed): {}", point.point.id, point.snapshots.len(), inconsistent.len(), inconsistent.join(", "))
+                },
             )
             .recovery_point(&point.point.id)
             .with_details(&serde_json::json!({
                 "description": point.point.description,
                 "snapshots": point.snapshots.iter().map(|p| (&p.graph_id, &p.snapshot_id)).collect::<Vec<_>>(),
                 "fresh_backup": req.fresh_backup,
+                "not_save_consistent": inconsistent,
             })),
         );
         Ok(point)
@@ -363,21 +373,52 @@ impl RecoveryManager {
 
 /// Back up the graph at `loc` into `repo`, with the location's exclusions (other graphs'
 /// folders nested in it, configured excludes).
-pub(crate) fn backup_location(
-    repo: &Repository,
-    id: &str,
-    loc: &GraphLocation,
-    trigger: BackupTrigger,
-    tags: &[String],
-    progress: &dyn Progress,
-) -> Result<SnapshotSummary> {
-    let opts = loc.backup_options(BackupOptions {
-        trigger: trigger.as_str().to_owned(),
-        tags: tags.to_vec(),
-        ..BackupOptions::default()
-    });
-    repo.backup(id, &loc.path, &opts, progress)
-        .map_err(|e| RecoveryError::backup("backup", Some(id), e))
+impl RecoveryManager {
+    /// Backs up the graph at `loc` with its exclusions and the settle time.
+    pub(crate) fn backup_location(
+        &self,
+        repo: &Repository,
+        id: &str,
+        loc: &GraphLocation,
+        trigger: BackupTrigger,
+        tags: &[String],
+        progress: &dyn Progress,
+    ) -> Result<SnapshotSummary> {
+        let opts = loc.backup_options(BackupOptions {
+            trigger: trigger.as_str().to_owned(),
+            tags: tags.to_vec(),
+            settle: self.opts.settle,
+            ..BackupOptions::default()
+        });
+        repo.backup(id, &loc.path, &opts, progress)
+            .map_err(|e| RecoveryError::backup("backup", Some(id), e))
+    }
+}
+
+/// The snapshot a recovery point pins for a graph: the newest one that is save-consistent (or
+/// older than the flag), else the newest, with a warning.
+fn pin_choice(snaps: Vec<lightrag_backup::SnapshotInfo>) -> Option<lightrag_backup::SnapshotInfo> {
+    let key = |s: &lightrag_backup::SnapshotInfo| (s.created_at, s.id.clone());
+    let newest = snaps.iter().max_by_key(|s| key(s))?.clone();
+    match snaps
+        .into_iter()
+        .filter(|s| s.consistent != Some(false))
+        .max_by_key(key)
+    {
+        Some(c) => {
+            if c.id != newest.id {
+                tracing::info!(graph = %c.graph_id, pinned = %c.id, newest = %newest.id,
+                    "Pinning the newest save-consistent snapshot, not the newest snapshot");
+            }
+            Some(c)
+        }
+        None => {
+            tracing::warn!(graph = %newest.graph_id, snapshot = %newest.id,
+                reason = newest.inconsistency.as_deref().unwrap_or(""),
+                "No save-consistent snapshot of the graph; pinning the newest, which is not");
+            Some(newest)
+        }
+    }
 }
 
 /// `rp-YYYYMMDDTHHMMSSmmmZ-<8 hex>`: sorts by creation time.

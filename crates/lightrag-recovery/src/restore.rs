@@ -36,7 +36,7 @@ use crate::{
         DEFAULT_GRAPH_ID, DiscoveredGraph, GraphLayout, GraphLocation, check_graph_id,
         graph_location, looks_live, new_graph_dir,
     },
-    manager::{RecoveryManager, backup_location},
+    manager::RecoveryManager,
     previous::Kept,
 };
 
@@ -86,6 +86,9 @@ pub struct GraphRestore {
     pub bytes: u64,
     /// Restore duration of this graph (its RTO).
     pub duration_ms: u64,
+    /// Set when the pinned snapshot is not save-consistent (see
+    /// `lightrag_backup::RestoreSummary::warning`).
+    pub warning: Option<String>,
 }
 
 /// Result of [`RecoveryManager::restore_point`].
@@ -310,6 +313,7 @@ impl RecoveryManager {
                         files: summary.files,
                         bytes: summary.bytes,
                         duration_ms: d,
+                        warning: summary.warning.clone(),
                     });
                 }
                 Err(e) => {
@@ -501,7 +505,7 @@ impl RecoveryManager {
             Vec::new()
         };
         if opts.in_place && existing && !opts.skip_safety_snapshot {
-            let s = backup_location(
+            let s = self.backup_location(
                 safety_repo,
                 graph,
                 loc,
@@ -871,7 +875,7 @@ impl RecoveryManager {
             None => (repo, true),
         };
         let safety = if opts.in_place && existing {
-            let s = backup_location(
+            let s = self.backup_location(
                 safety_repo,
                 &graph,
                 &loc,

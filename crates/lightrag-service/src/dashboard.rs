@@ -46,6 +46,24 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
+    /// The health report alone, every other list empty (nothing queried).
+    fn from_report(report: &HealthReport) -> Self {
+        Self {
+            generated_at: Timestamp::now(),
+            overall: report.overall,
+            checked_at: report.checked_at,
+            graphs: report.graphs.clone(),
+            components: report.components.clone(),
+            recent_backups: Vec::new(),
+            replication: Vec::new(),
+            critical_events: Vec::new(),
+            replication_history: Vec::new(),
+            recovery_points: Vec::new(),
+            scheduler: Vec::new(),
+            limited: false,
+        }
+    }
+
     /// What a client without the API key may see: overall and per-graph status, no reasons,
     /// paths, targets, events, errors, recovery points or workers.
     pub fn limit(mut self) -> Self {
@@ -156,6 +174,16 @@ impl Service {
             scheduler: self.workers.status(),
             limited: false,
         })
+    }
+
+    /// The limited dashboard (see [`Dashboard::limit`]) from the last health report only: no
+    /// catalog query, no file read, no health check. `None` until the first report exists
+    /// (the health worker checks at start-up; with `LIGHTRAG_HEALTH_CHECK_INTERVAL=0` only a
+    /// full view, [`Service::health`], makes one). What anonymous `/health` serves, so a burst
+    /// of unauthenticated requests costs no I/O.
+    pub fn limited_dashboard(&self) -> Option<Dashboard> {
+        self.latest_health()
+            .map(|report| Dashboard::from_report(&report).limit())
     }
 
     /// The health report the dashboard's status path serves, and the workers.

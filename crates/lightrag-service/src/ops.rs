@@ -684,18 +684,31 @@ impl Service {
 
     // ----- health --------------------------------------------------------------------------
 
-    /// Runs every health check once and records the health metrics.
+    /// Runs every health check once and records the health metrics. One check runs at a
+    /// time: a caller that arrives while one runs (the scheduler, a request, the CLI) waits
+    /// for it and gets its report, so concurrent callers read the graphs' files once.
+    /// Blocks: call from a blocking thread.
     pub fn health_check(&self) -> Arc<HealthReport> {
-        let report = self.health.check(self.repo().ok());
-        for c in report.graphs.iter().chain(&report.components) {
-            record::record_health_check(c.component_type, &c.id, c.status);
+        let shared = self.health.check_shared(self.repo().ok());
+        if shared.ran {
+            record::record_health_check_run();
+            for c in shared.report.graphs.iter().chain(&shared.report.components) {
+                record::record_health_check(c.component_type, &c.id, c.status);
+            }
         }
-        report
+        shared.report
     }
 
-    /// The last health report, or a fresh one when none exists yet.
+    /// The last health report, or a fresh one (shared with any check in flight) when none
+    /// exists yet. Blocks: call from a blocking thread.
     pub fn health(&self) -> Arc<HealthReport> {
         self.health.latest().unwrap_or_else(|| self.health_check())
+    }
+
+    /// The last health report, if any: never runs a check, reads no file and queries
+    /// nothing (for callers that must stay cheap, such as anonymous `/health`).
+    pub fn latest_health(&self) -> Option<Arc<HealthReport>> {
+        self.health.latest()
     }
 
     // ----- replication ---------------------------------------------------------------------

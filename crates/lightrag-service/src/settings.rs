@@ -95,6 +95,7 @@ pub fn recovery_options(c: &Config) -> lightrag_recovery::RecoveryOptions {
         live_window: LIVE_WINDOW,
         excludes: c.backup_excludes.clone(),
         scratch_dir: c.recovery_scratch_dir.clone(),
+        settle: c.backup_settle,
         ..lightrag_recovery::RecoveryOptions::default()
     }
 }

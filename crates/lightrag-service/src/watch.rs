@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 use lightrag_backup::{GraphId, NoProgress};
@@ -34,13 +34,34 @@ struct Pending {
 struct State {
     pending: BTreeMap<GraphId, Pending>,
     last_backup: BTreeMap<GraphId, Instant>,
+    /// Folders created, or where a store changed, that belong to no known graph (a workspace
+    /// created after start-up), with when they were first seen: the worker looks for graphs
+    /// again (at most every [`LOOK_INTERVAL`]) and adopts them; a folder that holds no graph
+    /// for [`FORGET_UNOWNED`] is forgotten.
+    unowned: BTreeMap<PathBuf, Instant>,
+    /// When the worker last looked for graphs.
+    last_look: Option<Instant>,
 }
+
+/// Least time between two looks for new graphs.
+const LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long an unowned folder is looked at before it is forgotten.
+const FORGET_UNOWNED: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// At most this many unowned folders are remembered between two looks (a flood of stray
+/// files cannot grow the state).
+const MAX_UNOWNED: usize = 256;
+
+/// The watched graphs' folders (canonical) and ids, shared with the watcher's handler.
+type Graphs = Arc<RwLock<Vec<(PathBuf, GraphId)>>>;
 
 /// The change watcher (a [`Worker`]).
 pub(crate) struct ChangeWatcher {
     service: Arc<Service>,
     settings: ChangeBackup,
     state: Arc<Mutex<State>>,
+    graphs: Graphs,
+    root: PathBuf,
     wake: Arc<tokio::sync::Notify>,
     // Kept alive: dropping it stops the watch.
     _watcher: Box<dyn notify::Watcher + Send + Sync>,
@@ -85,10 +106,10 @@ impl ChangeWatcher {
     pub(crate) fn start(service: Arc<Service>, settings: ChangeBackup) -> notify::Result<Self> {
         let root = std::fs::canonicalize(&service.config.working_dir)
             .unwrap_or_else(|_| service.config.working_dir.clone());
-        let graphs: Vec<(PathBuf, GraphId)> = settings_graphs(&service, &root);
+        let graphs: Graphs = Arc::new(RwLock::new(known_graphs(&service, &root)));
         let state = Arc::new(Mutex::new(State::default()));
         let wake = Arc::new(tokio::sync::Notify::new());
-        let (st, wk, r) = (state.clone(), wake.clone(), root.clone());
+        let (st, wk, r, gs) = (state.clone(), wake.clone(), root.clone(), graphs.clone());
         let handler = move |res: notify::Result<notify::Event>| {
             let Ok(ev) = res else { return };
             // Reads (our own backups among them) are not changes.
@@ -96,26 +117,42 @@ impl ChangeWatcher {
                 return;
             }
             let now = Instant::now();
+            let graphs = gs.read().unwrap_or_else(|p| p.into_inner());
             let mut s = lock(&st);
             let mut any = false;
-            for p in ev.paths.iter().filter(|p| is_store(p)) {
-                if let Some(id) = owner(&graphs, &r, p) {
-                    let e = s.pending.entry(id.clone()).or_insert_with(|| {
-                        lightrag_monitoring::record::record_uncaptured_change(
-                            id,
-                            SystemTime::now(),
-                        );
-                        Pending {
-                            first: now,
-                            first_wall: SystemTime::now(),
-                            last: now,
+            let new_folder = matches!(
+                ev.kind,
+                EventKind::Create(notify::event::CreateKind::Folder)
+            );
+            for p in &ev.paths {
+                // A new folder inside a known graph is that graph's business (its stores'
+                // changes count); one outside every graph may become a workspace.
+                let candidate = if new_folder {
+                    owner(&graphs, &r, &p.join("kv_store_full_docs.json"))
+                        .is_none()
+                        .then_some(p.as_path())
+                } else if is_store(p) {
+                    match owner(&graphs, &r, p) {
+                        Some(id) => {
+                            s.note_change(id, now);
+                            any = true;
+                            None
                         }
-                    });
-                    e.last = now;
+                        None => p.parent(),
+                    }
+                } else {
+                    None
+                };
+                if let Some(dir) = candidate
+                    && dir.starts_with(&r)
+                    && (s.unowned.len() < MAX_UNOWNED || s.unowned.contains_key(dir))
+                {
+                    s.unowned.entry(dir.to_path_buf()).or_insert(now);
                     any = true;
                 }
             }
             drop(s);
+            drop(graphs);
             if any {
                 wk.notify_one();
             }
@@ -138,14 +175,20 @@ impl ChangeWatcher {
             service,
             settings,
             state,
+            graphs,
+            root,
             wake,
             _watcher: watcher,
         })
     }
 
-    /// When the earliest pending graph is due (`None`: nothing pending).
+    /// When the earliest pending graph is due (`None`: nothing pending). Folders of unknown
+    /// graphs are looked at at once.
     fn next_due(&self, now: Instant) -> Option<Instant> {
         let s = lock(&self.state);
+        if !s.unowned.is_empty() {
+            return Some(s.last_look.map_or(now, |t| (t + LOOK_INTERVAL).max(now)));
+        }
         s.pending
             .iter()
             .map(|(id, p)| self.due(p, s.last_backup.get(id).copied()))
@@ -164,10 +207,29 @@ impl ChangeWatcher {
     }
 }
 
-/// The folders of the graphs the catalog knows (discovered ones while it is down).
-fn settings_graphs(service: &Service, root: &Path) -> Vec<(PathBuf, GraphId)> {
+impl State {
+    /// A store of graph `id` changed at `now`.
+    fn note_change(&mut self, id: &GraphId, now: Instant) {
+        let e = self.pending.entry(id.clone()).or_insert_with(|| {
+            lightrag_monitoring::record::record_uncaptured_change(id, SystemTime::now());
+            Pending {
+                first: now,
+                first_wall: SystemTime::now(),
+                last: now,
+            }
+        });
+        e.last = now;
+    }
+}
+
+/// The folders of the graphs to watch: those the catalog knows (registered or discovered
+/// before) and those discovered on disk now, each once.
+fn known_graphs(service: &Service, root: &Path) -> Vec<(PathBuf, GraphId)> {
+    let mut ids = service.graphs_to_back_up().unwrap_or_default();
+    ids.extend(service.discovered_graphs().unwrap_or_default());
+    ids.sort();
+    ids.dedup();
     let mut out = Vec::new();
-    let ids = service.graphs_to_back_up().unwrap_or_default();
     for id in ids {
         if let Ok(g) = lightrag_recovery::resolve_graph(&[&service.config.working_dir], &id) {
             let dir = std::fs::canonicalize(&g.path).unwrap_or(g.path);
@@ -175,9 +237,58 @@ fn settings_graphs(service: &Service, root: &Path) -> Vec<(PathBuf, GraphId)> {
         }
     }
     if out.is_empty() {
-        tracing::warn!(dir = %root.display(), "No graph to watch for changes");
+        tracing::warn!(dir = %root.display(), "No graph to watch for changes yet");
     }
     out
+}
+
+impl ChangeWatcher {
+    /// Looks for graphs again when stores changed outside every known one, and makes those
+    /// changes pending on the graphs now found (a workspace created after start-up).
+    async fn adopt_new_graphs(&self) {
+        let unowned: Vec<PathBuf> = {
+            let mut s = lock(&self.state);
+            let now = Instant::now();
+            if s.unowned.is_empty() || s.last_look.is_some_and(|t| now < t + LOOK_INTERVAL) {
+                return;
+            }
+            s.last_look = Some(now);
+            s.unowned.keys().cloned().collect()
+        };
+        let (svc, root) = (self.service.clone(), self.root.clone());
+        let Ok(found) = tokio::task::spawn_blocking(move || known_graphs(&svc, &root)).await else {
+            return;
+        };
+        let now = Instant::now();
+        let mut s = lock(&self.state);
+        for dir in &unowned {
+            let dir_c = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            // A folder of stores: the graph is the one that owns a file directly in it.
+            match owner(&found, &self.root, &dir_c.join("kv_store_full_docs.json")) {
+                Some(id) => {
+                    if !self
+                        .graphs
+                        .read()
+                        .is_ok_and(|g| g.iter().any(|(_, k)| k == id))
+                    {
+                        tracing::info!(graph = %id, dir = %dir.display(), "Watching a new graph for changes");
+                    }
+                    s.note_change(id, now);
+                    s.unowned.remove(dir);
+                }
+                None => {
+                    if s.unowned
+                        .get(dir)
+                        .is_some_and(|t| now.duration_since(*t) >= FORGET_UNOWNED)
+                    {
+                        s.unowned.remove(dir);
+                    }
+                }
+            }
+        }
+        drop(s);
+        *self.graphs.write().unwrap_or_else(|p| p.into_inner()) = found;
+    }
 }
 
 impl Worker for ChangeWatcher {
@@ -206,6 +317,7 @@ impl Worker for ChangeWatcher {
 
     fn work(&self) -> BoxFuture<'_, WorkResult> {
         Box::pin(async move {
+            self.adopt_new_graphs().await;
             let now = Instant::now();
             let due: Vec<(GraphId, Pending)> = {
                 let mut s = lock(&self.state);
@@ -251,7 +363,9 @@ impl Worker for ChangeWatcher {
                         }
                     }
                 }
-                if failed.is_empty() {
+                if failed.is_empty() && ok.is_empty() {
+                    Ok("looked for new graphs".to_owned())
+                } else if failed.is_empty() {
                     Ok(format!("backed up on change: {}", ok.join(", ")))
                 } else {
                     Err(format!("{} failed: {}", failed.len(), failed.join("; ")))

@@ -148,7 +148,7 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
         |s: &Option<lightrag_config::Secret>| if s.is_some() { "***" } else { "" }.to_owned();
     let d = |d: std::time::Duration| format_duration(d);
     let r = &c.retention;
-    let values: Vec<(&'static str, String)> = vec![
+    let mut values: Vec<(&'static str, String)> = vec![
         ("LIGHTRAG_WORKING_DIR", c.working_dir.display().to_string()),
         ("LIGHTRAG_BACKUP_STORAGE", c.backup_storage.clone()),
         (
@@ -228,11 +228,21 @@ pub fn effective_config(c: &Config) -> Vec<(&'static str, String)> {
             format!("{:?}", c.log_format).to_lowercase(),
         ),
     ];
-    debug_assert!(
-        values
-            .iter()
-            .all(|(n, _)| VARIABLES.iter().any(|v| v.name == *n))
-    );
+    // TLS, under the variables that named the files: LIGHTRAG_SSL_* or LightRAG's SSL_*.
+    match &c.tls {
+        None => values.extend([
+            ("LIGHTRAG_SSL_CERTFILE", String::new()),
+            ("LIGHTRAG_SSL_KEYFILE", String::new()),
+        ]),
+        Some(t) => values.extend([
+            (t.source.cert_variable(), t.cert_file.display().to_string()),
+            (t.source.key_variable(), t.key_file.display().to_string()),
+        ]),
+    }
+    debug_assert!(values.iter().all(|(n, _)| {
+        VARIABLES.iter().any(|v| v.name == *n)
+            || lightrag_config::LIGHTRAG_TLS_VARIABLES.contains(n)
+    }));
     values
 }
 

@@ -80,8 +80,11 @@ pub fn catalog(c: &Config, cmd: &CatalogCommand, json: bool) -> anyhow::Result<O
                 print_json(&report)?;
             } else {
                 println!(
-                    "{} snapshots in the repository: {} inserted, {} refreshed, {} unchanged",
-                    report.snapshots, report.inserted, report.refreshed, report.unchanged
+                    "{} in the repository: {} inserted, {} refreshed, {} unchanged",
+                    super::repo::count(report.snapshots, "snapshot"),
+                    report.inserted,
+                    report.refreshed,
+                    report.unchanged
                 );
             }
         }
@@ -166,6 +169,9 @@ fn recovery_with(svc: &Service, cmd: &RecoveryCommand, json: bool) -> anyhow::Re
                         "{} -> {} ({} files, {} ms)",
                         g.graph_id, g.target_graph_id, g.files, g.duration_ms
                     );
+                    if let Some(w) = &g.warning {
+                        println!("  warning: {w}");
+                    }
                 }
                 println!("{}", r.next_step);
             }
@@ -176,9 +182,9 @@ fn recovery_with(svc: &Service, cmd: &RecoveryCommand, json: bool) -> anyhow::Re
                 print_json(&d)?;
             } else {
                 println!(
-                    "deleted {}; {} snapshot(s) no longer pinned",
+                    "deleted {}; {} no longer pinned",
                     d.id,
-                    d.released.len()
+                    super::repo::count(d.released.len() as u64, "snapshot")
                 );
             }
         }

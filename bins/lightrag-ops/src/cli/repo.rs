@@ -131,6 +131,16 @@ pub struct DiffArgs {
     pub b: String,
 }
 
+/// `1 snapshot`, `2 snapshots`: a count with its noun in the right number.
+pub(super) fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -195,6 +205,17 @@ fn backup_graphs(
                 s.summary.entities().unwrap_or(0),
                 s.summary.relations().unwrap_or(0),
             );
+            if let Some(reason) = &s.inconsistency {
+                println!(
+                    "  not save-consistent after {} reads: {reason} (each file is whole; the stores may come from different LightRAG saves)",
+                    summary.attempts
+                );
+            } else if summary.attempts > 1 {
+                println!(
+                    "  save-consistent on read {} (a LightRAG save overlapped the earlier ones)",
+                    summary.attempts
+                );
+            }
             for r in &summary.retried {
                 println!("  re-read (changed while reading): {r}");
             }
@@ -226,21 +247,27 @@ pub fn snapshots(c: &Config, args: &SnapshotsArgs, json: bool) -> anyhow::Result
         print_json(&list)?;
     } else {
         println!(
-            "{:<28} {:<20} {:<20} {:>7} {:>12}  trigger",
-            "id", "graph", "created", "files", "size"
+            "{:<28} {:<20} {:<20} {:>7} {:>12} {:<10}  trigger",
+            "id", "graph", "created", "files", "size", "consistent"
         );
         for s in list {
             let created = s
                 .created_at
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
+            let consistent = match s.consistent {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "-",
+            };
             println!(
-                "{:<28} {:<20} {:<20} {:>7} {:>12}  {}",
+                "{:<28} {:<20} {:<20} {:>7} {:>12} {:<10}  {}",
                 s.id,
                 s.graph_id,
                 created.get(..19).unwrap_or(&created),
                 s.totals.files,
                 mib(s.totals.bytes),
+                consistent,
                 s.trigger
             );
         }
@@ -280,6 +307,9 @@ fn restore_with(svc: &Service, args: &RestoreArgs, json: bool) -> anyhow::Result
             if let Some(s) = &r.safety_snapshot {
                 println!("safety snapshot of the previous state: {s}");
             }
+            if let Some(w) = &r.restore.warning {
+                println!("warning: {w}");
+            }
             println!("{}", r.next_step);
         }
         return Ok(Outcome::Ok);
@@ -307,6 +337,9 @@ fn restore_with(svc: &Service, args: &RestoreArgs, json: bool) -> anyhow::Result
             summary.files,
             mib(summary.bytes)
         );
+        if let Some(w) = &summary.warning {
+            println!("warning: {w}");
+        }
     }
     Ok(Outcome::Ok)
 }
@@ -328,10 +361,10 @@ pub fn verify(c: &Config, args: &VerifyArgs, json: bool) -> anyhow::Result<Outco
         print_json(&report)?;
     } else {
         println!(
-            "checked {} snapshots; read {} packs, {} chunks, {}",
-            report.snapshots_checked,
-            report.packs_read,
-            report.chunks_read,
+            "checked {}; read {}, {}, {}",
+            count(report.snapshots_checked, "snapshot"),
+            count(report.packs_read, "pack"),
+            count(report.chunks_read, "chunk"),
             mib(report.bytes_read)
         );
         for d in &report.damage {
@@ -451,8 +484,8 @@ pub fn forget(c: &Config, args: &ForgetArgs, json: bool) -> anyhow::Result<Outco
             "removed"
         };
         println!(
-            "kept {} snapshots, {verb} {}",
-            report.kept.len(),
+            "kept {}, {verb} {}",
+            count(report.kept.len() as u64, "snapshot"),
             report.removed.len()
         );
         for id in &report.removed {
@@ -481,11 +514,11 @@ pub fn prune(c: &Config, args: &PruneArgs, json: bool) -> anyhow::Result<Outcome
         print_json(&report)?;
     } else {
         println!(
-            "{} packs deleted, {} repacked, {} orphan packs deleted, {} chunks removed, {} freed{}",
-            report.packs_deleted,
+            "{} deleted, {} repacked, {} deleted, {} removed, {} freed{}",
+            count(report.packs_deleted, "pack"),
             report.packs_repacked,
-            report.orphan_packs_deleted,
-            report.chunks_removed,
+            count(report.orphan_packs_deleted, "orphan pack"),
+            count(report.chunks_removed, "chunk"),
             mib(report.bytes_freed),
             if report.dry_run { " (dry run)" } else { "" }
         );
@@ -526,7 +559,7 @@ pub fn diff(c: &Config, args: &DiffArgs, json: bool) -> anyhow::Result<Outcome> 
             f.path, f.size_a, f.size_b, f.chunks_added, f.chunks_removed
         );
     }
-    println!("  {} files unchanged", d.unchanged);
+    println!("  {} unchanged", count(d.unchanged, "file"));
     Ok(Outcome::Ok)
 }
 
@@ -537,18 +570,18 @@ pub fn stats(c: &Config, json: bool) -> anyhow::Result<Outcome> {
         print_json(&s)?;
     } else {
         println!(
-            "{} snapshots, {} logical, {} stored (ratio {:.2}), {} chunks in {} packs",
-            s.snapshots,
+            "{}, {} logical, {} stored (ratio {:.2}), {} in {}",
+            count(s.snapshots, "snapshot"),
             mib(s.logical_bytes),
             mib(s.stored_bytes),
             s.dedup_ratio(),
-            s.chunks,
-            s.packs
+            count(s.chunks, "chunk"),
+            count(s.packs, "pack")
         );
         for (g, gs) in &s.graphs {
             println!(
-                "  {g}: {} snapshots, latest {} ({})",
-                gs.snapshots,
+                "  {g}: {}, latest {} ({})",
+                count(gs.snapshots, "snapshot"),
                 gs.latest.as_deref().unwrap_or("-"),
                 mib(gs.latest_bytes)
             );

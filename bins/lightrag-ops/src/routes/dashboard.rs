@@ -174,7 +174,49 @@ pub(crate) async fn replication_status(
     Ok(HttpResponse::Ok().json(ReplicationTargetsStatus { targets }))
 }
 
+/// Why anonymous `/health` has no report to show (503).
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PendingStatus {
+    /// The first health check has not finished yet (it starts with the server).
+    Starting,
+    /// Health checks are off (`LIGHTRAG_HEALTH_CHECK_INTERVAL=0`) and none has run yet.
+    Unchecked,
+}
+
+/// Body of `GET /health` (503) for a client without the API key while no health report
+/// exists.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct HealthPending {
+    /// `starting` or `unchecked`.
+    status: PendingStatus,
+    /// Always true: only statuses would be shown without the API key.
+    limited: bool,
+    /// What is going on and when to ask again.
+    message: String,
+}
+
+/// A 503 of `/health`: no report yet (anonymous view) or the catalog or repository is
+/// unavailable (full view).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only: the two bodies are built where they arise
+pub(crate) enum HealthUnavailable {
+    /// Anonymous view before the first health report.
+    Pending(HealthPending),
+    /// Full view: a dependency failed.
+    Error(crate::error::ErrorBody),
+}
+
+/// Seconds a client should wait before asking again while the first check runs.
+const STARTING_RETRY_SECONDS: u32 = 5;
+
 /// The HTML dashboard (JSON with `Accept: application/json`).
+///
+/// With an API key configured, a client that does not present it gets the limited view
+/// (statuses only), built from the last health report alone: no catalog query, no file read,
+/// no health check, whatever the number of such requests. Before the first report exists it
+/// gets 503 (`starting`, with `Retry-After`; `unchecked` when health checks are off).
 #[utoipa::path(
     get,
     path = "/health",
@@ -184,7 +226,7 @@ pub(crate) async fn replication_status(
     responses(
         (status = 200, description = "The dashboard: HTML, or JSON with Accept: application/json (limited without the API key when one is set)", content((lightrag_service::Dashboard = "application/json"), (String = "text/html"))),
         (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
-        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+        (status = 503, description = "Without the API key: no health report yet (status starting, or unchecked when LIGHTRAG_HEALTH_CHECK_INTERVAL=0), with Retry-After. With it: the catalog or the repository is unavailable", content((HealthUnavailable = "application/json"), (String = "text/html")))
     )
 )]
 #[get("/health")]
@@ -192,22 +234,27 @@ pub(crate) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let svc = state.service.clone();
-    let mut d = blocking(move || svc.dashboard()).await?;
     // `/health` is whitelisted (open to probes); with an API key configured, only a client
     // presenting it sees reasons, targets, events and errors.
-    if let Some(key) = &state.config.api_key {
-        let authorised = crate::middleware::presented_key(req.headers())
-            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()));
-        if !authorised {
-            d = d.limit();
-        }
-    }
+    let authorised = state.config.api_key.as_ref().is_none_or(|key| {
+        crate::middleware::presented_key(req.headers())
+            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()))
+    });
     let wants_json = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/json"));
+    let d = if authorised {
+        let svc = state.service.clone();
+        blocking(move || svc.dashboard()).await?
+    } else {
+        // From memory only: never a query, a file read or a health check.
+        match state.service.limited_dashboard() {
+            Some(d) => d,
+            None => return Ok(pending(&state, wants_json)),
+        }
+    };
     if wants_json {
         return Ok(HttpResponse::Ok().json(d));
     }
@@ -215,6 +262,44 @@ pub(crate) async fn page(
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(render(&d)))
+}
+
+/// 503 for an anonymous client while no health report exists.
+fn pending(state: &AppState, wants_json: bool) -> HttpResponse {
+    let (why, message) = if state.config.health_check_interval.is_zero() {
+        (
+            PendingStatus::Unchecked,
+            "no health report: health checks are off (LIGHTRAG_HEALTH_CHECK_INTERVAL=0) and none has run; the API key's full view runs one".to_owned(),
+        )
+    } else {
+        (
+            PendingStatus::Starting,
+            format!("the first health check is running; ask again in {STARTING_RETRY_SECONDS} s"),
+        )
+    };
+    let mut r = HttpResponse::ServiceUnavailable();
+    r.insert_header((header::CACHE_CONTROL, "no-store"));
+    if matches!(why, PendingStatus::Starting) {
+        r.insert_header((header::RETRY_AFTER, STARTING_RETRY_SECONDS.to_string()));
+    }
+    if wants_json {
+        return r.json(HealthPending {
+            status: why,
+            limited: true,
+            message,
+        });
+    }
+    r.content_type("text/html; charset=utf-8").body(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{STARTING_RETRY_SECONDS}">
+<title>lightrag-ops — {status}</title></head><body><h1>lightrag-ops</h1><p role="status">{message}</p></body></html>
+"#,
+        status = match why {
+            PendingStatus::Starting => "starting",
+            PendingStatus::Unchecked => "unchecked",
+        },
+        message = esc(&message),
+    ))
 }
 
 /// Seconds between automatic refreshes of the page.
@@ -267,7 +352,7 @@ h1{{font-size:1.3rem;margin:0}} h2{{font-size:1.1rem;margin:24px 0 8px}} h3{{fon
 .healthy{{background:var(--ok)}} .degraded{{background:var(--warn)}} .offline{{background:var(--bad)}}
 table{{border-collapse:collapse;width:100%;font-size:.9rem}}
 th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}}
-th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
+th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:var(--warn);font-weight:600}}
 .scroll{{overflow-x:auto}} ul.reasons{{margin:0;padding-left:18px}}
 @media (max-width:600px){{th.opt,td.opt{{display:none}}}}
 </style></head><body>
@@ -330,14 +415,24 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}}
     h.push_str("</tbody></table></div></section>");
 
     // Recent backups.
-    h.push_str(r#"<section aria-labelledby="bk-h"><h2 id="bk-h">Recent backups</h2><div class="scroll"><table id="backups"><thead><tr><th scope="col">When</th><th scope="col">Graph</th><th scope="col">Status</th><th scope="col" class="opt">Trigger</th><th scope="col" class="opt">Size</th><th scope="col" class="opt">Snapshot</th></tr></thead><tbody>"#);
+    h.push_str(r#"<section aria-labelledby="bk-h"><h2 id="bk-h">Recent backups</h2><div class="scroll"><table id="backups"><thead><tr><th scope="col">When</th><th scope="col">Graph</th><th scope="col">Status</th><th scope="col">Save-consistent</th><th scope="col" class="opt">Trigger</th><th scope="col" class="opt">Size</th><th scope="col" class="opt">Snapshot</th></tr></thead><tbody>"#);
     if d.recent_backups.is_empty() {
-        h.push_str(r#"<tr><td colspan="6" class="muted">No backup yet.</td></tr>"#);
+        h.push_str(r#"<tr><td colspan="7" class="muted">No backup yet.</td></tr>"#);
     }
     for b in &d.recent_backups {
+        let consistent = match (b.consistent, &b.inconsistency) {
+            (Some(true), _) => r#"<span data-consistent="yes">yes</span>"#.to_owned(),
+            (Some(false), why) => format!(
+                r#"<span class="warn" data-consistent="no" title="{}">no</span>"#,
+                esc(why
+                    .as_deref()
+                    .unwrap_or("a LightRAG save overlapped the backup"))
+            ),
+            (None, _) => r#"<span class="muted" data-consistent="unknown">–</span>"#.to_owned(),
+        };
         let _ = write!(
             h,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{}</td><td class="opt"><code>{}</code></td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{consistent}</td><td class="opt">{}</td><td class="opt">{}</td><td class="opt"><code>{}</code></td></tr>"#,
             ts(Some(b.created_at)),
             esc(&b.graph_id),
             esc(b.status.as_str()),

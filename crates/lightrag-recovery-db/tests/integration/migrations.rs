@@ -57,7 +57,7 @@ fn event_indexes(conn: &mut DbConn) -> Vec<String> {
 
 fn migrations_up_down_up(t: &mut TestDb) {
     let conn = &mut *t.db().conn().unwrap();
-    assert_eq!(applied_migrations(conn).unwrap().len(), 3);
+    assert_eq!(applied_migrations(conn).unwrap().len(), 4);
     assert!(pending_migrations(conn).unwrap().is_empty());
     assert_eq!(tables(conn), TABLES);
     assert_eq!(
@@ -81,7 +81,7 @@ fn migrations_up_down_up(t: &mut TestDb) {
     .unwrap();
 
     let mut reverted = revert_all_migrations(conn).unwrap();
-    assert_eq!(reverted.len(), 3);
+    assert_eq!(reverted.len(), 4);
     // Reverted newest first; pending and applied are listed oldest first.
     reverted.reverse();
     assert!(tables(conn).is_empty(), "down.sql drops every table");

@@ -200,3 +200,82 @@ fn degraded_and_offline_reasons(t: &mut TestDb) {
         alpha.reasons
     );
 }
+
+/// An event sink that holds the first event until opened: the check that emits it stays in
+/// flight as long as the test wants.
+#[derive(Debug, Default)]
+struct Gate {
+    state: std::sync::Mutex<(bool, bool)>, // (a check is held, open)
+    cv: std::sync::Condvar,
+}
+
+impl lightrag_recovery::EventSink for Gate {
+    fn emit(&self, _event: lightrag_recovery_db::NewEvent) {
+        let mut s = self.state.lock().unwrap();
+        s.0 = true;
+        self.cv.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !s.1 && std::time::Instant::now() < deadline {
+            s = self
+                .cv
+                .wait_timeout(s, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+    }
+}
+
+/// Issue 14 #4: one health check at a time. Callers arriving while a check runs wait for it
+/// and share its report; none runs a check of its own.
+#[test]
+fn concurrent_checks_share_the_one_in_flight() {
+    let t = TestDb::sqlite();
+    let env = Env::new().unwrap();
+    register(&t, &env, "alpha");
+    let gate = Arc::new(Gate::default());
+    let mon = Arc::new(HealthMonitor::new(t.db().clone(), opts()).with_event_sink(gate.clone()));
+    let first = {
+        let (mon, repo) = (
+            mon.clone(),
+            super::common::open_repo(&env.repo_path).unwrap(),
+        );
+        std::thread::spawn(move || mon.check_shared(Some(&repo)))
+    };
+    // The first check is in flight, held at its first transition event.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !gate.state.lock().unwrap().0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first check never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let others: Vec<_> = (0..16)
+        .map(|_| {
+            let mon = mon.clone();
+            std::thread::spawn(move || mon.check_shared(None))
+        })
+        .collect();
+    while mon.waiting() < 16 {
+        assert!(std::time::Instant::now() < deadline, "callers did not wait");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(mon.checks_run(), 0, "nothing landed yet");
+    {
+        let mut s = gate.state.lock().unwrap();
+        s.1 = true;
+        gate.cv.notify_all();
+    }
+    let first = first.join().unwrap();
+    assert!(first.ran);
+    for o in others {
+        let o = o.join().unwrap();
+        assert!(!o.ran, "a caller ran its own check");
+        assert!(Arc::ptr_eq(&o.report, &first.report));
+    }
+    assert_eq!(mon.checks_run(), 1);
+    assert!(Arc::ptr_eq(&mon.latest().unwrap(), &first.report));
+    // A later call runs a new check.
+    assert!(mon.check_shared(None).ran);
+    assert_eq!(mon.checks_run(), 2);
+}
