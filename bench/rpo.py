@@ -147,7 +147,9 @@ try:
 
     def settled():
         w = call("/api/v1/workers")["workers"]
-        idle = any(x["name"] == "change_backup" and x["detail"].startswith("0 graph") for x in w)
+        # A running backup has no catalog row before it ends: the worker's state tells.
+        idle = any(x["name"] == "change_backup" and not x["running"]
+                   and x["detail"].startswith("0 graph") for x in w)
         rows = call("/api/v1/backups?graph_id=lr&limit=1000")["backups"]
         return idle and not any(b["status"] == "running" for b in rows), rows
 

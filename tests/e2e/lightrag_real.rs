@@ -152,15 +152,21 @@ fn real_lightrag_inserts_are_backed_up_on_change_and_consistent_snapshots_hold_o
         Duration::from_secs(150),
     );
 
-    // Every change captured: nothing pending, no backup running.
+    // Every change captured: nothing pending and the watcher not backing up (a running
+    // backup has no catalog row before it ends, so the worker's own state is what tells).
     std::thread::sleep(Duration::from_millis(500));
-    eventually(60, || {
+    eventually(90, || {
         let w = get(&s.url("/api/v1/workers"), &[]).json();
-        let idle = w["workers"].as_array().unwrap().iter().any(|w| {
-            w["name"] == "change_backup" && w["detail"] == "0 graph(s) with uncaptured changes"
-        });
-        let running = backups(&s).iter().any(|b| b["status"] == "running");
-        (idle && !running).then_some(())
+        w["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| {
+                w["name"] == "change_backup"
+                    && w["running"] == false
+                    && w["detail"] == "0 graph(s) with uncaptured changes"
+            })
+            .then_some(())
     });
     let all = backups(&s);
     let done: Vec<&serde_json::Value> = all.iter().filter(|b| b["status"] == "completed").collect();
