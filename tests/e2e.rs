@@ -31,6 +31,9 @@ mod malformed;
 mod metrics;
 #[path = "e2e/metrics_listener.rs"]
 mod metrics_listener;
+/// Issue 17 #3: a table of misconfigurations and the ecosystem's variable names.
+#[path = "e2e/misconfig.rs"]
+mod misconfig;
 #[path = "e2e/openapi.rs"]
 mod openapi;
 #[path = "e2e/outage.rs"]

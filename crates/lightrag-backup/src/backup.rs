@@ -921,6 +921,10 @@ impl Repository {
             summary,
             consistent: Some(inconsistency.is_none()),
             inconsistency,
+            duration_ms: Some(
+                u64::try_from((OffsetDateTime::now_utc() - started).whole_milliseconds())
+                    .unwrap_or(0),
+            ),
         };
         self.write_manifest(&manifest)?;
         progress.end();

@@ -222,8 +222,12 @@ pub enum RemoteProblem {
     BucketNotFound,
     /// An object does not exist (mapped to [`BackupError::ObjectNotFound`]).
     NotFound,
-    /// The endpoint could not be reached (DNS, connection refused, TLS).
+    /// The endpoint could not be reached (DNS, connection refused).
     Unreachable,
+    /// The endpoint is `http://` and plain HTTP is not allowed.
+    PlainHttpRefused,
+    /// The endpoint's TLS certificate was not accepted.
+    TlsRefused,
     /// The service kept throttling or failing (429/5xx) past the retry limit.
     Throttled,
     /// Requests timed out.
@@ -240,6 +244,8 @@ impl std::fmt::Display for RemoteProblem {
             RemoteProblem::BucketNotFound => "the bucket (container) does not exist; create it or fix the repository URL",
             RemoteProblem::NotFound => "object not found",
             RemoteProblem::Unreachable => "the endpoint is unreachable; check the endpoint URL, network, DNS and TLS settings",
+            RemoteProblem::PlainHttpRefused => "the endpoint is http:// and plain HTTP is refused; use https://, or allow plain HTTP for a local server with LIGHTRAG_S3_ALLOW_HTTP=true (or AWS_ALLOW_HTTP=true)",
+            RemoteProblem::TlsRefused => "the endpoint's TLS certificate was not accepted (not issued by a trusted authority, expired, or for another host name); fix the certificate or the endpoint's host name",
             RemoteProblem::Throttled => "the service kept throttling or failing (429/5xx) after all retries; retry later or lower the concurrency",
             RemoteProblem::Timeout => "requests timed out; check the network or raise the timeouts",
             RemoteProblem::Other => "unexpected object-store error",

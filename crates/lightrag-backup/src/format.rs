@@ -244,6 +244,10 @@ pub struct Manifest {
     /// Why the snapshot is not consistent (the last attempt's reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inconsistency: Option<String>,
+    /// How long the backup took, from `created_at` to the manifest (milliseconds). Absent in
+    /// manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 impl Manifest {

@@ -603,6 +603,18 @@ fn classify(e: &object_store::Error) -> RemoteProblem {
     ]) {
         return RemoteProblem::Throttled;
     }
+    if has(&["URL scheme is not allowed"]) {
+        return RemoteProblem::PlainHttpRefused;
+    }
+    if has(&[
+        "invalid peer certificate",
+        "UnknownIssuer",
+        "certificate verify failed",
+        "NotValidForName",
+        "CertExpired",
+    ]) {
+        return RemoteProblem::TlsRefused;
+    }
     if has(&["timed out", "deadline has elapsed"]) {
         return RemoteProblem::Timeout;
     }

@@ -128,6 +128,9 @@ pub struct SnapshotInfo {
     /// Why it is not consistent.
     #[serde(default)]
     pub inconsistency: Option<String>,
+    /// How long the backup took (milliseconds; `None` for older snapshots).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
 }
 
 impl From<&Manifest> for SnapshotInfo {
@@ -144,6 +147,7 @@ impl From<&Manifest> for SnapshotInfo {
             summary: m.summary.clone(),
             consistent: m.consistent,
             inconsistency: m.inconsistency.clone(),
+            duration_ms: m.duration_ms,
         }
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,9 @@ pub struct VariableDoc {
     pub default: &'static str,
     /// What the variable controls and its accepted form.
     pub meaning: &'static str,
+    /// The ecosystem's names for the same setting (LightRAG's `.env`, the AWS SDK and
+    /// object_store), read in this order when the variable itself is unset.
+    pub aliases: &'static [&'static str],
 }
 
 const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> VariableDoc {
@@ -32,13 +35,56 @@ const fn var(name: &'static str, default: &'static str, meaning: &'static str) -
         name,
         default,
         meaning,
+        aliases: &[],
     }
+}
+
+const fn aliased(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    default: &'static str,
+    meaning: &'static str,
+) -> VariableDoc {
+    VariableDoc {
+        name,
+        default,
+        meaning,
+        aliases,
+    }
+}
+
+/// Where a setting's value came from (`lightrag-ops config` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueSource {
+    /// Nothing set: the documented default.
+    Default,
+    /// The process environment, under this variable name.
+    Environment(&'static str),
+    /// The `.env` file, under this variable name.
+    DotEnv(&'static str),
+}
+
+impl std::fmt::Display for ValueSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::Environment(v) => write!(f, "environment {v}"),
+            Self::DotEnv(v) => write!(f, ".env {v}"),
+        }
+    }
+}
+
+/// Every alias of every variable (read besides the `LIGHTRAG_*` variables).
+fn is_alias(name: &str) -> bool {
+    VARIABLES.iter().any(|d| d.aliases.contains(&name))
 }
 
 /// Every variable lightrag-ops reads, with its default. The README's table mirrors this list.
 pub const VARIABLES: &[VariableDoc] = &[
-    var(
+    aliased(
         "LIGHTRAG_WORKING_DIR",
+        &["WORKING_DIR"],
         "./rag_storage",
         "LightRAG working directory whose graphs are protected (root files = graph `default`, each workspace subfolder and `graphs/<id>/` = one graph)",
     ),
@@ -47,13 +93,15 @@ pub const VARIABLES: &[VariableDoc] = &[
         "./lightrag_backups",
         "Backup repository: a local directory, file://…, s3://bucket/prefix, az://container/prefix or gs://bucket/prefix (credentials from the standard AWS_*, AZURE_*, GOOGLE_* variables)",
     ),
-    var(
+    aliased(
         "LIGHTRAG_S3_ENDPOINT",
+        &["AWS_ENDPOINT_URL", "AWS_ENDPOINT"],
         "",
         "Custom S3/Azure endpoint for object-store repositories and targets (MinIO, Ceph, R2, local servers), e.g. http://127.0.0.1:9000",
     ),
-    var(
+    aliased(
         "LIGHTRAG_S3_REGION",
+        &["AWS_REGION", "AWS_DEFAULT_REGION"],
         "",
         "S3 region (default: AWS_REGION, else us-east-1)",
     ),
@@ -62,8 +110,9 @@ pub const VARIABLES: &[VariableDoc] = &[
         "false",
         "Path-style S3 addressing (needed by most self-hosted S3 servers)",
     ),
-    var(
+    aliased(
         "LIGHTRAG_S3_ALLOW_HTTP",
+        &["AWS_ALLOW_HTTP"],
         "false",
         "Allow plain-HTTP object-store endpoints (local servers only)",
     ),
@@ -422,6 +471,8 @@ pub struct Config {
     pub event_log_retention: Duration,
     /// `LIGHTRAG_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// Where each variable's value came from (variables not listed: their default).
+    pub sources: BTreeMap<&'static str, ValueSource>,
 }
 
 impl Default for Config {
@@ -451,6 +502,7 @@ impl Config {
         dotenv: Option<&Path>,
     ) -> Result<Self, ConfigError> {
         let mut vars: HashMap<String, String> = HashMap::new();
+        let mut from_dotenv: HashSet<String> = HashSet::new();
         if let Some(path) = dotenv.filter(|p| p.exists()) {
             let iter = dotenvy::from_path_iter(path).map_err(|source| ConfigError::DotEnv {
                 path: path.to_owned(),
@@ -461,19 +513,20 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
+                from_dotenv.insert(k.clone());
                 vars.insert(k, v);
             }
         }
         let mut invalid = Vec::new();
         for (k, v) in env {
-            let Some(k) = k
-                .to_str()
-                .filter(|k| k.starts_with("LIGHTRAG_") || LIGHTRAG_TLS_VARIABLES.contains(k))
-            else {
+            let Some(k) = k.to_str().filter(|k| {
+                k.starts_with("LIGHTRAG_") || LIGHTRAG_TLS_VARIABLES.contains(k) || is_alias(k)
+            }) else {
                 continue;
             };
             match v.into_string() {
                 Ok(v) => {
+                    from_dotenv.remove(k);
                     vars.insert(k.to_owned(), v);
                 }
                 Err(v) => invalid.push(non_utf8(k, &v)),
@@ -482,7 +535,7 @@ impl Config {
         if !invalid.is_empty() {
             return Err(ConfigError::Invalid(invalid));
         }
-        Self::from_vars(vars)
+        Self::build(vars, &from_dotenv)
     }
 
     /// Builds the configuration from exactly these variables (nothing else is read, except the
@@ -493,14 +546,29 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        // LightRAG's own TLS variables (no prefix) are kept aside for crate::tls.
+        Self::build(vars, &HashSet::new())
+    }
+
+    /// [`Config::from_vars`], knowing which variables came from the `.env` file.
+    fn build<I, K, V>(vars: I, from_dotenv: &HashSet<String>) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        // LightRAG's own TLS variables (no prefix) are kept aside for crate::tls, the
+        // ecosystem's names of our settings for the reader.
         let mut lightrag_tls: HashMap<String, String> = HashMap::new();
+        let mut aliases: HashMap<String, String> = HashMap::new();
         let prefixed: Vec<(String, String)> = vars
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .filter_map(|(k, v)| {
                 if LIGHTRAG_TLS_VARIABLES.contains(&k.as_str()) {
                     lightrag_tls.insert(k, v);
+                    None
+                } else if is_alias(&k) {
+                    aliases.insert(k, v);
                     None
                 } else {
                     Some((k, v))
@@ -512,6 +580,9 @@ impl Config {
             .map_err(ConfigError::Environment)?;
         let mut r = Reader {
             raw,
+            aliases,
+            from_dotenv: from_dotenv.clone(),
+            sources: BTreeMap::new(),
             errors: Vec::new(),
         };
         let secs = |v: &str| parse_duration(v, 1, "seconds");
@@ -588,8 +659,8 @@ impl Config {
             allow_insecure: r.get("LIGHTRAG_ALLOW_INSECURE", parse_bool),
             tls: {
                 let ours = (
-                    r.value("LIGHTRAG_SSL_CERTFILE").map(|v| v.trim().to_owned()),
-                    r.value("LIGHTRAG_SSL_KEYFILE").map(|v| v.trim().to_owned()),
+                    r.sourced("LIGHTRAG_SSL_CERTFILE").map(|(v, _)| v.trim().to_owned()),
+                    r.sourced("LIGHTRAG_SSL_KEYFILE").map(|(v, _)| v.trim().to_owned()),
                 );
                 crate::tls::resolve(
                     (ours.0.as_deref(), ours.1.as_deref()),
@@ -631,9 +702,13 @@ impl Config {
                     _ => Err("expected text or json".to_owned()),
                 }
             }),
+            sources: BTreeMap::new(),
         };
         if r.errors.is_empty() {
-            Ok(cfg)
+            Ok(Config {
+                sources: r.sources,
+                ..cfg
+            })
         } else {
             Err(ConfigError::Invalid(r.errors))
         }
@@ -659,6 +734,11 @@ impl Config {
 /// that every problem is reported in one pass.
 struct Reader {
     raw: HashMap<String, String>,
+    /// Values of the ecosystem's names (`WORKING_DIR`, `AWS_*`), by exact name.
+    aliases: HashMap<String, String>,
+    /// Variables whose value came from the `.env` file.
+    from_dotenv: HashSet<String>,
+    sources: BTreeMap<&'static str, ValueSource>,
     errors: Vec<InvalidVariable>,
 }
 
@@ -677,6 +757,35 @@ impl Reader {
             .get(&key)
             .map(String::as_str)
             .filter(|v| !v.trim().is_empty())
+    }
+
+    /// The value of `name`, else of its first alias that is set, with the variable that gave
+    /// it; records where it came from.
+    fn sourced(&mut self, name: &'static str) -> Option<(String, &'static str)> {
+        let doc = Self::doc(name);
+        let found = match self.value(name) {
+            Some(v) => Some((v.to_owned(), name)),
+            None => doc.aliases.iter().find_map(|a| {
+                self.aliases
+                    .get(*a)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (v.clone(), *a))
+            }),
+        };
+        if let Some((_, by)) = &found {
+            self.note_source(name, by);
+        }
+        found
+    }
+
+    /// `name` got its value from the variable `by`.
+    fn note_source(&mut self, name: &'static str, by: &'static str) {
+        let source = if self.from_dotenv.contains(by) {
+            ValueSource::DotEnv(by)
+        } else {
+            ValueSource::Environment(by)
+        };
+        self.sources.insert(name, source);
     }
 
     fn get<T>(&mut self, name: &'static str, parse: impl Fn(&str) -> Result<T, String>) -> T {
@@ -698,17 +807,17 @@ impl Reader {
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> T {
         let doc = Self::doc(name);
-        if let Some(v) = self.value(name) {
-            match parse(v) {
+        if let Some((v, by)) = self.sourced(name) {
+            match parse(&v) {
                 Ok(t) => return t,
                 Err(reason) => {
                     let shown = if secret {
-                        crate::parse::redact_url(v)
+                        crate::parse::redact_url(&v)
                     } else {
-                        v.to_owned()
+                        v
                     };
                     self.errors.push(InvalidVariable {
-                        variable: name,
+                        variable: by,
                         value: shown,
                         reason,
                     });
@@ -751,6 +860,7 @@ impl Reader {
                 }
             },
         };
+        self.note_source(name, source);
         if value.chars().count() < min_len {
             self.errors.push(InvalidVariable {
                 variable: source,

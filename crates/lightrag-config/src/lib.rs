@@ -31,7 +31,8 @@ mod tls;
 
 pub use chain::{ErrorChain, error_chain};
 pub use config::{
-    ChangeBackup, Config, LogFormat, MIN_KEY_CHARS, RetentionPolicy, VARIABLES, VariableDoc,
+    ChangeBackup, Config, LogFormat, MIN_KEY_CHARS, RetentionPolicy, VARIABLES, ValueSource,
+    VariableDoc,
 };
 pub use error::{ConfigError, InvalidVariable};
 pub use parse::{format_duration, redact_url};

@@ -87,6 +87,7 @@ fn every_variable_overrides_its_default() {
         ("LIGHTRAG_BACKUP_KEEP_MONTHLY", "12"),
         ("LIGHTRAG_BACKUP_COMPRESSION_LEVEL", "9"),
         ("LIGHTRAG_BACKUP_EXCLUDE", "*.log, tmp/*"),
+        ("LIGHTRAG_BACKUP_SETTLE", "2500ms"),
         ("LIGHTRAG_BACKUP_ENCRYPTION_KEY_FILE", key_file.as_str()),
         ("LIGHTRAG_REPLICATION_ENABLED", "true"),
         ("LIGHTRAG_S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -206,6 +207,42 @@ fn every_variable_overrides_its_default() {
     assert_eq!(c.replication_delete_grace, Duration::from_secs(36 * 3600));
     assert_eq!(c.event_log_retention, Duration::from_secs(14 * 86_400));
     assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.backup_settle, Duration::from_millis(2500));
+}
+
+#[test]
+fn ecosystem_names_are_read_when_ours_are_unset_and_ours_win() {
+    let c = Config::from_vars([
+        ("WORKING_DIR", "/srv/lightrag"),
+        ("AWS_ENDPOINT", "http://127.0.0.1:9000"),
+        ("AWS_DEFAULT_REGION", "eu-north-1"),
+        ("AWS_REGION", "eu-west-3"),
+        ("AWS_ALLOW_HTTP", "true"),
+    ])
+    .unwrap();
+    assert_eq!(c.working_dir, std::path::PathBuf::from("/srv/lightrag"));
+    assert_eq!(c.s3_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    // AWS_REGION before AWS_DEFAULT_REGION, as the AWS SDK reads them.
+    assert_eq!(c.s3_region.as_deref(), Some("eu-west-3"));
+    assert!(c.s3_allow_http);
+    assert_eq!(
+        c.sources.get("LIGHTRAG_S3_ALLOW_HTTP"),
+        Some(&lightrag_config::ValueSource::Environment("AWS_ALLOW_HTTP"))
+    );
+    let c = Config::from_vars([
+        ("WORKING_DIR", "/srv/lightrag"),
+        ("LIGHTRAG_WORKING_DIR", "/srv/ours"),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("LIGHTRAG_S3_ALLOW_HTTP", "false"),
+    ])
+    .unwrap();
+    assert_eq!(c.working_dir, std::path::PathBuf::from("/srv/ours"));
+    assert!(!c.s3_allow_http);
+    assert_eq!(
+        c.sources.get("LIGHTRAG_RPO"),
+        None,
+        "defaults are not listed"
+    );
 }
 
 #[test]

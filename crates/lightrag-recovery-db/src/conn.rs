@@ -237,6 +237,29 @@ impl fmt::Debug for Db {
     }
 }
 
+/// A SQLite file is created on first use, its folder is not: a missing folder is a
+/// misconfiguration (often the slash rule of the URL), said at once rather than after the
+/// connection timeout as "unavailable".
+fn check_sqlite_folder(url: &str, path: &std::path::Path) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    let resolved = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let resolved_folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned());
+    Err(RecoveryDbError::InvalidUrl {
+        url: url.trim().to_owned(),
+        reason: format!(
+            "the database file resolves to {}, in the folder {}, which does not exist; create the folder or fix the URL: `sqlite:///relative/path.db` (three slashes) is relative to the current directory, `sqlite:////absolute/path.db` (four) is absolute",
+            resolved.display(),
+            resolved_folder.display()
+        ),
+    })
+}
+
 impl Db {
     /// Parses the URL and opens the pool, checking that one connection can be made.
     ///
@@ -267,6 +290,9 @@ impl Db {
             });
         }
         let location = parse_url(&config.url, config.connect_timeout)?;
+        if let DbLocation::Sqlite { path } = &location {
+            check_sqlite_folder(&config.url, path)?;
+        }
         let builder = r2d2::Pool::builder()
             .max_size(config.max_connections)
             .min_idle(Some(u32::from(eager)))

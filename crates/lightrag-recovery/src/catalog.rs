@@ -38,7 +38,13 @@ fn clamp_i64(v: u64) -> i64 {
 pub fn record_from_snapshot(info: &SnapshotInfo) -> BackupRecord {
     let mut rec = BackupRecord::new(&info.id, &info.graph_id, trigger_of(&info.trigger));
     rec.created_at = info.created_at.into();
-    rec.finished_at = Some(info.created_at.into());
+    // The backup's end: its start plus its duration (older manifests: the start).
+    let duration = info.duration_ms.unwrap_or(0);
+    rec.finished_at = Some(
+        (info.created_at + time::Duration::milliseconds(i64::try_from(duration).unwrap_or(0)))
+            .into(),
+    );
+    rec.duration_ms = info.duration_ms.and_then(|d| i64::try_from(d).ok());
     rec.status = BackupStatus::Completed;
     rec.logical_size_bytes = clamp_i64(info.totals.bytes);
     rec.stored_size_bytes = clamp_i64(info.totals.new_bytes_stored);
@@ -79,6 +85,7 @@ pub(crate) fn upsert_snapshot(conn: &mut DbConn, info: &SnapshotInfo) -> Result<
             let update = BackupUpdate {
                 status: Some(BackupStatus::Completed),
                 finished_at: rec.finished_at,
+                duration_ms: rec.duration_ms,
                 logical_size_bytes: Some(rec.logical_size_bytes),
                 stored_size_bytes: Some(rec.stored_size_bytes),
                 file_count: Some(rec.file_count),

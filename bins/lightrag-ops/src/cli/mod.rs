@@ -314,18 +314,34 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 /// `lightrag-ops config`.
 pub fn print_config(c: &Config, json: bool) -> anyhow::Result<()> {
     let values = effective_config(c);
+    let source = |k: &str| {
+        if lightrag_config::LIGHTRAG_TLS_VARIABLES.contains(&k) {
+            return "LightRAG's SSL=true".to_owned();
+        }
+        c.sources
+            .get(k)
+            .copied()
+            .unwrap_or(lightrag_config::ValueSource::Default)
+            .to_string()
+    };
     if json {
-        let map: serde_json::Map<String, serde_json::Value> = values
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        // One key per variable (its value), plus `_sources`: where each came from.
+        let mut map: serde_json::Map<String, serde_json::Value> = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
             .collect();
+        let sources: serde_json::Map<String, serde_json::Value> = values
+            .iter()
+            .map(|(k, _)| ((*k).to_owned(), source(k).into()))
+            .collect();
+        map.insert("_sources".into(), sources.into());
         println!(
             "{}",
             serde_json::to_string_pretty(&map).context("encoding JSON")?
         );
     } else {
         for (k, v) in values {
-            println!("{k}={v}");
+            println!("{k}={v}  # {}", source(k));
         }
     }
     Ok(())

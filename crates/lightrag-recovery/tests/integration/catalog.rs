@@ -87,6 +87,18 @@ fn rebuild_after_catalog_emptied(t: &mut TestDb) {
             .all(|b| b.file_count == 12 && b.summary_json.is_some())
     );
     assert!(rows.iter().any(|b| b.trigger == BackupTrigger::Scheduled));
+    // The backup's end and duration come from the manifest (a rebuilt row says what the
+    // original said), and whether it is save-consistent.
+    for b in &rows {
+        let d = b.duration_ms.expect("duration recorded");
+        let end = b.finished_at.expect("end recorded");
+        assert_eq!(
+            end.unix_millis() - b.created_at.unix_millis(),
+            d,
+            "finished_at = created_at + duration_ms: {b:?}"
+        );
+        assert!(b.consistent.is_some(), "{b:?}");
+    }
 }
 
 #[test]
