@@ -120,8 +120,8 @@ try:
     call("/api/v1/replication/targets", {"name": "local", "spec": {"kind": "path", "path": replica}})
 
     # When each snapshot's manifest appears in the repository and on the target (polled every
-    # 50 ms by the bench; a manifest is written last, after the data it names). The catalog's
-    # finished_at is not used: it is the snapshot's start time (see docs/benchmarks.md).
+    # 50 ms by the bench; a manifest is written last, after the data it names): the same clock
+    # for both, independent of the catalog.
     seen, seen_primary, stop = {}, {}, threading.Event()
 
     def watch_replica():
