@@ -25,6 +25,8 @@ mod fuzz;
 mod health_cost;
 #[path = "e2e/kill9.rs"]
 mod kill9;
+#[path = "e2e/lightrag_real.rs"]
+mod lightrag_real;
 #[path = "e2e/malformed.rs"]
 mod malformed;
 #[path = "e2e/metrics.rs"]
