@@ -1,6 +1,7 @@
 //! Object-store specifics, on a real S3 server (s3s-fs) on loopback: wrong credentials,
 //! missing bucket, an outage in the middle of a backup, throttling/5xx retried, multipart
-//! uploads and ranged reads, request counts, and lagging listings.
+//! uploads and ranged reads, request counts, and lagging listings. The outage tests also run
+//! on Azurite (the Azure Blob emulator).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,8 +17,13 @@ use lightrag_backup::{
 
 use super::common::{
     Backend, S3_BUCKET, S3_SECRET_KEY, TestEnv, assert_same_tree, copy_dir, fixtures,
-    gen_workspace, grow_workspace, quick_options, s3_options, storage,
+    gen_workspace, grow_workspace, quick_options, remote_backend_tests, s3_options, storage,
 };
+
+remote_backend_tests!(
+    unreachable_endpoint_is_reported_as_such,
+    server_stopped_mid_backup_fails_cleanly_then_recovers,
+);
 
 fn problem(e: &BackupError) -> Option<RemoteProblem> {
     match e {
@@ -94,20 +100,17 @@ fn missing_bucket_is_reported_as_such() {
     assert_eq!(problem(&err), Some(RemoteProblem::BucketNotFound), "{err}");
 }
 
-#[test]
-fn unreachable_endpoint_is_reported_as_such() {
-    let tmp = TestEnv::new(Backend::S3);
+fn unreachable_endpoint_is_reported_as_such(backend: Backend) {
+    let tmp = TestEnv::new(backend);
     let mut server = tmp.server.unwrap();
-    let endpoint = server.endpoint();
     server.stop();
-    let st = open_storage(&format!("s3://{S3_BUCKET}/repo"), &s3_options(&endpoint)).unwrap();
+    let st = open_storage(&server.url("repo"), &server.options()).unwrap();
     let err = check_storage(st.as_ref()).unwrap_err();
     assert_eq!(problem(&err), Some(RemoteProblem::Unreachable), "{err}");
 }
 
-#[test]
-fn server_stopped_mid_backup_fails_cleanly_then_recovers() {
-    let mut tmp = TestEnv::new(Backend::S3);
+fn server_stopped_mid_backup_fails_cleanly_then_recovers(backend: Backend) {
+    let mut tmp = TestEnv::new(backend);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 30, &[]);
     let opts = RepositoryOptions {
