@@ -202,8 +202,8 @@ pub(crate) const AZURITE_KEY: &str =
 /// reach a repository in it. [`Server`] starts, stops and restarts it; the tests damage
 /// objects through the storage API ([`TestEnv::flip_byte`]), which works on every server.
 pub(crate) trait Emulator: std::fmt::Debug + Sync {
-    /// The first word of a [`TestEnv::spec`] (child processes reopen storages from it).
-    fn spec_name(&self) -> &'static str;
+    /// URL scheme of its repositories (also the first word of a [`TestEnv::spec`]).
+    fn scheme(&self) -> &'static str;
     /// The command serving `root` on `127.0.0.1:port`. A missing program fails the test with
     /// a message naming `scripts/test`, which provisions it.
     fn command(&self, port: u16, root: &Path) -> Command;
@@ -211,8 +211,16 @@ pub(crate) trait Emulator: std::fmt::Debug + Sync {
     fn create_bucket(&self, endpoint: &str) {
         let _ = endpoint;
     }
+    /// Repository URL of the repository named `name` in bucket (or container) `bucket`.
+    fn url_in(&self, bucket: &str, name: &str) -> String {
+        format!("{}://{bucket}/{name}", self.scheme())
+    }
     /// Repository URL of the repository named `name`.
-    fn url(&self, name: &str) -> String;
+    fn url(&self, name: &str) -> String {
+        self.url_in(BUCKET, name)
+    }
+    /// Credential settings, each of which alone makes the server refuse the client.
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)>;
     /// Options reaching the server at `endpoint` (quick retries so outages fail fast).
     fn options(&self, endpoint: &str) -> ObjectStoreOptions;
     /// The endpoint URL of a server on `port`.
@@ -260,7 +268,7 @@ pub(crate) fn s3s_fs_binary() -> PathBuf {
 pub(crate) struct S3sFs;
 
 impl Emulator for S3sFs {
-    fn spec_name(&self) -> &'static str {
+    fn scheme(&self) -> &'static str {
         "s3"
     }
 
@@ -273,8 +281,11 @@ impl Emulator for S3sFs {
         c
     }
 
-    fn url(&self, name: &str) -> String {
-        format!("s3://{BUCKET}/{name}")
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("aws_secret_access_key", "not-the-secret-at-all"),
+            ("aws_access_key_id", "UNKNOWNKEYID"),
+        ]
     }
 
     fn options(&self, endpoint: &str) -> ObjectStoreOptions {
@@ -289,7 +300,7 @@ impl Emulator for S3sFs {
 pub(crate) struct Azurite;
 
 impl Emulator for Azurite {
-    fn spec_name(&self) -> &'static str {
+    fn scheme(&self) -> &'static str {
         "az"
     }
 
@@ -309,8 +320,12 @@ impl Emulator for Azurite {
         azure_create_container(endpoint, BUCKET);
     }
 
-    fn url(&self, name: &str) -> String {
-        format!("az://{BUCKET}/{name}")
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)> {
+        // A well-formed (base64, 64 bytes) key that is not the account's.
+        vec![(
+            "azure_storage_account_key",
+            "bm90LXRoZS1rZXktYXQtYWxsLW5vdC10aGUta2V5LWF0LWFsbC1ub3QtdGhlLWtleS1hdC1hbGwtISEhIQ==",
+        )]
     }
 
     fn endpoint(&self, port: u16) -> String {
@@ -500,6 +515,10 @@ impl Server {
     pub(crate) fn url(&self, name: &str) -> String {
         self.emulator.url(name)
     }
+
+    pub(crate) fn emulator(&self) -> &'static dyn Emulator {
+        self.emulator
+    }
 }
 
 impl Drop for Server {
@@ -565,7 +584,7 @@ impl TestEnv {
     pub(crate) fn repo_dir_named(&self, name: &str) -> PathBuf {
         match &self.server {
             None => self.tmp.path().join(name),
-            Some(s) if s.emulator.spec_name() == "s3" => s.root.join(BUCKET).join(name),
+            Some(s) if s.emulator.scheme() == "s3" => s.root.join(BUCKET).join(name),
             Some(s) => panic!("{:?} does not keep objects as files", s.emulator),
         }
     }
@@ -578,7 +597,7 @@ impl TestEnv {
     pub(crate) fn spec(&self, name: &str) -> String {
         match &self.server {
             None => format!("local {}", self.repo_dir_named(name).display()),
-            Some(s) => format!("{} {} {name}", s.emulator.spec_name(), s.endpoint()),
+            Some(s) => format!("{} {} {name}", s.emulator.scheme(), s.endpoint()),
         }
     }
 
@@ -636,7 +655,7 @@ pub(crate) fn storage_from_spec(spec: &str) -> Arc<dyn Storage> {
             let emulator = [Backend::S3, Backend::Azure]
                 .into_iter()
                 .filter_map(Backend::emulator)
-                .find(|e| e.spec_name() == *kind)
+                .find(|e| e.scheme() == *kind)
                 .unwrap_or_else(|| panic!("bad storage spec {spec}"));
             open_storage(&emulator.url(name), &emulator.options(endpoint)).unwrap()
         }
