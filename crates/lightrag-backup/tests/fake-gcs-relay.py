@@ -19,6 +19,7 @@ import ctypes
 import http.client
 import http.server
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -39,10 +40,14 @@ def die_with_parent():
 
 
 UPSTREAM = free_port()
+# A token only this emulator reports (as its buckets' location): another server that took the
+# chosen port first must not be mistaken for it.
+TOKEN = f"RELAY-{os.getpid()}"
 child = subprocess.Popen(
     [EMULATOR, "-scheme", "http", "-host", "127.0.0.1", "-port", str(UPSTREAM),
      # Requests keep the relay's Host; the emulator serves the XML API on its public host.
      "-public-host", f"127.0.0.1:{PORT}",
+     "-location", TOKEN,
      "-backend", "filesystem", "-filesystem-root", ROOT, "-log-level", "error"],
     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
 deadline = time.monotonic() + 30
@@ -50,12 +55,17 @@ while True:
     if child.poll() is not None:
         sys.exit(f"fake-gcs-server exited with {child.returncode}")
     try:
-        socket.create_connection(("127.0.0.1", UPSTREAM), timeout=1).close()
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit("fake-gcs-server did not start")
-        time.sleep(0.02)
+        probe = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=5)
+        probe.request("GET", "/storage/v1/b")
+        buckets = json.loads(probe.getresponse().read()).get("items", [])
+        probe.close()
+        if all(b.get("location") == TOKEN for b in buckets):
+            break
+    except (OSError, ValueError):
+        pass
+    if time.monotonic() > deadline:
+        sys.exit("fake-gcs-server did not start")
+    time.sleep(0.02)
 
 
 class Relay(http.server.BaseHTTPRequestHandler):
@@ -103,4 +113,9 @@ class Relay(http.server.BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = relay
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Relay).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # object_store sends up to 16 requests at once
+    daemon_threads = True
+
+
+Server(("127.0.0.1", PORT), Relay).serve_forever()
