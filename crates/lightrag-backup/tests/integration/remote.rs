@@ -1,7 +1,7 @@
 //! Object-store specifics, on a real S3 server (s3s-fs) on loopback: wrong credentials,
 //! missing bucket, an outage in the middle of a backup, throttling/5xx retried, multipart
-//! uploads and ranged reads, request counts, and lagging listings. The outage tests also run
-//! on Azurite (the Azure Blob emulator).
+//! uploads and ranged reads, request counts, and lagging listings. The error and outage tests
+//! also run on Azurite (Azure Blob) and, where it behaves like GCS, on fake-gcs-server.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
