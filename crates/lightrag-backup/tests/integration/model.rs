@@ -1751,7 +1751,7 @@ fn run(backend: Backend) {
         // fewer seeds there.
         let (seeds, steps, extra) = match backend {
             Backend::Local => (&SEEDS[..], STEPS, &DEFECT_SEEDS[..]),
-            Backend::S3 => (&SEEDS[..3], 30, &[][..]),
+            Backend::S3 | Backend::Azure | Backend::Gcs => (&SEEDS[..3], 30, &[][..]),
         };
         let all = seeds
             .iter()

@@ -9,12 +9,11 @@ use lightrag_backup::{
 };
 
 use super::common::{
-    Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace, pack_files,
-    tree,
+    Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace, tree,
 };
 
 backend_tests!(
-    forget_and_prune_free_space_and_keep_the_rest_restorable,
+    cloud: forget_and_prune_free_space_and_keep_the_rest_restorable,
     prune_beside_concurrent_backups_loses_nothing
 );
 
@@ -22,7 +21,6 @@ fn forget_and_prune_free_space_and_keep_the_rest_restorable(backend: Backend) {
     let tmp = TestEnv::new(backend);
     let src = tmp.path().join("ws");
     gen_workspace(&src, 10, &[]);
-    let repo_dir = tmp.repo_dir();
     let repo = tmp.new_repo(None);
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -60,10 +58,7 @@ fn forget_and_prune_free_space_and_keep_the_rest_restorable(backend: Backend) {
     assert_eq!(f.removed, [ids[1].clone()]);
     assert_eq!(f.kept.len(), 2);
 
-    let before: u64 = pack_files(&repo_dir)
-        .iter()
-        .map(|p| p.metadata().unwrap().len())
-        .sum();
+    let before: u64 = tmp.packs().iter().map(|p| p.size).sum();
     let p = repo
         .prune(
             &PruneOptions {
@@ -73,10 +68,7 @@ fn forget_and_prune_free_space_and_keep_the_rest_restorable(backend: Backend) {
             &NoProgress,
         )
         .unwrap();
-    let after: u64 = pack_files(&repo_dir)
-        .iter()
-        .map(|p| p.metadata().unwrap().len())
-        .sum();
+    let after: u64 = tmp.packs().iter().map(|p| p.size).sum();
     assert!(p.chunks_removed > 0 && after < before, "{p:?}");
     let r = repo
         .verify(

@@ -5,7 +5,7 @@ use lightrag_backup::{BackupError, BackupOptions, NoProgress, RestoreOptions};
 use super::common::{Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures, tree};
 
 backend_tests!(
-    in_place_restore_is_atomic_and_takes_a_safety_snapshot,
+    cloud: in_place_restore_is_atomic_and_takes_a_safety_snapshot,
     partial_restore,
     live_graph_guard_stats_and_delete
 );

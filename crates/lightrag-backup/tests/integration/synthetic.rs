@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use lightrag_backup::{BackupOptions, ChunkId, NoProgress, RestoreOptions};
 
 use super::common::{
-    Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace, pack_files,
+    Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace,
 };
 
 backend_tests!(
-    round_trip_incremental_and_diff,
+    cloud: round_trip_incremental_and_diff,
     different_graphs_back_up_in_parallel
 );
 
@@ -28,7 +28,6 @@ fn round_trip_incremental_and_diff(backend: Backend) {
     std::fs::write(src.join("logs/lightrag.log"), b"plain file, not a store\n").unwrap();
     std::fs::write(src.join("notes.txt"), b"operator notes").unwrap();
     std::fs::write(src.join("scratch.tmp"), b"excluded").unwrap();
-    let repo_dir = tmp.repo_dir();
     let repo = tmp.new_repo(None);
     let opts = BackupOptions {
         excludes: vec!["*.tmp".into()],
@@ -47,7 +46,7 @@ fn round_trip_incremental_and_diff(backend: Backend) {
     assert_eq!(s1.summary.docs(), Some(20));
 
     // No change: nothing re-read, nothing stored.
-    let packs_before = pack_files(&repo_dir).len();
+    let packs_before = tmp.packs().len();
     let s2 = repo
         .backup("ws", &src, &opts, &NoProgress)
         .unwrap()
@@ -55,7 +54,7 @@ fn round_trip_incremental_and_diff(backend: Backend) {
     assert_eq!(s2.parent.as_deref(), Some(s1.id.as_str()));
     assert_eq!((s2.totals.new_chunks, s2.totals.bytes_read), (0, 0));
     assert_eq!(s2.totals.files_unchanged, s2.totals.files);
-    assert_eq!(pack_files(&repo_dir).len(), packs_before);
+    assert_eq!(tmp.packs().len(), packs_before);
     assert_eq!(s2.summary, s1.summary);
 
     // Growth: only chunks absent from the first snapshot are stored.
