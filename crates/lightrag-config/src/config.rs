@@ -280,12 +280,12 @@ pub const VARIABLES: &[VariableDoc] = &[
     ),
     var(
         "LIGHTRAG_BACKUP_ON_CHANGE_QUIET",
-        "2s",
+        "1s",
         "A change is backed up once no file of the graph was written for this long",
     ),
     var(
         "LIGHTRAG_BACKUP_ON_CHANGE_MIN_INTERVAL",
-        "10s",
+        "2s",
         "Least time between two change-triggered backups of one graph",
     ),
     var(
