@@ -13,8 +13,11 @@ use lightrag_backup::{BackupOptions, NoProgress, ReadHook, Repository, RestoreOp
 use super::common::new_repo;
 
 /// Saves `content` into `dir/name` the way LightRAG ≥ 1.5 does: a temp file, then a rename.
+/// Each save has its own temp name (read hooks run on several reader threads at once).
 fn lightrag_save(dir: &Path, name: &str, content: &str) {
-    let tmp = dir.join(format!("{name}.tmp.4242.1.{}", std::process::id()));
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SAVES.fetch_add(1, Ordering::SeqCst);
+    let tmp = dir.join(format!("{name}.tmp.4242.{n}.{}", std::process::id()));
     std::fs::write(&tmp, content).unwrap();
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
