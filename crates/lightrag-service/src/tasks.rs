@@ -20,7 +20,7 @@ const EVENT_PURGE_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 /// Longest wait for the first automatic backup after start-up.
 const FIRST_BACKUP_DELAY: Duration = Duration::from_secs(60);
 /// How often the database probe runs (it feeds `/readyz` and the catalog's circuit breaker).
-const DB_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+const DB_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one probe waits for a connection: an outage is noticed within about
 /// `DB_PROBE_INTERVAL + DB_PROBE_TIMEOUT`.
 const DB_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
