@@ -49,8 +49,10 @@ fn catalog_outage_fails_fast_and_backups_are_reconciled_when_it_returns() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    // The probe runs every 2 s with a 1 s bound: the outage shows within about 3 s (plus the
+    // time to notice a cut connection on a loaded machine).
     assert!(
-        not_ready < Duration::from_millis(2_500),
+        not_ready < Duration::from_millis(4_500),
         "/readyz turned 503 only after {not_ready:?}"
     );
 
