@@ -60,3 +60,5 @@ mod repo_cli;
 mod shutdown;
 #[path = "e2e/tls.rs"]
 mod tls;
+#[path = "e2e/workspaces.rs"]
+mod workspaces;

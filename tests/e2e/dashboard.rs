@@ -187,3 +187,180 @@ fn health_dashboard_renders_in_chromium() {
             .unwrap_or(false)
     );
 }
+
+/// Adds one document to the graph's doc_status store (LightRAG's own format: a JSON object of
+/// records), so the next snapshot counts one more document.
+fn add_document(graph_dir: &Path, id: &str) {
+    let path = graph_dir.join("kv_store_doc_status.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().insert(
+        id.to_owned(),
+        serde_json::json!({"status": "processed", "content_summary": "added by the test", "content_length": 17, "chunks_count": 1, "created_at": "2026-12-03T00:00:00+00:00", "updated_at": "2026-12-03T00:00:00+00:00", "file_path": "test.txt"}),
+    );
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// Screenshot of `url` at `width`×`height` into the artifacts folder; a real PNG of some size.
+fn screenshot(url: &str, name: &str, width: u32, height: u32) -> PathBuf {
+    let png = artifacts_dir().join(name);
+    let _ = std::fs::remove_file(&png);
+    let shot = format!("--screenshot={}", png.display());
+    let size = format!("--window-size={width},{height}");
+    let out = chromium(&[&shot, &size, "--hide-scrollbars", url]);
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot {name} ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{name} is not a PNG"
+    );
+    assert!(
+        bytes.len() > 8_000,
+        "{name} suspiciously small: {} bytes",
+        bytes.len()
+    );
+    png
+}
+
+#[test]
+fn history_charts_and_the_graph_page_render_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("rag_storage");
+    copy_fixture("bingofhy-rag_storage", &work.join("bingofhy"));
+    copy_fixture("adamaslan-dickens", &work.join("dickens"));
+    let replicas = dir.path().join("replicas");
+    std::fs::create_dir_all(&replicas).unwrap();
+    let roots = replicas.display().to_string();
+    let cfg = test_config(
+        dir.path(),
+        &[
+            ("LIGHTRAG_HEALTH_CHECK_INTERVAL", "1s"),
+            ("LIGHTRAG_REPLICATION_ENABLED", "true"),
+            ("LIGHTRAG_REPLICATION_PATH_ROOTS", roots.as_str()),
+        ],
+    );
+    let s = TestServer::start_with(cfg, dir);
+
+    // Two backups with one more document between them, a replica, a recovery point.
+    let backup = || {
+        let r = post(&s.url("/api/v1/graphs/bingofhy/backups?wait=true"), None);
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    backup();
+    add_document(&work.join("bingofhy"), "doc-added-by-the-dashboard-test");
+    backup();
+    let r = post(
+        &s.url("/api/v1/replication/targets"),
+        Some(
+            serde_json::json!({"name": "standby", "spec": {"kind": "path", "path": format!("{roots}/standby")}}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = post(&s.url("/api/v1/replication/sync?wait=true"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &s.url("/api/v1/recovery/points"),
+        Some(serde_json::json!({"graph_ids": ["bingofhy"], "description": "before the upgrade"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let point_id = r.json()["id"].as_str().unwrap().to_owned();
+    eventually(30, || {
+        let g = get(
+            &s.url("/api/v1/health-dashboard/graphs/bingofhy/status"),
+            &[],
+        )
+        .json();
+        (g["graph"]["status"] == "HEALTHY").then_some(())
+    });
+
+    // The graph page as JSON: snapshots with counts and the diff, lags, events per day.
+    let j = get(
+        &s.url("/health/graphs/bingofhy"),
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(j.status, 200, "{}", j.body);
+    let j = j.json();
+    let snaps = j["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 2, "{j}");
+    let docs = snaps[0]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "docs")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        docs["delta"], 1,
+        "one document more than the snapshot before: {j}"
+    );
+    assert_eq!(docs["b"], docs["a"].as_i64().unwrap() + 1, "{j}");
+    assert_eq!(j["history"]["backups"].as_array().unwrap().len(), 2, "{j}");
+    assert_eq!(j["history"]["lags"].as_array().unwrap().len(), 1, "{j}");
+    assert!(!j["events_per_day"].as_array().unwrap().is_empty(), "{j}");
+    assert!(!j["events"].as_array().unwrap().is_empty(), "{j}");
+
+    // Rendered by Chromium: the elements an operator looks for.
+    let page = s.url("/health/graphs/bingofhy");
+    let dom = String::from_utf8_lossy(&chromium(&["--dump-dom", &page]).stdout).into_owned();
+    for needle in [
+        r#"data-chart="bingofhy:size""#,
+        r#"data-chart="bingofhy:new""#,
+        r#"data-chart="bingofhy:duration""#,
+        r#"data-chart="bingofhy:lag""#,
+        r#"data-chart="events-per-day""#,
+        r#"<table id="snapshots""#,
+        r#"data-delta="docs">+1<"#,
+        r#"<table id="recovery-points""#,
+        r#"<table id="events""#,
+        r#"data-severity="info""#,
+        "<time datetime=\"",
+        r#"href="/health""#,
+    ] {
+        assert!(dom.contains(needle), "graph page lacks {needle}:\n{dom}");
+    }
+    assert_eq!(dom.matches("<tr data-snapshot=").count(), 2, "{dom}");
+    assert!(
+        dom.split(r#"data-chart="bingofhy:size""#)
+            .nth(1)
+            .unwrap()
+            .split("</figure>")
+            .next()
+            .unwrap()
+            .matches("<circle")
+            .count()
+            == 2,
+        "two backups, two points on the size chart:\n{dom}"
+    );
+    assert!(
+        dom.contains(&point_id),
+        "recovery point {point_id} listed:\n{dom}"
+    );
+
+    // The main page: a history card per graph with backups, links to the graph pages,
+    // relative times with the absolute time on hover.
+    let main =
+        String::from_utf8_lossy(&chromium(&["--dump-dom", &s.url("/health")]).stdout).into_owned();
+    for needle in [
+        r#"data-history="bingofhy""#,
+        r#"<a href="/health/graphs/bingofhy">"#,
+        r#"data-chart="events-per-day""#,
+        "<time datetime=\"",
+        "just now</time>",
+    ] {
+        assert!(main.contains(needle), "dashboard lacks {needle}:\n{main}");
+    }
+    assert!(!main.contains("Unprotected folders"), "{main}");
+
+    // Screenshots kept as artifacts (target/test-artifacts), desktop and phone width.
+    screenshot(&s.url("/health"), "dashboard-history.png", 1280, 2200);
+    screenshot(&s.url("/health"), "dashboard-history-phone.png", 390, 2400);
+    screenshot(&page, "graph-page.png", 1280, 2000);
+    screenshot(&page, "graph-page-phone.png", 390, 2600);
+
+    // An unknown or malformed graph gets a clear 4xx.
+    assert_eq!(get(&s.url("/health/graphs/nope"), &[]).status, 404);
+    assert_eq!(get(&s.url("/health/graphs/..%2Fetc"), &[]).status, 400);
+}

@@ -30,6 +30,7 @@ pub struct FileChange {
 
 /// A count in A and B.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CountDelta {
     /// What is counted (`docs`, `entities`, `vdb_entities.json records`, `doc_status failed`, ...).
     pub name: String,
@@ -91,7 +92,11 @@ pub struct SnapshotDiff {
     pub records: Vec<RecordDelta>,
 }
 
-fn headline(a: &LightRagSummary, b: &LightRagSummary) -> Vec<CountDelta> {
+/// The headline LightRAG counts of a graph-level diff (docs, chunks, entities, relations,
+/// vectors) between two snapshot summaries, older first: what [`Repository::diff`] reports as
+/// [`SnapshotDiff::graph`], for callers that hold the summaries already (the dashboard's
+/// catalog rows).
+pub fn graph_deltas(a: &LightRagSummary, b: &LightRagSummary) -> Vec<CountDelta> {
     vec![
         CountDelta::new("docs", a.docs(), b.docs()),
         CountDelta::new("chunks", a.chunks(), b.chunks()),
@@ -159,7 +164,7 @@ impl Repository {
                 .collect(),
             changed: Vec::new(),
             unchanged: 0,
-            graph: headline(&ma.summary, &mb.summary),
+            graph: graph_deltas(&ma.summary, &mb.summary),
             stores: store_deltas(&ma.summary, &mb.summary),
             records: Vec::new(),
         };

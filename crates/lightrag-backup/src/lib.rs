@@ -66,7 +66,7 @@ pub use backup::{BackupOptions, SnapshotSummary};
 #[cfg(any(test, feature = "test-hooks"))]
 pub use backup::{Failpoint, ReadHook};
 pub use crypto::{KdfParams, generate_key_hex};
-pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff};
+pub use diff::{CountDelta, FileChange, RecordDelta, SnapshotDiff, graph_deltas};
 pub use error::{BackupError, RemoteProblem, Result};
 pub use format::{ChunkId, ChunkerParams, FileEntry, Manifest, Totals, validate_graph_id};
 pub use graph_id::GraphId;

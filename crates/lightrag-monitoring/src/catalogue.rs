@@ -154,6 +154,9 @@ catalogue! {
     /// Graph health.
     GraphHealth = ("lightrag_graph_health_status", Gauge, Unit::Count, ["graph"],
         "Health of the graph: 0 = HEALTHY, 1 = DEGRADED, 2 = OFFLINE.");
+    /// Unprotected folders.
+    UnprotectedFolders = ("lightrag_unprotected_folders", Gauge, Unit::Count, [],
+        "Folders under the working directory that hold LightRAG files but are not backed up (no graph id could be given to them: a symlink, an id already taken, a non-UTF-8 name, an unreadable folder, a folder left by an interrupted restore). The health dashboard lists them with the reason.");
     /// HTTP latency.
     HttpRequestDuration = ("lightrag_http_request_duration_seconds", Histogram, Unit::Seconds,
         ["method", "route", "status"], "Duration of HTTP requests by method, route pattern and status code.");

@@ -248,6 +248,11 @@ pub fn record_health_check(component: ComponentType, id: &str, status: HealthSta
     }
 }
 
+/// Sets the number of unprotected folders (LightRAG files no graph id could be given to).
+pub fn record_unprotected_folders(n: usize) {
+    gauge!(name(Metric::UnprotectedFolders)).set(n as f64);
+}
+
 /// Sets the graph's health gauge (0 HEALTHY, 1 DEGRADED, 2 OFFLINE).
 pub fn set_graph_health(graph: &str, status: HealthStatus) {
     gauge!(name(Metric::GraphHealth), "graph" => graph.to_owned()).set(health_code(status));

@@ -38,8 +38,8 @@ mod text;
 mod types;
 
 pub use crate::analytics::{
-    EventTypeStats, EventWindow, count_recovery_points, duration_percentiles, event_window_stats,
-    read_snapshot,
+    DaySeverityCount, EventTypeStats, EventWindow, count_recovery_points, duration_percentiles,
+    event_window_stats, events_per_day, read_snapshot,
 };
 pub use crate::backups::{
     BackupFilter, BackupRecord, BackupUpdate, count_backups, create_backup, delete_backup,

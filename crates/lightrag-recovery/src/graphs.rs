@@ -12,12 +12,17 @@
 //! `W/graphs/` is read as the multi-graph layout when `W/graphs_config.json` exists or when
 //! `W/graphs/` itself holds no LightRAG files; otherwise it is an ordinary workspace named
 //! `graphs`. A LightRAG file is `kv_store_*.json`, `vdb_*.json` or `*.graphml`. Folders without
-//! LightRAG files are ignored silently (they are not graphs). Folders that hold LightRAG files but
-//! cannot become a graph are reported in [`Discovery::skipped`] with the reason, never an error:
-//! a name that is not a valid graph id (e.g. CJK names — they are *skipped*, not mapped, so an id
-//! never changes meaning when a folder is renamed; register such a graph explicitly under a valid
-//! id), a symlinked folder, an id already taken by an earlier entry (entries are visited in
-//! byte order of their names, root first, then workspaces, then `graphs/`), an unreadable folder.
+//! LightRAG files are ignored silently (they are not graphs).
+//!
+//! A folder name that is not a valid graph id (`備援`, `my graph`, `.hidden`, a name longer than
+//! 128 bytes) is mapped to a stable valid id by [`graph_id_for_folder`], and the name is kept as
+//! the graph's [`DiscoveredGraph::label`]: every workspace LightRAG can write is protected.
+//!
+//! Folders that hold LightRAG files but cannot become a graph are *unprotected*: reported in
+//! [`Discovery::skipped`] with the reason, never an error (and never logged here: the health
+//! monitor reports them, once). They are a symlinked folder, an id already taken by an earlier
+//! entry (entries are visited in byte order of their names, root first, then workspaces, then
+//! `graphs/`), a folder left by an interrupted in-place restore, an unreadable folder.
 
 use std::{
     fs,
@@ -57,12 +62,18 @@ pub struct DiscoveredGraph {
     pub path: PathBuf,
     /// Layout the graph was found in.
     pub layout: GraphLayout,
+    /// The folder's own name when the id had to be mapped from it ([`graph_id_for_folder`]):
+    /// what dashboards and listings show beside the id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
-/// A folder with LightRAG files that did not become a graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A folder with LightRAG files that did not become a graph: it is not protected.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedEntry {
     /// The folder.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
     /// Why it was skipped, in words an operator understands.
     pub reason: String,
@@ -93,6 +104,51 @@ pub fn is_lightrag_file(file_name: &str) -> bool {
 /// Whether `id` is a valid graph id (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`).
 pub fn is_valid_graph_id(id: &str) -> bool {
     lightrag_backup::validate_graph_id(id).is_ok()
+}
+
+/// Hex digits of the name's BLAKE3 hash in a mapped id (40 bits).
+const MAPPED_HASH_HEX: usize = 10;
+/// Longest readable part of a mapped id, in bytes.
+const MAPPED_SLUG_MAX: usize = 48;
+
+/// The graph id of a folder named `name`: the name itself when it is a valid graph id,
+/// otherwise a stable valid id derived from it.
+///
+/// The rule (documented in `docs/operations.md`): every character of the name that is an ASCII
+/// letter, digit, `_`, `.` or `-` is kept and every other character becomes `-`; runs of `-`
+/// collapse; leading and trailing `-`, `_`, `.` are dropped; the result is cut to 48 bytes.
+/// Then `-` and the first 10 hex digits of the BLAKE3 hash of the name's UTF-8 bytes are
+/// appended (`printf '%s' NAME | b3sum`), and `ws` stands for an empty readable part. So
+/// `備援` becomes `ws-` followed by 10 hex digits and `my graph` becomes `my-graph-` followed by
+/// 10 hex digits. The same name always gives the same id, on any machine; a renamed folder is a
+/// new graph, as for any folder.
+pub fn graph_id_for_folder(name: &str) -> String {
+    if is_valid_graph_id(name) {
+        return name.to_owned();
+    }
+    let mut slug = String::with_capacity(name.len().min(MAPPED_SLUG_MAX));
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+            c
+        } else {
+            '-'
+        };
+        if c == '-' && slug.ends_with('-') {
+            continue;
+        }
+        slug.push(c);
+    }
+    let trim = |c: char| matches!(c, '-' | '_' | '.');
+    let mut slug = slug.trim_matches(trim).to_owned();
+    slug.truncate(MAPPED_SLUG_MAX);
+    let slug = slug.trim_end_matches(trim);
+    let hash = blake3::hash(name.as_bytes()).to_hex();
+    let hash = &hash[..MAPPED_HASH_HEX];
+    if slug.is_empty() {
+        format!("ws-{hash}")
+    } else {
+        format!("{slug}-{hash}")
+    }
 }
 
 /// Validate a graph id, with this crate's error.
@@ -158,18 +214,13 @@ struct Collector {
 impl Collector {
     fn skip(&mut self, path: PathBuf, reason: impl Into<String>) {
         let reason = reason.into();
-        tracing::warn!(path = %path.display(), %reason, "Skipped folder during graph discovery");
         self.d.skipped.push(SkippedEntry { path, reason });
     }
 
-    /// Consider `sub` as a graph with the id built by `make_id` from its (UTF-8) name.
-    /// Returns whether the folder held LightRAG files.
-    fn consider(
-        &mut self,
-        sub: &SubDir,
-        layout: GraphLayout,
-        make_id: impl Fn(&str) -> String,
-    ) -> bool {
+    /// Consider `sub` as a graph; its id is the folder's [`graph_id_for_folder`], under
+    /// `parent` (the id of the graph folder holding it, in the multi-graph layout) as
+    /// `<parent>.<id>`. Returns whether the folder held LightRAG files.
+    fn consider(&mut self, sub: &SubDir, layout: GraphLayout, parent: Option<&str>) -> bool {
         let files = match lightrag_files(&sub.path) {
             Ok(f) => f,
             Err(e) => {
@@ -181,7 +232,10 @@ impl Collector {
             return false;
         }
         let Some(name) = sub.name.to_str() else {
-            self.skip(sub.path.clone(), "folder name is not valid UTF-8, so it cannot be a graph id; register the graph explicitly under a valid id");
+            self.skip(
+                sub.path.clone(),
+                "folder name is not valid UTF-8, so it cannot be a graph id: rename the folder",
+            );
             return true;
         };
         if crate::previous::is_kept_state_name(name) {
@@ -192,23 +246,29 @@ impl Collector {
             self.skip(sub.path.clone(), "folder is a symbolic link; discovery does not follow links (register the target explicitly)");
             return true;
         }
-        let id = make_id(name);
-        if !is_valid_graph_id(&id) {
-            self.skip(
-                sub.path.clone(),
-                format!("{id:?} is not a valid graph id ([A-Za-z0-9][A-Za-z0-9_.-]{{0,127}}); rename the folder or register the graph explicitly under a valid id"),
-            );
-            return true;
-        }
+        let (id, label) = match parent {
+            None => (graph_id_for_folder(name), name.to_owned()),
+            Some(parent) => {
+                let id = format!("{parent}.{}", graph_id_for_folder(name));
+                let label = format!("{parent}.{name}");
+                if is_valid_graph_id(&id) {
+                    (id, label)
+                } else {
+                    // Too long together: map the whole name.
+                    (graph_id_for_folder(&label), label)
+                }
+            }
+        };
         if let Some(prev) = self.d.get(&id) {
             let prev = prev.path.display().to_string();
             self.skip(
                 sub.path.clone(),
-                format!("graph id {id:?} is already used by {prev}"),
+                format!("graph id {id:?} is already used by {prev}: rename one of the folders"),
             );
             return true;
         }
         self.d.graphs.push(DiscoveredGraph {
+            label: (label != id).then_some(label),
             id,
             path: sub.path.clone(),
             layout,
@@ -232,6 +292,7 @@ pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
             id: DEFAULT_GRAPH_ID.to_owned(),
             path: working_dir.to_path_buf(),
             layout: GraphLayout::Root,
+            label: None,
         });
     }
     let subs = subdirs(working_dir)
@@ -248,7 +309,7 @@ pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
                 continue;
             }
         }
-        c.consider(sub, GraphLayout::Workspace, str::to_owned);
+        c.consider(sub, GraphLayout::Workspace, None);
     }
     if let Some(graphs_dir) = multi {
         match subdirs(&graphs_dir.path) {
@@ -258,18 +319,19 @@ pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
             ),
             Ok(graph_dirs) => {
                 for g in &graph_dirs {
-                    c.consider(g, GraphLayout::MultiGraph, str::to_owned);
+                    c.consider(g, GraphLayout::MultiGraph, None);
                     if g.symlink {
                         continue;
                     }
-                    let Some(gname) = g.name.to_str().map(str::to_owned) else {
+                    let Some(gname) = g.name.to_str() else {
                         continue;
                     };
+                    let gid = graph_id_for_folder(gname);
                     match subdirs(&g.path) {
                         Err(e) => c.skip(g.path.clone(), format!("cannot read folder: {e}")),
                         Ok(workspaces) => {
                             for ws in &workspaces {
-                                c.consider(ws, GraphLayout::MultiGraph, |w| format!("{gname}.{w}"));
+                                c.consider(ws, GraphLayout::MultiGraph, Some(gid.as_str()));
                             }
                         }
                     }
@@ -594,28 +656,83 @@ mod tests {
         touch(&w.join("graphs/g2/bad name/vdb_entities.json"));
         let d = discover_graphs(w).unwrap();
         let ids: Vec<_> = d.graphs.iter().map(|g| (g.id.as_str(), g.layout)).collect();
+        let cjk = graph_id_for_folder("知识库");
+        let bad = format!("g2.{}", graph_id_for_folder("bad name"));
         assert_eq!(
             ids,
             vec![
                 ("default", GraphLayout::Root),
                 ("ws_a", GraphLayout::Workspace),
                 ("ws_b", GraphLayout::Workspace),
+                (cjk.as_str(), GraphLayout::Workspace),
                 ("g1", GraphLayout::MultiGraph),
                 ("g1.w1", GraphLayout::MultiGraph),
+                (bad.as_str(), GraphLayout::MultiGraph),
                 ("g2.w2", GraphLayout::MultiGraph),
             ]
         );
         assert_eq!(d.get("g2.w2").unwrap().path, w.join("graphs/g2/w2"));
-        let skipped: Vec<_> = d.skipped.iter().map(|s| s.path.clone()).collect();
+        assert_eq!(d.get(&cjk).unwrap().label.as_deref(), Some("知识库"));
+        assert_eq!(d.get(&bad).unwrap().label.as_deref(), Some("g2.bad name"));
+        assert_eq!(d.get("ws_a").unwrap().label, None);
+        assert!(d.skipped.is_empty(), "{:?}", d.skipped);
+        // Every mapped graph resolves by its id, as any other.
         assert_eq!(
-            skipped,
-            vec![w.join("知识库"), w.join("graphs/g2/bad name")]
+            resolve_graph(&[w], &cjk).unwrap().path,
+            fs::canonicalize(w.join("知识库")).unwrap()
         );
-        assert!(
-            d.skipped[0].reason.contains("not a valid graph id"),
-            "{}",
-            d.skipped[0].reason
+    }
+
+    #[test]
+    fn folder_names_map_to_stable_valid_ids() {
+        // Valid names are their own id.
+        for ok in ["alpha", "ws_1", "a.b-c", "A"] {
+            assert_eq!(graph_id_for_folder(ok), ok);
+        }
+        // The documented rule, with hashes anyone can recompute (`printf '%s' NAME | b3sum`).
+        let h = |n: &str| blake3::hash(n.as_bytes()).to_hex()[..10].to_owned();
+        assert_eq!(graph_id_for_folder("備援"), format!("ws-{}", h("備援")));
+        assert_eq!(
+            graph_id_for_folder("my graph"),
+            format!("my-graph-{}", h("my graph"))
         );
+        assert_eq!(
+            graph_id_for_folder(".hidden"),
+            format!("hidden-{}", h(".hidden"))
+        );
+        assert_eq!(
+            graph_id_for_folder("知识库 v2!"),
+            format!("v2-{}", h("知识库 v2!"))
+        );
+        assert_eq!(graph_id_for_folder("--__"), format!("ws-{}", h("--__")));
+        let long = "x".repeat(200);
+        assert_eq!(
+            graph_id_for_folder(&long),
+            format!("{}-{}", "x".repeat(48), h(&long))
+        );
+        // Stable, distinct, always valid.
+        let names = [
+            "備援",
+            "备援",
+            "my graph",
+            "my  graph",
+            "my/graph",
+            " ",
+            "é",
+            "a b",
+            "a\tb",
+            ".x.",
+            "-a",
+            "_a",
+            &long,
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for n in names {
+            let id = graph_id_for_folder(n);
+            assert!(is_valid_graph_id(&id), "{n:?} -> {id:?}");
+            assert_eq!(id, graph_id_for_folder(n));
+            assert!(seen.insert(id), "{n:?} collides");
+        }
     }
 
     #[test]
@@ -667,6 +784,24 @@ mod tests {
         let extra = w.join("graphs/g1/notes");
         let loc = graph_location(g1, [extra.as_path(), g1.path.as_path()], &[]).unwrap();
         assert_eq!(loc.exclude_paths, ["notes"]);
+    }
+
+    #[test]
+    fn mapped_id_taken_by_a_real_folder_is_unprotected_not_merged() {
+        let t = tempfile::tempdir().unwrap();
+        let taken = graph_id_for_folder("備援");
+        touch(&t.path().join("備援/kv_store_full_docs.json"));
+        touch(&t.path().join(&taken).join("kv_store_full_docs.json"));
+        let d = discover_graphs(t.path()).unwrap();
+        assert_eq!(d.graphs.len(), 1);
+        assert_eq!(d.graphs[0].path, t.path().join(&taken));
+        assert_eq!(d.skipped.len(), 1);
+        assert_eq!(d.skipped[0].path, t.path().join("備援"));
+        assert!(
+            d.skipped[0].reason.contains("already used"),
+            "{}",
+            d.skipped[0].reason
+        );
     }
 
     #[test]

@@ -138,6 +138,10 @@ pub struct ComponentHealth {
     /// Newest successful backup (graphs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_backup_at: Option<Timestamp>,
+    /// The folder's own name, for a graph whose id was mapped from a name that is not a valid
+    /// id (`備援` → `ws-…`); shown beside the id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// Result of one [`HealthMonitor::check`].
@@ -152,6 +156,9 @@ pub struct HealthReport {
     pub graphs: Vec<ComponentHealth>,
     /// DB, repository, targets.
     pub components: Vec<ComponentHealth>,
+    /// Folders under the working directories that hold LightRAG files but are not protected
+    /// (no graph id could be given to them), with the reason and what to do.
+    pub unprotected: Vec<crate::graphs::SkippedEntry>,
     /// Transitions stored by this check.
     pub transitions: u64,
 }
@@ -417,12 +424,18 @@ impl HealthMonitor {
 
         // Graphs: registered ones and those discovered under the roots.
         let mut graph_dirs: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        let mut unprotected = Vec::new();
         let opts = self.options();
         for root in &opts.roots {
             if let Ok(d) = discover_graphs(root) {
                 for g in d.graphs {
+                    if let Some(label) = g.label {
+                        labels.entry(g.id.clone()).or_insert(label);
+                    }
                     graph_dirs.entry(g.id).or_insert(g.path);
                 }
+                unprotected.extend(d.skipped);
             }
         }
         if let Some(c) = conn.as_mut()
@@ -438,14 +451,16 @@ impl HealthMonitor {
         }
         let mut graphs = Vec::with_capacity(graph_dirs.len());
         for (id, path) in graph_dirs {
-            graphs.push(self.check_graph(
+            let mut g = self.check_graph(
                 conn.as_deref_mut(),
                 &id,
                 &path,
                 now,
                 repo_problem.as_deref(),
                 &opts,
-            ));
+            );
+            g.label = labels.remove(&id);
+            graphs.push(g);
         }
 
         let overall = graphs
@@ -464,6 +479,7 @@ impl HealthMonitor {
             overall,
             graphs,
             components,
+            unprotected,
             transitions,
         });
         if let Ok(mut g) = self.last.write() {
@@ -773,5 +789,6 @@ fn component(
         reasons,
         path: None,
         last_backup_at: None,
+        label: None,
     }
 }

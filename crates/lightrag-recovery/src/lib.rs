@@ -72,8 +72,8 @@ pub use crate::error::{RecoveryError, Result};
 pub use crate::events::{DbEventSink, EventSink, MemoryEventSink};
 pub use crate::graphs::{
     DiscoveredGraph, Discovery, GraphLayout, GraphLocation, SkippedEntry, discover_graphs,
-    is_lightrag_file, lightrag_files, looks_live_at, resolve_graph, resolve_graph_location,
-    resolve_under,
+    graph_id_for_folder, is_lightrag_file, lightrag_files, looks_live_at, resolve_graph,
+    resolve_graph_location, resolve_under,
 };
 pub use crate::health::{
     Clock, ComponentHealth, HealthMonitor, HealthOptions, HealthReport, ManualClock, SharedCheck,

@@ -153,6 +153,7 @@ impl RecoveryManager {
                     id: id.to_owned(),
                     path,
                     layout,
+                    label: None,
                 }
             }
             None => resolve_graph(&self.opts.roots, id)?,

@@ -431,6 +431,7 @@ impl RecoveryManager {
                 id: id.to_owned(),
                 path: root.to_path_buf(),
                 layout: GraphLayout::Root,
+                label: None,
             };
             return graph_location(&g, std::iter::empty(), &self.opts.excludes);
         }
@@ -443,6 +444,7 @@ impl RecoveryManager {
             id: id.to_owned(),
             path,
             layout: GraphLayout::Workspace,
+            label: None,
         };
         graph_location(&g, std::iter::empty(), &self.opts.excludes)
     }

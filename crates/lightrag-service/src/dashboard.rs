@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use lightrag_recovery::{ComponentHealth, HealthReport};
+use lightrag_backup::{CountDelta, LightRagSummary};
+use lightrag_recovery::{ComponentHealth, HealthReport, SkippedEntry};
 use lightrag_recovery_db::{
-    BackupFilter, BackupRecord, ComponentType, Event, EventFilter, EventKind, HealthStatus, Order,
-    Page, RecoveryPoint, RecoveryPointFilter, ReplicationState, ReplicationStateFilter,
-    ReplicationTarget, Severity, Timestamp,
+    BackupFilter, BackupRecord, BackupStatus, ComponentType, DaySeverityCount, DbConn, Event,
+    EventFilter, EventKind, HealthStatus, Order, Page, RecoveryPoint, RecoveryPointFilter,
+    ReplicationState, ReplicationStateFilter, ReplicationTarget, Severity, Timestamp,
 };
 use serde::Serialize;
 
@@ -41,8 +42,101 @@ pub struct Dashboard {
     pub recovery_points: Vec<RecoveryPoint>,
     /// Every background worker.
     pub scheduler: Vec<WorkerStatus>,
+    /// Folders that hold LightRAG files but are not protected, with the reason.
+    pub unprotected: Vec<SkippedEntry>,
+    /// Per graph, its newest backups and replication lags, oldest first (the charts).
+    pub history: Vec<GraphHistory>,
+    /// Events per UTC day and severity over the last [`HISTORY_DAYS`] days.
+    pub events_per_day: Vec<DaySeverityCount>,
     /// Only statuses are shown: an API key is configured and the request did not present it.
     pub limited: bool,
+}
+
+/// Days of events the dashboard charts.
+pub const HISTORY_DAYS: i64 = 14;
+/// Backups per graph the dashboard charts.
+pub const HISTORY_BACKUPS: u32 = 30;
+/// Replication lag samples per graph the dashboard charts.
+pub const HISTORY_LAGS: u32 = 60;
+
+/// One backup on a chart.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupPoint {
+    /// When it started.
+    pub at: Timestamp,
+    /// Snapshot id.
+    pub snapshot_id: String,
+    /// Outcome.
+    pub status: BackupStatus,
+    /// Size of the graph's files.
+    pub logical_bytes: i64,
+    /// Bytes this backup added to the repository (after deduplication and compression).
+    pub new_bytes: i64,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+}
+
+/// One replication lag sample (from a `replication.completed` event).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LagPoint {
+    /// When the sync ended.
+    pub at: Timestamp,
+    /// Target id.
+    pub target_id: String,
+    /// How far the target was behind the repository after the sync.
+    pub lag_ms: i64,
+}
+
+/// A graph's history for the charts, oldest first.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GraphHistory {
+    /// Graph id.
+    pub graph_id: String,
+    /// Its newest backups (at most [`HISTORY_BACKUPS`]).
+    pub backups: Vec<BackupPoint>,
+    /// Its newest replication lags (at most [`HISTORY_LAGS`], every target).
+    pub lags: Vec<LagPoint>,
+}
+
+/// A snapshot of a graph with its LightRAG counts and what changed since the one before.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SnapshotRow {
+    /// The catalog row.
+    pub backup: BackupRecord,
+    /// Documents, chunks, entities, relations, vectors in it (absent: not recorded).
+    pub counts: Vec<CountDelta>,
+    /// The snapshot before it in this list, if any.
+    pub previous: Option<String>,
+}
+
+/// The graph detail page: health, snapshots with counts and the graph-level diff between
+/// consecutive ones, charts, recovery points holding the graph, replication, events.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GraphPage {
+    /// When this page was assembled.
+    pub generated_at: Timestamp,
+    /// Health with reasons.
+    pub graph: ComponentHealth,
+    /// When the health report was taken.
+    pub checked_at: Timestamp,
+    /// Newest snapshots first; each `counts` holds the values (`b`) and the change from the
+    /// next older one (`delta`).
+    pub snapshots: Vec<SnapshotRow>,
+    /// Charts.
+    pub history: GraphHistory,
+    /// Events per UTC day and severity over the last [`HISTORY_DAYS`] days.
+    pub events_per_day: Vec<DaySeverityCount>,
+    /// Newest recovery points holding the graph.
+    pub recovery_points: Vec<RecoveryPoint>,
+    /// Per target.
+    pub replication: Vec<ReplicationState>,
+    /// Newest events of the graph.
+    pub events: Vec<Event>,
 }
 
 impl Dashboard {
@@ -60,6 +154,9 @@ impl Dashboard {
             replication_history: Vec::new(),
             recovery_points: Vec::new(),
             scheduler: Vec::new(),
+            unprotected: report.unprotected.clone(),
+            history: Vec::new(),
+            events_per_day: Vec::new(),
             limited: false,
         }
     }
@@ -79,6 +176,13 @@ impl Dashboard {
         self.replication_history.clear();
         self.recovery_points.clear();
         self.scheduler.clear();
+        self.history.clear();
+        self.events_per_day.clear();
+        // How many folders are unprotected is a status; where they are and why is not.
+        for u in &mut self.unprotected {
+            u.path = std::path::PathBuf::new();
+            u.reason.clear();
+        }
         self.limited = true;
         self
     }
@@ -159,6 +263,8 @@ impl Service {
         .into_iter()
         .map(|p| p.point)
         .collect();
+        let history = histories(&mut c, None)?;
+        let events_per_day = events_per_day(&mut c, None)?;
         drop(c);
         Ok(Dashboard {
             generated_at: Timestamp::now(),
@@ -172,6 +278,9 @@ impl Service {
             replication_history,
             recovery_points,
             scheduler: self.workers.status(),
+            unprotected: report.unprotected.clone(),
+            history,
+            events_per_day,
             limited: false,
         })
     }
@@ -225,6 +334,74 @@ impl Service {
         })
     }
 
+    /// The graph detail page (see [`GraphPage`]).
+    pub fn graph_page(&self, id: &lightrag_backup::GraphId) -> Result<GraphPage> {
+        let report = self.health();
+        let graph = report.graph(id).cloned().ok_or_else(|| {
+            ServiceError::not_found(format!(
+                "graph `{id}` is not known; list graphs at /api/v1/graphs"
+            ))
+        })?;
+        let mut c = self.db.conn()?;
+        let backups = lightrag_recovery_db::list_backups(
+            &mut c,
+            &BackupFilter {
+                graph_id: Some(id.to_string()),
+                order: Order::NewestFirst,
+                ..BackupFilter::default()
+            },
+            Page::new(HISTORY_BACKUPS + 1, 0),
+        )?;
+        let snapshots = snapshot_rows(backups);
+        let mut history = histories(&mut c, Some(id))?;
+        let history = history.pop().unwrap_or_else(|| GraphHistory {
+            graph_id: id.to_string(),
+            backups: Vec::new(),
+            lags: Vec::new(),
+        });
+        let events_per_day = events_per_day(&mut c, Some(id))?;
+        let recovery_points = lightrag_recovery_db::list_recovery_points(
+            &mut c,
+            &RecoveryPointFilter {
+                graph_id: Some(id.to_string()),
+                order: Order::NewestFirst,
+                ..RecoveryPointFilter::default()
+            },
+            Page::new(20, 0),
+        )?
+        .into_iter()
+        .map(|p| p.point)
+        .collect();
+        let replication = lightrag_recovery_db::list_replication_states(
+            &mut c,
+            &ReplicationStateFilter {
+                graph_id: Some(id.to_string()),
+                ..ReplicationStateFilter::default()
+            },
+            Page::new(1000, 0),
+        )?;
+        let events = lightrag_recovery_db::list_events(
+            &mut c,
+            &EventFilter {
+                graph_id: Some(id.to_string()),
+                order: Order::NewestFirst,
+                ..EventFilter::default()
+            },
+            Page::new(30, 0),
+        )?;
+        Ok(GraphPage {
+            generated_at: Timestamp::now(),
+            graph,
+            checked_at: report.checked_at,
+            snapshots,
+            history,
+            events_per_day,
+            recovery_points,
+            replication,
+            events,
+        })
+    }
+
     /// Per graph: snapshot count, latest backup and its status.
     pub fn backups_summary(&self) -> Result<Vec<GraphBackups>> {
         let graphs = self.catalog_graph_ids()?;
@@ -271,4 +448,142 @@ impl Service {
             })
             .collect())
     }
+}
+
+/// Newest first, at most [`HISTORY_BACKUPS`] rows, each with its counts and the graph-level
+/// diff from the next older row (the list holds one more row than shown for the last diff).
+fn snapshot_rows(backups: Vec<BackupRecord>) -> Vec<SnapshotRow> {
+    let summary = |b: &BackupRecord| -> Option<LightRagSummary> {
+        serde_json::from_str(b.summary_json.as_deref()?).ok()
+    };
+    let summaries: Vec<Option<LightRagSummary>> = backups.iter().map(summary).collect();
+    let mut rows = Vec::with_capacity(backups.len().min(HISTORY_BACKUPS as usize));
+    for (i, backup) in backups.iter().enumerate().take(HISTORY_BACKUPS as usize) {
+        let empty = LightRagSummary::default();
+        let this = summaries[i].as_ref().unwrap_or(&empty);
+        let older = summaries.get(i + 1).and_then(Option::as_ref);
+        let counts = lightrag_backup::graph_deltas(older.unwrap_or(&empty), this)
+            .into_iter()
+            .map(|mut d| {
+                if older.is_none() {
+                    d.a = None;
+                    d.delta = None;
+                }
+                d
+            })
+            .collect();
+        rows.push(SnapshotRow {
+            backup: backup.clone(),
+            counts,
+            previous: backups.get(i + 1).map(|b| b.snapshot_id.clone()),
+        });
+    }
+    rows
+}
+
+/// Chart data of every graph (or one): newest backups from one query, lags from the
+/// `replication.completed` events that carry one (`details.lag_ms`).
+fn histories(
+    c: &mut DbConn,
+    graph: Option<&lightrag_backup::GraphId>,
+) -> Result<Vec<GraphHistory>> {
+    let graph_id = graph.map(ToString::to_string);
+    let backups = lightrag_recovery_db::list_backups(
+        c,
+        &BackupFilter {
+            graph_id: graph_id.clone(),
+            order: Order::NewestFirst,
+            ..BackupFilter::default()
+        },
+        Page::new(
+            if graph.is_some() {
+                HISTORY_BACKUPS
+            } else {
+                500
+            },
+            0,
+        ),
+    )?;
+    let syncs = lightrag_recovery_db::list_events(
+        c,
+        &EventFilter {
+            graph_id: graph_id.clone(),
+            kind: Some(EventKind::Replication),
+            event_type: Some("replication.completed".to_owned()),
+            order: Order::NewestFirst,
+            ..EventFilter::default()
+        },
+        Page::new(if graph.is_some() { HISTORY_LAGS } else { 500 }, 0),
+    )?;
+    let mut by_graph: std::collections::BTreeMap<String, GraphHistory> =
+        std::collections::BTreeMap::new();
+    let entry = |m: &mut std::collections::BTreeMap<String, GraphHistory>, g: &str| {
+        m.entry(g.to_owned())
+            .or_insert_with(|| GraphHistory {
+                graph_id: g.to_owned(),
+                backups: Vec::new(),
+                lags: Vec::new(),
+            })
+            .backups
+            .len()
+    };
+    for b in backups {
+        if entry(&mut by_graph, &b.graph_id) >= HISTORY_BACKUPS as usize {
+            continue;
+        }
+        if let Some(h) = by_graph.get_mut(&b.graph_id) {
+            h.backups.push(BackupPoint {
+                at: b.created_at,
+                snapshot_id: b.snapshot_id,
+                status: b.status,
+                logical_bytes: b.logical_size_bytes,
+                new_bytes: b.stored_size_bytes,
+                duration_ms: b.duration_ms,
+            });
+        }
+    }
+    for e in syncs {
+        let (Some(g), Some(target)) = (e.graph_id.as_deref(), e.target_id.clone()) else {
+            continue;
+        };
+        let Some(lag_ms) = e
+            .details_json()
+            .and_then(|d| d.get("lag_ms").and_then(serde_json::Value::as_i64))
+        else {
+            continue;
+        };
+        entry(&mut by_graph, g);
+        if let Some(h) = by_graph.get_mut(g)
+            && h.lags.len() < HISTORY_LAGS as usize
+        {
+            h.lags.push(LagPoint {
+                at: e.occurred_at,
+                target_id: target,
+                lag_ms,
+            });
+        }
+    }
+    Ok(by_graph
+        .into_values()
+        .map(|mut h| {
+            h.backups.reverse();
+            h.lags.reverse();
+            h
+        })
+        .collect())
+}
+
+/// Events per day and severity over the last [`HISTORY_DAYS`] days.
+fn events_per_day(
+    c: &mut DbConn,
+    graph: Option<&lightrag_backup::GraphId>,
+) -> Result<Vec<DaySeverityCount>> {
+    let since = Timestamp::from_unix_millis(
+        Timestamp::now().unix_millis() - (HISTORY_DAYS - 1) * 86_400_000,
+    );
+    Ok(lightrag_recovery_db::events_per_day(
+        c,
+        since,
+        graph.map(|g| g.as_str()),
+    )?)
 }

@@ -38,7 +38,10 @@ mod tasks;
 mod watch;
 mod workers;
 
-pub use dashboard::{Dashboard, GraphBackups, GraphStatus, TargetStatus};
+pub use dashboard::{
+    BackupPoint, Dashboard, GraphBackups, GraphHistory, GraphPage, GraphStatus, HISTORY_DAYS,
+    LagPoint, SnapshotRow, TargetStatus,
+};
 pub use error::{ErrorKind, Result, ServiceError, chain};
 pub use jobs::{Job, JobState, JobView, Jobs, MAX_RUNNING_JOBS};
 pub use lightrag_backup::GraphId;

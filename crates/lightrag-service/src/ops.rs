@@ -102,7 +102,7 @@ impl Service {
         let c = &self.config;
         if c.working_dir.is_dir() {
             let mut conn = self.db.conn()?;
-            for (id, path) in settings::discover(c)? {
+            for (id, path) in settings::discover(c)?.graphs {
                 let new = NewGraph {
                     id,
                     path: path.display().to_string(),
@@ -176,10 +176,20 @@ impl Service {
     pub fn discovered_graphs(&self) -> Result<Vec<GraphId>> {
         Ok(valid_ids(
             settings::discover(&self.config)?
+                .graphs
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect(),
         ))
+    }
+
+    /// Folders under `LIGHTRAG_WORKING_DIR` that hold LightRAG files but are not protected
+    /// (no graph id could be given to them), with the reason.
+    pub fn unprotected_folders(&self) -> Result<Vec<lightrag_recovery::SkippedEntry>> {
+        if !self.config.working_dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        Ok(settings::discover(&self.config)?.unprotected)
     }
 
     /// Graphs in the catalog, one page.
@@ -695,8 +705,31 @@ impl Service {
             for c in shared.report.graphs.iter().chain(&shared.report.components) {
                 record::record_health_check(c.component_type, &c.id, c.status);
             }
+            record::record_unprotected_folders(shared.report.unprotected.len());
+            self.log_unprotected(&shared.report.unprotected);
         }
         shared.report
+    }
+
+    /// Logs each unprotected folder once (a warning when it is first seen, a note when it is
+    /// protected or gone), however often the health checks see it.
+    fn log_unprotected(&self, now: &[lightrag_recovery::SkippedEntry]) {
+        let mut logged = self
+            .unprotected_logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for u in now {
+            if logged.insert(u.path.clone()) {
+                tracing::warn!(path = %u.path.display(), reason = %u.reason, "A folder with LightRAG files is not protected");
+            }
+        }
+        logged.retain(|p| {
+            let still = now.iter().any(|u| &u.path == p);
+            if !still {
+                tracing::info!(path = %p.display(), "A folder reported unprotected is now protected or gone");
+            }
+            still
+        });
     }
 
     /// The last health report, or a fresh one (shared with any check in flight) when none
@@ -753,6 +786,10 @@ impl Service {
                     ),
                     Some(e) => (EventType::ReplicationFailed, Some(e.clone())),
                 };
+                // The dashboard charts lag over time from these.
+                let extra = o
+                    .lag_known
+                    .then(|| serde_json::json!({ "lag_ms": o.lag_ms }));
                 self.events.log_replication_event(
                     Some(&o.graph_id),
                     &t.id,
@@ -762,6 +799,7 @@ impl Service {
                         bytes: Some(o.bytes_sent),
                         message,
                         snapshot_id: o.last_synced_snapshot.clone(),
+                        extra,
                         ..EventDetails::default()
                     },
                 );

@@ -105,6 +105,8 @@ pub struct Service {
     pub(crate) jobs: Arc<Jobs>,
     pub(crate) workers: Workers,
     pub(crate) readiness: Arc<Readiness>,
+    /// Unprotected folders already logged: each is logged once while it stays unprotected.
+    pub(crate) unprotected_logged: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>>,
 }
 
 impl Service {
@@ -182,6 +184,7 @@ impl Service {
             jobs: Arc::new(Jobs::new(tokio::runtime::Handle::try_current().ok())),
             workers: Workers::default(),
             readiness: Arc::new(Readiness::default()),
+            unprotected_logged: std::sync::Mutex::default(),
         };
         if server {
             // Start-up: every discovered graph in the catalog, the catalog in step with the

@@ -175,9 +175,19 @@ pub(crate) fn receiver(c: &Config) -> Option<Arc<lightrag_replication::Receiver>
     ))
 }
 
-/// Every graph discovered under `LIGHTRAG_WORKING_DIR`, as `(id, directory)`. Folders that are
-/// not valid graphs are logged and skipped.
-pub fn discover(c: &Config) -> Result<Vec<(String, PathBuf)>> {
+/// What [`discover`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    /// Graphs, as `(id, directory)`.
+    pub graphs: Vec<(String, PathBuf)>,
+    /// Folders with LightRAG files that could not become a graph: unprotected.
+    pub unprotected: Vec<lightrag_recovery::SkippedEntry>,
+}
+
+/// Every graph discovered under `LIGHTRAG_WORKING_DIR`, as `(id, directory)`, and the folders
+/// with LightRAG files that could not become a graph (unprotected; not logged here: the
+/// server's health checks log each once, the CLI prints them).
+pub fn discover(c: &Config) -> Result<Discovered> {
     let found = lightrag_recovery::discover_graphs(&c.working_dir).map_err(|e| {
         ServiceError::context(
             format!(
@@ -187,10 +197,10 @@ pub fn discover(c: &Config) -> Result<Vec<(String, PathBuf)>> {
             e,
         )
     })?;
-    for s in &found.skipped {
-        tracing::warn!(path = %s.path.display(), reason = %s.reason, "Skipped a folder that is not a graph");
-    }
-    Ok(found.graphs.into_iter().map(|g| (g.id, g.path)).collect())
+    Ok(Discovered {
+        graphs: found.graphs.into_iter().map(|g| (g.id, g.path)).collect(),
+        unprotected: found.skipped,
+    })
 }
 
 #[cfg(test)]

@@ -149,6 +149,9 @@ fn mib(bytes: u64) -> String {
 pub fn backup(c: &Config, args: &BackupArgs, json: bool) -> anyhow::Result<Outcome> {
     with_service(c, true, |svc| {
         let ids = if args.all {
+            for u in svc.unprotected_folders()? {
+                eprintln!("warning: not protected: {}: {}", u.path.display(), u.reason);
+            }
             svc.discovered_graphs()?
         } else {
             args.graphs

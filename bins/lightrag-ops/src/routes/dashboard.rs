@@ -5,11 +5,14 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use lightrag_recovery::ComponentHealth;
-use lightrag_recovery_db::{HealthStatus, Timestamp};
-use lightrag_service::{Dashboard, GraphBackups, TargetStatus, WorkerStatus};
+use lightrag_recovery::{ComponentHealth, SkippedEntry};
+use lightrag_recovery_db::{BackupStatus, HealthStatus, Timestamp};
+use lightrag_service::{
+    Dashboard, GraphBackups, GraphHistory, GraphPage, TargetStatus, WorkerStatus,
+};
 use serde::Serialize;
 
+use super::charts::{self, Point, Unit, esc, when, when_opt};
 use crate::error::{ApiError, blocking};
 use crate::state::AppState;
 
@@ -18,7 +21,8 @@ pub(super) fn config(cfg: &mut web::ServiceConfig) {
         .service(graph_status)
         .service(backups_summary)
         .service(replication_status)
-        .service(page);
+        .service(page)
+        .service(graph_page);
 }
 
 /// How long a serialised `/status` answer is reused for the same health report (it also shows
@@ -61,6 +65,7 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
         checked_at: report.checked_at,
         graphs: report.graphs.clone(),
         components: report.components.clone(),
+        unprotected: report.unprotected.clone(),
         scheduler: workers,
     })
     .map_err(|e| ApiError::Internal(e.into()))?;
@@ -134,6 +139,9 @@ pub(crate) struct DashboardStatus {
     graphs: Vec<ComponentHealth>,
     /// Catalog, repository and targets, with reasons.
     components: Vec<ComponentHealth>,
+    /// Folders under the working directory that hold LightRAG files but are not backed up
+    /// (no graph id could be given to them), with the reason and what to do.
+    unprotected: Vec<SkippedEntry>,
     /// Every background worker.
     scheduler: Vec<WorkerStatus>,
 }
@@ -264,6 +272,57 @@ pub(crate) async fn page(
         .body(render(&d)))
 }
 
+/// One graph's page: health, history charts, snapshots with LightRAG counts and the
+/// graph-level diff between consecutive ones, recovery points, replication, events (JSON with
+/// `Accept: application/json`). Needs the API key when one is set, even where
+/// `LIGHTRAG_WHITELIST_PATHS` opens the path: it shows reasons, paths and events.
+#[utoipa::path(
+    get,
+    path = "/health/graphs/{id}",
+    tag = "dashboard",
+    params(("id" = String, Path, description = "graph id")),
+    responses(
+        (status = 200, description = "The graph's page: HTML, or JSON with Accept: application/json", content((lightrag_service::GraphPage = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Invalid id, query or body", body = crate::error::ErrorBody),
+        (status = 401, description = "API key missing", body = crate::error::ErrorBody),
+        (status = 403, description = "API key wrong", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found", body = crate::error::ErrorBody),
+        (status = 500, description = "Internal error (details in the server log)", body = crate::error::ErrorBody),
+        (status = 503, description = "The catalog or the repository is unavailable", body = crate::error::ErrorBody)
+    )
+)]
+#[get("/health/graphs/{id}")]
+pub(crate) async fn graph_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<lightrag_service::GraphId>,
+) -> Result<HttpResponse, ApiError> {
+    let authorised = state.config.api_key.as_ref().is_none_or(|key| {
+        crate::middleware::presented_key(req.headers())
+            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()))
+    });
+    if !authorised {
+        return Err(ApiError::Unauthorized(
+            "this page needs the API key (X-API-Key or Authorization: Bearer)".to_owned(),
+        ));
+    }
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    let svc = state.service.clone();
+    let id = id.into_inner();
+    let p = blocking(move || svc.graph_page(&id)).await?;
+    if wants_json {
+        return Ok(HttpResponse::Ok().json(p));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(render_graph(&p)))
+}
+
 /// 503 for an anonymous client while no health report exists.
 fn pending(state: &AppState, wants_json: bool) -> HttpResponse {
     let (why, message) = if state.config.health_check_interval.is_zero() {
@@ -305,70 +364,171 @@ fn pending(state: &AppState, wants_json: bool) -> HttpResponse {
 /// Seconds between automatic refreshes of the page.
 const REFRESH_SECONDS: u32 = 30;
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn badge(s: HealthStatus) -> String {
     let class = s.as_str().to_ascii_lowercase();
     format!("<span class=\"badge {class}\">{}</span>", s.as_str())
 }
 
-fn ts(t: Option<Timestamp>) -> String {
-    t.map_or_else(|| "—".to_owned(), |t| esc(&t.to_string()))
+/// The graph's id, with its folder name beside it when the id was mapped from it.
+fn graph_name(id: &str, label: Option<&str>) -> String {
+    match label {
+        Some(l) if l != id => format!(
+            r#"{} <span class="muted" title="folder name">({})</span>"#,
+            esc(l),
+            esc(id)
+        ),
+        _ => esc(id),
+    }
 }
 
-fn mib(bytes: i64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn render(d: &Dashboard) -> String {
-    let mut h = String::with_capacity(16 * 1024);
+/// `<head>`, styles and the page header.
+fn page_head(
+    h: &mut String,
+    title: &str,
+    overall: HealthStatus,
+    checked: Timestamp,
+    now: Timestamp,
+) {
     let _ = write!(
         h,
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
-<title>lightrag-ops — {overall}</title>
+<title>{title} — {overall}</title>
 <style>
 :root{{--ok:#1b7f3b;--warn:#9a6700;--bad:#b42318;--fg:#1f2328;--mut:#59636e;--bg:#fff;--line:#d0d7de}}
 body{{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0}}
 header,main{{max-width:1100px;margin:0 auto;padding:12px 16px}}
 header{{display:flex;flex-wrap:wrap;align-items:center;gap:12px;border-bottom:1px solid var(--line)}}
 h1{{font-size:1.3rem;margin:0}} h2{{font-size:1.1rem;margin:24px 0 8px}} h3{{font-size:.95rem;margin:14px 0 6px}}
+a{{color:#0b5cad}}
 .badge{{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:.85rem;color:#fff}}
 .healthy{{background:var(--ok)}} .degraded{{background:var(--warn)}} .offline{{background:var(--bad)}}
 table{{border-collapse:collapse;width:100%;font-size:.9rem}}
 th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}}
 th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:var(--warn);font-weight:600}}
 .scroll{{overflow-x:auto}} ul.reasons{{margin:0;padding-left:18px}}
-@media (max-width:600px){{th.opt,td.opt{{display:none}}}}
+td.num{{text-align:right;white-space:nowrap}}
+{css}
+@media (max-width:600px){{th.opt,td.opt{{display:none}} header,main{{padding:10px}}}}
 </style></head><body>
-<header><h1>lightrag-ops</h1><div role="status" aria-live="polite">Overall {badge}</div>
+<header><h1>{title}</h1><div role="status" aria-live="polite">Overall {badge}</div>
 <div class="muted">checked {checked} · page refreshes every {REFRESH_SECONDS} s</div></header>
-<main>{limited}
+<main>
 "#,
-        overall = d.overall.as_str(),
-        badge = badge(d.overall),
-        checked = esc(&d.checked_at.to_string()),
-        limited = if d.limited {
-            r#"<p role="note" class="muted">Statuses only: send the API key (X-API-Key) for reasons, backups, replication and events.</p>"#
-        } else {
-            ""
-        },
+        title = esc(title),
+        overall = overall.as_str(),
+        badge = badge(overall),
+        checked = when(checked, now),
+        css = charts::CSS,
     );
+}
+
+fn backup_points(h: &GraphHistory) -> (Vec<Point>, Vec<Point>, Vec<Point>) {
+    let bad = |b: &lightrag_service::BackupPoint| b.status != BackupStatus::Completed;
+    let size = h
+        .backups
+        .iter()
+        .map(|b| Point {
+            at: b.at,
+            value: (!bad(b)).then_some(b.logical_bytes as f64),
+            bad: bad(b),
+        })
+        .collect();
+    let new = h
+        .backups
+        .iter()
+        .map(|b| Point {
+            at: b.at,
+            value: (!bad(b)).then_some(b.new_bytes as f64),
+            bad: bad(b),
+        })
+        .collect();
+    let duration = h
+        .backups
+        .iter()
+        .map(|b| Point {
+            at: b.at,
+            value: b.duration_ms.map(|d| d as f64),
+            bad: bad(b),
+        })
+        .collect();
+    (size, new, duration)
+}
+
+/// The four charts of one graph: size, new bytes and duration per backup, replication lag.
+fn graph_charts(h: &mut String, hist: &GraphHistory) {
+    let id = &hist.graph_id;
+    let (size, new, duration) = backup_points(hist);
+    h.push_str(&charts::line(
+        &format!("{id}:size"),
+        "Size per backup",
+        Unit::Bytes,
+        &size,
+    ));
+    h.push_str(&charts::bars(
+        &format!("{id}:new"),
+        "New bytes stored",
+        Unit::Bytes,
+        &new,
+    ));
+    h.push_str(&charts::line(
+        &format!("{id}:duration"),
+        "Backup duration",
+        Unit::Millis,
+        &duration,
+    ));
+    let lag: Vec<Point> = hist
+        .lags
+        .iter()
+        .map(|l| Point {
+            at: l.at,
+            value: Some(l.lag_ms as f64),
+            bad: false,
+        })
+        .collect();
+    h.push_str(&charts::line(
+        &format!("{id}:lag"),
+        "Replication lag",
+        Unit::Millis,
+        &lag,
+    ));
+}
+
+fn unprotected_section(h: &mut String, d: &Dashboard) {
+    if d.unprotected.is_empty() {
+        return;
+    }
+    let n = d.unprotected.len();
+    let _ = write!(
+        h,
+        r#"<section aria-labelledby="unp-h" class="alert" id="unprotected"><h2 id="unp-h">Unprotected folders: {n}</h2><p>These folders hold LightRAG files but are <strong>not backed up</strong>.</p>"#
+    );
+    if d.limited {
+        h.push_str("<p class=\"muted\">Send the API key to see which and why.</p></section>");
+        return;
+    }
+    h.push_str(r#"<div class="scroll"><table><thead><tr><th scope="col">Folder</th><th scope="col">Why, and what to do</th></tr></thead><tbody>"#);
+    for u in &d.unprotected {
+        let _ = write!(
+            h,
+            r#"<tr data-unprotected="{p}"><td><code>{p}</code></td><td>{r}</td></tr>"#,
+            p = esc(&u.path.display().to_string()),
+            r = esc(&u.reason)
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+}
+
+fn render(d: &Dashboard) -> String {
+    let now = d.generated_at;
+    let mut h = String::with_capacity(32 * 1024);
+    page_head(&mut h, "lightrag-ops", d.overall, d.checked_at, now);
+    if d.limited {
+        h.push_str(r#"<p role="note" class="muted">Statuses only: send the API key (X-API-Key) for reasons, backups, replication and events.</p>"#);
+    }
+    unprotected_section(&mut h, d);
 
     // Graphs.
     h.push_str(r#"<section aria-labelledby="graphs-h"><h2 id="graphs-h">Graphs</h2><div class="scroll"><table id="graphs"><thead><tr><th scope="col">Graph</th><th scope="col">Status</th><th scope="col">Why</th><th scope="col" class="opt">Last backup</th></tr></thead><tbody>"#);
@@ -386,16 +546,56 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:v
                 .collect();
             format!("<ul class=\"reasons\">{items}</ul>")
         };
+        let name = graph_name(&g.id, g.label.as_deref());
+        let name = if d.limited {
+            name
+        } else {
+            format!(r#"<a href="/health/graphs/{}">{name}</a>"#, esc(&g.id))
+        };
         let _ = write!(
             h,
-            r#"<tr data-graph="{id}" data-status="{st}"><th scope="row">{id}</th><td>{badge}</td><td>{reasons}</td><td class="opt">{last}</td></tr>"#,
+            r#"<tr data-graph="{id}" data-status="{st}"><th scope="row">{name}</th><td>{badge}</td><td>{reasons}</td><td class="opt">{last}</td></tr>"#,
             id = esc(&g.id),
             st = g.status.as_str(),
             badge = badge(g.status),
-            last = ts(g.last_backup_at),
+            last = when_opt(g.last_backup_at, now),
         );
     }
     h.push_str("</tbody></table></div></section>");
+    if d.limited {
+        h.push_str("</main></body></html>");
+        return h;
+    }
+
+    // History.
+    h.push_str(r#"<section aria-labelledby="hist-h" id="history"><h2 id="hist-h">History</h2>"#);
+    h.push_str(r#"<div class="charts">"#);
+    h.push_str(&charts::events_per_day(
+        "events-per-day",
+        &d.events_per_day,
+        lightrag_service::HISTORY_DAYS,
+        now,
+    ));
+    h.push_str("</div>");
+    for hist in &d.history {
+        let label = d
+            .graphs
+            .iter()
+            .find(|g| g.id == hist.graph_id)
+            .and_then(|g| g.label.as_deref());
+        let _ = write!(
+            h,
+            r#"<div class="graph-card" data-history="{id}"><h3><a href="/health/graphs/{id}">{name}</a></h3><div class="charts">"#,
+            id = esc(&hist.graph_id),
+            name = graph_name(&hist.graph_id, label),
+        );
+        graph_charts(&mut h, hist);
+        h.push_str("</div></div>");
+    }
+    if d.history.is_empty() {
+        h.push_str(r#"<p class="muted">No backup yet.</p>"#);
+    }
+    h.push_str("</section>");
 
     // Components.
     h.push_str(r#"<section aria-labelledby="comp-h"><h2 id="comp-h">Components</h2><div class="scroll"><table><thead><tr><th scope="col">Component</th><th scope="col">Status</th><th scope="col">Why</th></tr></thead><tbody>"#);
@@ -420,25 +620,16 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:v
         h.push_str(r#"<tr><td colspan="7" class="muted">No backup yet.</td></tr>"#);
     }
     for b in &d.recent_backups {
-        let consistent = match (b.consistent, &b.inconsistency) {
-            (Some(true), _) => r#"<span data-consistent="yes">yes</span>"#.to_owned(),
-            (Some(false), why) => format!(
-                r#"<span class="warn" data-consistent="no" title="{}">no</span>"#,
-                esc(why
-                    .as_deref()
-                    .unwrap_or("a LightRAG save overlapped the backup"))
-            ),
-            (None, _) => r#"<span class="muted" data-consistent="unknown">–</span>"#.to_owned(),
-        };
         let _ = write!(
             h,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{consistent}</td><td class="opt">{}</td><td class="opt">{}</td><td class="opt"><code>{}</code></td></tr>"#,
-            ts(Some(b.created_at)),
-            esc(&b.graph_id),
+            r#"<tr><td>{}</td><td><a href="/health/graphs/{g}">{g}</a></td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt num">{}</td><td class="opt"><code>{}</code></td></tr>"#,
+            when(b.created_at, now),
             esc(b.status.as_str()),
+            consistency(b),
             esc(b.trigger.as_str()),
-            mib(b.logical_size_bytes),
-            esc(&b.snapshot_id)
+            charts::bytes(b.logical_size_bytes as f64),
+            esc(&b.snapshot_id),
+            g = esc(&b.graph_id),
         );
     }
     h.push_str("</tbody></table></div></section>");
@@ -459,27 +650,7 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:v
             );
         }
         for s in &t.graphs {
-            let lag = s.lag_ms.map_or_else(
-                || "—".to_owned(),
-                |ms| format!("{:.0} s", ms as f64 / 1000.0),
-            );
-            let _ = write!(
-                h,
-                r#"<tr><th scope="row">{}</th><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
-                esc(&t.target.name),
-                esc(&s.graph_id),
-                lag,
-                ts(s.last_sync_at),
-                if s.consecutive_failures > 0 {
-                    format!(
-                        "{} failure(s): {}",
-                        s.consecutive_failures,
-                        esc(s.last_error.as_deref().unwrap_or(""))
-                    )
-                } else {
-                    "none".to_owned()
-                }
-            );
+            replication_row(&mut h, Some(&t.target.name), s, now);
         }
     }
     h.push_str("</tbody></table></div>");
@@ -491,7 +662,7 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:v
         let _ = write!(
             h,
             r#"<tr><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
-            ts(Some(e.occurred_at)),
+            when(e.occurred_at, now),
             esc(&e.event_type),
             esc(e.graph_id.as_deref().unwrap_or("—")),
             esc(&e.message)
@@ -499,45 +670,15 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:v
     }
     h.push_str("</tbody></table></div></section>");
 
-    // Recovery points.
-    h.push_str(r#"<section aria-labelledby="rp-h"><h2 id="rp-h">Recovery points</h2><div class="scroll"><table><thead><tr><th scope="col">Created</th><th scope="col">Id</th><th scope="col">Description</th><th scope="col">Validated</th></tr></thead><tbody>"#);
-    if d.recovery_points.is_empty() {
-        h.push_str(r#"<tr><td colspan="4" class="muted">No recovery point.</td></tr>"#);
-    }
-    for p in &d.recovery_points {
-        let validated = match (&p.validation_error, p.validated) {
-            (Some(e), _) => format!("failed: {}", esc(e)),
-            (None, true) => format!("yes ({})", ts(p.validated_at)),
-            (None, false) => "not yet".to_owned(),
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            ts(Some(p.created_at)),
-            esc(&p.id),
-            esc(&p.description),
-            validated
-        );
-    }
-    h.push_str("</tbody></table></div></section>");
-
-    // Critical events.
-    h.push_str(r#"<section aria-labelledby="ev-h"><h2 id="ev-h">Critical events</h2><div class="scroll"><table id="events"><thead><tr><th scope="col">When</th><th scope="col">Severity</th><th scope="col">Type</th><th scope="col" class="opt">Graph</th><th scope="col">Message</th></tr></thead><tbody>"#);
-    if d.critical_events.is_empty() {
-        h.push_str(r#"<tr><td colspan="5" class="muted">No error or critical event.</td></tr>"#);
-    }
-    for e in &d.critical_events {
-        let _ = write!(
-            h,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
-            ts(Some(e.occurred_at)),
-            esc(e.severity.as_str()),
-            esc(&e.event_type),
-            esc(e.graph_id.as_deref().unwrap_or("—")),
-            esc(&e.message)
-        );
-    }
-    h.push_str("</tbody></table></div></section>");
+    recovery_points_section(&mut h, &d.recovery_points, now);
+    events_section(
+        &mut h,
+        "Critical events",
+        "events",
+        &d.critical_events,
+        "No error or critical event.",
+        now,
+    );
 
     // Scheduler.
     h.push_str(r#"<section aria-labelledby="sch-h"><h2 id="sch-h">Background workers</h2><div class="scroll"><table><thead><tr><th scope="col">Worker</th><th scope="col">Every</th><th scope="col">Runs</th><th scope="col">Last result</th></tr></thead><tbody>"#);
@@ -566,20 +707,236 @@ th{{color:var(--mut);font-weight:600}} .muted{{color:var(--mut)}} .warn{{color:v
     let _ = write!(
         h,
         r#"<p class="muted">Generated {}. JSON: <a href="/api/v1/health-dashboard/status">/api/v1/health-dashboard/status</a>.</p></main></body></html>"#,
-        esc(&d.generated_at.to_string())
+        when(d.generated_at, now)
+    );
+    h
+}
+
+fn consistency(b: &lightrag_recovery_db::BackupRecord) -> String {
+    match (b.consistent, &b.inconsistency) {
+        (Some(true), _) => r#"<span data-consistent="yes">yes</span>"#.to_owned(),
+        (Some(false), why) => format!(
+            r#"<span class="warn" data-consistent="no" title="{}">no</span>"#,
+            esc(why
+                .as_deref()
+                .unwrap_or("a LightRAG save overlapped the backup"))
+        ),
+        (None, _) => r#"<span class="muted" data-consistent="unknown">–</span>"#.to_owned(),
+    }
+}
+
+fn replication_row(
+    h: &mut String,
+    target: Option<&str>,
+    s: &lightrag_recovery_db::ReplicationState,
+    now: Timestamp,
+) {
+    let lag = s
+        .lag_ms
+        .map_or_else(|| "—".to_owned(), |ms| charts::millis(ms as f64));
+    let _ = write!(
+        h,
+        r#"<tr><th scope="row">{}</th><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
+        esc(target.unwrap_or(&s.target_id)),
+        esc(&s.graph_id),
+        lag,
+        when_opt(s.last_sync_at, now),
+        if s.consecutive_failures > 0 {
+            format!(
+                "{} failure(s): {}",
+                s.consecutive_failures,
+                esc(s.last_error.as_deref().unwrap_or(""))
+            )
+        } else {
+            "none".to_owned()
+        }
+    );
+}
+
+fn recovery_points_section(
+    h: &mut String,
+    points: &[lightrag_recovery_db::RecoveryPoint],
+    now: Timestamp,
+) {
+    h.push_str(r#"<section aria-labelledby="rp-h"><h2 id="rp-h">Recovery points</h2><div class="scroll"><table id="recovery-points"><thead><tr><th scope="col">Created</th><th scope="col">Id</th><th scope="col">Description</th><th scope="col">Validated</th></tr></thead><tbody>"#);
+    if points.is_empty() {
+        h.push_str(r#"<tr><td colspan="4" class="muted">No recovery point.</td></tr>"#);
+    }
+    for p in points {
+        let validated = match (&p.validation_error, p.validated) {
+            (Some(e), _) => format!("failed: {}", esc(e)),
+            (None, true) => format!("yes ({})", when_opt(p.validated_at, now)),
+            (None, false) => "not yet".to_owned(),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            when(p.created_at, now),
+            esc(&p.id),
+            esc(&p.description),
+            validated
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+}
+
+fn events_section(
+    h: &mut String,
+    title: &str,
+    id: &str,
+    events: &[lightrag_recovery_db::Event],
+    empty: &str,
+    now: Timestamp,
+) {
+    let _ = write!(
+        h,
+        r#"<section aria-labelledby="{id}-h"><h2 id="{id}-h">{title}</h2><div class="scroll"><table id="{id}"><thead><tr><th scope="col">When</th><th scope="col">Severity</th><th scope="col">Type</th><th scope="col" class="opt">Graph</th><th scope="col">Message</th></tr></thead><tbody>"#,
+        title = esc(title)
+    );
+    if events.is_empty() {
+        let _ = write!(
+            h,
+            r#"<tr><td colspan="5" class="muted">{}</td></tr>"#,
+            esc(empty)
+        );
+    }
+    for e in events {
+        let _ = write!(
+            h,
+            r#"<tr data-severity="{sev}"><td>{}</td><td>{sev}</td><td>{}</td><td class="opt">{}</td><td>{}</td></tr>"#,
+            when(e.occurred_at, now),
+            esc(&e.event_type),
+            esc(e.graph_id.as_deref().unwrap_or("—")),
+            esc(&e.message),
+            sev = esc(e.severity.as_str()),
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+}
+
+/// The graph detail page.
+fn render_graph(p: &GraphPage) -> String {
+    let now = p.generated_at;
+    let g = &p.graph;
+    let mut h = String::with_capacity(32 * 1024);
+    let title = match g.label.as_deref() {
+        Some(l) => format!("{l} ({})", g.id),
+        None => g.id.clone(),
+    };
+    page_head(&mut h, &title, g.status, p.checked_at, now);
+    let _ = write!(
+        h,
+        r#"<p><a href="/health">← all graphs</a></p><section aria-labelledby="st-h" data-graph="{id}" data-status="{st}"><h2 id="st-h">Health {badge}</h2>"#,
+        id = esc(&g.id),
+        st = g.status.as_str(),
+        badge = badge(g.status),
+    );
+    if g.reasons.is_empty() {
+        h.push_str(r#"<p class="muted">All checks passed.</p>"#);
+    } else {
+        h.push_str(r#"<ul class="reasons">"#);
+        for r in &g.reasons {
+            let _ = write!(h, "<li>{}</li>", esc(r));
+        }
+        h.push_str("</ul>");
+    }
+    if let Some(path) = &g.path {
+        let _ = write!(
+            h,
+            r#"<p class="muted">Folder <code>{}</code> · last backup {}</p>"#,
+            esc(&path.display().to_string()),
+            when_opt(g.last_backup_at, now)
+        );
+    }
+    h.push_str("</section>");
+
+    h.push_str(r#"<section aria-labelledby="hist-h" id="history"><h2 id="hist-h">History</h2><div class="charts">"#);
+    graph_charts(&mut h, &p.history);
+    h.push_str(&charts::events_per_day(
+        "events-per-day",
+        &p.events_per_day,
+        lightrag_service::HISTORY_DAYS,
+        now,
+    ));
+    h.push_str("</div></section>");
+
+    // Snapshots with counts and the graph-level diff from the one before.
+    const COUNTS: [&str; 5] = ["docs", "chunks", "entities", "relations", "vectors"];
+    h.push_str(r#"<section aria-labelledby="snap-h"><h2 id="snap-h">Snapshots</h2><p class="muted">LightRAG's counts in each snapshot, and the change from the snapshot below it.</p><div class="scroll"><table id="snapshots"><thead><tr><th scope="col">When</th><th scope="col">Snapshot</th><th scope="col">Status</th><th scope="col">Save-consistent</th>"#);
+    for c in COUNTS {
+        let _ = write!(h, r#"<th scope="col" class="num">{c}</th>"#);
+    }
+    h.push_str(r#"<th scope="col" class="opt num">Size</th><th scope="col" class="opt num">New</th><th scope="col" class="opt num">Took</th></tr></thead><tbody>"#);
+    if p.snapshots.is_empty() {
+        h.push_str(r#"<tr><td colspan="12" class="muted">No backup yet.</td></tr>"#);
+    }
+    for row in &p.snapshots {
+        let b = &row.backup;
+        let _ = write!(
+            h,
+            r#"<tr data-snapshot="{id}"><td>{}</td><td><code>{id}</code></td><td>{}</td><td>{}</td>"#,
+            when(b.created_at, now),
+            esc(b.status.as_str()),
+            consistency(b),
+            id = esc(&b.snapshot_id),
+        );
+        for c in COUNTS {
+            let d = row.counts.iter().find(|d| d.name == c);
+            let value = d
+                .and_then(|d| d.b)
+                .map_or("—".to_owned(), |v| v.to_string());
+            let delta = match d.and_then(|d| d.delta) {
+                Some(0) | None => String::new(),
+                Some(x) if x > 0 => {
+                    format!(r#" <span class="delta up" data-delta="{c}">+{x}</span>"#)
+                }
+                Some(x) => format!(r#" <span class="delta down" data-delta="{c}">{x}</span>"#),
+            };
+            let _ = write!(h, r#"<td class="num" data-count="{c}">{value}{delta}</td>"#);
+        }
+        let _ = write!(
+            h,
+            r#"<td class="opt num">{}</td><td class="opt num">{}</td><td class="opt num">{}</td></tr>"#,
+            charts::bytes(b.logical_size_bytes as f64),
+            charts::bytes(b.stored_size_bytes as f64),
+            b.duration_ms
+                .map_or("—".to_owned(), |d| charts::millis(d as f64)),
+        );
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    recovery_points_section(&mut h, &p.recovery_points, now);
+
+    h.push_str(r#"<section aria-labelledby="rep-h"><h2 id="rep-h">Replication</h2><div class="scroll"><table id="replication"><thead><tr><th scope="col">Target</th><th scope="col">Graph</th><th scope="col">Lag</th><th scope="col" class="opt">Last sync</th><th scope="col">Errors</th></tr></thead><tbody>"#);
+    if p.replication.is_empty() {
+        h.push_str(r#"<tr><td colspan="5" class="muted">Not replicated.</td></tr>"#);
+    }
+    for s in &p.replication {
+        replication_row(&mut h, None, s, now);
+    }
+    h.push_str("</tbody></table></div></section>");
+
+    events_section(&mut h, "Events", "events", &p.events, "No event.", now);
+    let _ = write!(
+        h,
+        r#"<p class="muted">Generated {}. JSON: this page with <code>Accept: application/json</code>.</p></main></body></html>"#,
+        when(p.generated_at, now)
     );
     h
 }
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::graph_name;
 
     #[test]
-    fn escapes_html() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+    fn mapped_graphs_show_their_folder_name() {
+        assert_eq!(graph_name("alpha", None), "alpha");
+        let n = graph_name("ws-0123456789", Some("備援"));
+        assert!(
+            n.starts_with("備援 ") && n.contains("(ws-0123456789)"),
+            "{n}"
         );
+        assert!(!graph_name("x", Some("<b>")).contains("<b>"));
     }
 }

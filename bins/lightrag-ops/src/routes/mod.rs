@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::ApiError;
 
 mod backups;
+mod charts;
 mod dashboard;
 mod events;
 mod graphs;

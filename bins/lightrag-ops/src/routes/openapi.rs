@@ -26,6 +26,7 @@ use super::*;
         dashboard::backups_summary,
         dashboard::replication_status,
         dashboard::page,
+        dashboard::graph_page,
         events::list,
         events::analytics,
         graphs::list,

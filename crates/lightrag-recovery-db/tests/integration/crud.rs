@@ -18,6 +18,7 @@ crate::both_backends!(
     timestamps_round_trip_exactly,
     persistence_across_pool_reopen,
     async_helper_runs_on_blocking_pool,
+    events_per_day_by_severity,
 );
 
 fn ts(ms: i64) -> Timestamp {
@@ -1079,4 +1080,47 @@ fn async_helper_runs_on_blocking_pool(t: &mut TestDb) {
             "{state:?}"
         );
     });
+}
+
+fn events_per_day_by_severity(t: &mut TestDb) {
+    const DAY: i64 = 86_400_000;
+    let conn = &mut *t.db().conn().unwrap();
+    let day0 = 20_000 * DAY; // 2024-10-04
+    let ev = |sev, graph: Option<&str>, at: i64| {
+        let e = NewEvent::new(EventKind::Backup, "backup.completed", sev, "m").at(ts(at));
+        match graph {
+            Some(g) => e.graph(g),
+            None => e,
+        }
+    };
+    let batch = [
+        ev(Severity::Info, Some("a"), day0 + 5),
+        ev(Severity::Info, Some("b"), day0 + DAY - 1),
+        ev(Severity::Error, Some("a"), day0 + 3_600_000),
+        ev(Severity::Warning, None, day0 + DAY),
+        ev(Severity::Info, Some("a"), day0 + 2 * DAY + 17),
+        ev(Severity::Critical, Some("a"), day0 - 1), // the day before `since`'s day
+    ];
+    insert_events(conn, &batch).unwrap();
+    let rows = |conn: &mut DbConn, g: Option<&str>| -> Vec<(i64, Severity, i64)> {
+        events_per_day(conn, ts(day0 + 1234), g)
+            .unwrap()
+            .into_iter()
+            .map(|r| ((r.day.unix_millis() - day0) / DAY, r.severity, r.count))
+            .collect()
+    };
+    let all = rows(conn, None);
+    assert!(all.contains(&(0, Severity::Info, 2)), "{all:?}");
+    assert!(all.contains(&(0, Severity::Error, 1)), "{all:?}");
+    assert!(all.contains(&(1, Severity::Warning, 1)), "{all:?}");
+    assert!(all.contains(&(2, Severity::Info, 1)), "{all:?}");
+    assert_eq!(all.len(), 4, "the day before `since` is left out: {all:?}");
+    let a = rows(conn, Some("a"));
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert!(a.contains(&(0, Severity::Info, 1)), "{a:?}");
+    // A deleted event leaves the counts (rollups follow deletes).
+    delete_events_before(conn, ts(day0 + DAY)).unwrap();
+    let after = rows(conn, None);
+    assert!(!after.iter().any(|r| r.0 == 0), "{after:?}");
+    assert!(events_per_day(conn, ts(day0), Some("a\0b")).is_err());
 }
