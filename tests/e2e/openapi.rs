@@ -578,6 +578,25 @@ fn real_responses_validate_against_the_openapi_document() {
     assert_eq!(st, 200);
     assert_eq!(d["limited"], true);
     assert_eq!(c.call_as(None, "GET", "/health", None, None).0, 200);
+    let (st, d) = c.call_as(
+        Some(KEY),
+        "GET",
+        "/health/graphs/bingofhy",
+        None,
+        Some("application/json"),
+    );
+    assert_eq!(st, 200, "{d}");
+    assert!(d["snapshots"].is_array(), "{d}");
+    let (st, _) = c.call_as(
+        Some(KEY),
+        "GET",
+        "/health/graphs/nope",
+        None,
+        Some("application/json"),
+    );
+    assert_eq!(st, 404);
+    let (st, _) = c.call_as(None, "GET", "/health/graphs/bingofhy", None, None);
+    assert_eq!(st, 401, "the graph page needs the key");
     c.expect(200, "GET", "/api/v1/workers", None);
     c.expect(200, "GET", "/api/v1/scheduler", None);
 

@@ -95,7 +95,7 @@ impl utoipa::Modify for Security {
     }
 }
 
-/// The answers the guard (`crate::guard`) can give on any `/api/v1` route besides the ones each
+/// The answers the guard (`crate::guard`) can give on any `/api/v1` route (and graph page) besides the ones each
 /// route lists: 429 once an address has failed authentication too often (its requests are
 /// refused, whatever the route, until the window ends). Found by the fuzzer running without
 /// the key against a keyed server: every route answered an undocumented 429.
@@ -105,7 +105,9 @@ impl utoipa::Modify for GuardResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if !path.starts_with("/api/v1/") {
+            // Every route that needs the key: the API and the graph pages (`/health` itself,
+            // `/livez` and `/readyz` are open and never refused).
+            if !(path.starts_with("/api/v1/") || path.starts_with("/health/")) {
                 continue;
             }
             let ops = [

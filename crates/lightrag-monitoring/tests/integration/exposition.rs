@@ -227,6 +227,7 @@ fn exposition_after_operations_is_complete_and_promtool_clean(t: &TestDb) {
             record::record_restore(true, Duration::from_secs(20));
             record::record_validation(false);
             record::record_health_check(ComponentType::Graph, "alpha", HealthStatus::Degraded);
+            record::record_unprotected_folders(1);
             record::record_health_check(
                 ComponentType::Repository,
                 "primary",

@@ -1,6 +1,8 @@
 use std::{fs, path::Path, time::Duration};
 
-use lightrag_recovery::{GraphLayout, discover_graphs, looks_live_at, resolve_graph};
+use lightrag_recovery::{
+    GraphLayout, discover_graphs, graph_id_for_folder, looks_live_at, resolve_graph,
+};
 
 use super::common::copy_fixture;
 
@@ -8,7 +10,7 @@ use super::common::copy_fixture;
 fn real_fixtures_in_all_layouts() -> anyhow::Result<()> {
     let t = tempfile::tempdir()?;
     let w = t.path();
-    // Root = default (G4), a workspace (G2), a CJK-named workspace (skipped), multi-graph layout.
+    // Root = default (G4), a workspace (G2), a CJK-named workspace (mapped), multi-graph layout.
     copy_fixture("bingofhy-rag_storage", w)?;
     copy_fixture("adamaslan-dickens", &w.join("dickens"))?;
     copy_fixture("adamaslan-dickens", &w.join("狄更斯"))?;
@@ -18,17 +20,24 @@ fn real_fixtures_in_all_layouts() -> anyhow::Result<()> {
 
     let d = discover_graphs(w)?;
     let ids: Vec<_> = d.graphs.iter().map(|g| (g.id.as_str(), g.layout)).collect();
+    let cjk = graph_id_for_folder("狄更斯");
     assert_eq!(
         ids,
         vec![
             ("default", GraphLayout::Root),
             ("dickens", GraphLayout::Workspace),
+            (cjk.as_str(), GraphLayout::Workspace),
             ("books.dickens", GraphLayout::MultiGraph),
             ("cn", GraphLayout::MultiGraph),
         ]
     );
-    assert_eq!(d.skipped.len(), 1);
-    assert_eq!(d.skipped[0].path, w.join("狄更斯"));
+    assert!(d.skipped.is_empty(), "{:?}", d.skipped);
+    let mapped = d.get(&cjk).unwrap();
+    assert_eq!(mapped.label.as_deref(), Some("狄更斯"));
+    assert_eq!(
+        resolve_graph(&[w], &cjk)?.path,
+        fs::canonicalize(w.join("狄更斯"))?
+    );
 
     let g = resolve_graph(&[w], "books.dickens")?;
     assert_eq!(g.path, fs::canonicalize(w)?.join("graphs/books/dickens"));
