@@ -309,7 +309,7 @@ fn history_charts_and_the_graph_page_render_in_chromium() {
         r#"data-chart="bingofhy:size""#,
         r#"data-chart="bingofhy:new""#,
         r#"data-chart="bingofhy:duration""#,
-        r#"data-chart="bingofhy:lag""#,
+        r#"data-chart="bingofhy:lag:tgt-"#,
         r#"data-chart="events-per-day""#,
         r#"<table id="snapshots""#,
         r#"data-delta="docs">+1<"#,

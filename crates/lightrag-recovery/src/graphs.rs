@@ -5,9 +5,9 @@
 //! | where the LightRAG files are | graph id |
 //! |---|---|
 //! | `W/` itself | `default` |
-//! | `W/<ws>/` (one workspace subfolder) | `<ws>` |
-//! | `W/graphs/<g>/` (multi-graph layout) | `<g>` |
-//! | `W/graphs/<g>/<ws>/` (multi-graph layout with workspaces) | `<g>.<ws>` |
+//! | `W/<ws>/` (one workspace subfolder) | `<ws>` (mapped when not a valid id, see below) |
+//! | `W/graphs/<g>/` (multi-graph layout) | `<g>` (mapped likewise) |
+//! | `W/graphs/<g>/<ws>/` (multi-graph layout with workspaces) | `<g>.<ws>` (each part mapped) |
 //!
 //! `W/graphs/` is read as the multi-graph layout when `W/graphs_config.json` exists or when
 //! `W/graphs/` itself holds no LightRAG files; otherwise it is an ordinary workspace named
@@ -19,10 +19,12 @@
 //! the graph's [`DiscoveredGraph::label`]: every workspace LightRAG can write is protected.
 //!
 //! Folders that hold LightRAG files but cannot become a graph are *unprotected*: reported in
-//! [`Discovery::skipped`] with the reason, never an error (and never logged here: the health
-//! monitor reports them, once). They are a symlinked folder, an id already taken by an earlier
-//! entry (entries are visited in byte order of their names, root first, then workspaces, then
-//! `graphs/`), a folder left by an interrupted in-place restore, an unreadable folder.
+//! [`Discovery::skipped`] with the reason, never an error (and never logged here: the server
+//! logs each once). They are a symlinked folder, a hidden folder (name starting with `.`), a
+//! name that is not UTF-8, an id already taken (at each level, folders named like valid ids get
+//! their ids first, then mapped ones, each group in byte order; root first, then workspaces,
+//! then `graphs/`), a folder left by an interrupted in-place restore (in the multi-graph layout
+//! its workspaces are not walked either), an unreadable folder (except `lost+found`).
 
 use std::{
     fs,
@@ -114,7 +116,7 @@ const MAPPED_SLUG_MAX: usize = 48;
 /// The graph id of a folder named `name`: the name itself when it is a valid graph id,
 /// otherwise a stable valid id derived from it.
 ///
-/// The rule (documented in `docs/operations.md`): every character of the name that is an ASCII
+/// The rule (documented in `docs/recovery.md`): every character of the name that is an ASCII
 /// letter, digit, `_`, `.` or `-` is kept and every other character becomes `-`; runs of `-`
 /// collapse; leading and trailing `-`, `_`, `.` are dropped; the result is cut to 48 bytes.
 /// Then `-` and the first 10 hex digits of the BLAKE3 hash of the name's UTF-8 bytes are
@@ -211,6 +213,56 @@ struct Collector {
     d: Discovery,
 }
 
+/// Folders an unprivileged reader often cannot open and that never hold a graph (the root of
+/// an ext4 volume used as the working directory has one).
+const NEVER_GRAPHS: &[&str] = &["lost+found"];
+
+/// Why a folder holding LightRAG files cannot become a graph, from its name and kind alone.
+fn unprotected_reason(sub: &SubDir) -> Option<&'static str> {
+    let Some(name) = sub.name.to_str() else {
+        return Some(
+            "folder name is not valid UTF-8, so no graph id can be given to it: rename the folder",
+        );
+    };
+    if crate::previous::is_kept_state_name(name) {
+        return Some(
+            "left by an interrupted in-place restore (a graph's previous state or a staging folder): check the graph beside it, then remove this folder",
+        );
+    }
+    if sub.symlink {
+        return Some(
+            "folder is a symbolic link; discovery does not follow links (register the target explicitly)",
+        );
+    }
+    if name.starts_with('.') {
+        return Some(
+            "hidden folder (its name starts with a dot): rename it without the dot to protect it",
+        );
+    }
+    None
+}
+
+/// Whether `name` is a valid graph id by itself (such folders get their ids before mapped ones).
+fn is_own_id(sub: &SubDir) -> bool {
+    sub.name.to_str().is_some_and(is_valid_graph_id)
+}
+
+/// `subs` with the folders whose names are valid ids first (each group in byte order): a real
+/// folder named like another folder's mapped id keeps its name as its id.
+fn own_ids_first(subs: &[SubDir]) -> impl Iterator<Item = &SubDir> {
+    subs.iter()
+        .filter(|s| is_own_id(s))
+        .chain(subs.iter().filter(|s| !is_own_id(s)))
+}
+
+/// Whether any subfolder of `dir` holds LightRAG files (unreadable ones do not count).
+fn has_nested_graph(dir: &Path) -> bool {
+    subdirs(dir).is_ok_and(|subs| {
+        subs.iter()
+            .any(|s| lightrag_files(&s.path).is_ok_and(|f| !f.is_empty()))
+    })
+}
+
 impl Collector {
     fn skip(&mut self, path: PathBuf, reason: impl Into<String>) {
         let reason = reason.into();
@@ -218,39 +270,40 @@ impl Collector {
     }
 
     /// Consider `sub` as a graph; its id is the folder's [`graph_id_for_folder`], under
-    /// `parent` (the id of the graph folder holding it, in the multi-graph layout) as
-    /// `<parent>.<id>`. Returns whether the folder held LightRAG files.
-    fn consider(&mut self, sub: &SubDir, layout: GraphLayout, parent: Option<&str>) -> bool {
+    /// `parent` (the id and the folder name of the graph folder holding it, in the multi-graph
+    /// layout) as `<parent id>.<id>`. Returns whether the folder held LightRAG files.
+    fn consider(
+        &mut self,
+        sub: &SubDir,
+        layout: GraphLayout,
+        parent: Option<(&str, &str)>,
+    ) -> bool {
         let files = match lightrag_files(&sub.path) {
             Ok(f) => f,
+            Err(_) if sub.name.to_str().is_some_and(|n| NEVER_GRAPHS.contains(&n)) => {
+                return false;
+            }
             Err(e) => {
-                self.skip(sub.path.clone(), format!("cannot read folder: {e}"));
+                self.skip(
+                    sub.path.clone(),
+                    format!("cannot read folder ({e}), so a graph in it would not be backed up: let lightrag-ops read it"),
+                );
                 return false;
             }
         };
         if files.is_empty() {
             return false;
         }
-        let Some(name) = sub.name.to_str() else {
-            self.skip(
-                sub.path.clone(),
-                "folder name is not valid UTF-8, so it cannot be a graph id: rename the folder",
-            );
-            return true;
-        };
-        if crate::previous::is_kept_state_name(name) {
-            self.skip(sub.path.clone(), "left by an interrupted in-place restore (a graph's previous state or a staging folder): check the graph beside it, then remove this folder");
+        if let Some(reason) = unprotected_reason(sub) {
+            self.skip(sub.path.clone(), reason);
             return true;
         }
-        if sub.symlink {
-            self.skip(sub.path.clone(), "folder is a symbolic link; discovery does not follow links (register the target explicitly)");
-            return true;
-        }
+        let name = sub.name.to_str().unwrap_or_default();
         let (id, label) = match parent {
             None => (graph_id_for_folder(name), name.to_owned()),
-            Some(parent) => {
-                let id = format!("{parent}.{}", graph_id_for_folder(name));
-                let label = format!("{parent}.{name}");
+            Some((parent_id, parent_name)) => {
+                let id = format!("{parent_id}.{}", graph_id_for_folder(name));
+                let label = format!("{parent_name}.{name}");
                 if is_valid_graph_id(&id) {
                     (id, label)
                 } else {
@@ -299,7 +352,7 @@ pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
         .map_err(|e| RecoveryError::io("read working directory", working_dir, e))?;
     let has_config = working_dir.join(GRAPHS_CONFIG_FILE).is_file();
     let mut multi = None;
-    for sub in &subs {
+    for sub in own_ids_first(&subs) {
         if sub.name == MULTI_GRAPH_DIR && !sub.symlink {
             let own_files = lightrag_files(&sub.path)
                 .map(|f| !f.is_empty())
@@ -318,20 +371,26 @@ pub fn discover_graphs(working_dir: &Path) -> Result<Discovery> {
                 format!("cannot read multi-graph folder: {e}"),
             ),
             Ok(graph_dirs) => {
-                for g in &graph_dirs {
-                    c.consider(g, GraphLayout::MultiGraph, None);
-                    if g.symlink {
+                for g in own_ids_first(&graph_dirs) {
+                    let own = c.consider(g, GraphLayout::MultiGraph, None);
+                    // A graph folder that cannot be a graph: its workspaces are not walked
+                    // (a restore's previous state holds copies of them); reported once.
+                    if let Some(reason) = unprotected_reason(g) {
+                        if !own && has_nested_graph(&g.path) {
+                            c.skip(g.path.clone(), reason);
+                        }
                         continue;
                     }
-                    let Some(gname) = g.name.to_str() else {
-                        continue;
-                    };
+                    let gname = g.name.to_str().unwrap_or_default();
                     let gid = graph_id_for_folder(gname);
                     match subdirs(&g.path) {
-                        Err(e) => c.skip(g.path.clone(), format!("cannot read folder: {e}")),
+                        Err(e) => c.skip(
+                            g.path.clone(),
+                            format!("cannot read folder ({e}), so a graph in it would not be backed up: let lightrag-ops read it"),
+                        ),
                         Ok(workspaces) => {
-                            for ws in &workspaces {
-                                c.consider(ws, GraphLayout::MultiGraph, Some(gid.as_str()));
+                            for ws in own_ids_first(&workspaces) {
+                                c.consider(ws, GraphLayout::MultiGraph, Some((&gid, gname)));
                             }
                         }
                     }
@@ -667,8 +726,8 @@ mod tests {
                 (cjk.as_str(), GraphLayout::Workspace),
                 ("g1", GraphLayout::MultiGraph),
                 ("g1.w1", GraphLayout::MultiGraph),
-                (bad.as_str(), GraphLayout::MultiGraph),
                 ("g2.w2", GraphLayout::MultiGraph),
+                (bad.as_str(), GraphLayout::MultiGraph),
             ]
         );
         assert_eq!(d.get("g2.w2").unwrap().path, w.join("graphs/g2/w2"));
@@ -802,6 +861,59 @@ mod tests {
             "{}",
             d.skipped[0].reason
         );
+    }
+
+    #[test]
+    fn a_real_folder_keeps_its_name_even_when_a_mapped_one_sorts_first() {
+        // "my graph" (0x20) sorts before "my-graph-<hash>" (0x2D): ids are still given to
+        // folders named like ids first.
+        let t = tempfile::tempdir().unwrap();
+        let taken = graph_id_for_folder("my graph");
+        touch(&t.path().join("my graph/kv_store_full_docs.json"));
+        touch(&t.path().join(&taken).join("kv_store_full_docs.json"));
+        let d = discover_graphs(t.path()).unwrap();
+        assert_eq!(d.graphs.len(), 1, "{:?}", d.graphs);
+        assert_eq!(d.graphs[0].path, t.path().join(&taken));
+        assert_eq!(d.skipped.len(), 1);
+        assert_eq!(d.skipped[0].path, t.path().join("my graph"));
+    }
+
+    #[test]
+    fn leftovers_and_hidden_folders_in_the_multi_graph_layout_are_not_walked() {
+        let t = tempfile::tempdir().unwrap();
+        let w = t.path();
+        touch(&w.join(GRAPHS_CONFIG_FILE));
+        touch(&w.join("graphs/g1/w1/kv_store_full_docs.json"));
+        // A restore's previous state of g1 holds a copy of its workspaces.
+        touch(&w.join("graphs/.g1.lrprev-0123abcd/w1/kv_store_full_docs.json"));
+        touch(&w.join("graphs/.hidden/w2/kv_store_full_docs.json"));
+        touch(&w.join("graphs/知识/w1/kv_store_full_docs.json"));
+        let d = discover_graphs(w).unwrap();
+        let ids: Vec<_> = d.graphs.iter().map(|g| g.id.clone()).collect();
+        let cjk = format!("{}.w1", graph_id_for_folder("知识"));
+        assert_eq!(ids, vec!["g1.w1".to_owned(), cjk.clone()]);
+        assert_eq!(d.get(&cjk).unwrap().label.as_deref(), Some("知识.w1"));
+        let skipped: Vec<_> = d.skipped.iter().map(|s| s.path.clone()).collect();
+        assert_eq!(
+            skipped,
+            vec![
+                w.join("graphs/.g1.lrprev-0123abcd"),
+                w.join("graphs/.hidden")
+            ]
+        );
+        assert!(
+            d.skipped[0].reason.contains("interrupted"),
+            "{:?}",
+            d.skipped
+        );
+        assert!(d.skipped[1].reason.contains("hidden"), "{:?}", d.skipped);
+    }
+
+    #[test]
+    fn mapped_ids_are_pinned() {
+        // Changing the rule would give existing backups new ids: these values must not move.
+        assert_eq!(graph_id_for_folder("備援"), "ws-5fcd6e355d");
+        assert_eq!(graph_id_for_folder("my graph"), "my-graph-b7cd588550");
     }
 
     #[test]

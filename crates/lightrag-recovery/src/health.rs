@@ -178,6 +178,11 @@ fn rank(s: HealthStatus) -> u8 {
     }
 }
 
+/// `p` resolved, or as given when it cannot be (a missing folder).
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// The worse of two statuses.
 pub fn worst(a: HealthStatus, b: HealthStatus) -> HealthStatus {
     if rank(b) > rank(a) { b } else { a }
@@ -445,6 +450,14 @@ impl HealthMonitor {
                 Page::new(lightrag_recovery_db::MAX_PAGE_SIZE, 0),
             )
         {
+            // A folder registered under an id of its own (before ids were mapped from folder
+            // names, `備援` had to be registered by hand) is that graph, not a second one.
+            let registered: std::collections::BTreeSet<PathBuf> =
+                gs.iter().map(|g| canonical(Path::new(&g.path))).collect();
+            let ids: std::collections::BTreeSet<&str> = gs.iter().map(|g| g.id.as_str()).collect();
+            graph_dirs.retain(|id, path| {
+                ids.contains(id.as_str()) || !registered.contains(&canonical(path))
+            });
             for g in gs {
                 graph_dirs.insert(g.id, PathBuf::from(g.path));
             }

@@ -34,7 +34,7 @@ use crate::{
     error::{RecoveryError, Result},
     graphs::{
         DEFAULT_GRAPH_ID, DiscoveredGraph, GraphLayout, GraphLocation, check_graph_id,
-        graph_location, looks_live, new_graph_dir,
+        graph_id_for_folder, graph_location, looks_live, new_graph_dir, resolve_under,
     },
     manager::RecoveryManager,
     previous::Kept,
@@ -183,12 +183,12 @@ impl RecoveryManager {
         let mut plan = Vec::with_capacity(point.snapshots.len());
         {
             let mut conn = self.conn()?;
-            for pin in &point.snapshots {
+            for (pin, manifest) in point.snapshots.iter().zip(&manifests) {
                 let (target_id, loc) = if opts.in_place {
                     let loc = match self.locate(&mut conn, &pin.graph_id) {
                         Ok(l) => l,
                         Err(RecoveryError::GraphNotFound(_)) => {
-                            self.fresh_location(&pin.graph_id)?
+                            self.fresh_location(&pin.graph_id, &manifest.source)?
                         }
                         Err(e) => return Err(e),
                     };
@@ -423,8 +423,10 @@ impl RecoveryManager {
     }
 
     /// Where a graph that no longer exists is recreated: the working dir itself for
-    /// `default`, else `<first root>/<id>`.
-    fn fresh_location(&self, id: &str) -> Result<GraphLocation> {
+    /// `default`; `<first root>/<folder name>` for a graph whose id was mapped from the name of
+    /// the folder it was backed up from (`source`), where LightRAG looks for it and discovery
+    /// gives it the same id; else `<first root>/<id>`.
+    fn fresh_location(&self, id: &str, source: &str) -> Result<GraphLocation> {
         let root = self.first_root()?;
         if id == DEFAULT_GRAPH_ID {
             let g = DiscoveredGraph {
@@ -434,6 +436,13 @@ impl RecoveryManager {
                 label: None,
             };
             return graph_location(&g, std::iter::empty(), &self.opts.excludes);
+        }
+        let folder = Path::new(source)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| *n != id && graph_id_for_folder(n) == id);
+        if let Some(name) = folder {
+            return self.new_location(id, resolve_under(root, Path::new(name))?);
         }
         self.new_location(id, new_graph_dir(root, id)?)
     }

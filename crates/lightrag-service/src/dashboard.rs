@@ -109,7 +109,7 @@ pub struct SnapshotRow {
     pub backup: BackupRecord,
     /// Documents, chunks, entities, relations, vectors in it (absent: not recorded).
     pub counts: Vec<CountDelta>,
-    /// The snapshot before it in this list, if any.
+    /// The snapshot the change is counted from: the next older one with counts, if any.
     pub previous: Option<String>,
 }
 
@@ -451,7 +451,8 @@ impl Service {
 }
 
 /// Newest first, at most [`HISTORY_BACKUPS`] rows, each with its counts and the graph-level
-/// diff from the next older row (the list holds one more row than shown for the last diff).
+/// diff from the next older row that has counts (a failed or running backup has none); the
+/// list holds one more row than shown for the last diff.
 fn snapshot_rows(backups: Vec<BackupRecord>) -> Vec<SnapshotRow> {
     let summary = |b: &BackupRecord| -> Option<LightRagSummary> {
         serde_json::from_str(b.summary_json.as_deref()?).ok()
@@ -460,22 +461,28 @@ fn snapshot_rows(backups: Vec<BackupRecord>) -> Vec<SnapshotRow> {
     let mut rows = Vec::with_capacity(backups.len().min(HISTORY_BACKUPS as usize));
     for (i, backup) in backups.iter().enumerate().take(HISTORY_BACKUPS as usize) {
         let empty = LightRagSummary::default();
-        let this = summaries[i].as_ref().unwrap_or(&empty);
-        let older = summaries.get(i + 1).and_then(Option::as_ref);
-        let counts = lightrag_backup::graph_deltas(older.unwrap_or(&empty), this)
-            .into_iter()
-            .map(|mut d| {
-                if older.is_none() {
-                    d.a = None;
-                    d.delta = None;
-                }
-                d
-            })
-            .collect();
+        let this = summaries[i].as_ref();
+        let older = (i + 1..backups.len()).find(|j| summaries[*j].is_some());
+        let counts = match this {
+            None => Vec::new(),
+            Some(this) => {
+                let base = older.and_then(|j| summaries[j].as_ref());
+                lightrag_backup::graph_deltas(base.unwrap_or(&empty), this)
+                    .into_iter()
+                    .map(|mut d| {
+                        if base.is_none() {
+                            d.a = None;
+                            d.delta = None;
+                        }
+                        d
+                    })
+                    .collect()
+            }
+        };
         rows.push(SnapshotRow {
             backup: backup.clone(),
             counts,
-            previous: backups.get(i + 1).map(|b| b.snapshot_id.clone()),
+            previous: older.map(|j| backups[j].snapshot_id.clone()),
         });
     }
     rows

@@ -102,7 +102,23 @@ impl Service {
         let c = &self.config;
         if c.working_dir.is_dir() {
             let mut conn = self.db.conn()?;
+            // A folder registered under an id of its own (before ids were mapped from folder
+            // names, `備援` had to be registered by hand) is not registered a second time.
+            let canonical =
+                |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            let known: Vec<(String, std::path::PathBuf)> = lightrag_recovery_db::list_graphs(
+                &mut conn,
+                &GraphFilter::default(),
+                Page::new(MAX_PAGE_SIZE, 0),
+            )?
+            .into_iter()
+            .map(|g| (g.id, canonical(std::path::Path::new(&g.path))))
+            .collect();
             for (id, path) in settings::discover(c)?.graphs {
+                let real = canonical(&path);
+                if known.iter().any(|(k, p)| *k != id && *p == real) {
+                    continue;
+                }
                 let new = NewGraph {
                     id,
                     path: path.display().to_string(),

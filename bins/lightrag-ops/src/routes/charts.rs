@@ -125,17 +125,18 @@ pub(crate) fn bars(id: &str, title: &str, unit: Unit, points: &[Point]) -> Strin
     let bar = (slot * 0.75).max(1.0);
     let _ = write!(
         h,
-        r#"<svg viewBox="0 0 {W} {H}" preserveAspectRatio="none" role="img" aria-label="{t}: {n} values">"#,
+        r#"<svg viewBox="0 0 {W} {H}" role="img" aria-label="{t}: {n} values">"#,
         t = esc(title),
     );
     let base = H - PAD_BOTTOM;
     for (i, p) in points.iter().enumerate() {
         let x = i as f64 * slot + (slot - bar) / 2.0;
-        let (v, label) = match p.value {
-            Some(v) => (v, unit.fmt(v)),
+        let (bh, label) = match p.value {
+            Some(v) => (((v / max) * (base - PAD_TOP)).max(1.0), unit.fmt(v)),
+            // A failed backup: a short red mark, so it is not mistaken for a quiet one.
+            None if p.bad => ((base - PAD_TOP) * 0.25, "failed".to_owned()),
             None => (0.0, "—".to_owned()),
         };
-        let bh = ((v / max) * (base - PAD_TOP)).max(if p.value.is_some() { 1.0 } else { 0.0 });
         let class = if p.bad { "bar bad" } else { "bar" };
         let _ = write!(
             h,
@@ -177,7 +178,7 @@ pub(crate) fn line(id: &str, title: &str, unit: Unit, points: &[Point]) -> Strin
     let y = |v: f64| base - v / max * (base - PAD_TOP);
     let _ = write!(
         h,
-        r#"<svg viewBox="0 0 {W} {H}" preserveAspectRatio="none" role="img" aria-label="{t}: {n} values">"#,
+        r#"<svg viewBox="0 0 {W} {H}" role="img" aria-label="{t}: {n} values">"#,
         t = esc(title),
         n = pts.len(),
     );
@@ -190,6 +191,16 @@ pub(crate) fn line(id: &str, title: &str, unit: Unit, points: &[Point]) -> Strin
         r#"<polyline class="line" fill="none" points="{}"/>"#,
         path.join(" ")
     );
+    // Failed backups: red marks on the axis (they have no value to plot).
+    for p in points.iter().filter(|p| p.bad && p.value.is_none()) {
+        let t = p.at.unix_millis().clamp(t0, t1);
+        let _ = write!(
+            h,
+            r#"<circle class="dot bad" cx="{:.1}" cy="{base:.1}" r="3"><title>{}: failed</title></circle>"#,
+            x(t),
+            esc(&p.at.to_string()),
+        );
+    }
     for (t, v, p) in &pts {
         let class = if p.bad { "dot bad" } else { "dot" };
         let _ = write!(
@@ -265,7 +276,7 @@ pub(crate) fn events_per_day(
     );
     let _ = write!(
         h,
-        r#"<svg viewBox="0 0 {W} {H}" preserveAspectRatio="none" role="img" aria-label="Events per day by severity, last {days} days: {total} events">"#
+        r#"<svg viewBox="0 0 {W} {H}" role="img" aria-label="Events per day by severity, last {days} days: {total} events">"#
     );
     let slot = W / days as f64;
     let bar = slot * 0.75;
@@ -314,7 +325,7 @@ pub(crate) const CSS: &str = r#"
 figure.chart{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px 10px;background:#fbfcfd}
 figure.chart.wide{grid-column:1/-1}
 figure.chart figcaption{font-size:.85rem;margin-bottom:4px}
-figure.chart svg{width:100%;height:90px;display:block}
+figure.chart svg{width:100%;height:auto;display:block}
 .bar{fill:#3b6fb6} .bar.bad,.dot.bad{fill:var(--bad)} .line{stroke:#3b6fb6;stroke-width:1.5;vector-effect:non-scaling-stroke} .dot{fill:#3b6fb6}
 .axis{stroke:var(--line);stroke-width:1;vector-effect:non-scaling-stroke}
 .sev.info{fill:#8fb4e3;background:#8fb4e3} .sev.warning{fill:#e0b34c;background:#e0b34c} .sev.error{fill:#d9534f;background:#d9534f} .sev.critical{fill:#7a1010;background:#7a1010}
@@ -378,6 +389,31 @@ mod tests {
         let one = line("l", "Duration", Unit::Millis, &[p(5, 10.0)]);
         assert_eq!(one.matches("<circle").count(), 1, "{one}");
         assert!(!bars("x", "<t>", Unit::Bytes, &[]).contains("<t>"));
+    }
+
+    #[test]
+    fn failed_backups_are_marked_not_dropped() {
+        let ok = |ms: i64| Point {
+            at: Timestamp::from_unix_millis(ms),
+            value: Some(100.0),
+            bad: false,
+        };
+        let failed = Point {
+            at: Timestamp::from_unix_millis(5),
+            value: None,
+            bad: true,
+        };
+        let b = bars("b", "New bytes", Unit::Bytes, &[ok(0), failed, ok(9)]);
+        assert_eq!(b.matches(r#"class="bar bad""#).count(), 1, "{b}");
+        assert!(b.contains(": failed</title>"), "{b}");
+        let failed = Point {
+            at: Timestamp::from_unix_millis(5),
+            value: None,
+            bad: true,
+        };
+        let l = line("l", "Size", Unit::Bytes, &[ok(0), failed, ok(9)]);
+        assert_eq!(l.matches(r#"class="dot bad""#).count(), 1, "{l}");
+        assert_eq!(l.matches(r#"class="dot""#).count(), 2, "{l}");
     }
 
     #[test]

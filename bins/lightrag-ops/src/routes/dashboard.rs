@@ -373,7 +373,7 @@ fn badge(s: HealthStatus) -> String {
 fn graph_name(id: &str, label: Option<&str>) -> String {
     match label {
         Some(l) if l != id => format!(
-            r#"{} <span class="muted" title="folder name">({})</span>"#,
+            r#"<span title="folder name">{}</span> <span class="muted">({})</span>"#,
             esc(l),
             esc(id)
         ),
@@ -479,21 +479,37 @@ fn graph_charts(h: &mut String, hist: &GraphHistory) {
         Unit::Millis,
         &duration,
     ));
-    let lag: Vec<Point> = hist
-        .lags
-        .iter()
-        .map(|l| Point {
-            at: l.at,
-            value: Some(l.lag_ms as f64),
-            bad: false,
-        })
-        .collect();
-    h.push_str(&charts::line(
-        &format!("{id}:lag"),
-        "Replication lag",
-        Unit::Millis,
-        &lag,
-    ));
+    // One lag chart per target (several targets on one line would zig-zag between them).
+    let mut targets: Vec<&str> = hist.lags.iter().map(|l| l.target_id.as_str()).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    if targets.is_empty() {
+        h.push_str(&charts::line(
+            &format!("{id}:lag"),
+            "Replication lag",
+            Unit::Millis,
+            &[],
+        ));
+    }
+    for target in targets {
+        let lag: Vec<Point> = hist
+            .lags
+            .iter()
+            .filter(|l| l.target_id == target)
+            .map(|l| Point {
+                at: l.at,
+                // A clock behind the target's would give a negative lag: none, really.
+                value: Some(l.lag_ms.max(0) as f64),
+                bad: false,
+            })
+            .collect();
+        h.push_str(&charts::line(
+            &format!("{id}:lag:{target}"),
+            &format!("Replication lag → {target}"),
+            Unit::Millis,
+            &lag,
+        ));
+    }
 }
 
 fn unprotected_section(h: &mut String, d: &Dashboard) {
@@ -934,7 +950,7 @@ mod tests {
         assert_eq!(graph_name("alpha", None), "alpha");
         let n = graph_name("ws-0123456789", Some("備援"));
         assert!(
-            n.starts_with("備援 ") && n.contains("(ws-0123456789)"),
+            n.contains(">備援</span>") && n.contains("(ws-0123456789)"),
             "{n}"
         );
         assert!(!graph_name("x", Some("<b>")).contains("<b>"));

@@ -4,13 +4,14 @@ use lightrag_backup::{BackupOptions, NoProgress};
 use lightrag_recovery::{CreatePointRequest, RecoveryError};
 use lightrag_recovery_db::{Page, RecoveryPointFilter, find_backup};
 
-use super::common::{Env, GRAPHS};
+use super::common::{Env, GRAPHS, copy_fixture, tree};
 use super::support::TestDb;
 
 crate::both_backends!(
     point_over_three_graphs_survives_pool_reopen,
     pin_latest_needs_a_snapshot_and_fills_the_catalog,
     delete_keeps_snapshots_other_points_pin,
+    mapped_graph_is_recreated_under_its_folder_name,
 );
 
 fn req(graphs: &[&str], fresh: bool) -> CreatePointRequest {
@@ -134,4 +135,43 @@ fn delete_keeps_snapshots_other_points_pin(t: &mut TestDb) {
     assert_eq!(m.pinned_snapshots().unwrap().len(), 2);
     let err = m.delete_point(&a.point.id).unwrap_err();
     assert!(err.is_not_found(), "{err}");
+}
+
+/// Disaster recovery on a fresh host: a graph whose id was mapped from its folder's name
+/// (`備援`) comes back in a folder of that name, where LightRAG looks for it, not in one named
+/// after the id.
+fn mapped_graph_is_recreated_under_its_folder_name(t: &mut TestDb) {
+    let env = Env::new().unwrap();
+    let folder = env.work.join("備援");
+    copy_fixture("adamaslan-dickens", &folder).unwrap();
+    let id = lightrag_recovery::graph_id_for_folder("備援");
+    let m = env.manager(t.db().clone());
+    let p = m.create_point(&env.repo, &req(&[&id], true)).unwrap();
+    let before = tree(&folder).unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+    // The catalog no longer knows where the graph lived.
+    let mut conn = t.db().conn().unwrap();
+    if lightrag_recovery_db::find_graph(&mut conn, &id)
+        .unwrap()
+        .is_some()
+    {
+        lightrag_recovery_db::delete_graph(&mut conn, &id).unwrap();
+    }
+    drop(conn);
+    let opts = lightrag_recovery::RestorePointOptions {
+        in_place: true,
+        force: true,
+        ..Default::default()
+    };
+    m.restore_point(&env.repo, None, &p.point.id, &opts)
+        .unwrap();
+    assert_eq!(
+        tree(&folder).unwrap(),
+        before,
+        "restored under its own name"
+    );
+    assert!(!env.work.join(&id).exists(), "no folder named after the id");
+    // Discovery finds it under the same id again.
+    let d = lightrag_recovery::discover_graphs(&env.work).unwrap();
+    assert_eq!(d.get(&id).unwrap().path, folder);
 }
