@@ -183,45 +183,57 @@ pub(crate) fn load(repo: &Repository) -> Loaded {
 /// One listed manifest: graph, snapshot id, key, stored size.
 pub(crate) type Listed = (String, String, String, u64);
 
-/// The snapshots of `listed` (sorted by id), from the header index where it covers them and
-/// from their manifests otherwise; then the index is brought up to date (best effort).
-/// `scope` is the graph the listing covers (`None`: all graphs): headers of other graphs are
-/// kept as they are.
+/// The snapshots `list_manifests` lists (sorted by id), from the header index where it covers
+/// them and from their manifests otherwise; then the index is brought up to date (best
+/// effort). The index is loaded while the manifests are listed. `scope` is the graph the
+/// listing covers (`None`: all graphs): headers of other graphs are kept as they are.
 pub(crate) fn list(
     repo: &Repository,
     scope: Option<&str>,
-    listed: &[Listed],
+    list_manifests: impl FnOnce() -> Result<Vec<Listed>>,
 ) -> Result<Vec<SnapshotInfo>> {
+    let (listed, loaded) = std::thread::scope(|sc| {
+        let loading = sc.spawn(|| load(repo));
+        let listed = list_manifests();
+        let loaded = loading.join().unwrap_or_default();
+        (listed, loaded)
+    });
+    let listed = listed?;
     if listed.is_empty() {
         return Ok(Vec::new());
     }
-    let loaded = load(repo);
-    let mut known: HashMap<(&str, &str, u64), &Header> = HashMap::new();
-    let mut read = 0usize;
-    for (_, hs) in &loaded.segments {
-        for h in hs {
-            read += 1;
-            known
-                .entry((h.info.graph_id.as_str(), h.info.id.as_str(), h.size))
-                .or_insert(h);
-        }
-    }
-    let mut slots: Vec<Option<SnapshotInfo>> = Vec::with_capacity(listed.len());
-    let mut used: Vec<&Header> = Vec::with_capacity(listed.len());
-    let mut missing: Vec<usize> = Vec::new();
-    for (i, (g, id, _, size)) in listed.iter().enumerate() {
-        match known.get(&(g.as_str(), id.as_str(), *size)) {
-            Some(h) => {
-                slots.push(Some(h.info.clone()));
-                used.push(h);
-            }
-            None => {
-                slots.push(None);
-                missing.push(i);
+    let mut segments: Vec<(String, Vec<Option<Header>>)> = loaded
+        .segments
+        .into_iter()
+        .map(|(k, hs)| (k, hs.into_iter().map(Some).collect()))
+        .collect();
+    let read: usize = segments.iter().map(|(_, hs)| hs.len()).sum();
+    // Where each listed manifest's header is (graph, id and stored size must match).
+    let found: Vec<Option<(usize, usize)>> = {
+        let mut known: HashMap<(&str, &str, u64), (usize, usize)> = HashMap::with_capacity(read);
+        for (si, (_, hs)) in segments.iter().enumerate() {
+            for (hi, h) in hs.iter().enumerate() {
+                if let Some(h) = h {
+                    known
+                        .entry((h.info.graph_id.as_str(), h.info.id.as_str(), h.size))
+                        .or_insert((si, hi));
+                }
             }
         }
-    }
-    let mut fresh: Vec<Header> = Vec::new();
+        listed
+            .iter()
+            .map(|(g, id, _, size)| known.get(&(g.as_str(), id.as_str(), *size)).copied())
+            .collect()
+    };
+    let used = found.iter().flatten().count();
+    let mut slots: Vec<Option<SnapshotInfo>> = found
+        .iter()
+        .map(|at| at.and_then(|(si, hi)| segments[si].1[hi].take().map(|h| h.info)))
+        .collect();
+    // Stored size of each manifest a header is (or will be) made from.
+    let mut sizes: Vec<u64> = listed.iter().map(|l| l.3).collect();
+    let missing: Vec<usize> = (0..listed.len()).filter(|&i| slots[i].is_none()).collect();
+    let mut fresh: Vec<usize> = Vec::new();
     let keys: Vec<&str> = missing.iter().map(|&i| listed[i].2.as_str()).collect();
     for (&i, got) in missing.iter().zip(get_many(repo, &keys)) {
         let key = &listed[i].2;
@@ -232,41 +244,47 @@ pub(crate) fn list(
             Err(e) => return Err(e),
         };
         let m: format::Manifest = format::decode_json(repo.keys(), key, &body)?;
-        let info = SnapshotInfo::from(&m);
-        fresh.push(Header {
-            size: body.len() as u64,
-            info: info.clone(),
-        });
-        slots[i] = Some(info);
+        slots[i] = Some(SnapshotInfo::from(&m));
+        sizes[i] = body.len() as u64;
+        fresh.push(i);
     }
 
     // Bring the index up to date; nothing here changes the result.
     let in_scope = |g: &str| scope.is_none_or(|s| s == g);
-    let mut outside: Vec<&Header> = Vec::new();
-    let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
-    for (_, hs) in &loaded.segments {
-        for h in hs {
-            if !in_scope(&h.info.graph_id)
-                && seen.insert((h.info.graph_id.as_str(), h.info.id.as_str(), h.size))
-            {
-                outside.push(h);
+    // Headers of other graphs, each once (the ones used above are taken already).
+    let keep: Vec<(usize, usize)> = {
+        let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
+        let mut keep = Vec::new();
+        for (si, (_, hs)) in segments.iter().enumerate() {
+            for (hi, h) in hs.iter().enumerate() {
+                if let Some(h) = h
+                    && !in_scope(&h.info.graph_id)
+                    && seen.insert((h.info.graph_id.as_str(), h.info.id.as_str(), h.size))
+                {
+                    keep.push((si, hi));
+                }
             }
         }
-    }
-    let useful = used.len() + outside.len();
+        keep
+    };
+    let outside: Vec<Header> = keep
+        .into_iter()
+        .filter_map(|(si, hi)| segments[si].1[hi].take())
+        .collect();
+    let useful = used + outside.len();
     let waste = read.saturating_sub(useful);
-    let consolidate = loaded.segments.len() > MAX_SEGMENTS
+    let consolidate = segments.len() > MAX_SEGMENTS
         || !loaded.damaged.is_empty()
         || waste > MIN_WASTE.max(useful / 4);
+    let header = |i: usize| {
+        slots[i].clone().map(|info| Header {
+            size: sizes[i],
+            info,
+        })
+    };
     if consolidate {
-        let mut all: Vec<Header> = used.into_iter().cloned().collect();
-        all.extend(fresh);
-        all.extend(outside.into_iter().cloned());
-        let folded = loaded
-            .segments
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .chain(loaded.damaged.iter().map(String::as_str));
+        let mut all: Vec<Header> = (0..listed.len()).filter_map(header).collect();
+        all.extend(outside);
         let written = if all.is_empty() {
             Ok(None)
         } else {
@@ -274,12 +292,16 @@ pub(crate) fn list(
         };
         match written {
             Ok(new) => {
+                let folded = segments
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .chain(loaded.damaged.iter().map(String::as_str));
                 for old in folded {
                     if let Err(e) = repo.storage.delete(old) {
                         tracing::debug!(segment = old, error = %e, "Old snapshot header segment not deleted");
                     }
                 }
-                tracing::debug!(segment = ?new, folded = loaded.segments.len(), waste,
+                tracing::debug!(segment = ?new, folded = segments.len(), waste,
                     "Snapshot header index consolidated");
             }
             Err(e) => {
@@ -288,7 +310,7 @@ pub(crate) fn list(
         }
     } else if !fresh.is_empty() {
         let n = fresh.len();
-        if let Err(e) = put_segment(repo, fresh) {
+        if let Err(e) = put_segment(repo, fresh.into_iter().filter_map(header).collect()) {
             tracing::debug!(error = %e, headers = n, "Snapshot headers not written");
         }
     }
@@ -309,9 +331,7 @@ pub(crate) fn after_manifest(repo: &Repository, info: SnapshotInfo, size: u64) {
         .list(HEADERS_PREFIX)
         .map(|l| l.iter().filter(|o| is_segment_key(&o.key)).count() > MAX_SEGMENTS);
     if matches!(many, Ok(true)) {
-        let res = repo
-            .manifest_objects(Some(&graph))
-            .and_then(|listed| list(repo, Some(&graph), &listed));
+        let res = list(repo, Some(&graph), || repo.manifest_objects(Some(&graph)));
         if let Err(e) = res {
             tracing::debug!(error = %e, "Snapshot header index not consolidated");
         }

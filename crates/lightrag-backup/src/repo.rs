@@ -537,8 +537,7 @@ impl Repository {
         if let Some(g) = graph {
             format::validate_graph_id(g)?;
         }
-        let listed = self.manifest_objects(graph)?;
-        headers::list(self, graph, &listed)
+        headers::list(self, graph, || self.manifest_objects(graph))
     }
 
     /// Snapshots, oldest first, read from every manifest (one GET per snapshot), without the
