@@ -14,14 +14,18 @@ use lightrag_backup::{
     StorageStats,
 };
 
-use super::common::{Backend, TestEnv, backend_tests, gen_workspace, grow_workspace};
+use super::common::{
+    Backend, TestEnv, backend_tests, gen_workspace, grow_workspace, quick_options,
+    storage_from_spec,
+};
 
 backend_tests!(
     listing_equals_the_manifests_across_backup_forget_prune_delete,
     missing_damaged_and_older_indexes_never_change_a_listing,
     listing_reads_a_bounded_number_of_objects,
     encrypted_index_hides_graph_names_and_is_bound_to_its_key,
-    failed_index_writes_and_concurrent_writers_lose_nothing
+    failed_index_writes_and_concurrent_writers_lose_nothing,
+    killed_between_manifest_and_header_or_during_consolidation
 );
 
 const HEADERS: &str = "headers/v1/";
@@ -37,6 +41,9 @@ struct Counting {
     deletes: AtomicU64,
     read: Mutex<Vec<String>>,
     refuse_headers: AtomicBool,
+    /// Abort the process at the first put (resp. delete) under `headers/`: a kill -9 there.
+    abort_at_header_put: AtomicBool,
+    abort_at_header_delete: AtomicBool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,6 +78,8 @@ impl Counting {
             deletes: AtomicU64::new(0),
             read: Mutex::new(Vec::new()),
             refuse_headers: AtomicBool::new(false),
+            abort_at_header_put: AtomicBool::new(false),
+            abort_at_header_delete: AtomicBool::new(false),
         })
     }
 
@@ -89,6 +98,9 @@ impl Counting {
 impl Storage for Counting {
     fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
         self.puts.fetch_add(1, Ordering::SeqCst);
+        if key.starts_with("headers/") && self.abort_at_header_put.load(Ordering::SeqCst) {
+            std::process::abort();
+        }
         if key.starts_with("headers/") && self.refuse_headers.load(Ordering::SeqCst) {
             return Err(lightrag_backup::BackupError::Injected(
                 "snapshot header put refused",
@@ -121,6 +133,9 @@ impl Storage for Counting {
     }
     fn delete(&self, key: &str) -> lightrag_backup::Result<()> {
         self.deletes.fetch_add(1, Ordering::SeqCst);
+        if key.starts_with("headers/") && self.abort_at_header_delete.load(Ordering::SeqCst) {
+            std::process::abort();
+        }
         self.inner.delete(key)
     }
     fn location(&self) -> String {
@@ -585,4 +600,106 @@ fn failed_index_writes_and_concurrent_writers_lose_nothing(backend: Backend) {
     });
     assert_eq!(r.snapshots(None).unwrap().len(), 1 + 2 * 12);
     assert_same_as_manifests(&r, "after concurrent writers");
+}
+
+const CHILD_ENV: &str = "LIGHTRAG_BACKUP_TEST_LISTING_CHILD";
+
+/// The crash child: `backup` aborts the process between the manifest put and the header put;
+/// `list` aborts a consolidating listing after its new segment, at the first old segment's
+/// delete. A no-op when not started as the child.
+#[test]
+fn listing_crash_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, '|');
+    let (mode, dir, spec) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let c = Counting::new(storage_from_spec(spec));
+    let repo = Repository::open(c.clone(), None)
+        .unwrap()
+        .with_options(quick_options());
+    match mode {
+        "backup" => {
+            c.abort_at_header_put.store(true, Ordering::SeqCst);
+            let _ = repo.backup("g", Path::new(dir), &BackupOptions::default(), &NoProgress);
+        }
+        _ => {
+            c.abort_at_header_delete.store(true, Ordering::SeqCst);
+            let _ = repo.snapshots(None);
+        }
+    }
+    unreachable!("the child aborts itself");
+}
+
+fn run_child(tmp: &TestEnv, mode: &str, dir: &Path) {
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "integration::listing::listing_crash_child",
+            "--test-threads",
+            "1",
+        ])
+        .env(
+            CHILD_ENV,
+            format!("{mode}|{}|{}", dir.display(), tmp.spec("repo")),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "{mode}: the child should have aborted");
+}
+
+fn killed_between_manifest_and_header_or_during_consolidation(backend: Backend) {
+    let tmp = TestEnv::new(backend);
+    let g = tmp.path().join("g");
+    tiny_graph(&g, 0);
+    let repo = tmp.new_repo(None);
+    let first = backup(&repo, "g", &g);
+    let st = repo.storage().clone();
+    assert_eq!(segments(st.as_ref()).len(), 1);
+
+    // Killed after the manifest, before its header: the snapshot is listed (it exists), from
+    // its manifest, and indexed by that listing.
+    tiny_graph(&g, 1);
+    run_child(&tmp, "backup", &g);
+    assert_eq!(segments(st.as_ref()).len(), 1, "no header was written");
+    let (r, c) = counted(&tmp, None);
+    let listed = r.snapshots(None).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, first);
+    assert_eq!(c.take().manifests_read(), 1);
+    assert_same_as_manifests(&repo, "killed before the header");
+    r.snapshots(None).unwrap();
+    assert_eq!(c.take().manifests_read(), 0);
+
+    // Killed in a consolidation, after the new segment and before the old ones are deleted:
+    // duplicates only, and the next consolidation folds them.
+    for i in 0..20u64 {
+        let id = format!("{:032x}", 0xabc0 + i);
+        let one = st.get(&segments(st.as_ref())[0].key).unwrap();
+        st.put(&format!("{HEADERS}{id}"), one).unwrap();
+    }
+    let before = segments(st.as_ref()).len();
+    assert!(before > 17, "{before}");
+    run_child(&tmp, "list", &g);
+    let after = segments(st.as_ref()).len();
+    assert_eq!(
+        after,
+        before + 1,
+        "the consolidated segment was written, nothing deleted"
+    );
+    assert_same_as_manifests(&repo, "killed in a consolidation");
+    r.snapshots(None).unwrap();
+    let n = c.take();
+    assert_eq!(n.manifests_read(), 0, "{n:?}");
+    let folded = segments(st.as_ref()).len();
+    assert!(folded <= 2, "{folded} segments left");
+    r.snapshots(None).unwrap();
+    let n = c.take();
+    assert_eq!(n.segments_read(), folded, "{n:?}");
 }
