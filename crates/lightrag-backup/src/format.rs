@@ -19,6 +19,9 @@ pub(crate) const CONFIG_KEY: &str = "config";
 pub(crate) const DATA_PREFIX: &str = "data/";
 pub(crate) const INDEX_PREFIX: &str = "index/";
 pub(crate) const SNAPSHOT_PREFIX: &str = "snapshots/";
+/// Segments of the snapshot header index (derived data, see `headers.rs`); the version is in
+/// the prefix, so a reader never touches another version's segments.
+pub(crate) const HEADERS_PREFIX: &str = "headers/v1/";
 pub(crate) const LOCK_PREFIX: &str = "locks/";
 
 /// A content id: BLAKE3 (keyed BLAKE3 in encrypted repositories) of a chunk's plaintext.

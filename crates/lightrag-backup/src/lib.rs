@@ -49,6 +49,7 @@ mod diff;
 mod error;
 mod format;
 mod graph_id;
+mod headers;
 mod lock;
 mod pack;
 mod progress;

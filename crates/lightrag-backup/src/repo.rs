@@ -15,6 +15,7 @@ use crate::format::{
     INDEX_PREFIX, Index, IndexFile, KDF_ARGON2ID, KDF_LEGACY, KEY_CHECK_PLAINTEXT, Manifest,
     RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
 };
+use crate::headers;
 use crate::lock::{self, LockGuard, LockKind};
 use crate::storage::{LocalStorage, Storage};
 use crate::summary::LightRagSummary;
@@ -98,6 +99,9 @@ fn derive_keys(enc: &EncryptionConfig, key: &[u8], id: &str, location: &str) -> 
 }
 
 /// A snapshot without its file list (what listings return).
+///
+/// Stored as is in the snapshot header index (`headers.rs`): adding a field that manifests
+/// already had needs a new header index version (see the test there).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotInfo {
@@ -468,6 +472,15 @@ impl Repository {
         &self,
         graph: Option<&str>,
     ) -> Result<Vec<(String, String, String)>> {
+        Ok(self
+            .manifest_objects(graph)?
+            .into_iter()
+            .map(|(g, id, key, _)| (g, id, key))
+            .collect())
+    }
+
+    /// Manifests as (graph, id, key, stored size), sorted by id: one listing of `snapshots/`.
+    pub(crate) fn manifest_objects(&self, graph: Option<&str>) -> Result<Vec<headers::Listed>> {
         let prefix = match graph {
             Some(g) => format!("{SNAPSHOT_PREFIX}{g}/"),
             None => SNAPSHOT_PREFIX.to_owned(),
@@ -479,7 +492,7 @@ impl Repository {
             .filter_map(|o| {
                 let rest = o.key.strip_prefix(SNAPSHOT_PREFIX)?;
                 let (g, id) = rest.split_once('/')?;
-                Some((g.to_owned(), id.to_owned(), o.key.clone()))
+                Some((g.to_owned(), id.to_owned(), o.key.clone(), o.size))
             })
             .collect();
         out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -501,14 +514,36 @@ impl Repository {
         format::decode_json(self.keys(), key, &body)
     }
 
+    /// Put a manifest (the snapshot exists from here on), then its header in the snapshot
+    /// header index (best effort: a failure there only makes listings read this manifest).
     pub(crate) fn write_manifest(&self, m: &Manifest) -> Result<()> {
         let key = Manifest::key(&m.graph_id, &m.id);
         let body = format::encode_json(self.keys(), &key, m, self.config.compression_level)?;
-        self.storage.put(&key, body)
+        let size = body.len() as u64;
+        self.storage.put(&key, body)?;
+        headers::after_manifest(self, SnapshotInfo::from(m), size);
+        Ok(())
     }
 
     /// Snapshots, oldest first; all graphs when `graph` is `None`.
+    ///
+    /// Which snapshots exist comes from one listing of `snapshots/`; what each one holds
+    /// comes from the snapshot header index (a few objects, see `docs/repository-format.md`)
+    /// where it covers them, and from the manifests otherwise. The result is always the one
+    /// [`snapshots_from_manifests`](Repository::snapshots_from_manifests) gives; the index
+    /// only saves reads (N snapshots: two listings and a few GETs instead of N GETs). A
+    /// listing that had to read manifests adds their headers to the index (best effort).
     pub fn snapshots(&self, graph: Option<&str>) -> Result<Vec<SnapshotInfo>> {
+        if let Some(g) = graph {
+            format::validate_graph_id(g)?;
+        }
+        headers::list(self, graph, || self.manifest_objects(graph))
+    }
+
+    /// Snapshots, oldest first, read from every manifest (one GET per snapshot), without the
+    /// snapshot header index. Destructive operations (forget) decide from this; listings use
+    /// [`snapshots`](Repository::snapshots), which gives the same result with fewer reads.
+    pub fn snapshots_from_manifests(&self, graph: Option<&str>) -> Result<Vec<SnapshotInfo>> {
         if let Some(g) = graph {
             format::validate_graph_id(g)?;
         }
@@ -600,7 +635,8 @@ impl Repository {
         Ok(id)
     }
 
-    /// Repository-wide figures for metrics and dashboards (reads every manifest and index).
+    /// Repository-wide figures for metrics and dashboards (reads every chunk index; the
+    /// snapshots come from [`snapshots`](Repository::snapshots), i.e. the header index).
     pub fn stats(&self) -> Result<RepoStats> {
         let index = self.load_index()?;
         let mut st = RepoStats {
@@ -614,17 +650,14 @@ impl Repository {
             .iter()
             .map(|o| o.size)
             .sum();
-        for (graph, _, key) in self.manifest_keys(None)? {
-            let Some(m) = self.read_manifest_opt(&key)? else {
-                continue;
-            };
+        for s in self.snapshots(None)? {
             st.snapshots += 1;
-            st.logical_bytes += m.totals.bytes;
-            let g = st.graphs.entry(graph).or_default();
+            st.logical_bytes += s.totals.bytes;
+            let g = st.graphs.entry(s.graph_id).or_default();
             g.snapshots += 1;
-            g.latest = Some(m.id.clone());
-            g.latest_created_at = Some(m.created_at);
-            g.latest_bytes = m.totals.bytes;
+            g.latest = Some(s.id);
+            g.latest_created_at = Some(s.created_at);
+            g.latest_bytes = s.totals.bytes;
         }
         Ok(st)
     }

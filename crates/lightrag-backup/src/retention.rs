@@ -201,7 +201,8 @@ impl Repository {
                 "no keep rule given: refusing to forget every snapshot (set keep_last, keep_daily, ... or keep_within)".into(),
             ));
         }
-        let snaps = self.snapshots(graph)?;
+        // A destructive decision: from the manifests themselves, never from the header index.
+        let snaps = self.snapshots_from_manifests(graph)?;
         // Pinned ids decide what survives: an abbreviated one would silently protect nothing.
         for p in pinned {
             if !snaps.iter().any(|s| &s.id == p)

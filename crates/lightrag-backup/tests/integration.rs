@@ -10,6 +10,7 @@ mod integration {
     pub(crate) mod faulty;
     mod files;
     mod fixtures;
+    mod listing;
     mod model;
     mod prune;
     mod remote;
