@@ -486,6 +486,11 @@ impl Storage for PeerStorage {
     }
 
     fn list(&self, prefix: &str) -> lightrag_backup::Result<Vec<ObjectInfo>> {
+        // A peer stores no snapshot header index (`headers/`, derived data that replication
+        // does not send): nothing to list, and no request the peer would refuse.
+        if prefix.starts_with("headers/") {
+            return Ok(Vec::new());
+        }
         if Self::is_local(prefix) {
             return Ok(self
                 .locks()
