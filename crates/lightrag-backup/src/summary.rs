@@ -1,7 +1,9 @@
 //! LightRAG summary computed while a file streams through the backup (no second pass, no
 //! whole-file load): a push-based JSON scanner for `kv_store_*.json` / `vdb_*.json` and a
 //! push-based XML tokenizer for GraphML. Both also validate structure, which is how a torn
-//! (half-rewritten) LightRAG file is detected.
+//! (half-rewritten) LightRAG file is detected; the JSON scanner is strict (grammar, UTF-8,
+//! escapes, the vdb `matrix` as base64) with memory bounded whatever the file size. Public as
+//! [`StoreScanner`], which recovery-point validation and health checks use too.
 
 use std::collections::BTreeMap;
 
