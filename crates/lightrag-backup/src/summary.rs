@@ -1,7 +1,9 @@
 //! LightRAG summary computed while a file streams through the backup (no second pass, no
 //! whole-file load): a push-based JSON scanner for `kv_store_*.json` / `vdb_*.json` and a
 //! push-based XML tokenizer for GraphML. Both also validate structure, which is how a torn
-//! (half-rewritten) LightRAG file is detected.
+//! (half-rewritten) LightRAG file is detected; the JSON scanner is strict (grammar, UTF-8,
+//! escapes, the vdb `matrix` as base64) with memory bounded whatever the file size. Public as
+//! [`StoreScanner`], which recovery-point validation and health checks use too.
 
 use std::collections::BTreeMap;
 
@@ -200,57 +202,206 @@ impl Scanner {
     }
 }
 
+/// A strict, streaming parser of one LightRAG store file, the one the backup uses for its
+/// summary: feed it the file in pieces of any size, then [`StoreScanner::finish`]. Memory stays
+/// bounded whatever the file size (a vdb `matrix` is validated as base64 and measured as it
+/// streams, never kept; `data` records are counted, not built).
+///
+/// JSON stores must be one JSON object in UTF-8 (Python's `NaN`, `Infinity` and `-Infinity`
+/// are accepted, as LightRAG's `json` module reads them); a vdb must not repeat
+/// `embedding_dim`, `data` or `matrix`, nor give them another type. Duplicate keys elsewhere
+/// are counted as written. GraphML must be well-formed with one root element.
+///
+/// ```
+/// use lightrag_backup::{StoreKind, StoreScanner};
+/// let mut s = StoreScanner::new(StoreKind::VectorDb);
+/// for piece in [&br#"{"embedding_dim": 1, "data": [{"__id__""#[..], br#": "a"}], "matrix": "AACAPw=="}"#] {
+///     s.feed(piece);
+/// }
+/// let stats = s.finish().unwrap();
+/// assert_eq!((stats.records, stats.matrix_bytes, stats.matrix_rows), (Some(1), Some(4), Some(1)));
+/// ```
+#[derive(Debug)]
+pub struct StoreScanner(Scanner);
+
+impl StoreScanner {
+    /// A scanner for a store of `kind`.
+    pub fn new(kind: StoreKind) -> Self {
+        StoreScanner(Scanner::new(kind))
+    }
+
+    /// The next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.0.feed(bytes);
+    }
+
+    /// The counts, or why the file does not parse (a clear message with the byte offset).
+    pub fn finish(self) -> Result<StoreStats, String> {
+        self.0.finish()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JState {
+    /// A value is expected (document start, after ':', after ',' in an array).
     Value,
+    /// After '[': a value or ']'.
     ArrValueOrEnd,
+    /// After '{': a key or '}'.
     ObjKeyOrEnd,
+    /// After ',' in an object: a key.
     ObjKey,
+    /// After a key: ':'.
     Colon,
+    /// After a value: ',' or the closing bracket.
     AfterValue,
+    /// Inside a string.
     Str,
-    Token,
+    /// Inside a number.
+    Num(NumState),
+    /// Inside `true`, `false`, `null`, `NaN`, `Infinity` or `-Infinity`.
+    Literal,
+    /// After the top-level value: only whitespace may follow.
     End,
+}
+
+/// Where a number is in the JSON grammar `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumState {
+    Minus,
+    Zero,
+    Int,
+    Dot,
+    Frac,
+    Exp,
+    ExpSign,
+    ExpDigits,
+}
+
+impl NumState {
+    /// The state after `c`, or `None` when `c` does not continue the number.
+    fn step(self, c: u8) -> Option<NumState> {
+        use NumState::*;
+        let digit = c.is_ascii_digit();
+        match (self, c) {
+            (Minus, b'0') => Some(Zero),
+            (Minus | Int, _) if digit => Some(Int),
+            (Zero | Int, b'.') => Some(Dot),
+            (Dot | Frac, _) if digit => Some(Frac),
+            (Zero | Int | Frac, b'e' | b'E') => Some(Exp),
+            (Exp, b'+' | b'-') => Some(ExpSign),
+            (Exp | ExpSign | ExpDigits, _) if digit => Some(ExpDigits),
+            _ => None,
+        }
+    }
+
+    /// The number may end here.
+    fn complete(self) -> bool {
+        matches!(
+            self,
+            NumState::Zero | NumState::Int | NumState::Frac | NumState::ExpDigits
+        )
+    }
+}
+
+/// Escape state inside a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    /// After a backslash.
+    Backslash,
+    /// Inside `\uXXXX`: hex digits still to come and the value so far.
+    Hex {
+        left: u8,
+        acc: u32,
+    },
 }
 
 const CAP: usize = 64;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Deepest nesting accepted (the scanner keeps one byte per level).
+const MAX_DEPTH: usize = 100_000;
 
-/// Push JSON scanner: validates structure and collects LightRAG counts.
+/// vdb top-level fields (a bit each, to reject duplicates).
+const F_DIM: u8 = 1;
+const F_DATA: u8 = 2;
+const F_MATRIX: u8 = 4;
+
+/// `b` is in the standard base64 alphabet (without `=`).
+fn is_b64(b: u8) -> bool {
+    b.wrapping_sub(b'A') < 26
+        || b.wrapping_sub(b'a') < 26
+        || b.wrapping_sub(b'0') < 10
+        || b == b'+'
+        || b == b'/'
+}
+
+/// Every byte of `s` is in the base64 alphabet (branch-free so it vectorises).
+fn all_b64(s: &[u8]) -> bool {
+    let mut ok = true;
+    for &b in s {
+        ok &= (b.wrapping_sub(b'A') < 26)
+            | (b.wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b == b'+')
+            | (b == b'/');
+    }
+    ok
+}
+
+/// `s` holds a byte below 0x20 (which JSON strings must escape).
+fn has_control(s: &[u8]) -> bool {
+    s.iter().fold(0xFF, |m: u8, &b| m.min(b)) < 0x20
+}
+
+/// Push JSON scanner: validates the document strictly (JSON grammar, UTF-8, plus `NaN`,
+/// `Infinity` and `-Infinity`, which Python's `json` writes and reads) and collects LightRAG
+/// counts. Memory is bounded whatever the document size: a few short captures, one byte per
+/// nesting level, and (vdb) the base64 `matrix` is validated and measured, never kept.
 #[derive(Debug)]
 pub(crate) struct JsonScanner {
     kind: StoreKind,
     stack: Vec<u8>,
     state: JState,
     err: Option<String>,
-    pos: u64,
+    /// Bytes fed before the current buffer.
+    base: u64,
+    /// An incomplete UTF-8 sequence at the end of the previous buffer.
+    utf8_tail: [u8; 4],
+    utf8_tail_len: usize,
     // current string
     str_is_key: bool,
-    str_escape: bool,
-    str_uni: u8,
-    str_len: u64,
-    str_last2: [u8; 2],
+    esc: Escape,
+    /// Decoded start of the current string (keys and the values LightRAG counts).
     str_cap: Vec<u8>,
     str_capturing: bool,
     /// Hash the current string (record keys when collecting).
     str_hashing: bool,
     str_hash: u64,
+    /// The current string is the vdb `matrix`: validated as base64 while it streams.
+    str_b64: bool,
+    b64_chars: u64,
+    b64_pad: u8,
     collect: bool,
     keys: Vec<u64>,
     key3: Vec<u8>,
-    // current number/literal
-    tok: Vec<u8>,
+    // current literal
+    lit: &'static [u8],
+    lit_pos: usize,
+    // current number, while it is a non-negative integer that fits
+    num_int: Option<u64>,
     // paths
     key1: Vec<u8>,
     key2: Vec<u8>,
     data_array_open: bool,
     // stats
-    top_is_object: bool,
     top_keys: u64,
+    vdb_fields: u8,
     dim: Option<u64>,
     data_records: u64,
     data_seen: bool,
+    /// vdb `matrix`: (base64 characters, `=` padding).
     matrix: Option<(u64, u64)>,
     status: BTreeMap<String, u64>,
     // doc_status: the current record's `status` and whether its graph mutation has started
@@ -266,25 +417,29 @@ impl JsonScanner {
             stack: Vec::with_capacity(16),
             state: JState::Value,
             err: None,
-            pos: 0,
+            base: 0,
+            utf8_tail: [0; 4],
+            utf8_tail_len: 0,
             str_is_key: false,
-            str_escape: false,
-            str_uni: 0,
-            str_len: 0,
-            str_last2: [0; 2],
+            esc: Escape::None,
             str_cap: Vec::new(),
             str_capturing: false,
             str_hashing: false,
             str_hash: FNV_OFFSET,
+            str_b64: false,
+            b64_chars: 0,
+            b64_pad: 0,
             collect: false,
             keys: Vec::new(),
             key3: Vec::new(),
-            tok: Vec::new(),
+            lit: b"",
+            lit_pos: 0,
+            num_int: None,
             key1: Vec::new(),
             key2: Vec::new(),
             data_array_open: false,
-            top_is_object: false,
             top_keys: 0,
+            vdb_fields: 0,
             dim: None,
             data_records: 0,
             data_seen: false,
@@ -296,19 +451,56 @@ impl JsonScanner {
         }
     }
 
-    fn fail(&mut self, what: &str) {
+    /// Record the first error, at offset `i` of the current buffer.
+    fn fail_at(&mut self, i: usize, what: &str) {
         if self.err.is_none() {
-            self.err = Some(format!("invalid JSON at byte {}: {what}", self.pos));
+            self.err = Some(format!(
+                "invalid JSON at byte {}: {what}",
+                self.base + i as u64
+            ));
+        }
+    }
+
+    /// Validate `buf` as the continuation of a UTF-8 text.
+    fn check_utf8(&mut self, buf: &[u8]) {
+        let mut i = 0;
+        if self.utf8_tail_len > 0 {
+            let need = match self.utf8_tail[0] {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            while self.utf8_tail_len < need && i < buf.len() {
+                self.utf8_tail[self.utf8_tail_len] = buf[i];
+                self.utf8_tail_len += 1;
+                i += 1;
+            }
+            if self.utf8_tail_len < need {
+                return;
+            }
+            self.utf8_tail_len = 0;
+            if std::str::from_utf8(&self.utf8_tail[..need]).is_err() {
+                self.fail_at(0, "invalid UTF-8");
+                return;
+            }
+        }
+        if let Err(e) = std::str::from_utf8(&buf[i..]) {
+            let at = i + e.valid_up_to();
+            if e.error_len().is_none() {
+                // Incomplete at the end: the next buffer completes it.
+                let tail = &buf[at..];
+                self.utf8_tail[..tail.len()].copy_from_slice(tail);
+                self.utf8_tail_len = tail.len();
+            } else {
+                self.fail_at(at, "invalid UTF-8");
+            }
         }
     }
 
     fn start_string(&mut self, is_key: bool) {
         self.state = JState::Str;
         self.str_is_key = is_key;
-        self.str_escape = false;
-        self.str_uni = 0;
-        self.str_len = 0;
-        self.str_last2 = [0; 2];
+        self.esc = Escape::None;
         self.str_cap.clear();
         let d = self.stack.len();
         self.str_capturing = if is_key {
@@ -330,6 +522,10 @@ impl JsonScanner {
                 is_key && d == 1
             };
         self.str_hash = FNV_OFFSET;
+        self.str_b64 =
+            !is_key && d == 1 && self.kind == StoreKind::VectorDb && self.key1 == b"matrix";
+        self.b64_chars = 0;
+        self.b64_pad = 0;
     }
 
     fn hash_bytes(&mut self, bytes: &[u8]) {
@@ -338,7 +534,147 @@ impl JsonScanner {
         }
     }
 
-    fn end_string(&mut self) {
+    /// One character of the `matrix` string, at offset `i` of the current buffer.
+    fn b64_byte(&mut self, i: usize, b: u8) {
+        if b == b'=' {
+            self.b64_pad += 1;
+            if self.b64_pad > 2 {
+                self.fail_at(i, "matrix base64 has too much '=' padding");
+            }
+        } else if !is_b64(b) {
+            let what = format!(
+                "matrix base64 has an invalid character {:?} at offset {} of the string",
+                char::from(b),
+                self.b64_chars
+            );
+            self.fail_at(i, &what);
+        } else if self.b64_pad > 0 {
+            self.fail_at(i, "matrix base64 continues after its '=' padding");
+        }
+        self.b64_chars += 1;
+    }
+
+    /// Raw (unescaped) string content at offset `i` of the current buffer.
+    fn str_content(&mut self, i: usize, content: &[u8]) {
+        if self.str_b64 {
+            if self.b64_pad == 0 && all_b64(content) {
+                self.b64_chars += content.len() as u64;
+            } else {
+                for (k, &b) in content.iter().enumerate() {
+                    self.b64_byte(i + k, b);
+                    if self.err.is_some() {
+                        return;
+                    }
+                }
+            }
+        } else if has_control(content) {
+            let p = content.iter().position(|&b| b < 0x20).unwrap_or(0);
+            self.fail_at(i + p, "unescaped control character in a string");
+            return;
+        }
+        if self.str_hashing {
+            self.hash_bytes(content);
+        }
+        if self.str_capturing && self.str_cap.len() < CAP {
+            let take = (CAP - self.str_cap.len()).min(content.len());
+            self.str_cap.extend_from_slice(&content[..take]);
+        }
+    }
+
+    /// A character given by an escape sequence ending at offset `i` of the current buffer.
+    fn str_escaped(&mut self, i: usize, cp: u32) {
+        if self.str_b64 {
+            match u8::try_from(cp) {
+                Ok(b) if b.is_ascii() => self.b64_byte(i, b),
+                _ => self.fail_at(i, "matrix base64 has a non-ASCII escaped character"),
+            }
+        }
+        if self.str_capturing && self.str_cap.len() < CAP {
+            // Lone surrogates (valid JSON escapes) become U+FFFD in the capture.
+            let ch = char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER);
+            let mut utf8 = [0u8; 4];
+            let s = ch.encode_utf8(&mut utf8).as_bytes();
+            let take = (CAP - self.str_cap.len()).min(s.len());
+            self.str_cap.extend_from_slice(&s[..take]);
+        }
+    }
+
+    /// Consume string bytes from `buf[i..]`; returns where the string (or `buf`) ends.
+    fn feed_str(&mut self, buf: &[u8], mut i: usize) -> usize {
+        while i < buf.len() && self.err.is_none() {
+            match self.esc {
+                Escape::Backslash => {
+                    let c = buf[i];
+                    if self.str_hashing {
+                        self.hash_bytes(&[c]);
+                    }
+                    let decoded = match c {
+                        b'"' | b'\\' | b'/' => c,
+                        b'b' => 0x08,
+                        b'f' => 0x0C,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            self.esc = Escape::Hex { left: 4, acc: 0 };
+                            i += 1;
+                            continue;
+                        }
+                        _ => {
+                            self.fail_at(i, "invalid escape sequence in a string");
+                            return buf.len();
+                        }
+                    };
+                    self.esc = Escape::None;
+                    self.str_escaped(i, u32::from(decoded));
+                    i += 1;
+                }
+                Escape::Hex { left, acc } => {
+                    let c = buf[i];
+                    let Some(v) = char::from(c).to_digit(16) else {
+                        self.fail_at(i, "bad \\u escape (4 hex digits expected)");
+                        return buf.len();
+                    };
+                    if self.str_hashing {
+                        self.hash_bytes(&[c]);
+                    }
+                    let acc = acc * 16 + v;
+                    if left == 1 {
+                        self.esc = Escape::None;
+                        self.str_escaped(i, acc);
+                    } else {
+                        self.esc = Escape::Hex {
+                            left: left - 1,
+                            acc,
+                        };
+                    }
+                    i += 1;
+                }
+                Escape::None => {
+                    let rest = &buf[i..];
+                    let n = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                    if n > 0 {
+                        self.str_content(i, &rest[..n]);
+                    }
+                    i += n;
+                    if i < buf.len() && self.err.is_none() {
+                        if buf[i] == b'"' {
+                            self.end_string(i);
+                            return i + 1;
+                        }
+                        self.esc = Escape::Backslash;
+                        if self.str_hashing {
+                            self.hash_bytes(b"\\");
+                        }
+                        i += 1;
+                    }
+                }
+            }
+        }
+        i
+    }
+
+    fn end_string(&mut self, i: usize) {
         let d = self.stack.len();
         if self.str_is_key {
             if d == 1 {
@@ -357,9 +693,15 @@ impl JsonScanner {
             }
             self.state = JState::Colon;
         } else {
-            if d == 1 && self.key1 == b"matrix" {
-                let pad = self.str_last2.iter().filter(|&&c| c == b'=').count() as u64;
-                self.matrix = Some((self.str_len, pad));
+            if self.str_b64 {
+                if !self.b64_chars.is_multiple_of(4) {
+                    let what = format!(
+                        "matrix base64 length {} is not a multiple of 4 (truncated?)",
+                        self.b64_chars
+                    );
+                    self.fail_at(i, &what);
+                }
+                self.matrix = Some((self.b64_chars, u64::from(self.b64_pad)));
             }
             if self.str_capturing && d == 2 {
                 let s = String::from_utf8_lossy(&self.str_cap).into_owned();
@@ -372,40 +714,32 @@ impl JsonScanner {
             if self.str_hashing {
                 self.keys.push(self.str_hash);
             }
-            self.state = JState::AfterValue;
+            self.after_value();
         }
     }
 
-    /// A value begins at the current depth.
-    fn value_start(&mut self) {
-        if self.stack.len() == 2 && self.data_array_open {
-            self.data_records += 1;
-        }
-    }
-
-    fn end_token(&mut self) {
-        let t = std::mem::take(&mut self.tok);
-        let ok = match t.as_slice() {
-            b"true" | b"false" | b"null" | b"NaN" | b"Infinity" | b"-Infinity" => true,
-            _ => {
-                (t[0].is_ascii_digit() || t[0] == b'-')
-                    && t.iter().all(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
-            }
+    fn after_value(&mut self) {
+        self.state = if self.stack.is_empty() {
+            JState::End
+        } else {
+            JState::AfterValue
         };
-        if !ok {
-            self.fail("bad literal or number");
-        } else if self.stack.len() == 1 && self.key1 == b"embedding_dim" {
-            self.dim = std::str::from_utf8(&t).ok().and_then(|s| s.parse().ok());
-        }
-        self.tok = t;
-        self.tok.clear();
-        self.state = JState::AfterValue;
     }
 
-    fn open(&mut self, c: u8) {
-        if self.stack.is_empty() && c == b'{' {
-            self.top_is_object = true;
+    fn end_number(&mut self, i: usize) {
+        if self.kind == StoreKind::VectorDb
+            && self.stack.len() == 1
+            && self.key1 == b"embedding_dim"
+        {
+            match self.num_int {
+                Some(d) => self.dim = Some(d),
+                None => self.fail_at(i, "`embedding_dim` is not a non-negative integer"),
+            }
         }
+        self.after_value();
+    }
+
+    fn open(&mut self, i: usize, c: u8) {
         if c == b'[' && self.stack.len() == 1 && self.key1 == b"data" {
             self.data_array_open = true;
             self.data_seen = true;
@@ -421,8 +755,8 @@ impl JsonScanner {
         } else {
             JState::ArrValueOrEnd
         };
-        if self.stack.len() > 100_000 {
-            self.fail("nesting deeper than 100000");
+        if self.stack.len() > MAX_DEPTH {
+            self.fail_at(i, "nesting deeper than 100000 levels");
         }
     }
 
@@ -438,180 +772,196 @@ impl JsonScanner {
         if self.stack.len() == 1 {
             self.data_array_open = false;
         }
-        self.state = if self.stack.is_empty() {
-            JState::End
-        } else {
-            JState::AfterValue
-        };
+        self.after_value();
     }
 
-    fn begin_value(&mut self, c: u8) {
-        match c {
-            b'{' | b'[' => {
-                self.value_start();
-                self.open(c);
+    /// A top-level member of a vdb file begins with `c`: reject duplicates and wrong types of
+    /// the fields NanoVectorDB reads.
+    fn vdb_field(&mut self, i: usize, c: u8) {
+        let (bit, name, ok, want) = match self.key1.as_slice() {
+            b"embedding_dim" => (
+                F_DIM,
+                "embedding_dim",
+                c.is_ascii_digit() || c == b'-',
+                "a non-negative integer",
+            ),
+            b"data" => (F_DATA, "data", c == b'[', "an array"),
+            b"matrix" => (F_MATRIX, "matrix", c == b'"', "a base64 string"),
+            _ => return,
+        };
+        if self.vdb_fields & bit != 0 {
+            self.fail_at(i, &format!("duplicate field `{name}`"));
+        } else if !ok {
+            self.fail_at(i, &format!("`{name}` must be {want}"));
+        }
+        self.vdb_fields |= bit;
+    }
+
+    fn begin_value(&mut self, i: usize, c: u8) {
+        match self.stack.len() {
+            0 if c != b'{' => {
+                self.fail_at(i, "the top-level JSON value is not an object");
+                return;
             }
-            b'"' => {
-                self.value_start();
-                self.start_string(false);
+            1 if self.kind == StoreKind::VectorDb => {
+                self.vdb_field(i, c);
+                if self.err.is_some() {
+                    return;
+                }
             }
-            b'-' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' => {
-                self.value_start();
-                self.state = JState::Token;
-                self.tok.clear();
-                self.tok.push(c);
+            2 if self.data_array_open => self.data_records += 1,
+            _ => {}
+        }
+        let literal = |lit: &'static [u8]| (lit, 1);
+        let (lit, num) = match c {
+            b'{' | b'[' => return self.open(i, c),
+            b'"' => return self.start_string(false),
+            b'-' => (None, Some((NumState::Minus, None))),
+            b'0' => (None, Some((NumState::Zero, Some(0)))),
+            b'1'..=b'9' => (None, Some((NumState::Int, Some(u64::from(c - b'0'))))),
+            b't' => (Some(literal(b"true")), None),
+            b'f' => (Some(literal(b"false")), None),
+            b'n' => (Some(literal(b"null")), None),
+            b'N' => (Some(literal(b"NaN")), None),
+            b'I' => (Some(literal(b"Infinity")), None),
+            _ => {
+                self.fail_at(i, "expected a value");
+                return;
             }
-            _ => self.fail("expected a value"),
+        };
+        if let Some((lit, pos)) = lit {
+            self.lit = lit;
+            self.lit_pos = pos;
+            self.state = JState::Literal;
+        }
+        if let Some((st, int)) = num {
+            self.num_int = int;
+            self.state = JState::Num(st);
         }
     }
 
     fn feed(&mut self, buf: &[u8]) {
+        if self.err.is_none() {
+            self.check_utf8(buf);
+        }
         let mut i = 0;
         while i < buf.len() && self.err.is_none() {
-            if self.state == JState::Str {
-                // Fast path: jump to the next quote or backslash.
-                if self.str_escape {
-                    self.str_escape = false;
-                    if self.str_hashing {
-                        self.hash_bytes(&buf[i..=i]);
-                    }
-                    if buf[i] == b'u' {
-                        self.str_uni = 4;
-                    }
-                    self.str_len += 1;
-                    i += 1;
-                    continue;
-                }
-                if self.str_uni > 0 {
-                    if !buf[i].is_ascii_hexdigit() {
-                        self.pos += i as u64;
-                        self.fail("bad \\u escape");
-                        return;
-                    }
-                    if self.str_hashing {
-                        self.hash_bytes(&buf[i..=i]);
-                    }
-                    self.str_uni -= 1;
-                    self.str_len += 1;
-                    i += 1;
-                    continue;
-                }
-                let rest = &buf[i..];
-                let n = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
-                let content = &rest[..n];
-                if !content.is_empty() {
-                    self.str_len += content.len() as u64;
-                    if content.len() >= 2 {
-                        self.str_last2 = [content[content.len() - 2], content[content.len() - 1]];
-                    } else {
-                        self.str_last2 = [self.str_last2[1], content[0]];
-                    }
-                    if self.str_hashing {
-                        self.hash_bytes(content);
-                    }
-                    if self.str_capturing && self.str_cap.len() < CAP {
-                        let take = (CAP - self.str_cap.len()).min(content.len());
-                        self.str_cap.extend_from_slice(&content[..take]);
-                    }
-                }
-                i += n;
-                if i < buf.len() {
-                    if buf[i] == b'"' {
-                        self.end_string();
-                    } else {
-                        self.str_escape = true;
-                        self.str_len += 1;
-                        self.str_last2 = [0; 2];
-                        if self.str_hashing {
-                            self.hash_bytes(b"\\");
-                        }
-                    }
-                    i += 1;
-                }
-                continue;
-            }
             let c = buf[i];
-            if self.state == JState::Token {
-                if c.is_ascii_alphanumeric() || b"+-.".contains(&c) {
-                    if self.tok.len() < 64 {
-                        self.tok.push(c);
+            match self.state {
+                JState::Str => {
+                    i = self.feed_str(buf, i);
+                    continue;
+                }
+                JState::Num(ns) => {
+                    if ns == NumState::Minus && c == b'I' {
+                        self.lit = b"-Infinity";
+                        self.lit_pos = 2;
+                        self.state = JState::Literal;
+                    } else if let Some(next) = ns.step(c) {
+                        self.num_int = match next {
+                            NumState::Int => self
+                                .num_int
+                                .and_then(|n| n.checked_mul(10)?.checked_add(u64::from(c - b'0'))),
+                            _ => None,
+                        };
+                        self.state = JState::Num(next);
+                    } else if ns == NumState::Zero && c.is_ascii_digit() {
+                        self.fail_at(i, "number with a leading zero");
+                    } else if !ns.complete() {
+                        self.fail_at(i, "incomplete number");
+                    } else {
+                        self.end_number(i);
+                        continue; // `c` follows the number
                     }
                     i += 1;
                     continue;
                 }
-                self.end_token();
-                continue; // reprocess c in AfterValue
+                JState::Literal => {
+                    if c == self.lit[self.lit_pos] {
+                        self.lit_pos += 1;
+                        if self.lit_pos == self.lit.len() {
+                            self.after_value();
+                        }
+                    } else {
+                        self.fail_at(i, "invalid literal (true, false, null, NaN, Infinity)");
+                    }
+                    i += 1;
+                    continue;
+                }
+                _ => {}
             }
             if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
                 i += 1;
                 continue;
             }
-            self.pos_at(i);
             match self.state {
-                JState::Value => self.begin_value(c),
+                JState::Value => self.begin_value(i, c),
                 JState::ArrValueOrEnd => {
                     if c == b']' {
                         self.close();
                     } else {
-                        self.begin_value(c);
+                        self.begin_value(i, c);
                     }
                 }
                 JState::ObjKeyOrEnd => match c {
                     b'}' => self.close(),
                     b'"' => self.start_string(true),
-                    _ => self.fail("expected a key or '}'"),
+                    _ => self.fail_at(i, "expected a key or '}'"),
                 },
                 JState::ObjKey => {
                     if c == b'"' {
                         self.start_string(true);
                     } else {
-                        self.fail("expected a key");
+                        self.fail_at(i, "expected a key");
                     }
                 }
                 JState::Colon => {
                     if c == b':' {
                         self.state = JState::Value;
                     } else {
-                        self.fail("expected ':'");
+                        self.fail_at(i, "expected ':'");
                     }
                 }
                 JState::AfterValue => match (self.stack.last(), c) {
                     (Some(b'{'), b',') => self.state = JState::ObjKey,
-                    (Some(b'{'), b'}') => self.close(),
+                    (Some(b'{'), b'}') | (Some(b'['), b']') => self.close(),
                     (Some(b'['), b',') => self.state = JState::Value,
-                    (Some(b'['), b']') => self.close(),
-                    _ => self.fail("expected ',' or a closing bracket"),
+                    (Some(b'{'), _) => self.fail_at(i, "expected ',' or '}'"),
+                    _ => self.fail_at(i, "expected ',' or ']'"),
                 },
-                JState::End => self.fail("data after the end of the document"),
-                JState::Str | JState::Token => {}
+                JState::End => self.fail_at(i, "data after the end of the document"),
+                JState::Str | JState::Num(_) | JState::Literal => {}
             }
             i += 1;
         }
-        self.pos += buf.len() as u64;
+        self.base += buf.len() as u64;
     }
 
-    fn pos_at(&mut self, _i: usize) {}
-
     fn finish(mut self) -> Result<StoreStats, String> {
-        if self.state == JState::Token && self.stack.is_empty() {
-            self.end_token();
-            self.state = JState::End;
-        }
-        if let Some(e) = self.err {
+        if let Some(e) = self.err.take() {
             return Err(e);
         }
-        if self.state != JState::End {
-            return Err(if self.pos == 0 {
-                "file is empty".to_owned()
-            } else {
-                format!(
-                    "JSON document is truncated (ends inside a value at byte {})",
-                    self.pos
-                )
-            });
+        if self.utf8_tail_len > 0 {
+            return Err(format!(
+                "JSON document is truncated: the file ends inside a UTF-8 sequence at byte {}",
+                self.base
+            ));
         }
-        if !self.top_is_object {
-            return Err("top-level JSON value is not an object".to_owned());
+        if self.state != JState::End {
+            let inside = match self.state {
+                JState::Value if self.stack.is_empty() => {
+                    return Err("file is empty (no JSON value)".to_owned());
+                }
+                JState::Str => "inside a string",
+                JState::Num(_) | JState::Literal => "inside a number or literal",
+                JState::Colon => "after a key",
+                _ => "before the closing brackets",
+            };
+            return Err(format!(
+                "JSON document is truncated: the file ends {inside} at byte {} ({} brackets open)",
+                self.base,
+                self.stack.len()
+            ));
         }
         let mut st = StoreStats {
             kind: self.kind,
@@ -928,6 +1278,44 @@ mod tests {
         assert!(scan(StoreKind::KvStore, br#"{"a": 1}}"#, 2).is_err());
         assert!(scan(StoreKind::KvStore, br#"[1]"#, 2).is_err());
         assert!(scan(StoreKind::KvStore, b"{\"a\": 1}\x00\x00", 2).is_err());
+    }
+
+    #[test]
+    fn strict_json_and_base64_at_any_split() {
+        let ok: [&[u8]; 4] = [
+            br#"{"embedding_dim": 1, "data": [{"v": [NaN, -Infinity, 1e-3]}], "matrix": "AACAPw=="}"#,
+            br#"{"embedding_dim": 1, "data": [{}], "matrix": "AACA\u0050w=="}"#,
+            "{\"clé 中\": \"😀\\u00e9\\ud800\"}".as_bytes(),
+            b"{\"a\": -0.5E+2}",
+        ];
+        let bad: [&[u8]; 10] = [
+            br#"{"embedding_dim": 1, "data": [{}], "matrix": "AACA*w=="}"#,
+            br#"{"embedding_dim": 1, "data": [{}], "matrix": "AACAPw="}"#,
+            br#"{"embedding_dim": 1, "data": [{}], "matrix": "AA=APw=="}"#,
+            br#"{"embedding_dim": 1, "data": [{}], "data": [], "matrix": "AACAPw=="}"#,
+            br#"{"embedding_dim": 1.5, "data": [{}], "matrix": "AACAPw=="}"#,
+            b"{\"a\": \"\xc3\"}",
+            b"{\"a\": \"\t\"}",
+            br#"{"a": "\q"}"#,
+            br#"{"a": 01}"#,
+            br#"{"a": Infinit}"#,
+        ];
+        for step in [1, 2, 3, 5, 1000] {
+            for doc in ok {
+                assert!(
+                    scan(StoreKind::VectorDb, doc, step).is_ok(),
+                    "{step} {doc:?}"
+                );
+            }
+            for doc in bad {
+                assert!(
+                    scan(StoreKind::VectorDb, doc, step).is_err(),
+                    "{step} {doc:?}"
+                );
+            }
+        }
+        let st = scan(StoreKind::VectorDb, ok[1], 3).unwrap();
+        assert_eq!((st.matrix_bytes, st.matrix_rows), (Some(4), Some(1)));
     }
 
     #[test]

@@ -17,7 +17,13 @@
 //! `spawn_blocking`), stores a `health_check_events` row only when a component's status
 //! *changes* (the first observation after start counts as a change unless the DB's last
 //! stored status is the same), and keeps the result for fast reads ([`HealthMonitor::latest`]).
-//! Files are re-parsed only when their size or mtime changed since the last check.
+//! Health re-checks only what changed: each file's parse verdict is kept with the file's
+//! stamp (device, inode, size, mtime, ctime) and the file is parsed again only when the stamp
+//! differs (a save by LightRAG, which writes a temp file and renames it over the store, changes
+//! the inode and ctime even when size and mtime look the same). The cache holds one small entry
+//! per LightRAG file seen in the last check (files no longer seen are dropped). A parse is one
+//! streaming pass with a bounded buffer (see `parse.rs`), so memory does not grow with the
+//! store size.
 //!
 //! One check runs at a time (single flight): a caller that asks for a check while one is
 //! running waits for it and gets its report, so a burst of callers before the first report
@@ -26,9 +32,10 @@
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::{Arc, Condvar, Mutex, PoisonError, RwLock},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use lightrag_backup::Repository;
@@ -188,8 +195,39 @@ pub fn worst(a: HealthStatus, b: HealthStatus) -> HealthStatus {
     if rank(b) > rank(a) { b } else { a }
 }
 
-type FileKey = (u64, Option<SystemTime>);
-type ParseCache = HashMap<PathBuf, (FileKey, Result<(), String>)>;
+/// What identifies one version of a file: a change to any field means it may differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// Parse verdicts of the files of the last checks (see [`HealthMonitor::parse_cached`]).
+#[derive(Debug, Default)]
+struct ParseCache {
+    /// The check running (or last run); entries not touched by it are dropped when it ends.
+    round: u64,
+    /// Path → (stamp when parsed, round last seen, verdict).
+    files: HashMap<PathBuf, (FileStamp, u64, Result<(), String>)>,
+    /// Parses run since the monitor was made (cache misses).
+    parses: u64,
+}
 
 /// Runs health checks and remembers the last result. Share it in an `Arc`.
 #[derive(Debug)]
@@ -201,7 +239,7 @@ pub struct HealthMonitor {
     last: RwLock<Option<Arc<HealthReport>>>,
     /// Last known status per (component type, id); seeded from the DB on first sight.
     known: Mutex<HashMap<(ComponentType, String), HealthStatus>>,
-    /// Parse results of files by path, valid while (size, mtime) is unchanged.
+    /// Parse verdicts of files by path, valid while the file's stamp is unchanged.
     parsed: Mutex<ParseCache>,
     /// The check in flight, if any, and the last one that landed.
     flight: Mutex<Flight>,
@@ -267,7 +305,7 @@ impl HealthMonitor {
             events,
             last: RwLock::new(None),
             known: Mutex::new(HashMap::new()),
-            parsed: Mutex::new(HashMap::new()),
+            parsed: Mutex::new(ParseCache::default()),
             flight: Mutex::new(Flight::default()),
             landed: Condvar::new(),
         }
@@ -358,8 +396,22 @@ impl HealthMonitor {
             .completed
     }
 
+    /// LightRAG files parsed by health checks since the monitor was made; an unchanged file
+    /// is parsed once, not at every check.
+    pub fn files_parsed(&self) -> u64 {
+        self.parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .parses
+    }
+
     fn run_checks(&self, repo: Option<&Repository>) -> Arc<HealthReport> {
         let now = self.clock.now();
+        let round = {
+            let mut cache = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+            cache.round += 1;
+            cache.round
+        };
         let mut components = Vec::new();
 
         // Database.
@@ -475,6 +527,12 @@ impl HealthMonitor {
             g.label = labels.remove(&id);
             graphs.push(g);
         }
+        // Forget files this check did not see (removed graphs, files or stores).
+        self.parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .files
+            .retain(|_, (_, seen, _)| *seen == round);
 
         let overall = graphs
             .iter()
@@ -683,25 +741,32 @@ impl HealthMonitor {
         c
     }
 
-    /// Parse `path` unless it is unchanged since the last parse. A file that changes during
-    /// the parse is being written: reported as fine this time.
+    /// Parse `path` unless its stamp is unchanged since the last parse (then the verdict of
+    /// that parse). A file that changes during the parse is being written: reported as fine
+    /// this time, and parsed again at the next check.
     fn parse_cached(&self, path: &Path) -> Result<(), String> {
-        let key = |p: &Path| std::fs::metadata(p).map(|m| (m.len(), m.modified().ok()));
-        let before = key(path).map_err(|e| format!("cannot stat: {e}"))?;
-        if let Ok(cache) = self.parsed.lock()
-            && let Some((k, res)) = cache.get(path)
-            && *k == before
-        {
-            return res.clone();
-        }
+        let before = FileStamp::of(path).map_err(|e| format!("cannot stat: {e}"))?;
+        let round = {
+            let mut cache = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+            let round = cache.round;
+            if let Some((stamp, seen, res)) = cache.files.get_mut(path)
+                && *stamp == before
+            {
+                *seen = round;
+                return res.clone();
+            }
+            cache.parses += 1;
+            round
+        };
         let res = parse_lightrag_file(path).map(|_| ());
-        let after = key(path).ok();
-        if after != Some(before) {
+        if FileStamp::of(path).ok() != Some(before) {
             return Ok(());
         }
-        if let Ok(mut cache) = self.parsed.lock() {
-            cache.insert(path.to_path_buf(), (before, res.clone()));
-        }
+        self.parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .files
+            .insert(path.to_path_buf(), (before, round, res.clone()));
         res
     }
 

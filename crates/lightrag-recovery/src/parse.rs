@@ -1,4 +1,5 @@
-//! Strict parsing of LightRAG storage files (used by validation drills and health checks).
+//! Strict, streaming parsing of LightRAG storage files (used by validation drills and health
+//! checks).
 //!
 //! - `kv_store_*.json`: a JSON object; facts = number of top-level keys.
 //! - `vdb_*.json` (NanoVectorDB): `{"embedding_dim": D, "data": [...], "matrix": "<base64>"}`
@@ -6,14 +7,24 @@
 //! - `*.graphml`: well-formed XML with a `graphml` root; facts = `node` / `edge` elements.
 //!
 //! Counts across stores are *not* compared (real graphs have more graphml nodes than vdb
-//! entities). Files are read whole into memory once (LightRAG itself loads them whole).
+//! entities). Each file is read once, front to back, in [`READ_BUFFER`] pieces, so memory does
+//! not depend on the file size: JSON goes through [`lightrag_backup::StoreScanner`] (the scanner
+//! that records the summary at backup time, so validation compares counts from one parser;
+//! a vdb `matrix` is validated as base64 and measured, never decoded or kept, and `data`
+//! records are counted, not built), GraphML through `quick_xml` reading a `BufReader` (one
+//! event in memory at a time).
 
-use std::{fmt, path::Path};
-
-use serde::{
-    Deserialize, Deserializer, Serialize,
-    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
+use std::{
+    fs::File,
+    io::{BufReader, ErrorKind, Read},
+    path::Path,
 };
+
+use lightrag_backup::{StoreKind, StoreScanner};
+use serde::Serialize;
+
+/// Bytes read from a file at a time.
+pub const READ_BUFFER: usize = 64 * 1024;
 
 /// Kind of LightRAG file, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,7 +68,8 @@ pub struct FileFacts {
     pub edges: Option<u64>,
 }
 
-/// Parse the LightRAG file at `path` strictly; `Err` says why it does not parse.
+/// Parse the LightRAG file at `path` strictly, in one streaming pass; `Err` says why it does
+/// not parse.
 pub fn parse_lightrag_file(path: &Path) -> Result<FileFacts, String> {
     let name = path
         .file_name()
@@ -65,50 +77,76 @@ pub fn parse_lightrag_file(path: &Path) -> Result<FileFacts, String> {
         .unwrap_or_default();
     let kind =
         FileKind::of(name).ok_or_else(|| format!("`{name}` is not a LightRAG storage file"))?;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    parse_bytes(kind, &bytes)
+    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    parse_reader(kind, file)
 }
 
 /// Parse `bytes` as a LightRAG file of `kind`.
+#[cfg(test)]
 pub fn parse_bytes(kind: FileKind, bytes: &[u8]) -> Result<FileFacts, String> {
+    parse_reader(kind, bytes)
+}
+
+/// Parse what `reader` yields as a LightRAG file of `kind`, reading [`READ_BUFFER`] bytes at
+/// a time.
+pub fn parse_reader(kind: FileKind, reader: impl Read) -> Result<FileFacts, String> {
     match kind {
         FileKind::KvStore => {
-            let KeyCount(n) =
-                serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON object: {e}"))?;
+            let st = scan_json(StoreKind::KvStore, reader)?;
             Ok(FileFacts {
-                records: Some(n),
+                records: st.records,
                 ..FileFacts::default()
             })
         }
         FileKind::VectorDb => {
-            let v: Vdb = serde_json::from_slice(bytes)
-                .map_err(|e| format!("invalid NanoVectorDB JSON: {e}"))?;
-            let row = v
-                .embedding_dim
+            let st = scan_json(StoreKind::VectorDb, reader)
+                .map_err(|e| format!("invalid NanoVectorDB file: {e}"))?;
+            let missing = |what: &str| format!("invalid NanoVectorDB file: no `{what}` field");
+            let dim = st.embedding_dim.ok_or_else(|| missing("embedding_dim"))?;
+            let records = st.records.ok_or_else(|| missing("data"))?;
+            let matrix = st.matrix_bytes.ok_or_else(|| missing("matrix"))?;
+            let row = dim
                 .checked_mul(4)
                 .filter(|r| *r > 0)
                 .ok_or("embedding_dim is 0")?;
-            let expected = v.data.0.checked_mul(row).ok_or("record count overflows")?;
-            if v.matrix.0 != expected {
+            let expected = records.checked_mul(row).ok_or("record count overflows")?;
+            if matrix != expected {
                 return Err(format!(
-                    "matrix holds {} bytes but {} records of dim {} need {expected}",
-                    v.matrix.0, v.data.0, v.embedding_dim
+                    "matrix holds {matrix} bytes but {records} records of dim {dim} need {expected}"
                 ));
             }
             Ok(FileFacts {
-                records: Some(v.data.0),
-                embedding_dim: Some(v.embedding_dim),
-                matrix_rows: Some(v.matrix.0 / row),
+                records: Some(records),
+                embedding_dim: Some(dim),
+                matrix_rows: Some(matrix / row),
                 ..FileFacts::default()
             })
         }
-        FileKind::GraphMl => parse_graphml(bytes),
+        FileKind::GraphMl => parse_graphml(reader),
     }
 }
 
-fn parse_graphml(bytes: &[u8]) -> Result<FileFacts, String> {
+/// Feed `reader` through the backup's streaming JSON scanner.
+fn scan_json(
+    kind: StoreKind,
+    mut reader: impl Read,
+) -> Result<lightrag_backup::StoreStats, String> {
+    let mut scanner = StoreScanner::new(kind);
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => scanner.feed(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read: {e}")),
+        }
+    }
+    scanner.finish()
+}
+
+fn parse_graphml(reader: impl Read) -> Result<FileFacts, String> {
     use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut reader = quick_xml::Reader::from_reader(BufReader::with_capacity(READ_BUFFER, reader));
     reader.config_mut().check_end_names = true;
     let (mut nodes, mut edges, mut depth, mut root_seen, mut root_closed) =
         (0u64, 0u64, 0usize, false, false);
@@ -146,6 +184,10 @@ fn parse_graphml(bytes: &[u8]) -> Result<FileFacts, String> {
             _ => {}
         }
         buf.clear();
+        if buf.capacity() > READ_BUFFER {
+            // One huge text or tag must not keep its buffer for the rest of the file.
+            buf.shrink_to(READ_BUFFER);
+        }
     }
     if !root_seen || !root_closed || depth != 0 {
         return Err("truncated: the <graphml> element is not closed".into());
@@ -157,98 +199,8 @@ fn parse_graphml(bytes: &[u8]) -> Result<FileFacts, String> {
     })
 }
 
-#[derive(Deserialize)]
-struct Vdb {
-    embedding_dim: u64,
-    data: SeqCount,
-    matrix: B64Len,
-}
-
-/// Number of keys of a JSON object.
-struct KeyCount(u64);
-
-impl<'de> Deserialize<'de> for KeyCount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KeyCount;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<KeyCount, A::Error> {
-                let mut n = 0;
-                while m.next_key::<IgnoredAny>()?.is_some() {
-                    m.next_value::<IgnoredAny>()?;
-                    n += 1;
-                }
-                Ok(KeyCount(n))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// Number of elements of a JSON array.
-struct SeqCount(u64);
-
-impl<'de> Deserialize<'de> for SeqCount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SeqCount;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<SeqCount, A::Error> {
-                let mut n = 0;
-                while s.next_element::<IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(SeqCount(n))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// Decoded length of a standard-alphabet, padded base64 string (validated, not decoded).
-struct B64Len(u64);
-
-impl<'de> Deserialize<'de> for B64Len {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = B64Len;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a base64 string")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<B64Len, E> {
-                b64_decoded_len(s.as_bytes()).map(B64Len).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-fn b64_decoded_len(s: &[u8]) -> Result<u64, String> {
-    if !s.len().is_multiple_of(4) {
-        return Err(format!(
-            "matrix base64 length {} is not a multiple of 4 (truncated?)",
-            s.len()
-        ));
-    }
-    let pad = s.iter().rev().take_while(|c| **c == b'=').count();
-    if pad > 2 {
-        return Err("matrix base64 has too much padding".into());
-    }
-    if let Some(pos) = s[..s.len() - pad]
-        .iter()
-        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/'))
-    {
-        return Err(format!("matrix base64 has an invalid character at {pos}"));
-    }
-    Ok((s.len() / 4 * 3 - pad) as u64)
-}
+#[cfg(test)]
+mod streaming_tests;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,8 @@
 //! 1. the manifest reads and names the pinned graph;
 //! 2. `verify` with read-data: every chunk present, authentic and hash-correct;
 //! 3. a restore drill into a scratch directory on disk (see [`RecoveryManager::drill_scratch_root`]; timed: the measured RTO of that graph);
-//! 4. every restored LightRAG file parses strictly ([`crate::parse_lightrag_file`]);
+//! 4. every restored LightRAG file parses strictly, in one streaming pass whose memory does not
+//!    depend on the file size (`parse::parse_lightrag_file`);
 //! 5. the counts of each file equal the summary recorded in the manifest at backup time.
 
 use std::{

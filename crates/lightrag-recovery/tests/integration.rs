@@ -13,6 +13,7 @@ mod integration {
     mod catalog;
     mod discovery;
     mod health;
+    mod health_cache;
     mod nested;
     mod objectives;
     mod points;
