@@ -592,14 +592,18 @@ fn classify(e: &object_store::Error) -> RemoteProblem {
     ]) {
         return RemoteProblem::PermissionDenied;
     }
+    // Statuses only where the client reports one ("status code: 503 Service Unavailable"):
+    // the text also holds the request's URL, and an object key is hex (`…e6503 in 2s`).
     if has(&[
         "SlowDown",
-        "503 ",
-        "429 ",
         "Throttl",
         "TooManyRequests",
-        "500 ",
-        "502 ",
+        "ServerBusy",
+        "status code: 429",
+        "status code: 500",
+        "status code: 502",
+        "status code: 503",
+        "status code: 504",
     ]) {
         return RemoteProblem::Throttled;
     }
@@ -875,6 +879,21 @@ pub fn check_storage(storage: &dyn Storage) -> Result<StorageCheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_in_an_object_key_is_not_a_status() {
+        // Found by the S3 outage test under load: a pack key ending in 503, a server gone.
+        let gone = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://127.0.0.1:35787/b/repo/data/54/545c1815e6503 in 2.1s, after 4 retries - error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)".into(),
+        };
+        assert_eq!(classify(&gone), RemoteProblem::Unreachable);
+        let busy = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://127.0.0.1:1/b/k in 1s - Server returned non-2xx status code: 503 Service Unavailable: ".into(),
+        };
+        assert_eq!(classify(&busy), RemoteProblem::Throttled);
+    }
 
     #[test]
     fn urls_are_parsed_and_validated() {
