@@ -244,15 +244,8 @@ pub(crate) async fn page(
 ) -> Result<HttpResponse, ApiError> {
     // `/health` is whitelisted (open to probes); with an API key configured, only a client
     // presenting it sees reasons, targets, events and errors.
-    let authorised = state.config.api_key.as_ref().is_none_or(|key| {
-        crate::middleware::presented_key(req.headers())
-            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()))
-    });
-    let wants_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json"));
+    let authorised = presents_key(&req, &state);
+    let wants_json = wants_json(&req);
     let d = if authorised {
         let svc = state.service.clone();
         blocking(move || svc.dashboard()).await?
@@ -297,20 +290,13 @@ pub(crate) async fn graph_page(
     state: web::Data<AppState>,
     id: web::Path<lightrag_service::GraphId>,
 ) -> Result<HttpResponse, ApiError> {
-    let authorised = state.config.api_key.as_ref().is_none_or(|key| {
-        crate::middleware::presented_key(req.headers())
-            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()))
-    });
+    let authorised = presents_key(&req, &state);
     if !authorised {
         return Err(ApiError::Unauthorized(
             "this page needs the API key (X-API-Key or Authorization: Bearer)".to_owned(),
         ));
     }
-    let wants_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json"));
+    let wants_json = wants_json(&req);
     let svc = state.service.clone();
     let id = id.into_inner();
     let p = blocking(move || svc.graph_page(&id)).await?;
@@ -321,6 +307,23 @@ pub(crate) async fn graph_page(
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(render_graph(&p)))
+}
+
+/// Whether the request presents the API key (always, when none is configured): the pages
+/// check it themselves because `LIGHTRAG_WHITELIST_PATHS` may open them.
+fn presents_key(req: &HttpRequest, state: &AppState) -> bool {
+    state.config.api_key.as_ref().is_none_or(|key| {
+        crate::middleware::presented_key(req.headers())
+            .is_some_and(|k| crate::middleware::keys_match(k, key.expose()))
+    })
+}
+
+/// Whether the client asked for JSON (`Accept: application/json`) instead of the HTML page.
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
 }
 
 /// 503 for an anonymous client while no health report exists.
@@ -426,35 +429,26 @@ td.num{{text-align:right;white-space:nowrap}}
 }
 
 fn backup_points(h: &GraphHistory) -> (Vec<Point>, Vec<Point>, Vec<Point>) {
-    let bad = |b: &lightrag_service::BackupPoint| b.status != BackupStatus::Completed;
-    let size = h
-        .backups
-        .iter()
-        .map(|b| Point {
-            at: b.at,
-            value: (!bad(b)).then_some(b.logical_bytes as f64),
-            bad: bad(b),
-        })
-        .collect();
-    let new = h
-        .backups
-        .iter()
-        .map(|b| Point {
-            at: b.at,
-            value: (!bad(b)).then_some(b.new_bytes as f64),
-            bad: bad(b),
-        })
-        .collect();
-    let duration = h
-        .backups
-        .iter()
-        .map(|b| Point {
-            at: b.at,
-            value: b.duration_ms.map(|d| d as f64),
-            bad: bad(b),
-        })
-        .collect();
-    (size, new, duration)
+    // A failed backup has no size of its own: it is marked, not plotted.
+    let series = |value: &dyn Fn(&lightrag_service::BackupPoint) -> Option<f64>| -> Vec<Point> {
+        h.backups
+            .iter()
+            .map(|b| {
+                let bad = b.status != BackupStatus::Completed;
+                Point {
+                    at: b.at,
+                    value: value(b),
+                    bad,
+                }
+            })
+            .collect()
+    };
+    let ok = |b: &lightrag_service::BackupPoint| b.status == BackupStatus::Completed;
+    (
+        series(&|b| ok(b).then_some(b.logical_bytes as f64)),
+        series(&|b| ok(b).then_some(b.new_bytes as f64)),
+        series(&|b| b.duration_ms.map(|d| d as f64)),
+    )
 }
 
 /// The four charts of one graph: size, new bytes and duration per backup, replication lag.
