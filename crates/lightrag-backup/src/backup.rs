@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::error::{BackupError, Result};
 use crate::format::{
-    self, ChunkId, FORMAT_VERSION, FileEntry, INDEX_PREFIX, Index, IndexFile, Manifest, Totals,
+    self, ChunkId, FORMAT_VERSION, FileEntry, Index, IndexFile, Manifest, Totals,
 };
 use crate::lock::{LockKind, hostname};
 use crate::pack::PackWriter;
@@ -426,13 +426,13 @@ enum Attempt {
 
 impl Ctx<'_> {
     fn is_known(&self, id: &ChunkId) -> bool {
-        (self.index.blobs.contains_key(id) && !self.bad.contains(id))
+        (self.index.contains(id) && !self.bad.contains(id))
             || self.known.lock().map(|k| k.contains(id)).unwrap_or(false)
     }
 
     /// Returns true when the caller must store the chunk (first sighting in this run).
     fn claim(&self, id: ChunkId) -> bool {
-        if self.index.blobs.contains_key(&id) && !self.bad.contains(&id) {
+        if self.index.contains(&id) && !self.bad.contains(&id) {
             return false;
         }
         match self.known.lock() {
@@ -806,7 +806,7 @@ impl Repository {
                     !selection.skips(&w.rel, name)
                 })
                 .collect();
-            let read = self.read_files(
+            let mut read = self.read_files(
                 ReadPlan {
                     dir,
                     opts,
@@ -819,10 +819,12 @@ impl Repository {
                 skipped,
             )?;
             // Chunks stored by an attempt are known to the next one (and indexed at the end).
-            index.add(&IndexFile {
-                packs: read.packs.clone(),
-            });
-            packs.extend(read.packs.iter().cloned());
+            let new_packs = IndexFile {
+                packs: std::mem::take(&mut read.packs),
+            };
+            index.add(&new_packs);
+            index.seal();
+            packs.extend(new_packs.packs);
             for r in &read.retried {
                 if !retried.contains(r) {
                     retried.push(r.clone());
@@ -854,11 +856,8 @@ impl Repository {
         // chunks this backup deduplicated against): publish nothing then. One existence check
         // per backup; the manifest follows immediately.
         _lock.check()?;
-        if !packs.is_empty() {
-            let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
-            let body = format::encode_json(self.keys(), &key, &IndexFile { packs }, level)?;
-            self.storage.put(&key, body)?;
-        }
+        self.write_index(&packs, level)?;
+        drop(packs);
         #[cfg(any(test, feature = "test-hooks"))]
         match opts.failpoint {
             Some(Failpoint::BeforeManifest) => {

@@ -1,6 +1,5 @@
 //! On-repository data structures (see `docs/repository-format.md`) and the object codec.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -277,6 +276,10 @@ pub(crate) struct IndexPack {
     pub(crate) blobs: Vec<IndexBlob>,
 }
 
+/// Most blobs [`Repository::write_index`](crate::Repository) puts in one index file (about
+/// 1.5 MB of JSON before compression).
+pub(crate) const INDEX_PART_BLOBS: usize = 16_384;
+
 /// An index object (`index/<id>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IndexFile {
@@ -338,39 +341,216 @@ pub(crate) fn file_hash(chunks: &[ChunkId]) -> String {
     hex(h.finalize().as_bytes())
 }
 
-/// Where a chunk lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BlobLocation {
-    pub(crate) pack: std::sync::Arc<str>,
+/// Where a chunk lives (borrowed from the [`Index`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlobLocation<'a> {
+    pub(crate) pack: &'a str,
     pub(crate) offset: u64,
     pub(crate) length: u32,
     pub(crate) raw_length: u32,
 }
 
-/// The in-memory union of all index files.
+/// One pack of the [`Index`]: its blobs are `blobs[start..end]`.
+#[derive(Debug)]
+struct PackRow {
+    id: Box<str>,
+    size: u64,
+    start: u32,
+    end: u32,
+}
+
+/// One pack as the index describes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PackView<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) size: u64,
+    pub(crate) blobs: &'a [IndexBlob],
+    /// Position of `blobs[0]` among all blobs (for [`Index::relocate`]).
+    pub(crate) start: usize,
+}
+
+/// The in-memory union of all index files, compact: each blob once as an [`IndexBlob`]
+/// (48 bytes) grouped by pack, plus a 4-byte slot in a lookup table sorted by chunk id. The
+/// old form (a hash map of locations plus a copy of every pack's blob list) took about five
+/// times that, which made every command's memory grow with the repository (issue 15).
+///
+/// Built with [`add`](Index::add) and then [`seal`](Index::seal); lookups before `seal` see
+/// only what was sealed.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    pub(crate) blobs: std::collections::HashMap<ChunkId, BlobLocation>,
-    pub(crate) packs: BTreeMap<String, (u64, Vec<IndexBlob>)>,
+    packs: Vec<PackRow>,
+    /// Positions in `packs`, sorted by pack id.
+    pack_order: Vec<u32>,
+    blobs: Vec<IndexBlob>,
+    /// Positions in `blobs`, sorted by chunk id, one per chunk id: the first copy added (or the
+    /// one [`relocate`](Index::relocate) chose).
+    lookup: Vec<u32>,
     pub(crate) files: Vec<String>,
+    /// Packs before this position are in the lookup tables.
+    sealed_packs: usize,
+}
+
+/// Merge two sorted lists (`a` first on ties; the callers have none).
+fn merge_sorted(a: &[u32], b: &[u32], less: impl Fn(u32, u32) -> bool) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if less(b[j], a[i]) {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 impl Index {
+    /// Add an index file's packs (a pack already present is skipped: its id is its content's
+    /// hash, so the blobs are the same). Call [`seal`](Index::seal) before looking up.
     pub(crate) fn add(&mut self, file: &IndexFile) {
         for p in &file.packs {
-            let name: std::sync::Arc<str> = p.id.as_str().into();
-            for b in &p.blobs {
-                self.blobs.entry(b.0).or_insert_with(|| BlobLocation {
-                    pack: name.clone(),
-                    offset: b.1,
-                    length: b.2,
-                    raw_length: b.3,
-                });
+            if self.pack_pos(&p.id).is_some() {
+                continue; // already sealed in; duplicates within one batch go at `seal`
             }
-            self.packs
-                .entry(p.id.clone())
-                .or_insert_with(|| (p.size, p.blobs.clone()));
+            let start = self.blobs.len();
+            self.blobs.extend_from_slice(&p.blobs);
+            let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(self.blobs.len()))
+            else {
+                // More than 4 billion blobs cannot be loaded by the validated index files of
+                // any real repository (it would take 200 GB of memory); keep what fits.
+                self.blobs.truncate(start);
+                return;
+            };
+            self.packs.push(PackRow {
+                id: p.id.as_str().into(),
+                size: p.size,
+                start,
+                end,
+            });
         }
+    }
+
+    /// Build the lookup tables for what was added since the last `seal`. What was sealed
+    /// before keeps its place (including a [`relocate`](Index::relocate)); of the new, the
+    /// first copy of a chunk added wins, as in the old map.
+    pub(crate) fn seal(&mut self) {
+        let first_new = self.sealed_packs as u32;
+        self.sealed_packs = self.packs.len();
+        let packs = &self.packs;
+        let pack_id = |i: u32| -> &str { &packs[i as usize].id };
+        // New packs, by id, without the ones already indexed or repeated in this batch.
+        let mut order: Vec<u32> = (first_new..packs.len() as u32).collect();
+        order.sort_by(|a, b| pack_id(*a).cmp(pack_id(*b)));
+        order.dedup_by(|a, b| pack_id(*a) == pack_id(*b));
+        let old = &self.pack_order;
+        order.retain(|i| old.binary_search_by(|o| pack_id(*o).cmp(pack_id(*i))).is_err());
+        // Their blobs in the order added (so that the first copy wins below).
+        let mut kept = vec![false; packs.len() - first_new as usize];
+        for &i in &order {
+            kept[(i - first_new) as usize] = true;
+        }
+        let mut lookup: Vec<u32> = Vec::new();
+        for (k, p) in packs[first_new as usize..].iter().enumerate() {
+            if kept[k] {
+                lookup.extend(p.start..p.end);
+            }
+        }
+        let pack_order = merge_sorted(&self.pack_order, &order, |a, b| pack_id(a) < pack_id(b));
+        // New chunks, by id (stable: equal ids keep insertion order, `dedup` keeps the first),
+        // without the ones already indexed.
+        let blobs = &self.blobs;
+        let chunk = |i: u32| -> &ChunkId { &blobs[i as usize].0 };
+        lookup.sort_by(|a, b| chunk(*a).cmp(chunk(*b)));
+        lookup.dedup_by(|a, b| chunk(*a) == chunk(*b));
+        let old = &self.lookup;
+        lookup.retain(|i| old.binary_search_by(|o| chunk(*o).cmp(chunk(*i))).is_err());
+        let mut merged = merge_sorted(&self.lookup, &lookup, |a, b| chunk(a) < chunk(b));
+        drop(lookup);
+        merged.shrink_to_fit();
+        self.pack_order = pack_order;
+        self.lookup = merged;
+        self.blobs.shrink_to_fit();
+    }
+
+    fn pack_pos(&self, id: &str) -> Option<usize> {
+        self.pack_order
+            .binary_search_by(|p| (*self.packs[*p as usize].id).cmp(id))
+            .ok()
+            .map(|i| self.pack_order[i] as usize)
+    }
+
+    fn slot(&self, id: &ChunkId) -> Option<usize> {
+        self.lookup
+            .binary_search_by(|p| self.blobs[*p as usize].0.cmp(id))
+            .ok()
+    }
+
+    /// The pack holding blob position `pos`.
+    fn pack_of(&self, pos: usize) -> &PackRow {
+        let i = self
+            .packs
+            .partition_point(|p| (p.start as usize) <= pos)
+            .saturating_sub(1);
+        &self.packs[i]
+    }
+
+    pub(crate) fn contains(&self, id: &ChunkId) -> bool {
+        self.slot(id).is_some()
+    }
+
+    /// Where the chunk is read from.
+    pub(crate) fn get(&self, id: &ChunkId) -> Option<BlobLocation<'_>> {
+        let pos = self.lookup[self.slot(id)?] as usize;
+        let b = &self.blobs[pos];
+        Some(BlobLocation {
+            pack: &self.pack_of(pos).id,
+            offset: b.1,
+            length: b.2,
+            raw_length: b.3,
+        })
+    }
+
+    /// Read `id` from blob position `pos` instead (another copy of the same chunk).
+    pub(crate) fn relocate(&mut self, id: &ChunkId, pos: usize) {
+        if let (Some(slot), Some(b)) = (self.slot(id), self.blobs.get(pos))
+            && b.0 == *id
+            && let Ok(pos) = u32::try_from(pos)
+        {
+            self.lookup[slot] = pos;
+        }
+    }
+
+    /// Distinct chunks indexed.
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.lookup.len()
+    }
+
+    /// Packs indexed.
+    pub(crate) fn pack_count(&self) -> usize {
+        self.pack_order.len()
+    }
+
+    pub(crate) fn pack(&self, id: &str) -> Option<PackView<'_>> {
+        self.pack_pos(id).map(|i| self.view(i))
+    }
+
+    fn view(&self, i: usize) -> PackView<'_> {
+        let p = &self.packs[i];
+        PackView {
+            id: &p.id,
+            size: p.size,
+            blobs: &self.blobs[p.start as usize..p.end as usize],
+            start: p.start as usize,
+        }
+    }
+
+    /// Every pack, in pack id order.
+    pub(crate) fn packs(&self) -> impl Iterator<Item = PackView<'_>> {
+        self.pack_order.iter().map(|i| self.view(*i as usize))
     }
 }
 
@@ -488,11 +668,63 @@ pub(crate) fn encode_json<T: Serialize>(
     v: &T,
     level: i32,
 ) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(v).map_err(|e| BackupError::Metadata {
+    let meta = |source| BackupError::Metadata {
+        key: key.to_owned(),
+        source,
+    };
+    // Serialised straight into the compressor: a manifest of a GB-scale graph (hundreds of
+    // thousands of chunk ids) never exists as plain JSON in memory, only compressed.
+    let mut counted = Counted {
+        inner: zstd::stream::write::Encoder::new(vec![FLAG_ZSTD], level).map_err(|e| {
+            BackupError::Storage {
+                op: "compress",
+                key: key.to_owned(),
+                source: e,
+            }
+        })?,
+        n: 0,
+    };
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut counted);
+        serde_json::to_writer(&mut w, v).map_err(meta)?;
+        w.flush().map_err(|e| BackupError::Storage {
+            op: "compress",
+            key: key.to_owned(),
+            source: e,
+        })?;
+    }
+    let body = counted.inner.finish().map_err(|e| BackupError::Storage {
+        op: "compress",
         key: key.to_owned(),
         source: e,
     })?;
-    encode(keys, key.as_bytes(), &json, level)
+    if body.len() > counted.n {
+        // Too small to compress (as `encode` decides): stored raw.
+        let json = serde_json::to_vec(v).map_err(meta)?;
+        return encode(keys, key.as_bytes(), &json, level);
+    }
+    Ok(match keys {
+        Some(k) => k.seal(key.as_bytes(), &body),
+        None => body,
+    })
+}
+
+/// A writer that counts what passes through it.
+struct Counted<W> {
+    inner: W,
+    n: usize,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Decode + parse a metadata object.
@@ -501,12 +733,80 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(
     key: &str,
     data: &[u8],
 ) -> Result<T> {
-    let limit = DecodedLen::AtMost(metadata_limit(data.len()));
-    let plain = decode(keys, key.as_bytes(), data, limit, key)?;
-    serde_json::from_slice(&plain).map_err(|e| BackupError::Metadata {
+    let limit = metadata_limit(data.len());
+    let corrupt = |reason: String| BackupError::Corrupt {
         key: key.to_owned(),
-        source: e,
-    })
+        reason,
+    };
+    let meta = |source| BackupError::Metadata {
+        key: key.to_owned(),
+        source,
+    };
+    let opened;
+    let body: &[u8] = match keys {
+        Some(k) => {
+            opened = k
+                .open(key.as_bytes(), data)
+                .ok_or_else(|| corrupt("authentication failed".into()))?;
+            &opened
+        }
+        None => data,
+    };
+    match body.split_first() {
+        // Parsed while it decompresses: the plain JSON of a large manifest is never held
+        // whole. Reading stops one byte past the bound (a zstd bomb is damage, as in `decode`).
+        Some((&FLAG_ZSTD, payload)) => {
+            use std::io::Read;
+            let dec = zstd::stream::read::Decoder::new(payload)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let mut reader = Bounded {
+                inner: dec.take(limit as u64 + 1),
+                n: 0,
+                error: None,
+            };
+            let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::with_capacity(
+                64 * 1024,
+                &mut reader,
+            ));
+            if let Some(e) = reader.error {
+                return Err(corrupt(format!("zstd: {e}")));
+            }
+            if reader.n > limit {
+                return Err(corrupt(format!(
+                    "decodes to more than the {limit} bytes allowed"
+                )));
+            }
+            parsed.map_err(meta)
+        }
+        _ => {
+            let plain = decode(None, b"", body, DecodedLen::AtMost(limit), key)?;
+            serde_json::from_slice(&plain).map_err(meta)
+        }
+    }
+}
+
+/// A reader that counts the bytes it passes on and keeps the first error of its source (so a
+/// parse that failed because the decompressor failed is reported as damage, not as JSON).
+struct Bounded<R> {
+    inner: R,
+    n: usize,
+    error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.n += n;
+                Ok(n)
+            }
+            Err(e) => {
+                let copy = std::io::Error::new(e.kind(), e.to_string());
+                self.error.get_or_insert(e);
+                Err(copy)
+            }
+        }
+    }
 }
 
 /// A new time-ordered snapshot id: `YYYYMMDDTHHMMSSmmmZ-<8 hex>`.
@@ -590,15 +890,123 @@ mod tests {
         ));
     }
 
+    /// Metadata streams through the compressor both ways, and decodes exactly as the
+    /// whole-buffer path did: small objects stored raw, large ones compressed, sealed when
+    /// encrypted (the key is the associated data), with the same bytes for either decoder.
+    #[test]
+    fn metadata_round_trip_streaming() {
+        let k = Keys::derive(b"0123456789abcdef0123456789abcdef", "r");
+        let big = IndexFile {
+            packs: (0..40u8)
+                .map(|p| IndexPack {
+                    id: crate::crypto::hex(&[p; 32]),
+                    size: 1 << 20,
+                    blobs: (0..500u32)
+                        .map(|i| {
+                            let mut id = [p; 32];
+                            id[..4].copy_from_slice(&i.to_le_bytes());
+                            IndexBlob(ChunkId(id), u64::from(i) * 100, 100, 400)
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let small = IndexFile::default();
+        for keys in [None, Some(&k)] {
+            for v in [&big, &small] {
+                let e = encode_json(keys, "index/a", v, 3).unwrap();
+                assert_eq!(&decode_json::<IndexFile>(keys, "index/a", &e).unwrap(), v);
+                // What the old encoder wrote (whole JSON, then `encode`) reads the same.
+                let old = encode(keys, b"index/a", &serde_json::to_vec(v).unwrap(), 3).unwrap();
+                assert_eq!(&decode_json::<IndexFile>(keys, "index/a", &old).unwrap(), v);
+                // And the new one is what `decode` + parse would read.
+                let plain = decode(keys, b"index/a", &e, DecodedLen::AtMost(1 << 30), "x").unwrap();
+                assert_eq!(&serde_json::from_slice::<IndexFile>(&plain).unwrap(), v);
+            }
+            let raw = encode_json(keys, "index/a", &small, 3).unwrap();
+            let plain = match keys {
+                Some(k) => k.open(b"index/a", &raw).unwrap(),
+                None => raw.clone(),
+            };
+            assert_eq!(plain[0], FLAG_RAW, "a tiny object is stored raw");
+            // Wrong key (associated data): damage, not a parse error.
+            if let Some(k) = keys {
+                assert!(matches!(
+                    decode_json::<IndexFile>(Some(k), "index/b", &raw),
+                    Err(BackupError::Corrupt { .. })
+                ));
+            }
+        }
+        // A truncated compressed object is damage, never a panic.
+        let e = encode_json(None, "index/a", &big, 3).unwrap();
+        assert!(decode_json::<IndexFile>(None, "index/a", &e[..e.len() / 2]).is_err());
+    }
+
+    /// The compact index answers as the old map did: the first copy of a chunk added wins, a
+    /// pack indexed twice counts once, `relocate` moves one chunk to another copy, and packs
+    /// come in id order.
+    #[test]
+    fn compact_index_lookups() {
+        let id = |n: u8| ChunkId([n; 32]);
+        let pack = |name: u8, size: u64, blobs: Vec<IndexBlob>| IndexPack {
+            id: crate::crypto::hex(&[name; 32]),
+            size,
+            blobs,
+        };
+        let mut index = Index::default();
+        index.add(&IndexFile {
+            packs: vec![
+                pack(9, 900, vec![IndexBlob(id(1), 0, 10, 20), IndexBlob(id(2), 10, 10, 20)]),
+                pack(3, 300, vec![IndexBlob(id(2), 0, 5, 20), IndexBlob(id(3), 5, 5, 20)]),
+            ],
+        });
+        index.add(&IndexFile {
+            packs: vec![pack(9, 900, vec![IndexBlob(id(1), 0, 10, 20), IndexBlob(id(2), 10, 10, 20)])],
+        });
+        index.seal();
+        assert_eq!((index.chunk_count(), index.pack_count()), (3, 2));
+        let p9 = crate::crypto::hex(&[9; 32]);
+        let p3 = crate::crypto::hex(&[3; 32]);
+        let at = |index: &Index, n: u8| index.get(&id(n)).map(|l| (l.pack.to_owned(), l.offset));
+        assert_eq!(at(&index, 1), Some((p9.clone(), 0)));
+        assert_eq!(at(&index, 2), Some((p9.clone(), 10)), "first copy added wins");
+        assert_eq!(at(&index, 3), Some((p3.clone(), 5)));
+        assert!(!index.contains(&id(4)) && index.get(&id(4)).is_none());
+        let ids: Vec<&str> = index.packs().map(|p| p.id).collect();
+        assert_eq!(ids, [p3.as_str(), p9.as_str()]);
+        let v3 = index.pack(&p3).unwrap();
+        assert_eq!((v3.size, v3.blobs.len()), (300, 2));
+        // Route chunk 2 to its copy in pack 3; a position holding another chunk is ignored.
+        let start3 = v3.start;
+        index.relocate(&id(2), start3);
+        assert_eq!(at(&index, 2), Some((p3.clone(), 0)));
+        index.relocate(&id(2), start3 + 1);
+        assert_eq!(at(&index, 2), Some((p3.clone(), 0)));
+        // Adding after sealing (a backup's next attempt), then sealing again.
+        index.add(&IndexFile {
+            packs: vec![pack(5, 500, vec![IndexBlob(id(4), 0, 1, 1)])],
+        });
+        index.seal();
+        assert_eq!(at(&index, 4), Some((crate::crypto::hex(&[5; 32]), 0)));
+        assert_eq!(at(&index, 1), Some((p9, 0)));
+        assert_eq!(at(&index, 2), Some((p3.clone(), 0)), "a relocation survives a later seal");
+        assert_eq!(index.pack_count(), 3);
+    }
+
     /// A zstd frame of RLE blocks: each 4-byte block expands to 128 KiB of zeros.
     fn zstd_bomb(blocks: usize) -> Vec<u8> {
+        zstd_bomb_of(blocks, 0)
+    }
+
+    /// The same, of `byte`.
+    fn zstd_bomb_of(blocks: usize, byte: u8) -> Vec<u8> {
         // magic, frame header descriptor (no content size), window descriptor (128 KiB)
         let mut f = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
         for i in 0..blocks {
             let last = u32::from(i + 1 == blocks);
             let header = last | (1 << 1) | ((128 * 1024) << 3);
             f.extend_from_slice(&header.to_le_bytes()[..3]);
-            f.push(0);
+            f.push(byte);
         }
         f
     }
@@ -614,9 +1022,17 @@ mod tests {
             decode(None, b"", &small, DecodedLen::AtMost(1 << 20), "x").unwrap(),
             vec![0u8; 512 * 1024]
         );
-        // 128 KiB that would expand to 4 GiB.
+        // 128 KiB that would expand to 4 GiB of zeros: not JSON, refused at the first byte
+        // (metadata is parsed while it decompresses).
+        let mut zeros = vec![FLAG_ZSTD];
+        zeros.extend(zstd_bomb(32 * 1024));
+        assert!(matches!(
+            decode_json::<serde_json::Value>(None, "index/abcdef0123", &zeros),
+            Err(BackupError::Metadata { .. })
+        ));
+        // 128 KiB that would expand to 4 GiB of JSON whitespace: read up to the bound.
         let mut bomb = vec![FLAG_ZSTD];
-        bomb.extend(zstd_bomb(32 * 1024));
+        bomb.extend(zstd_bomb_of(32 * 1024, b' '));
         assert!(bomb.len() < 200 * 1024);
         let started = std::time::Instant::now();
         let err = decode_json::<serde_json::Value>(None, "index/abcdef0123", &bomb).unwrap_err();

@@ -122,35 +122,28 @@ pub(crate) fn route_around(index: &mut Index, marks: &Marks) {
         .iter()
         .filter(|(c, packs)| {
             index
-                .blobs
-                .get(*c)
-                .is_some_and(|l| packs.contains(&*l.pack))
+                .get(c)
+                .is_some_and(|l| packs.contains(l.pack))
         })
         .map(|(c, _)| c)
         .collect();
     if needs.is_empty() {
         return;
     }
-    let mut alt: HashMap<ChunkId, format::BlobLocation> = HashMap::new();
-    for (id, (_, blobs)) in &index.packs {
-        for b in blobs {
+    let mut alt: HashMap<ChunkId, usize> = HashMap::new();
+    for p in index.packs() {
+        for (k, b) in p.blobs.iter().enumerate() {
             if needs.contains(&b.0)
                 && !alt.contains_key(&b.0)
-                && !marks.get(&b.0).is_some_and(|p| p.contains(id))
+                && !marks.get(&b.0).is_some_and(|m| m.contains(p.id))
             {
-                alt.insert(
-                    b.0,
-                    format::BlobLocation {
-                        pack: id.as_str().into(),
-                        offset: b.1,
-                        length: b.2,
-                        raw_length: b.3,
-                    },
-                );
+                alt.insert(b.0, p.start + k);
             }
         }
     }
-    index.blobs.extend(alt);
+    for (id, pos) in alt {
+        index.relocate(&id, pos);
+    }
 }
 
 /// Chunks whose indexed copy is marked bad (after [`route_around`]).
@@ -159,9 +152,8 @@ pub(crate) fn unusable(index: &Index, marks: &Marks) -> HashSet<ChunkId> {
         .iter()
         .filter(|(c, packs)| {
             index
-                .blobs
-                .get(*c)
-                .is_some_and(|l| packs.contains(&*l.pack))
+                .get(c)
+                .is_some_and(|l| packs.contains(l.pack))
         })
         .map(|(c, _)| *c)
         .collect()
@@ -193,8 +185,8 @@ impl Repository {
                 // Could not read it (I/O, network): not a damaged pack; the new index must not
                 // be written without it.
                 Err(e) if e.is_access_failure() => return Err(e),
-                Err(e) => match old_index.packs.get(id) {
-                    Some((_, known)) => {
+                Err(e) => match old_index.pack(id) {
+                    Some(format::PackView { blobs: known, .. }) => {
                         // Truncated or damaged at the end: keep what is still entirely there.
                         tracing::warn!(pack = %obj.key, error = %lightrag_config::ErrorChain(&e), "Pack trailer unreadable; salvaging indexed blobs");
                         report.packs_salvaged += 1;
@@ -264,9 +256,7 @@ impl Repository {
         }
         report.chunks_marked_bad = marks.len() as u64;
         // Publish: new index and marks first, then remove the old ones.
-        let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
-        let body = format::encode_json(self.keys(), &key, &file, self.config.compression_level)?;
-        self.storage.put(&key, body)?;
+        self.write_index(&file.packs, self.config.compression_level)?;
         let mut new_marks = Marks::new();
         for b in &marks {
             new_marks.entry(b.chunk).or_default().insert(b.pack.clone());
@@ -291,6 +281,7 @@ impl Repository {
         // Which snapshots stay damaged.
         let mut index = Index::default();
         index.add(&file);
+        index.seal();
         route_around(&mut index, &new_marks);
         let bad = unusable(&index, &new_marks);
         let mut damaged: BTreeMap<String, u64> = BTreeMap::new();
@@ -302,7 +293,7 @@ impl Repository {
                 .files
                 .iter()
                 .flat_map(|f| f.chunks.iter())
-                .filter(|c| !index.blobs.contains_key(c) || bad.contains(c))
+                .filter(|c| !index.contains(c) || bad.contains(c))
                 .count() as u64;
             if n > 0 {
                 damaged.insert(id, n);

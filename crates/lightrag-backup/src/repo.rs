@@ -12,7 +12,7 @@ use crate::crypto::{KdfParams, Keys, argon2id_master, from_hex, hex, random_byte
 use crate::error::{BackupError, Result};
 use crate::format::{
     self, CONFIG_KEY, ChunkId, ChunkerParams, EncryptionConfig, FORMAT_NAME, FORMAT_VERSION,
-    INDEX_PREFIX, Index, IndexFile, KDF_ARGON2ID, KDF_LEGACY, KEY_CHECK_PLAINTEXT, Manifest,
+    INDEX_PART_BLOBS, INDEX_PREFIX, Index, IndexFile, IndexPack, KDF_ARGON2ID, KDF_LEGACY, KEY_CHECK_PLAINTEXT, Manifest,
     RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
 };
 use crate::headers;
@@ -437,6 +437,7 @@ impl Repository {
             }
             index.files.push(obj.key);
         }
+        index.seal();
         // Chunks known bad in one pack are read from another copy when there is one.
         let (marks, _) = self.bad_marks()?;
         crate::repair::route_around(&mut index, &marks);
@@ -450,7 +451,7 @@ impl Repository {
         needed: impl Iterator<Item = &'a ChunkId> + Clone,
     ) -> Result<Index> {
         let index = self.load_index()?;
-        let mut missing = needed.clone().filter(|id| !index.blobs.contains_key(id));
+        let mut missing = needed.clone().filter(|id| !index.contains(id));
         if self.storage.listing_may_lag() && missing.next().is_some() {
             tracing::info!("Some chunks are not indexed yet; listing the indexes again");
             std::thread::sleep(crate::verify::LISTING_RECHECK_DELAY);
@@ -516,6 +517,31 @@ impl Repository {
 
     /// Put a manifest (the snapshot exists from here on), then its header in the snapshot
     /// header index (best effort: a failure there only makes listings read this manifest).
+    /// Index `packs` in one or more new index files of at most [`INDEX_PART_BLOBS`] blobs each
+    /// (a pack is never split), so that no reader has to hold one huge index file while
+    /// parsing it. Each file is a complete index of its packs; readers take the union.
+    pub(crate) fn write_index(&self, packs: &[IndexPack], level: i32) -> Result<()> {
+        /// Serialises exactly as [`IndexFile`], without copying the packs.
+        #[derive(serde::Serialize)]
+        struct Part<'a> {
+            packs: &'a [IndexPack],
+        }
+        let mut rest = packs;
+        while !rest.is_empty() {
+            let mut n = 0;
+            let mut blobs = 0;
+            while n < rest.len() && (n == 0 || blobs + rest[n].blobs.len() <= INDEX_PART_BLOBS) {
+                blobs += rest[n].blobs.len();
+                n += 1;
+            }
+            let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
+            let body = format::encode_json(self.keys(), &key, &Part { packs: &rest[..n] }, level)?;
+            self.storage.put(&key, body)?;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
     pub(crate) fn write_manifest(&self, m: &Manifest) -> Result<()> {
         let key = Manifest::key(&m.graph_id, &m.id);
         let body = format::encode_json(self.keys(), &key, m, self.config.compression_level)?;
@@ -640,8 +666,8 @@ impl Repository {
     pub fn stats(&self) -> Result<RepoStats> {
         let index = self.load_index()?;
         let mut st = RepoStats {
-            chunks: index.blobs.len() as u64,
-            packs: index.packs.len() as u64,
+            chunks: index.chunk_count() as u64,
+            packs: index.pack_count() as u64,
             ..RepoStats::default()
         };
         st.stored_bytes = self
@@ -681,10 +707,7 @@ impl Repository {
         let remote = self.storage.prefers_large_reads();
         let gap: u64 = if remote { 2 * 1024 * 1024 } else { 0 };
         let loc = |id: &ChunkId| {
-            index
-                .blobs
-                .get(id)
-                .ok_or_else(|| BackupError::ObjectNotFound {
+            index.get(id).ok_or_else(|| BackupError::ObjectNotFound {
                     key: format!("chunk {id}"),
                 })
         };

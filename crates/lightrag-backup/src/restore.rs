@@ -776,7 +776,7 @@ impl Repository {
         }
         let index = self.load_index_covering(selected.iter().flat_map(|e| e.chunks.iter()))?;
         for e in &selected {
-            if let Some(id) = e.chunks.iter().find(|id| !index.blobs.contains_key(id)) {
+            if let Some(id) = e.chunks.iter().find(|id| !index.contains(id)) {
                 return Err(BackupError::DamagedFile {
                     snapshot: m.id.clone(),
                     file: e.path.clone(),

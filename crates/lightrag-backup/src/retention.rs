@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{BackupError, Result};
-use crate::format::{self, ChunkId, DATA_PREFIX, INDEX_PREFIX, IndexFile, IndexPack};
+use crate::format::{self, ChunkId, DATA_PREFIX, IndexPack};
 use crate::lock::LockKind;
 use crate::pack::PackWriter;
 use crate::progress::Progress;
@@ -276,7 +276,7 @@ impl Repository {
         let unindexed = |index: &format::Index| {
             referenced
                 .iter()
-                .filter(|id| !index.blobs.contains_key(id))
+                .filter(|id| !index.contains(id))
                 .count()
         };
         if unindexed(&index) > 0 && self.storage.listing_may_lag() {
@@ -302,14 +302,16 @@ impl Repository {
         let live = |pack: &str, b: &format::IndexBlob| {
             referenced.contains(&b.0)
                 && index
-                    .blobs
                     .get(&b.0)
-                    .is_some_and(|l| &*l.pack == pack && l.offset == b.1)
+                    .is_some_and(|l| l.pack == pack && l.offset == b.1)
         };
         let mut keep: Vec<IndexPack> = Vec::new();
         let mut delete: Vec<String> = Vec::new();
         let mut repack: Vec<(String, Vec<format::IndexBlob>)> = Vec::new();
-        for (id, (size, blobs)) in &index.packs {
+        for format::PackView {
+            id, size, blobs, ..
+        } in index.packs()
+        {
             if !present.contains_key(id) {
                 continue; // missing pack: verify reports it; nothing to free
             }
@@ -317,30 +319,31 @@ impl Repository {
                 blobs.iter().filter(|b| live(id, b)).copied().collect();
             let used_bytes: u64 = used.iter().map(|b| u64::from(b.2)).sum();
             let unused_bytes = size.saturating_sub(used_bytes);
+            let id = id.to_owned();
             if used.is_empty() {
                 report.packs_deleted += 1;
                 report.chunks_removed += blobs.len() as u64;
                 report.bytes_freed += size;
-                delete.push(id.clone());
-            } else if (unused_bytes as f64) >= opts.repack_threshold * (*size as f64)
+                delete.push(id);
+            } else if (unused_bytes as f64) >= opts.repack_threshold * (size as f64)
                 && used.len() < blobs.len()
             {
                 report.packs_repacked += 1;
                 report.chunks_removed += (blobs.len() - used.len()) as u64;
                 report.bytes_freed += unused_bytes;
                 repack.push((id.clone(), used));
-                delete.push(id.clone());
+                delete.push(id);
             } else {
                 keep.push(IndexPack {
-                    id: id.clone(),
-                    size: *size,
-                    blobs: blobs.clone(),
+                    id,
+                    size,
+                    blobs: blobs.to_vec(),
                 });
             }
         }
         let orphans: Vec<String> = present
             .keys()
-            .filter(|id| all_indexed && !index.packs.contains_key(*id))
+            .filter(|id| all_indexed && index.pack(id).is_none())
             .cloned()
             .collect();
         report.orphan_packs_deleted = orphans.len() as u64;
@@ -404,18 +407,12 @@ impl Repository {
             .map(|id| present[id])
             .sum::<u64>()
             .saturating_sub(written);
-        // 2. One consolidated index, written before the old ones go away.
-        let new_key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
-        let body = format::encode_json(
-            self.keys(),
-            &new_key,
-            &IndexFile { packs: keep },
-            self.config.compression_level,
-        )?;
-        // A prune that lost its lock (suspended past the stale limit) must not delete what a
-        // backup started since then relies on.
+        // 2. A consolidated index (in parts of bounded size), written before the old ones go
+        // away. A prune that lost its lock (suspended past the stale limit) must not delete
+        // what a backup started since then relies on.
         _lock.check()?;
-        self.storage.put(&new_key, body)?;
+        self.write_index(&keep, self.config.compression_level)?;
+        drop(keep);
         // 3. Old indexes, then the packs nothing points at any more.
         for key in &index.files {
             self.storage.delete(key)?;

@@ -163,14 +163,14 @@ impl Repository {
                 .filter_map(|o| o.key.rsplit('/').next().map(|id| (id.to_owned(), o.size)))
                 .collect();
             let mut bad_packs: HashMap<String, String> = HashMap::new();
-            for (id, (size, _)) in &index.packs {
+            for format::PackView { id, size, .. } in index.packs() {
                 match present.get(id) {
                     None => {
-                        bad_packs.insert(id.clone(), MISSING_PACK.into());
+                        bad_packs.insert(id.to_owned(), MISSING_PACK.into());
                     }
-                    Some(s) if s != size => {
+                    Some(s) if *s != size => {
                         bad_packs.insert(
-                            id.clone(),
+                            id.to_owned(),
                             format!("pack file has {s} bytes, index says {size}"),
                         );
                     }
@@ -178,7 +178,7 @@ impl Repository {
                 }
             }
             let lag = self.storage.listing_may_lag();
-            let unindexed = referenced.iter().any(|id| !index.blobs.contains_key(id));
+            let unindexed = referenced.iter().any(|id| !index.contains(id));
             let missing = bad_packs.values().any(|v| v == MISSING_PACK);
             if attempt == 0 && lag && (unindexed || missing) {
                 attempt += 1;
@@ -211,15 +211,15 @@ impl Repository {
         let mut bad_chunks: HashMap<ChunkId, String> = HashMap::new();
         let mut to_read: BTreeSet<&str> = BTreeSet::new();
         for id in &referenced {
-            match index.blobs.get(id) {
+            match index.get(id) {
                 None => {
                     bad_chunks.insert(*id, "chunk is not in any index".into());
                 }
                 Some(loc) => {
-                    if let Some(why) = bad_packs.get(&*loc.pack) {
-                        bad_chunks.insert(*id, format!("{}: {why}", format::pack_key(&loc.pack)));
-                    } else if in_subset(&loc.pack, opts.read_data) {
-                        to_read.insert(&loc.pack);
+                    if let Some(why) = bad_packs.get(loc.pack) {
+                        bad_chunks.insert(*id, format!("{}: {why}", format::pack_key(loc.pack)));
+                    } else if in_subset(loc.pack, opts.read_data) {
+                        to_read.insert(loc.pack);
                     }
                 }
             }
@@ -227,7 +227,7 @@ impl Repository {
         let to_read: Vec<&str> = to_read.into_iter().collect();
         let total: u64 = to_read
             .iter()
-            .filter_map(|p| index.packs.get(*p).map(|x| x.0))
+            .filter_map(|p| index.pack(p).map(|x| x.size))
             .sum();
         progress.begin("verify", to_read.len() as u64, total);
         let read_bad: Mutex<Vec<(ChunkId, String, String)>> = Mutex::new(Vec::new());
@@ -258,7 +258,7 @@ impl Repository {
                             return;
                         }
                         let key = format::pack_key(pack);
-                        let Some((_, blobs)) = index.packs.get(*pack) else {
+                        let Some(format::PackView { blobs, .. }) = index.pack(pack) else {
                             continue;
                         };
                         let data = match self.storage.get(&key) {
@@ -286,9 +286,8 @@ impl Repository {
                             // Only the copy reads use (another copy may be marked bad and
                             // superseded by a later backup's).
                             let used = index
-                                .blobs
                                 .get(&b.0)
-                                .is_some_and(|l| &*l.pack == *pack && l.offset == b.1);
+                                .is_some_and(|l| l.pack == *pack && l.offset == b.1);
                             if !referenced.contains(&b.0) || !used {
                                 continue;
                             }
@@ -334,8 +333,8 @@ impl Repository {
         // of deduplicating against the damaged copies (damage must not spread).
         let mut marks: Vec<BadChunk> = Vec::new();
         for (id, why) in &bad_chunks {
-            if let Some(loc) = index.blobs.get(id)
-                && bad_packs.contains_key(&*loc.pack)
+            if let Some(loc) = index.get(id)
+                && bad_packs.contains_key(loc.pack)
             {
                 marks.push(BadChunk {
                     chunk: *id,
