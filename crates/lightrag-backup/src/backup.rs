@@ -367,7 +367,7 @@ impl FolderState {
 const RACY_WINDOW: Duration = Duration::from_millis(50);
 
 /// Read buffer per worker: large reads, and the chunker works in place (no per-chunk copy).
-const READ_BUFFER: usize = 4 * 1024 * 1024;
+const READ_BUFFER: usize = 1024 * 1024;
 
 type BlobMsg = (ChunkId, u32, Vec<u8>);
 
@@ -818,13 +818,8 @@ impl Repository {
                 files,
                 skipped,
             )?;
-            // Chunks stored by an attempt are known to the next one (and indexed at the end).
-            let new_packs = IndexFile {
-                packs: std::mem::take(&mut read.packs),
-            };
-            index.add(&new_packs);
-            index.seal();
-            packs.extend(new_packs.packs);
+            let attempt_packs = packs.len();
+            packs.append(&mut read.packs);
             for r in &read.retried {
                 if !retried.contains(r) {
                     retried.push(r.clone());
@@ -840,6 +835,13 @@ impl Repository {
             };
             match inconsistency {
                 Some(reason) if attempts <= opts.consistency_retries => {
+                    // Chunks stored by this attempt are known to the next one (and indexed at
+                    // the end, with the others; not before the last attempt, so they are not
+                    // held twice).
+                    index.add(&IndexFile {
+                        packs: packs[attempt_packs..].to_vec(),
+                    });
+                    index.seal();
                     tracing::info!(graph = graph_id, attempt = attempts, %reason,
                         "A save overlapped the backup; reading the graph again once it settles");
                     progress.note(&format!("{reason}; reading the graph again"));
@@ -1027,16 +1029,29 @@ impl Repository {
                 handles.push(s.spawn(move || -> Result<()> {
                     // On any failure keep draining, so no reader blocks on a full channel.
                     let mut err = None;
+                    let mut compressor = zstd::bulk::Compressor::new(ctx.level)
+                        .map_err(|e| {
+                            ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            err = Some(BackupError::Storage {
+                                op: "compress",
+                                key: String::new(),
+                                source: e,
+                            });
+                        })
+                        .ok();
                     loop {
                         let msg = match compress_rx.lock() {
                             Ok(rx) => rx.recv(),
                             Err(_) => return Err(BackupError::WorkerPanicked("compressor".into())),
                         };
                         let Ok((id, raw_len, data)) = msg else { break };
+                        let Some(compressor) = compressor.as_mut() else {
+                            continue;
+                        };
                         if err.is_some() || ctx.failed.load(std::sync::atomic::Ordering::Relaxed) {
                             continue;
                         }
-                        match format::encode(ctx.repo.keys(), &id.0, &data, ctx.level) {
+                        match format::encode_with(compressor, ctx.repo.keys(), &id.0, &data) {
                             Ok(enc) => {
                                 if pack_tx.send((id, raw_len, enc)).is_err() {
                                     // the pack writer failed; its error is reported

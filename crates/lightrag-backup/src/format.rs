@@ -562,11 +562,29 @@ const FLAG_ZSTD: u8 = 1;
 
 /// Compress (and seal) a plaintext. Incompressible data is stored raw.
 pub(crate) fn encode(keys: Option<&Keys>, ad: &[u8], plain: &[u8], level: i32) -> Result<Vec<u8>> {
-    let compressed = zstd::bulk::compress(plain, level).map_err(|e| BackupError::Storage {
+    let mut compressor = zstd::bulk::Compressor::new(level).map_err(|e| BackupError::Storage {
         op: "compress",
         key: String::new(),
         source: e,
     })?;
+    encode_with(&mut compressor, keys, ad, plain)
+}
+
+/// [`encode`] with a compressor the caller keeps (one per thread: a compression context is
+/// about a megabyte, and setting one up for each 32 KiB chunk cost more than compressing it).
+pub(crate) fn encode_with(
+    compressor: &mut zstd::bulk::Compressor<'_>,
+    keys: Option<&Keys>,
+    ad: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>> {
+    let compressed = compressor
+        .compress(plain)
+        .map_err(|e| BackupError::Storage {
+            op: "compress",
+            key: String::new(),
+            source: e,
+        })?;
     let mut body = Vec::with_capacity(plain.len().min(compressed.len()) + 1);
     if compressed.len() < plain.len() {
         body.push(FLAG_ZSTD);
@@ -639,7 +657,24 @@ pub(crate) fn decode(
         FLAG_RAW => Ok(payload.to_vec()),
         FLAG_ZSTD => match len {
             DecodedLen::Exact(n) => {
-                zstd::bulk::decompress(payload, n).map_err(|e| corrupt(&format!("zstd: {e}")))
+                thread_local! {
+                    // One decompression context per thread, reused for every chunk it reads.
+                    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                        const { std::cell::RefCell::new(None) };
+                }
+                DCTX.with(|cell| {
+                    let mut slot = cell.try_borrow_mut().ok();
+                    if let Some(slot) = slot.as_deref_mut() {
+                        if slot.is_none() {
+                            *slot = zstd::bulk::Decompressor::new().ok();
+                        }
+                        if let Some(d) = slot.as_mut() {
+                            return d.decompress(payload, n);
+                        }
+                    }
+                    zstd::bulk::decompress(payload, n)
+                })
+                .map_err(|e| corrupt(&format!("zstd: {e}")))
             }
             DecodedLen::AtMost(n) => {
                 use std::io::Read;
