@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{BackupError, Result};
-use crate::format::{
-    self, ChunkId, FORMAT_VERSION, FileEntry, Index, IndexFile, Manifest, Totals,
-};
+use crate::format::{self, ChunkId, FORMAT_VERSION, FileEntry, Index, IndexFile, Manifest, Totals};
 use crate::lock::{LockKind, hostname};
 use crate::pack::PackWriter;
 use crate::progress::Progress;

@@ -447,7 +447,10 @@ impl Index {
         order.sort_by(|a, b| pack_id(*a).cmp(pack_id(*b)));
         order.dedup_by(|a, b| pack_id(*a) == pack_id(*b));
         let old = &self.pack_order;
-        order.retain(|i| old.binary_search_by(|o| pack_id(*o).cmp(pack_id(*i))).is_err());
+        order.retain(|i| {
+            old.binary_search_by(|o| pack_id(*o).cmp(pack_id(*i)))
+                .is_err()
+        });
         // Their blobs in the order added (so that the first copy wins below).
         let mut kept = vec![false; packs.len() - first_new as usize];
         for &i in &order {
@@ -991,12 +994,24 @@ mod tests {
         let mut index = Index::default();
         index.add(&IndexFile {
             packs: vec![
-                pack(9, 900, vec![IndexBlob(id(1), 0, 10, 20), IndexBlob(id(2), 10, 10, 20)]),
-                pack(3, 300, vec![IndexBlob(id(2), 0, 5, 20), IndexBlob(id(3), 5, 5, 20)]),
+                pack(
+                    9,
+                    900,
+                    vec![IndexBlob(id(1), 0, 10, 20), IndexBlob(id(2), 10, 10, 20)],
+                ),
+                pack(
+                    3,
+                    300,
+                    vec![IndexBlob(id(2), 0, 5, 20), IndexBlob(id(3), 5, 5, 20)],
+                ),
             ],
         });
         index.add(&IndexFile {
-            packs: vec![pack(9, 900, vec![IndexBlob(id(1), 0, 10, 20), IndexBlob(id(2), 10, 10, 20)])],
+            packs: vec![pack(
+                9,
+                900,
+                vec![IndexBlob(id(1), 0, 10, 20), IndexBlob(id(2), 10, 10, 20)],
+            )],
         });
         index.seal();
         assert_eq!((index.chunk_count(), index.pack_count()), (3, 2));
@@ -1004,7 +1019,11 @@ mod tests {
         let p3 = crate::crypto::hex(&[3; 32]);
         let at = |index: &Index, n: u8| index.get(&id(n)).map(|l| (l.pack.to_owned(), l.offset));
         assert_eq!(at(&index, 1), Some((p9.clone(), 0)));
-        assert_eq!(at(&index, 2), Some((p9.clone(), 10)), "first copy added wins");
+        assert_eq!(
+            at(&index, 2),
+            Some((p9.clone(), 10)),
+            "first copy added wins"
+        );
         assert_eq!(at(&index, 3), Some((p3.clone(), 5)));
         assert!(!index.contains(&id(4)) && index.get(&id(4)).is_none());
         let ids: Vec<&str> = index.packs().map(|p| p.id).collect();
@@ -1024,7 +1043,11 @@ mod tests {
         index.seal();
         assert_eq!(at(&index, 4), Some((crate::crypto::hex(&[5; 32]), 0)));
         assert_eq!(at(&index, 1), Some((p9, 0)));
-        assert_eq!(at(&index, 2), Some((p3.clone(), 0)), "a relocation survives a later seal");
+        assert_eq!(
+            at(&index, 2),
+            Some((p3.clone(), 0)),
+            "a relocation survives a later seal"
+        );
         assert_eq!(index.pack_count(), 3);
     }
 

@@ -120,11 +120,7 @@ impl Repository {
 pub(crate) fn route_around(index: &mut Index, marks: &Marks) {
     let needs: HashSet<&ChunkId> = marks
         .iter()
-        .filter(|(c, packs)| {
-            index
-                .get(c)
-                .is_some_and(|l| packs.contains(l.pack))
-        })
+        .filter(|(c, packs)| index.get(c).is_some_and(|l| packs.contains(l.pack)))
         .map(|(c, _)| c)
         .collect();
     if needs.is_empty() {
@@ -150,11 +146,7 @@ pub(crate) fn route_around(index: &mut Index, marks: &Marks) {
 pub(crate) fn unusable(index: &Index, marks: &Marks) -> HashSet<ChunkId> {
     marks
         .iter()
-        .filter(|(c, packs)| {
-            index
-                .get(c)
-                .is_some_and(|l| packs.contains(l.pack))
-        })
+        .filter(|(c, packs)| index.get(c).is_some_and(|l| packs.contains(l.pack)))
         .map(|(c, _)| *c)
         .collect()
 }

@@ -12,8 +12,8 @@ use crate::crypto::{KdfParams, Keys, argon2id_master, from_hex, hex, random_byte
 use crate::error::{BackupError, Result};
 use crate::format::{
     self, CONFIG_KEY, ChunkId, ChunkerParams, EncryptionConfig, FORMAT_NAME, FORMAT_VERSION,
-    INDEX_PART_BLOBS, INDEX_PREFIX, Index, IndexFile, IndexPack, KDF_ARGON2ID, KDF_LEGACY, KEY_CHECK_PLAINTEXT, Manifest,
-    RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
+    INDEX_PART_BLOBS, INDEX_PREFIX, Index, IndexFile, IndexPack, KDF_ARGON2ID, KDF_LEGACY,
+    KEY_CHECK_PLAINTEXT, Manifest, RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
 };
 use crate::headers;
 use crate::lock::{self, LockGuard, LockKind};
@@ -710,8 +710,8 @@ impl Repository {
         let gap: u64 = if remote { 2 * 1024 * 1024 } else { 0 };
         let loc = |id: &ChunkId| {
             index.get(id).ok_or_else(|| BackupError::ObjectNotFound {
-                    key: format!("chunk {id}"),
-                })
+                key: format!("chunk {id}"),
+            })
         };
         let mut i = 0;
         while i < ids.len() {

@@ -3,9 +3,8 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -536,29 +535,116 @@ impl Carry<'_> {
     }
 }
 
+/// Raw bytes per restore work item: a large file is cut into segments of about this size,
+/// read, decoded and written at their offsets by all threads at once.
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// One file being restored by one or more segment writers.
+struct FileWork<'a> {
+    e: &'a FileEntry,
+    /// Created by the first writer of the file; `None` after it failed.
+    place: Mutex<Option<Option<Arc<OpenPlace>>>>,
+    /// Segments not written yet; the writer of the last one finishes the file.
+    remaining: std::sync::atomic::AtomicUsize,
+    written: std::sync::atomic::AtomicU64,
+}
+
+struct OpenPlace {
+    file: Arc<File>,
+    shown: PathBuf,
+    owner: Option<Owner>,
+}
+
+/// A segment: `e.chunks[lo..hi]`, written at byte `offset` of the file.
+struct Segment {
+    file: usize,
+    lo: usize,
+    hi: usize,
+    offset: u64,
+}
+
+/// Cut every entry into segments of about [`SEGMENT_BYTES`] (by the chunks' indexed raw
+/// lengths; a chunk the index does not know ends the cutting of that file, whose reading then
+/// reports it).
+fn segments(index: &Index, entries: &[&FileEntry]) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for (file, e) in entries.iter().enumerate() {
+        let (mut lo, mut offset, mut acc) = (0, 0u64, 0u64);
+        for (k, id) in e.chunks.iter().enumerate() {
+            let Some(l) = index.get(id) else {
+                break;
+            };
+            acc += u64::from(l.raw_length);
+            if acc >= SEGMENT_BYTES && k + 1 < e.chunks.len() {
+                out.push(Segment {
+                    file,
+                    lo,
+                    hi: k + 1,
+                    offset,
+                });
+                (lo, offset, acc) = (k + 1, offset + acc, 0);
+            }
+        }
+        out.push(Segment {
+            file,
+            lo,
+            hi: e.chunks.len(),
+            offset,
+        });
+    }
+    out
+}
+
 impl Repository {
-    fn restore_file(
+    /// Write one segment of a file; the writer of its last segment checks and finishes it.
+    fn restore_segment(
         &self,
         index: &Index,
         m: &Manifest,
-        e: &FileEntry,
-        place: Placement,
+        work: &FileWork<'_>,
+        seg: &Segment,
+        place_of: &PlaceFn<'_>,
         progress: &dyn Progress,
         syncer: &SyncSender<Arc<File>>,
     ) -> Result<()> {
+        let e = work.e;
         let damaged = |reason: String| BackupError::DamagedFile {
             snapshot: m.id.clone(),
             file: e.path.clone(),
             reason,
         };
+        let place = {
+            let mut slot = work
+                .place
+                .lock()
+                .map_err(|_| BackupError::WorkerPanicked("restore writer".into()))?;
+            match &*slot {
+                Some(Some(p)) => p.clone(),
+                Some(None) => return Ok(()), // another writer failed on it and reported that
+                None => match place_of(e) {
+                    Ok(p) => {
+                        let p = Arc::new(OpenPlace {
+                            file: Arc::new(p.file),
+                            shown: p.shown,
+                            owner: p.owner,
+                        });
+                        *slot = Some(Some(p.clone()));
+                        p
+                    }
+                    Err(err) => {
+                        *slot = Some(None);
+                        return Err(err);
+                    }
+                },
+            }
+        };
         let dest = place.shown.as_path();
-        let f = Arc::new(place.file);
-        let (mut written, mut unsynced) = (0u64, 0u64);
-        self.for_each_chunk(index, &e.chunks, |_, data| {
-            (&*f)
-                .write_all(&data)
+        let f = &place.file;
+        let (mut at, mut unsynced) = (seg.offset, 0u64);
+        self.for_each_chunk(index, &e.chunks[seg.lo..seg.hi], |_, data| {
+            f.write_all_at(&data, at)
                 .map_err(|err| BackupError::io("write", dest, err))?;
-            written += data.len() as u64;
+            at += data.len() as u64;
             unsynced += data.len() as u64;
             if unsynced >= EARLY_SYNC_BYTES {
                 // Let the syncer thread push this file's dirty pages to disk while we go on
@@ -578,14 +664,22 @@ impl Repository {
                 damaged(lightrag_config::error_chain(&err))
             }
         })?;
-        if written != e.size || format::file_hash(&e.chunks) != e.hash {
+        use std::sync::atomic::Ordering::AcqRel;
+        work.written.fetch_add(at - seg.offset, AcqRel);
+        if work.remaining.fetch_sub(1, AcqRel) != 1 {
+            return Ok(());
+        }
+        // The last segment of the file: every other one is written.
+        if work.written.load(std::sync::atomic::Ordering::Acquire) != e.size
+            || format::file_hash(&e.chunks) != e.hash
+        {
             return Err(damaged(
                 "restored content does not match the recorded file size/hash".into(),
             ));
         }
         // Owner first (chown clears set-id bits), then the mode: permission bits only, never
         // set-uid/set-gid/sticky bits from a manifest.
-        beneath::chown_fd(&*f, place.owner).map_err(|err| BackupError::io("chown", dest, err))?;
+        beneath::chown_fd(&**f, place.owner).map_err(|err| BackupError::io("chown", dest, err))?;
         f.set_permissions(fs::Permissions::from_mode(e.mode & 0o777))
             .map_err(|err| BackupError::io("chmod", dest, err))?;
         let mtime = if e.mtime >= 0 {
@@ -602,7 +696,8 @@ impl Repository {
         Ok(())
     }
 
-    /// Write `entries` in parallel; `place_of` creates an entry's destination file.
+    /// Write `entries` in parallel, a large file by several threads at once (segments);
+    /// `place_of` creates an entry's destination file.
     fn write_entries(
         &self,
         index: &Index,
@@ -611,6 +706,17 @@ impl Repository {
         place_of: &PlaceFn<'_>,
         progress: &dyn Progress,
     ) -> Result<()> {
+        let segs = segments(index, entries);
+        let works: Vec<FileWork<'_>> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| FileWork {
+                e,
+                place: Mutex::new(None),
+                remaining: segs.iter().filter(|s| s.file == i).count().into(),
+                written: 0.into(),
+            })
+            .collect();
         let next = Mutex::new(0usize);
         let (sync_tx, sync_rx) = sync_channel::<Arc<File>>(2);
         let failed = std::sync::atomic::AtomicBool::new(false);
@@ -621,9 +727,9 @@ impl Repository {
                     let _ = f.sync_data();
                 }
             });
-            for _ in 0..self.threads().min(entries.len().max(1)) {
+            for _ in 0..self.threads().min(segs.len().max(1)) {
                 let sync_tx = sync_tx.clone();
-                let (next, failed, errors) = (&next, &failed, &errors);
+                let (next, failed, errors, segs, works) = (&next, &failed, &errors, &segs, &works);
                 s.spawn(move || {
                     loop {
                         if failed.load(std::sync::atomic::Ordering::Relaxed) {
@@ -636,10 +742,16 @@ impl Repository {
                             }
                             Err(_) => return,
                         };
-                        let Some(e) = entries.get(i) else { return };
-                        let res = place_of(e).and_then(|place| {
-                            self.restore_file(index, m, e, place, progress, &sync_tx)
-                        });
+                        let Some(seg) = segs.get(i) else { return };
+                        let res = self.restore_segment(
+                            index,
+                            m,
+                            &works[seg.file],
+                            seg,
+                            place_of,
+                            progress,
+                            &sync_tx,
+                        );
                         if let Err(err) = res {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
                             if let Ok(mut v) = errors.lock() {
@@ -971,5 +1083,66 @@ impl Repository {
             consistent: m.consistent,
             warning: consistency_warning(&m),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{ChunkId, IndexBlob, IndexFile, IndexPack};
+
+    fn entry(path: &str, chunks: Vec<ChunkId>) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            size: 0,
+            mode: 0o644,
+            mtime: 0,
+            mtime_nsec: 0,
+            inode: 0,
+            ctime: None,
+            ctime_nsec: 0,
+            hash: String::new(),
+            chunks,
+        }
+    }
+
+    /// A file is cut at chunk boundaries into segments of about 16 MiB whose offsets add up;
+    /// a small or empty file is one segment; an unindexed chunk stops the cutting.
+    #[test]
+    fn files_are_cut_into_segments_at_chunk_boundaries() {
+        let id = |n: u32| {
+            let mut b = [7u8; 32];
+            b[..4].copy_from_slice(&n.to_le_bytes());
+            ChunkId(b)
+        };
+        let mib = 1 << 20;
+        // 40 chunks of 1 MiB.
+        let mut index = Index::default();
+        index.add(&IndexFile {
+            packs: vec![IndexPack {
+                id: "ab".repeat(32),
+                size: 40 * 1000,
+                blobs: (0..40)
+                    .map(|n| IndexBlob(id(n), u64::from(n) * 1000, 1000, mib))
+                    .collect(),
+            }],
+        });
+        index.seal();
+        let big = entry("big", (0..40).map(id).collect());
+        let small = entry("small", vec![id(0)]);
+        let empty = entry("empty", vec![]);
+        let unknown = entry("unknown", vec![id(1), id(99), id(2)]);
+        let segs = segments(&index, &[&big, &small, &empty, &unknown]);
+        let of = |f: usize| -> Vec<(usize, usize, u64)> {
+            segs.iter()
+                .filter(|s| s.file == f)
+                .map(|s| (s.lo, s.hi, s.offset))
+                .collect()
+        };
+        let m = u64::from(mib);
+        assert_eq!(of(0), [(0, 16, 0), (16, 32, 16 * m), (32, 40, 32 * m)]);
+        assert_eq!(of(1), [(0, 1, 0)]);
+        assert_eq!(of(2), [(0, 0, 0)]);
+        assert_eq!(of(3), [(0, 3, 0)]);
     }
 }

@@ -273,12 +273,8 @@ impl Repository {
             referenced.extend(m.files.iter().flat_map(|f| f.chunks.iter().copied()));
         }
         let mut index = self.load_index()?;
-        let unindexed = |index: &format::Index| {
-            referenced
-                .iter()
-                .filter(|id| !index.contains(id))
-                .count()
-        };
+        let unindexed =
+            |index: &format::Index| referenced.iter().filter(|id| !index.contains(id)).count();
         if unindexed(&index) > 0 && self.storage.listing_may_lag() {
             std::thread::sleep(crate::verify::LISTING_RECHECK_DELAY);
             index = self.load_index()?;
