@@ -8,6 +8,7 @@ pub mod cli;
 mod error;
 mod guard;
 mod jobs;
+pub mod memory;
 mod middleware;
 mod routes;
 mod server;

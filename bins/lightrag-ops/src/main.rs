@@ -6,6 +6,7 @@ use clap::Parser;
 use lightrag_ops::cli::{Cli, Command, Outcome};
 
 fn main() -> ExitCode {
+    lightrag_ops::memory::tune_allocator();
     let cli = Cli::parse();
     let config = match cli.load_config() {
         Ok(c) => c,

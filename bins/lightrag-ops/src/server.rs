@@ -139,6 +139,7 @@ impl Listening {
             }
         });
         self.state.service.start_workers();
+        let trim = actix_web::rt::spawn(crate::memory::trim_periodically());
         let metrics = self.metrics.map(actix_web::rt::spawn);
         let api_result = self.api.await.context("HTTP API server failed");
         let metrics_result = match metrics {
@@ -152,6 +153,7 @@ impl Listening {
         // log stores what it still holds (bounded), so a SIGTERM loses no event, or counts and
         // logs what it had to drop.
         self.state.service.shutdown(DRAIN_DEADLINE).await;
+        trim.abort();
         metrics_result?;
         api_result
     }
