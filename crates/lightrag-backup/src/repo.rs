@@ -723,7 +723,7 @@ impl Repository {
                 let l = loc(&ids[j])?;
                 bytes += u64::from(l.length);
                 by_pack
-                    .entry(&*l.pack)
+                    .entry(l.pack)
                     .or_default()
                     .push((l.offset, l.offset + u64::from(l.length)));
                 j += 1;
@@ -770,8 +770,8 @@ impl Repository {
             }
             for id in &ids[i..j] {
                 let l = loc(id)?;
-                let key = format::pack_key(&l.pack);
-                let in_pack = ranges.get(&*l.pack).map(Vec::as_slice).unwrap_or_default();
+                let key = format::pack_key(l.pack);
+                let in_pack = ranges.get(l.pack).map(Vec::as_slice).unwrap_or_default();
                 let at = in_pack.partition_point(|(lo, _)| *lo <= l.offset);
                 let slice = at
                     .checked_sub(1)

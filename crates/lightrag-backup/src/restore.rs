@@ -597,6 +597,7 @@ fn segments(index: &Index, entries: &[&FileEntry]) -> Vec<Segment> {
 
 impl Repository {
     /// Write one segment of a file; the writer of its last segment checks and finishes it.
+    #[allow(clippy::too_many_arguments)]
     fn restore_segment(
         &self,
         index: &Index,
