@@ -388,6 +388,8 @@ pub(crate) struct Index {
     pub(crate) files: Vec<String>,
     /// Packs before this position are in the lookup tables.
     sealed_packs: usize,
+    /// More blobs than positions fit in a `u32` were added (and not kept).
+    pub(crate) overflowed: bool,
 }
 
 /// Merge two sorted lists (`a` first on ties; the callers have none).
@@ -420,9 +422,10 @@ impl Index {
             self.blobs.extend_from_slice(&p.blobs);
             let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(self.blobs.len()))
             else {
-                // More than 4 billion blobs cannot be loaded by the validated index files of
-                // any real repository (it would take 200 GB of memory); keep what fits.
+                // More than 4 billion blobs (200 GB of memory): refused by `load_index`, never
+                // used with packs missing (prune would take them for orphans).
                 self.blobs.truncate(start);
+                self.overflowed = true;
                 return;
             };
             self.packs.push(PackRow {

@@ -438,6 +438,12 @@ impl Repository {
             index.files.push(obj.key);
         }
         index.seal();
+        if index.overflowed {
+            return Err(BackupError::Corrupt {
+                key: INDEX_PREFIX.to_owned(),
+                reason: "the index files list more than 4 billion blobs".into(),
+            });
+        }
         // Chunks known bad in one pack are read from another copy when there is one.
         let (marks, _) = self.bad_marks()?;
         crate::repair::route_around(&mut index, &marks);
@@ -515,8 +521,6 @@ impl Repository {
         format::decode_json(self.keys(), key, &body)
     }
 
-    /// Put a manifest (the snapshot exists from here on), then its header in the snapshot
-    /// header index (best effort: a failure there only makes listings read this manifest).
     /// Index `packs` in one or more new index files of at most [`INDEX_PART_BLOBS`] blobs each
     /// (a pack is never split), so that no reader has to hold one huge index file while
     /// parsing it. Each file is a complete index of its packs; readers take the union.
@@ -526,22 +530,16 @@ impl Repository {
         struct Part<'a> {
             packs: &'a [IndexPack],
         }
-        let mut rest = packs;
-        while !rest.is_empty() {
-            let mut n = 0;
-            let mut blobs = 0;
-            while n < rest.len() && (n == 0 || blobs + rest[n].blobs.len() <= INDEX_PART_BLOBS) {
-                blobs += rest[n].blobs.len();
-                n += 1;
-            }
+        for part in index_parts(packs) {
             let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
-            let body = format::encode_json(self.keys(), &key, &Part { packs: &rest[..n] }, level)?;
+            let body = format::encode_json(self.keys(), &key, &Part { packs: part }, level)?;
             self.storage.put(&key, body)?;
-            rest = &rest[n..];
         }
         Ok(())
     }
 
+    /// Put a manifest (the snapshot exists from here on), then its header in the snapshot
+    /// header index (best effort: a failure there only makes listings read this manifest).
     pub(crate) fn write_manifest(&self, m: &Manifest) -> Result<()> {
         let key = Manifest::key(&m.graph_id, &m.id);
         let body = format::encode_json(self.keys(), &key, m, self.config.compression_level)?;
@@ -837,8 +835,48 @@ pub(crate) fn check_level(level: i32) -> Result<()> {
     }
 }
 
+/// How [`Repository::write_index`] splits `packs` into index files: consecutive runs of at most
+/// [`INDEX_PART_BLOBS`] blobs (a pack larger than that is a part of its own).
+pub(crate) fn index_parts(packs: &[IndexPack]) -> impl Iterator<Item = &[IndexPack]> {
+    let mut rest = packs;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut n, mut blobs) = (0, 0);
+        while n < rest.len() && (n == 0 || blobs + rest[n].blobs.len() <= INDEX_PART_BLOBS) {
+            blobs += rest[n].blobs.len();
+            n += 1;
+        }
+        let (part, tail) = rest.split_at(n);
+        rest = tail;
+        Some(part)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    /// Index parts: runs of at most INDEX_PART_BLOBS blobs, a larger pack on its own, never
+    /// an empty part; prune compares the number of index files with this count.
+    #[test]
+    fn index_parts_are_bounded_runs_of_packs() {
+        use crate::format::IndexBlob;
+        let pack = |n: usize| IndexPack {
+            id: "ab".repeat(32),
+            size: 1,
+            blobs: vec![IndexBlob(crate::format::ChunkId([0; 32]), 0, 1, 1); n],
+        };
+        let sizes = |packs: &[IndexPack]| -> Vec<usize> {
+            index_parts(packs).map(<[IndexPack]>::len).collect()
+        };
+        assert!(sizes(&[]).is_empty());
+        assert_eq!(sizes(&[pack(1), pack(2)]), [2]);
+        let half = INDEX_PART_BLOBS / 2;
+        assert_eq!(sizes(&[pack(half), pack(half), pack(1)]), [2, 1]);
+        assert_eq!(sizes(&[pack(INDEX_PART_BLOBS + 5), pack(1)]), [1, 1]);
+        assert_eq!(sizes(&[pack(0), pack(0)]), [2]);
+    }
+
     use super::*;
     use crate::storage::LocalStorage;
 

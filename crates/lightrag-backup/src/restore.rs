@@ -639,6 +639,14 @@ impl Repository {
                 },
             }
         };
+        // Once the file is finished or failed, the slot lets go of it (its descriptor closes
+        // when the last segment writer drops its handle): a restore of many files never
+        // holds more open than it is writing.
+        let release = || {
+            if let Ok(mut slot) = work.place.lock() {
+                *slot = Some(None);
+            }
+        };
         let dest = place.shown.as_path();
         let f = &place.file;
         let (mut at, mut unsynced) = (seg.offset, 0u64);
@@ -657,6 +665,7 @@ impl Repository {
             Ok(())
         })
         .map_err(|err| {
+            release();
             // Could not read (or write): an error naming the operation, retryable; only data
             // read and found wrong (or missing) is damage.
             if err.is_access_failure() {
@@ -671,6 +680,7 @@ impl Repository {
             return Ok(());
         }
         // The last segment of the file: every other one is written.
+        release();
         if work.written.load(std::sync::atomic::Ordering::Acquire) != e.size
             || format::file_hash(&e.chunks) != e.hash
         {
@@ -708,13 +718,17 @@ impl Repository {
         progress: &dyn Progress,
     ) -> Result<()> {
         let segs = segments(index, entries);
+        let mut per_file = vec![0usize; entries.len()];
+        for s in &segs {
+            per_file[s.file] += 1;
+        }
         let works: Vec<FileWork<'_>> = entries
             .iter()
-            .enumerate()
-            .map(|(i, e)| FileWork {
+            .zip(per_file)
+            .map(|(e, n)| FileWork {
                 e,
                 place: Mutex::new(None),
-                remaining: segs.iter().filter(|s| s.file == i).count().into(),
+                remaining: n.into(),
                 written: 0.into(),
             })
             .collect();

@@ -349,7 +349,11 @@ impl Repository {
                 .storage
                 .cleanup_incomplete(std::time::Duration::from_secs(3600))?;
         }
-        let changes = !delete.is_empty() || !orphans.is_empty() || index.files.len() > 1;
+        // More index files than the consolidated index would have: consolidate (a large
+        // repository's consolidated index is itself several files; that is not a change).
+        let changes = !delete.is_empty()
+            || !orphans.is_empty()
+            || index.files.len() > crate::repo::index_parts(&keep).count();
         if opts.dry_run || !changes {
             return Ok(report);
         }
