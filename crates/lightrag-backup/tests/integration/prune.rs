@@ -12,6 +12,71 @@ use super::common::{
     Backend, TestEnv, assert_same_tree, backend_tests, gen_workspace, grow_workspace, tree,
 };
 
+/// Issue 15 review: a large repository's consolidated index is several files (at most 16 384
+/// blobs each); prune consolidates when there are more index files than that, and a prune with
+/// nothing to do rewrites nothing (it used to rewrite every part on every run).
+#[test]
+fn prune_of_an_index_in_parts_settles() {
+    use lightrag_backup::{ChunkerParams, InitOptions, Repository};
+    let tmp = TestEnv::new(Backend::Local);
+    let init = InitOptions {
+        chunker: ChunkerParams {
+            min_size: 64,
+            avg_size: 256,
+            max_size: 1024,
+        },
+        pack_size: 1024 * 1024,
+        ..InitOptions::default()
+    };
+    let repo = Repository::init(tmp.storage(), &init, None)
+        .unwrap()
+        .with_options(super::common::quick_options());
+    let live = tmp.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    // ~6 MiB that never repeats: about 24 000 chunks, so two index parts.
+    let mut data = Vec::with_capacity(6 << 20);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while data.len() < 6 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(live.join("big.bin"), &data).unwrap();
+    let index_keys = || -> BTreeSet<String> {
+        tmp.storage()
+            .list("index/")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    };
+    repo.backup("g", &live, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    let parts = index_keys();
+    assert_eq!(parts.len(), 2, "the first backup's index is in two parts");
+    let r = repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert_eq!(r.indexes_replaced, 0);
+    assert_eq!(index_keys(), parts, "nothing to do: nothing rewritten");
+    // A second backup adds a third index file: prune folds it into two parts, then settles.
+    std::fs::write(live.join("small.bin"), b"a new small file").unwrap();
+    repo.backup("g", &live, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(index_keys().len(), 3);
+    let r = repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert_eq!(r.indexes_replaced, 3);
+    let consolidated = index_keys();
+    assert_eq!(consolidated.len(), 2);
+    let r = repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert_eq!(r.indexes_replaced, 0);
+    assert_eq!(index_keys(), consolidated);
+    let out = tmp.path().join("out");
+    let latest = repo.snapshots(Some("g")).unwrap().pop().unwrap();
+    repo.restore(&latest.id, &out, &RestoreOptions::default(), &NoProgress)
+        .unwrap();
+    assert_same_tree(&live, &out);
+}
+
 backend_tests!(
     cloud: forget_and_prune_free_space_and_keep_the_rest_restorable,
     prune_beside_concurrent_backups_loses_nothing
