@@ -15,7 +15,8 @@
 #   latest snapshot, timed until durable (`&& sync` for all three) · verify reading all data.
 # Server steps (ours): peak RSS of `lightrag-ops serve` after its first health check, and after
 # one recovery-point validation (a restore drill that parses every store).
-# Output: a table on stdout and the same rows in $BENCH_DIR/scale-$DOCS.tsv.
+# Output: a table on stdout, the same rows in $BENCH_DIR/scale-$DOCS.tsv and a chart of them
+# in $BENCH_DIR/scale-$DOCS.svg (bench/scale_chart.py; give it several TSVs for one chart).
 set -euo pipefail
 
 DOCS=${DOCS:-2000}
@@ -145,5 +146,9 @@ for k, v in t.items():
         wall = "" if v[0] == "-" else f", {float(v[0]):.2f} s"
         print(f"server, {k[1]}: {int(v[1])/1024:.0f} MiB{wall}")
 PY
+# The chart: this size alone here; every size run so far with
+#   bench/scale_chart.py $BENCH_DIR/scale-*.tsv > docs/scale.svg
+python3 "$ROOT/bench/scale_chart.py" "$RESULTS" > "$BENCH_DIR/scale-$DOCS.svg"
+echo "chart: $BENCH_DIR/scale-$DOCS.svg" >&2
 cd /
 [ "${KEEP:-0}" = 1 ] || rm -rf "$D"
