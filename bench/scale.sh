@@ -15,6 +15,10 @@
 #   latest snapshot, timed until durable (`&& sync` for all three) · verify reading all data.
 # Server steps (ours): peak RSS of `lightrag-ops serve` after its first health check, and after
 # one recovery-point validation (a restore drill that parses every store).
+# Dashboard steps (ours; DASHBOARD=0 skips them, ONLY=dashboard runs them alone): the server
+# with 100 graph folders and a repository of 10 000 snapshots (DASH_GRAPHS, DASH_SNAPSHOTS):
+# start-up with an empty and with a full catalog, each dashboard page and API path, the page
+# in headless Chromium; wall time and the server's peak RSS.
 # Output: a table on stdout, the same rows in $BENCH_DIR/scale-$DOCS.tsv and a chart of them
 # in $BENCH_DIR/scale-$DOCS.svg (bench/scale_chart.py; give it several TSVs for one chart).
 set -euo pipefail
@@ -39,9 +43,13 @@ BIN=$(realpath "$BIN")
 mkdir -p "$BENCH_DIR"
 D="$BENCH_DIR/run"; rm -rf "$D"; mkdir -p "$D"
 WORK="$D/rag_storage"; WS="$WORK/bench"
-echo "generating a $DOCS-doc workspace..." >&2
-python3 "$GEN" --out "$WS" --docs "$DOCS" -q
-sync
+ONLY=${ONLY:-}  # ONLY=dashboard: the fleet-size dashboard steps alone
+added_ours=0 added_restic=0 added_borg=0
+if [ "$ONLY" != dashboard ]; then
+  echo "generating a $DOCS-doc workspace..." >&2
+  python3 "$GEN" --out "$WS" --docs "$DOCS" -q
+  sync
+fi
 
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$D/restic-cache" RESTIC_REPOSITORY="$D/repo-restic"
 export BORG_PASSPHRASE=bench BORG_REPO="$D/repo-borg" BORG_BASE_DIR="$D/borg-base" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
@@ -53,9 +61,14 @@ export LIGHTRAG_WORKING_DIR="$WORK" LIGHTRAG_BACKUP_STORAGE="$D/repo-ours" \
 printf '#!/bin/sh\nexec %q --env-file /dev/null "$@"\n' "$BIN" > "$D/ours" && chmod +x "$D/ours"
 ours() { "$D/ours" "$@"; }
 
-RESULTS="$BENCH_DIR/scale-$DOCS.tsv"; : > "$RESULTS"
+RESULTS="$BENCH_DIR/scale-$DOCS.tsv"
+[ "$ONLY" != dashboard ] || RESULTS="$BENCH_DIR/scale-dashboard.tsv"
+: > "$RESULTS"
 warm() { cat "$WS"/* > /dev/null; }
 size() { du -sb "$1" | cut -f1; }
+# the server's peak and current RSS (KiB)
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$SRV/status"; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$SRV/status"; }
 # run TOOL STEP CMD...: records "tool step wall rss_kb"
 run() {
   local tool=$1 step=$2; shift 2
@@ -65,6 +78,7 @@ run() {
   printf '%s\t%s\t%s\t%s\n' "$tool" "$step" "$wall" "$rss" >> "$RESULTS"
 }
 
+if [ "$ONLY" != dashboard ]; then
 restic init -q >/dev/null
 borg init -e none "$BORG_REPO" >/dev/null 2>&1
 cd "$WORK"  # restic and borg store paths relative to here
@@ -108,8 +122,6 @@ LIGHTRAG_PORT="$PORT" LIGHTRAG_METRICS_PORT="$MPORT" LIGHTRAG_AUTO_BACKUP_INTERV
   LIGHTRAG_BACKUP_ON_CHANGE=false "$BIN" --env-file /dev/null serve > "$D/server.log" 2>&1 &
 SRV=$!
 trap 'kill $SRV 2>/dev/null || true' EXIT
-hwm() { awk '/VmHWM/ {print $2}' "/proc/$SRV/status"; }
-rss() { awk '/VmRSS/ {print $2}' "/proc/$SRV/status"; }
 for _ in $(seq 600); do
   curl -fs "http://127.0.0.1:$PORT/api/v1/health-dashboard/status" 2>/dev/null | grep -q '"graphs":\[{' && break
   sleep 0.2
@@ -124,31 +136,127 @@ printf '%s\t%s\t%s\t%s\n' server "validation" "$(echo "$end - $start" | bc)" "$(
 sleep 5
 printf '%s\t%s\t%s\t%s\n' server "idle after validation (RSS)" - "$(rss)" >> "$RESULTS"
 kill $SRV; wait $SRV 2>/dev/null || true; trap - EXIT
+fi
 
-python3 - "$RESULTS" "$DOCS" "$(size "$WS")" "$added_ours" "$added_restic" "$added_borg" \
+# The dashboard at fleet size: 100 graph folders (small generated workspaces g0..g99) and a
+# repository of 10 000 snapshots over them (crates/lightrag-backup/examples/list_bench.rs writes
+# them as a writer without the header index would: one real backup, the rest modelled on it), a
+# fresh catalog. Timed: start-up until the first health report lists all 100 graphs (it
+# reconciles the 10 000 snapshots into the empty catalog), then a restart with the catalog full;
+# each page and API path the dashboard serves (median of 5 curl requests), and the page loaded
+# in headless Chromium (which must show all 100 graphs). Peak RSS is the server's high-water mark.
+if [ "${DASHBOARD:-1}" = 1 ]; then
+  DG=${DASH_GRAPHS:-100}; DS=${DASH_SNAPSHOTS:-10000}; export DASH_GRAPHS=$DG DASH_SNAPSHOTS=$DS
+  DD="$D/dash"; mkdir -p "$DD/rag_storage"
+  LB=${LIST_BENCH:-}
+  if [ -z "$LB" ]; then
+    echo "building the snapshot writer (release example list_bench)..." >&2
+    cargo build -q --release --example list_bench -p lightrag-backup --manifest-path "$ROOT/Cargo.toml"
+    LB="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/list_bench"
+  fi
+  echo "dashboard: $DG graph folders, $DS snapshots..." >&2
+  for i in $(seq 0 $((DG - 1))); do
+    python3 "$GEN" --out "$DD/rag_storage/g$i" --docs 10 --seed "$i" -q
+  done
+  "$LB" "$DD/lb" "$DS" "$DG" 0 >/dev/null 2>&1
+  dash_serve() {
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    LIGHTRAG_WORKING_DIR="$DD/rag_storage" LIGHTRAG_BACKUP_STORAGE="$DD/lb/repo" \
+      LIGHTRAG_RECOVERY_DB_URL="sqlite:///$DD/catalog.db" LIGHTRAG_PORT="$PORT" \
+      LIGHTRAG_METRICS_PORT="$MPORT" LIGHTRAG_AUTO_BACKUP_INTERVAL=0 LIGHTRAG_BACKUP_ON_CHANGE=false \
+      "$BIN" --env-file /dev/null serve > "$DD/server.log" 2>&1 &
+    SRV=$!
+    trap 'kill $SRV 2>/dev/null || true' EXIT
+    local start end
+    start=$(date +%s.%N)
+    for _ in $(seq 3000); do
+      n=$(curl -fs "http://127.0.0.1:$PORT/api/v1/health-dashboard/status" 2>/dev/null \
+        | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["graphs"]))' 2>/dev/null || echo 0)
+      [ "$n" -ge "$DG" ] && break
+      sleep 0.1
+    done
+    end=$(date +%s.%N)
+    [ "$n" -ge "$DG" ] || { cat "$DD/server.log" >&2; echo "dashboard server never listed $DG graphs" >&2; exit 1; }
+    printf '%s\t%s\t%s\t%s\n' dashboard "$1" "$(echo "$end - $start" | bc)" "$(hwm)" >> "$RESULTS"
+  }
+  # median of 5 requests of one path (seconds, curl's total time); records the peak RSS so far
+  dash_get() {
+    local name=$1 path=$2 t
+    t=$(for _ in 1 2 3 4 5; do
+      curl -fs -o "$DD/page.out" -w '%{time_total}\n' "http://127.0.0.1:$PORT$path" \
+        || { echo "GET $path failed" >&2; exit 1; }
+    done | sort -n | sed -n 3p)
+    printf '%s\t%s\t%s\t%s\n' dashboard "$name" "$t" "$(hwm)" >> "$RESULTS"
+  }
+  dash_serve "start-up, empty catalog (reconciles the snapshots)"
+  backups=$(curl -fs "http://127.0.0.1:$PORT/api/v1/backups/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["snapshots"])')
+  [ "$backups" -ge "$DS" ] || { echo "the repository lists $backups snapshots, not $DS" >&2; exit 1; }
+  kill $SRV; wait $SRV 2>/dev/null || true
+  dash_serve "start-up, catalog full"
+  dash_get "GET /health (page)" /health
+  grep -c 'href="/health/graphs/g' "$DD/page.out" > "$DD/links" || true
+  [ "$(cat "$DD/links")" -ge 1 ] || { echo "the dashboard page links no graph" >&2; exit 1; }
+  dash_get "GET /health/graphs/g7 (graph page)" /health/graphs/g7
+  dash_get "GET /api/v1/health-dashboard/status" /api/v1/health-dashboard/status
+  dash_get "GET /api/v1/health-dashboard/backups/summary" /api/v1/health-dashboard/backups/summary
+  dash_get "GET /api/v1/backups (first page)" /api/v1/backups
+  dash_get "GET /api/v1/backups/stats" /api/v1/backups/stats
+  dash_get "GET /api/v1/graphs" /api/v1/graphs
+  dash_get "GET /api/v1/events/analytics" /api/v1/events/analytics
+  if command -v chromium >/dev/null; then
+    prof=$(mktemp -d)
+    start=$(date +%s.%N)
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+      --disable-component-update --disable-sync --no-first-run --user-data-dir="$prof" \
+      --dump-dom "http://127.0.0.1:$PORT/health" > "$DD/dom.html" 2>/dev/null
+    end=$(date +%s.%N)
+    rm -rf "$prof"
+    shown=$(grep -o 'href="/health/graphs/g[0-9]*"' "$DD/dom.html" | sort -u | wc -l)
+    [ "$shown" -ge "$DG" ] || { echo "Chromium shows $shown graphs, not $DG" >&2; exit 1; }
+    printf '%s\t%s\t%s\t%s\n' dashboard "page in Chromium (incl. browser start)" "$(echo "$end - $start" | bc)" "$(hwm)" >> "$RESULTS"
+  fi
+  sleep 5
+  printf '%s\t%s\t%s\t%s\n' dashboard "idle 5 s after (RSS)" - "$(rss)" >> "$RESULTS"
+  kill $SRV; wait $SRV 2>/dev/null || true; trap - EXIT
+fi
+
+python3 - "$RESULTS" "$DOCS" "$( [ -d "$WS" ] && size "$WS" || echo 0)" "$added_ours" "$added_restic" "$added_borg" \
   "$(restic version | cut -d' ' -f2)" "$(borg --version | cut -d' ' -f2)" "$("$BIN" --version | cut -d' ' -f2)" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 docs, ws, ao, ar, ab, rver, bver, over = sys.argv[2:11]
 t = {(r[0], r[1]): r[2:] for r in rows}
-print(f"\nworkspace: {docs} docs, {int(ws)/2**20:.0f} MiB after growth; lightrag-ops {over}, restic {rver}, borg {bver}")
-print(f"| step | ours (s) | restic (s) | borg (s) | ours/restic | ours/borg | peak RSS ours / restic / borg (MiB) |")
-print("|---|---|---|---|---|---|---|")
-for step in ["first", "incremental", "restore", "verify"]:
-    o, r, b = (t[(k, step)] for k in ("ours", "restic", "borg"))
-    ow, rw, bw = float(o[0]), float(r[0]), float(b[0])
-    mib = lambda x: int(x[1]) / 1024
-    print(f"| {step} | {ow:.2f} | {rw:.2f} | {bw:.2f} | {ow/rw:.2f} | {ow/bw:.2f} | {mib(o):.0f} / {mib(r):.0f} / {mib(b):.0f} |")
-ao, ar, ab = int(ao), int(ar), int(ab)
-print(f"| bytes added by the incremental (MiB) | {ao/2**20:.1f} | {ar/2**20:.1f} | {ab/2**20:.1f} | {ao/ar:.2f} | {ao/ab:.2f} | |")
+if ("ours", "first") in t:
+  print(f"\nworkspace: {docs} docs, {int(ws)/2**20:.0f} MiB after growth; lightrag-ops {over}, restic {rver}, borg {bver}")
+  print(f"| step | ours (s) | restic (s) | borg (s) | ours/restic | ours/borg | peak RSS ours / restic / borg (MiB) |")
+  print("|---|---|---|---|---|---|---|")
+  for step in ["first", "incremental", "restore", "verify"]:
+      o, r, b = (t[(k, step)] for k in ("ours", "restic", "borg"))
+      ow, rw, bw = float(o[0]), float(r[0]), float(b[0])
+      mib = lambda x: int(x[1]) / 1024
+      print(f"| {step} | {ow:.2f} | {rw:.2f} | {bw:.2f} | {ow/rw:.2f} | {ow/bw:.2f} | {mib(o):.0f} / {mib(r):.0f} / {mib(b):.0f} |")
+  ao, ar, ab = int(ao), int(ar), int(ab)
+  print(f"| bytes added by the incremental (MiB) | {ao/2**20:.1f} | {ar/2**20:.1f} | {ab/2**20:.1f} | {ao/ar:.2f} | {ao/ab:.2f} | |")
 for k, v in t.items():
     if k[0] == "server":
         wall = "" if v[0] == "-" else f", {float(v[0]):.2f} s"
         print(f"server, {k[1]}: {int(v[1])/1024:.0f} MiB{wall}")
+dash = [(k[1], v) for k, v in t.items() if k[0] == "dashboard"]
+if dash:
+    import os
+    print(f"\ndashboard ({os.environ['DASH_GRAPHS']} graphs, {os.environ['DASH_SNAPSHOTS']} snapshots):")
+    print("| step | wall | server peak RSS (MiB) |")
+    print("|---|---|---|")
+    for step, v in dash:
+        wall = "" if v[0] == "-" else (f"{float(v[0])*1000:.0f} ms" if float(v[0]) < 1 else f"{float(v[0]):.2f} s")
+        print(f"| {step} | {wall} | {int(v[1])/1024:.0f} |")
 PY
 # The chart: this size alone here; every size run so far with
 #   bench/scale_chart.py $BENCH_DIR/scale-*.tsv > docs/scale.svg
-python3 "$ROOT/bench/scale_chart.py" "$RESULTS" > "$BENCH_DIR/scale-$DOCS.svg"
-echo "chart: $BENCH_DIR/scale-$DOCS.svg" >&2
+if [ "$ONLY" != dashboard ]; then
+  python3 "$ROOT/bench/scale_chart.py" "$RESULTS" > "$BENCH_DIR/scale-$DOCS.svg"
+  echo "chart: $BENCH_DIR/scale-$DOCS.svg" >&2
+fi
 cd /
 [ "${KEEP:-0}" = 1 ] || rm -rf "$D"

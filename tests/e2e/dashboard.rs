@@ -364,3 +364,50 @@ fn history_charts_and_the_graph_page_render_in_chromium() {
     assert_eq!(get(&s.url("/health/graphs/nope"), &[]).status, 404);
     assert_eq!(get(&s.url("/health/graphs/..%2Fetc"), &[]).status, 400);
 }
+
+/// The main dashboard charts each graph's own newest backups: a graph backed up once keeps its
+/// chart beside a graph with hundreds of newer backups (the page used to chart the newest 500
+/// backups across all graphs, so at fleet size a quiet graph lost its history).
+#[test]
+fn a_quiet_graph_keeps_its_chart_beside_a_busy_one() {
+    use lightrag_recovery_db::{
+        BackupRecord, BackupStatus, BackupTrigger, Db, DbConfig, Timestamp,
+    };
+    let (s, work) = server();
+    let r = post(&s.url("/api/v1/graphs/dickens/backups?wait=true"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // 600 newer completed rows of the other graph, straight into the catalog.
+    let db = Db::connect(&DbConfig::new(crate::common::catalog_url(
+        work.parent().unwrap(),
+    )))
+    .unwrap();
+    let mut c = db.conn().unwrap();
+    let now = Timestamp::now();
+    for i in 0..600 {
+        let mut b = BackupRecord::new(
+            format!("20990101T000000000Z-busy{i:04}"),
+            "bingofhy",
+            BackupTrigger::Manual,
+        );
+        b.status = BackupStatus::Completed;
+        b.created_at = now.add_millis(1000 + i);
+        b.finished_at = Some(b.created_at);
+        lightrag_recovery_db::create_backup(&mut c, &b).unwrap();
+    }
+    drop(c);
+    let j = get(&s.url("/health"), &[("Accept", "application/json")]).json();
+    let history = j["history"].as_array().expect("history").clone();
+    let charted = |id: &str| {
+        history
+            .iter()
+            .find(|h| h["graph_id"] == id)
+            .map(|h| h["backups"].as_array().unwrap().len())
+    };
+    assert_eq!(charted("dickens"), Some(1), "{j}");
+    // lightrag_service::HISTORY_BACKUPS per graph.
+    assert_eq!(charted("bingofhy"), Some(30), "{j}");
+    // The page draws both cards.
+    let page = get(&s.url("/health"), &[]).body;
+    assert!(page.contains(r#"data-history="dickens""#), "{page}");
+    assert!(page.contains(r#"data-history="bingofhy""#), "{page}");
+}

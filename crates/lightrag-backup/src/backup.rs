@@ -1030,11 +1030,7 @@ impl Repository {
                     let mut compressor = zstd::bulk::Compressor::new(ctx.level)
                         .map_err(|e| {
                             ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                            err = Some(BackupError::Storage {
-                                op: "compress",
-                                key: String::new(),
-                                source: e,
-                            });
+                            err = Some(BackupError::compress("", e));
                         })
                         .ok();
                     loop {

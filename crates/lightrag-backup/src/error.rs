@@ -276,6 +276,15 @@ impl BackupError {
         )
     }
 
+    /// The compressor failed on the object `key` (empty for a chunk).
+    pub(crate) fn compress(key: &str, source: std::io::Error) -> Self {
+        BackupError::Storage {
+            op: "compress",
+            key: key.to_owned(),
+            source,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -568,11 +568,8 @@ const FLAG_ZSTD: u8 = 1;
 
 /// Compress (and seal) a plaintext. Incompressible data is stored raw.
 pub(crate) fn encode(keys: Option<&Keys>, ad: &[u8], plain: &[u8], level: i32) -> Result<Vec<u8>> {
-    let mut compressor = zstd::bulk::Compressor::new(level).map_err(|e| BackupError::Storage {
-        op: "compress",
-        key: String::new(),
-        source: e,
-    })?;
+    let mut compressor =
+        zstd::bulk::Compressor::new(level).map_err(|e| BackupError::compress("", e))?;
     encode_with(&mut compressor, keys, ad, plain)
 }
 
@@ -586,11 +583,7 @@ pub(crate) fn encode_with(
 ) -> Result<Vec<u8>> {
     let compressed = compressor
         .compress(plain)
-        .map_err(|e| BackupError::Storage {
-            op: "compress",
-            key: String::new(),
-            source: e,
-        })?;
+        .map_err(|e| BackupError::compress("", e))?;
     let mut body = Vec::with_capacity(plain.len().min(compressed.len()) + 1);
     if compressed.len() < plain.len() {
         body.push(FLAG_ZSTD);
@@ -709,41 +702,43 @@ pub(crate) fn encode_json<T: Serialize>(
     v: &T,
     level: i32,
 ) -> Result<Vec<u8>> {
+    encode_stream(keys, key, level, |w| serde_json::to_writer(w, v))
+}
+
+/// Encode the metadata object that `write` writes (it may be called twice: again into a
+/// plain buffer when the object is too small to compress). Written straight into the
+/// compressor: a manifest of a GB-scale graph (hundreds of thousands of chunk ids) or a header
+/// segment of 10 000 snapshots never exists as plain bytes in memory, only compressed.
+pub(crate) fn encode_stream(
+    keys: Option<&Keys>,
+    key: &str,
+    level: i32,
+    write: impl Fn(&mut dyn std::io::Write) -> std::result::Result<(), serde_json::Error>,
+) -> Result<Vec<u8>> {
     let meta = |source| BackupError::Metadata {
         key: key.to_owned(),
         source,
     };
-    // Serialised straight into the compressor: a manifest of a GB-scale graph (hundreds of
-    // thousands of chunk ids) never exists as plain JSON in memory, only compressed.
     let mut counted = Counted {
-        inner: zstd::stream::write::Encoder::new(vec![FLAG_ZSTD], level).map_err(|e| {
-            BackupError::Storage {
-                op: "compress",
-                key: key.to_owned(),
-                source: e,
-            }
-        })?,
+        inner: zstd::stream::write::Encoder::new(vec![FLAG_ZSTD], level)
+            .map_err(|e| BackupError::compress(key, e))?,
         n: 0,
     };
     {
         use std::io::Write;
         let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut counted);
-        serde_json::to_writer(&mut w, v).map_err(meta)?;
-        w.flush().map_err(|e| BackupError::Storage {
-            op: "compress",
-            key: key.to_owned(),
-            source: e,
-        })?;
+        write(&mut w).map_err(meta)?;
+        w.flush().map_err(|e| BackupError::compress(key, e))?;
     }
-    let body = counted.inner.finish().map_err(|e| BackupError::Storage {
-        op: "compress",
-        key: key.to_owned(),
-        source: e,
-    })?;
+    let body = counted
+        .inner
+        .finish()
+        .map_err(|e| BackupError::compress(key, e))?;
     if body.len() > counted.n {
         // Too small to compress (as `encode` decides): stored raw.
-        let json = serde_json::to_vec(v).map_err(meta)?;
-        return encode(keys, key.as_bytes(), &json, level);
+        let mut plain = Vec::new();
+        write(&mut plain).map_err(meta)?;
+        return encode(keys, key.as_bytes(), &plain, level);
     }
     Ok(match keys {
         Some(k) => k.seal(key.as_bytes(), &body),
@@ -774,6 +769,19 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(
     key: &str,
     data: &[u8],
 ) -> Result<T> {
+    decode_stream(keys, key, data, |r| serde_json::from_reader(r))
+}
+
+/// Decode a metadata object, handing its plaintext to `read` as a stream: parsed while it
+/// decompresses, so the plain bytes of a large manifest or header segment are never held
+/// whole. Reading stops one byte past the bound (a zstd bomb is damage, as in `decode`); a
+/// `read` that failed because the decompressor did is damage too, not a parse error.
+pub(crate) fn decode_stream<T>(
+    keys: Option<&Keys>,
+    key: &str,
+    data: &[u8],
+    read: impl FnOnce(&mut dyn std::io::Read) -> std::result::Result<T, serde_json::Error>,
+) -> Result<T> {
     let limit = metadata_limit(data.len());
     let corrupt = |reason: String| BackupError::Corrupt {
         key: key.to_owned(),
@@ -794,8 +802,6 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(
         None => data,
     };
     match body.split_first() {
-        // Parsed while it decompresses: the plain JSON of a large manifest is never held
-        // whole. Reading stops one byte past the bound (a zstd bomb is damage, as in `decode`).
         Some((&FLAG_ZSTD, payload)) => {
             use std::io::Read;
             let dec = zstd::stream::read::Decoder::new(payload)
@@ -805,7 +811,7 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(
                 n: 0,
                 error: None,
             };
-            let parsed = serde_json::from_reader::<_, T>(std::io::BufReader::with_capacity(
+            let parsed = read(&mut std::io::BufReader::with_capacity(
                 64 * 1024,
                 &mut reader,
             ));
@@ -821,7 +827,7 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(
         }
         _ => {
             let plain = decode(None, b"", body, DecodedLen::AtMost(limit), key)?;
-            serde_json::from_slice(&plain).map_err(meta)
+            read(&mut plain.as_slice()).map_err(meta)
         }
     }
 }

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_hex;
 use crate::error::{BackupError, Result};
-use crate::format::{self, DecodedLen, HEADERS_PREFIX};
+use crate::format::{self, HEADERS_PREFIX};
 use crate::repo::{Repository, SnapshotInfo};
 
 /// More segments than this are folded into one.
@@ -50,11 +50,28 @@ pub(crate) struct Header {
     pub(crate) info: SnapshotInfo,
 }
 
-/// The body of a segment (after the checksum).
-#[derive(Debug, Serialize, Deserialize)]
+/// The body of a segment (after the checksum), as read.
+#[derive(Debug, Deserialize)]
 struct Segment {
     headers: Vec<Header>,
 }
+
+/// One header to write, borrowed: serialises exactly as a [`Header`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct HeaderRef<'a> {
+    pub(crate) size: u64,
+    pub(crate) info: &'a SnapshotInfo,
+}
+
+/// The body of a segment to write, borrowed: serialises exactly as a [`Segment`].
+#[derive(Serialize)]
+struct SegmentRef<'a> {
+    headers: &'a [HeaderRef<'a>],
+}
+
+/// Manifests read (and decoded) at a time when the index does not cover them: memory stays
+/// bounded however many snapshots a repository without an index has.
+const MANIFEST_BATCH: usize = 64;
 
 /// A segment's key: `headers/v1/<32 hex>` (random: the name says nothing about its content).
 fn new_segment_key() -> String {
@@ -70,46 +87,82 @@ fn is_segment_key(key: &str) -> bool {
     })
 }
 
-/// `blake3(json) || json`, encoded like any metadata object.
-fn encode_segment(repo: &Repository, key: &str, headers: Vec<Header>) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(&Segment { headers }).map_err(|e| BackupError::Metadata {
+/// `blake3(json) || json`, encoded like any metadata object. Serialised twice (once into the
+/// checksum, once into the compressor) rather than held: a segment of 10 000 headers is
+/// about 11 MB of JSON.
+fn encode_segment(repo: &Repository, key: &str, headers: &[HeaderRef<'_>]) -> Result<Vec<u8>> {
+    let seg = SegmentRef { headers };
+    let mut hasher = blake3::Hasher::new();
+    serde_json::to_writer(&mut hasher, &seg).map_err(|e| BackupError::Metadata {
         key: key.to_owned(),
         source: e,
     })?;
-    let mut body = Vec::with_capacity(32 + json.len());
-    body.extend_from_slice(blake3::hash(&json).as_bytes());
-    body.extend_from_slice(&json);
-    format::encode(
-        repo.keys(),
-        key.as_bytes(),
-        &body,
-        repo.config.compression_level,
-    )
+    let sum = hasher.finalize();
+    format::encode_stream(repo.keys(), key, repo.config.compression_level, |w| {
+        w.write_all(sum.as_bytes()).map_err(serde_json::Error::io)?;
+        serde_json::to_writer(w, &seg)
+    })
 }
 
+/// Inverse of [`encode_segment`], parsed while it decompresses (the checksum is compared once
+/// the whole body has been read).
 fn decode_segment(repo: &Repository, key: &str, data: &[u8]) -> Result<Vec<Header>> {
-    let limit = DecodedLen::AtMost(format::metadata_limit(data.len()));
-    let body = format::decode(repo.keys(), key.as_bytes(), data, limit, key)?;
     let corrupt = |reason: &str| BackupError::Corrupt {
         key: key.to_owned(),
         reason: reason.to_owned(),
     };
-    if body.len() < 32 {
+    let mut short = false;
+    let (seg, sum, found) = format::decode_stream(repo.keys(), key, data, |r| {
+        let mut sum = [0u8; 32];
+        if let Err(e) = r.read_exact(&mut sum) {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                short = true;
+                return Ok((None, sum, [0u8; 32]));
+            }
+            return Err(serde_json::Error::io(e));
+        }
+        let mut hashing = Hashing {
+            inner: r,
+            hasher: blake3::Hasher::new(),
+        };
+        let seg: std::result::Result<Segment, _> =
+            serde_json::from_reader(std::io::BufReader::with_capacity(64 * 1024, &mut hashing));
+        // Hash what the parser left unread too: the checksum covers every byte.
+        let rest = std::io::copy(&mut hashing, &mut std::io::sink());
+        let found = *hashing.hasher.finalize().as_bytes();
+        match (seg, rest) {
+            (Ok(seg), Ok(_)) => Ok((Some(seg), sum, found)),
+            // A body that fails its checksum is damage, whatever the parser said of it.
+            (Err(_), _) | (_, Err(_)) if found != sum => Ok((None, sum, found)),
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(serde_json::Error::io(e)),
+        }
+    })?;
+    if short {
         return Err(corrupt("shorter than its checksum"));
     }
-    let (sum, json) = body.split_at(32);
-    if blake3::hash(json).as_bytes() != sum {
+    if found != sum {
         return Err(corrupt("checksum mismatch"));
     }
-    let seg: Segment = serde_json::from_slice(json).map_err(|e| BackupError::Metadata {
-        key: key.to_owned(),
-        source: e,
-    })?;
-    Ok(seg.headers)
+    Ok(seg.map(|s| s.headers).unwrap_or_default())
+}
+
+/// A reader that hashes what it passes on.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Put a new segment holding `headers`; returns its key.
-pub(crate) fn put_segment(repo: &Repository, headers: Vec<Header>) -> Result<String> {
+pub(crate) fn put_segment(repo: &Repository, headers: &[HeaderRef<'_>]) -> Result<String> {
     let key = new_segment_key();
     let body = encode_segment(repo, &key, headers)?;
     repo.storage.put(&key, body)?;
@@ -234,19 +287,21 @@ pub(crate) fn list(
     let mut sizes: Vec<u64> = listed.iter().map(|l| l.3).collect();
     let missing: Vec<usize> = (0..listed.len()).filter(|&i| slots[i].is_none()).collect();
     let mut fresh: Vec<usize> = Vec::new();
-    let keys: Vec<&str> = missing.iter().map(|&i| listed[i].2.as_str()).collect();
-    for (&i, got) in missing.iter().zip(get_many(repo, &keys)) {
-        let key = &listed[i].2;
-        let body = match got {
-            Ok(b) => b,
-            // Forgotten since it was listed.
-            Err(BackupError::ObjectNotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        let m: format::Manifest = format::decode_json(repo.keys(), key, &body)?;
-        slots[i] = Some(SnapshotInfo::from(&m));
-        sizes[i] = body.len() as u64;
-        fresh.push(i);
+    for batch in missing.chunks(MANIFEST_BATCH) {
+        let keys: Vec<&str> = batch.iter().map(|&i| listed[i].2.as_str()).collect();
+        for (&i, got) in batch.iter().zip(get_many(repo, &keys)) {
+            let key = &listed[i].2;
+            let body = match got {
+                Ok(b) => b,
+                // Forgotten since it was listed.
+                Err(BackupError::ObjectNotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let m: format::Manifest = format::decode_json(repo.keys(), key, &body)?;
+            slots[i] = Some(SnapshotInfo::from(&m));
+            sizes[i] = body.len() as u64;
+            fresh.push(i);
+        }
     }
 
     // Bring the index up to date; nothing here changes the result.
@@ -277,18 +332,21 @@ pub(crate) fn list(
         || !loaded.damaged.is_empty()
         || waste > MIN_WASTE.max(useful / 4);
     let header = |i: usize| {
-        slots[i].clone().map(|info| Header {
+        slots[i].as_ref().map(|info| HeaderRef {
             size: sizes[i],
             info,
         })
     };
     if consolidate {
-        let mut all: Vec<Header> = (0..listed.len()).filter_map(header).collect();
-        all.extend(outside);
+        let mut all: Vec<HeaderRef<'_>> = (0..listed.len()).filter_map(header).collect();
+        all.extend(outside.iter().map(|h| HeaderRef {
+            size: h.size,
+            info: &h.info,
+        }));
         let written = if all.is_empty() {
             Ok(None)
         } else {
-            put_segment(repo, all).map(Some)
+            put_segment(repo, &all).map(Some)
         };
         match written {
             Ok(new) => {
@@ -310,7 +368,8 @@ pub(crate) fn list(
         }
     } else if !fresh.is_empty() {
         let n = fresh.len();
-        if let Err(e) = put_segment(repo, fresh.into_iter().filter_map(header).collect()) {
+        let fresh: Vec<HeaderRef<'_>> = fresh.into_iter().filter_map(header).collect();
+        if let Err(e) = put_segment(repo, &fresh) {
             tracing::debug!(error = %e, headers = n, "Snapshot headers not written");
         }
     }
@@ -322,7 +381,7 @@ pub(crate) fn list(
 /// returned (the next listing reads the manifest instead).
 pub(crate) fn after_manifest(repo: &Repository, info: SnapshotInfo, size: u64) {
     let graph = info.graph_id.clone();
-    if let Err(e) = put_segment(repo, vec![Header { size, info }]) {
+    if let Err(e) = put_segment(repo, &[HeaderRef { size, info: &info }]) {
         tracing::debug!(error = %e, "Snapshot header not written; listings read the manifest");
         return;
     }
@@ -399,5 +458,91 @@ mod tests {
             "SnapshotInfo changed: bump the header index version (see this test's doc)"
         );
         assert_eq!(HEADERS_PREFIX, "headers/v1/");
+    }
+
+    /// A segment is written and read as a stream (never whole as plain JSON) with the bytes of
+    /// the whole-buffer format `blake3(json) || json`; damage is caught by the checksum even
+    /// where the damaged JSON still parses, and a cut body is damage, not a parse error.
+    #[test]
+    fn segments_stream_both_ways_and_damage_fails_the_checksum() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init(
+            std::sync::Arc::new(crate::storage::LocalStorage::new(tmp.path())),
+            &crate::repo::InitOptions::default(),
+            None,
+        )
+        .unwrap();
+        let infos: Vec<SnapshotInfo> = (0..3000u32)
+            .map(|i| SnapshotInfo {
+                id: format!("20261125T200000123Z-{i:08x}"),
+                graph_id: format!("g{}", i % 7),
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+                parent: None,
+                tags: vec![format!("t{i}")],
+                trigger: "manual".into(),
+                hostname: "h".into(),
+                totals: Default::default(),
+                summary: Default::default(),
+                consistent: Some(i % 2 == 0),
+                inconsistency: None,
+                duration_ms: Some(u64::from(i)),
+            })
+            .collect();
+        let refs: Vec<HeaderRef<'_>> = infos
+            .iter()
+            .enumerate()
+            .map(|(i, info)| HeaderRef {
+                size: i as u64,
+                info,
+            })
+            .collect();
+        let key = new_segment_key();
+        let streamed = encode_segment(&repo, &key, &refs).unwrap();
+        let back = decode_segment(&repo, &key, &streamed).unwrap();
+        assert_eq!(back.len(), infos.len());
+        assert!(
+            back.iter()
+                .zip(&infos)
+                .enumerate()
+                .all(|(i, (h, info))| h.size == i as u64 && h.info == *info)
+        );
+
+        let json = serde_json::to_vec(&SegmentRef { headers: &refs }).unwrap();
+        let mut body = blake3::hash(&json).as_bytes().to_vec();
+        body.extend_from_slice(&json);
+        let whole = |b: &[u8]| format::encode(None, key.as_bytes(), b, 3).unwrap();
+        assert_eq!(
+            format::decode(
+                None,
+                key.as_bytes(),
+                &streamed,
+                format::DecodedLen::AtMost(1 << 30),
+                &key
+            )
+            .unwrap(),
+            body,
+            "the streamed segment holds the whole-buffer bytes"
+        );
+        assert_eq!(decode_segment(&repo, &key, &whole(&body)).unwrap(), back);
+
+        let damage = |b: &[u8]| match decode_segment(&repo, &key, &whole(b)) {
+            Err(BackupError::Corrupt { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        // One digit changed: still valid JSON, but not what was written.
+        let mut changed = body.clone();
+        let at = 32 + json.len() / 2;
+        let d = (at..changed.len())
+            .find(|&i| changed[i].is_ascii_digit())
+            .unwrap();
+        changed[d] = if changed[d] == b'1' { b'2' } else { b'1' };
+        assert_eq!(damage(&changed), "checksum mismatch");
+        // Cut short: the parse fails, and that is reported as the damage it is.
+        assert_eq!(damage(&body[..body.len() - 10]), "checksum mismatch");
+        assert_eq!(damage(&body[..20]), "shorter than its checksum");
+        // Trailing bytes after the JSON are covered by the checksum too.
+        let mut longer = body.clone();
+        longer.extend_from_slice(b"   ");
+        assert_eq!(damage(&longer), "checksum mismatch");
     }
 }

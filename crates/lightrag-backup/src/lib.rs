@@ -82,6 +82,6 @@ pub use retention::{
     apply_policy,
 };
 pub use storage::{LocalStorage, ObjectInfo, Storage, StorageStats};
-pub use summary::{LightRagSummary, StoreKind, StoreScanner, StoreStats};
+pub use summary::{LightRagSummary, StoreKind, StoreScanner, StoreStats, Stores};
 pub use tree::{is_lightrag_file, is_lightrag_temp_file, is_operation_leftover};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

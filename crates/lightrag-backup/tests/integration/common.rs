@@ -75,6 +75,16 @@ pub(crate) fn grow_workspace(dir: &Path, pct: u32) {
     assert!(status.success(), "gen_workspace --grow failed");
 }
 
+/// A xorshift64 sequence from `seed`: data that never repeats (so no chunk deduplicates).
+pub(crate) fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
+    std::iter::successors(Some(seed), |&x| {
+        let x = x ^ (x << 13);
+        let x = x ^ (x >> 7);
+        Some(x ^ (x << 17))
+    })
+    .skip(1)
+}
+
 pub(crate) fn storage(path: &Path) -> Arc<dyn Storage> {
     Arc::new(LocalStorage::new(path))
 }

@@ -34,14 +34,10 @@ fn prune_of_an_index_in_parts_settles() {
     let live = tmp.path().join("live");
     std::fs::create_dir_all(&live).unwrap();
     // ~6 MiB that never repeats: about 24 000 chunks, so two index parts.
-    let mut data = Vec::with_capacity(6 << 20);
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    while data.len() < 6 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let data: Vec<u8> = super::common::xorshift(0x2545_f491_4f6c_dd1d)
+        .take((6 << 20) / 8)
+        .flat_map(u64::to_le_bytes)
+        .collect();
     std::fs::write(live.join("big.bin"), &data).unwrap();
     let index_keys = || -> BTreeSet<String> {
         tmp.storage()

@@ -229,11 +229,10 @@ fn large_file_is_restored_in_segments(backend: Backend) {
     std::fs::create_dir_all(&live).unwrap();
     // 40 MiB that compress some (text-like lines with a counter) but never repeat.
     let mut big = Vec::with_capacity(40 << 20);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while big.len() < 40 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+    for x in super::common::xorshift(0x9e37_79b9_7f4a_7c15) {
+        if big.len() >= 40 << 20 {
+            break;
+        }
         big.extend_from_slice(
             format!("{{\"__id__\": \"ent-{x:016x}\", \"v\": {}}},\n", x % 977).as_bytes(),
         );
