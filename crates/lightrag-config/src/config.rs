@@ -148,8 +148,8 @@ pub const VARIABLES: &[VariableDoc] = &[
     ),
     var(
         "LIGHTRAG_BACKUP_COMPRESSION_LEVEL",
-        "3",
-        "zstd level for new chunks, 1–19",
+        "1",
+        "zstd level of a new repository, 1–19",
     ),
     var(
         "LIGHTRAG_BACKUP_EXCLUDE",
