@@ -33,7 +33,9 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$SRV/status"; }
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$SRV/status"; }
 URL="http://127.0.0.1:$PORT"
 for _ in $(seq 600); do
-  curl -fs "$URL/api/v1/health-dashboard/status" 2>/dev/null | grep -q '"graphs":\[{' && break
+  # Captured first: `curl | grep -q` under pipefail fails when grep exits before curl is done.
+  st=$(curl -fs "$URL/api/v1/health-dashboard/status" 2>/dev/null || true)
+  case $st in *'"graphs":[{'*) break ;; esac
   sleep 0.2
 done
 # One backup first, so listings, stats and the dashboard have something to show.

@@ -394,6 +394,17 @@ fn a_quiet_graph_keeps_its_chart_beside_a_busy_one() {
         b.finished_at = Some(b.created_at);
         lightrag_recovery_db::create_backup(&mut c, &b).unwrap();
     }
+    // A graph whose folder is gone keeps its chart while the catalog has its backups.
+    for i in 0..3 {
+        let mut b = BackupRecord::new(
+            format!("20990101T000000000Z-gone{i:04}"),
+            "gone",
+            BackupTrigger::Manual,
+        );
+        b.status = BackupStatus::Completed;
+        b.created_at = now.add_millis(i);
+        lightrag_recovery_db::create_backup(&mut c, &b).unwrap();
+    }
     drop(c);
     let j = get(&s.url("/health"), &[("Accept", "application/json")]).json();
     let history = j["history"].as_array().expect("history").clone();
@@ -406,6 +417,7 @@ fn a_quiet_graph_keeps_its_chart_beside_a_busy_one() {
     assert_eq!(charted("dickens"), Some(1), "{j}");
     // lightrag_service::HISTORY_BACKUPS per graph.
     assert_eq!(charted("bingofhy"), Some(30), "{j}");
+    assert_eq!(charted("gone"), Some(3), "{j}");
     // The page draws both cards.
     let page = get(&s.url("/health"), &[]).body;
     assert!(page.contains(r#"data-history="dickens""#), "{page}");

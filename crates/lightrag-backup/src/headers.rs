@@ -540,6 +540,13 @@ mod tests {
         // Cut short: the parse fails, and that is reported as the damage it is.
         assert_eq!(damage(&body[..body.len() - 10]), "checksum mismatch");
         assert_eq!(damage(&body[..20]), "shorter than its checksum");
+        // A cut compressed stream: the decompressor's failure is the damage reported.
+        match decode_segment(&repo, &key, &streamed[..streamed.len() / 2]) {
+            Err(BackupError::Corrupt { reason, .. }) => {
+                assert!(reason.starts_with("zstd"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
         // Trailing bytes after the JSON are covered by the checksum too.
         let mut longer = body.clone();
         longer.extend_from_slice(b"   ");

@@ -36,7 +36,7 @@ fn defaults_match_the_plan_and_the_docs() {
         ),
         (0, 0, 0, 0)
     );
-    assert_eq!(c.compression_level, 3);
+    assert_eq!(c.compression_level, 1);
     assert!(c.backup_excludes.is_empty());
     assert!(c.encryption_key.is_none());
     assert!(!c.replication_enabled);

@@ -272,6 +272,17 @@ pub fn list_backups(
         .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))
 }
 
+/// The graphs that have at least one row, in id order (one walk of the `(graph_id,
+/// created_at)` index).
+pub fn backup_graph_ids(conn: &mut DbConn) -> Result<Vec<String>> {
+    backup_metadata::table
+        .select(backup_metadata::graph_id)
+        .distinct()
+        .order(backup_metadata::graph_id.asc())
+        .load(conn)
+        .map_err(|e| RecoveryDbError::from_diesel(ENTITY, e))
+}
+
 /// Number of snapshots matching `filter`.
 pub fn count_backups(conn: &mut DbConn, filter: &BackupFilter) -> Result<i64> {
     check_filter(filter)?;

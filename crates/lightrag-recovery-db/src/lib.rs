@@ -42,9 +42,9 @@ pub use crate::analytics::{
     event_window_stats, events_per_day, read_snapshot,
 };
 pub use crate::backups::{
-    BackupFilter, BackupRecord, BackupUpdate, count_backups, create_backup, delete_backup,
-    find_backup, get_backup, list_backups, pinned_snapshot_ids, record_backup_verification,
-    recovery_points_pinning, update_backup,
+    BackupFilter, BackupRecord, BackupUpdate, backup_graph_ids, count_backups, create_backup,
+    delete_backup, find_backup, get_backup, list_backups, pinned_snapshot_ids,
+    record_backup_verification, recovery_points_pinning, update_backup,
 };
 pub use crate::config::{BackendKind, DEFAULT_DB_URL, DbConfig};
 pub use crate::conn::{Db, DbConn, PoolState, PooledConn};

@@ -263,8 +263,16 @@ impl Service {
         .into_iter()
         .map(|p| p.point)
         .collect();
-        let shown: Vec<String> = report.graphs.iter().map(|g| g.id.clone()).collect();
-        let history = histories(&mut c, &shown)?;
+        // The graphs the page shows, then any other graph with backups in the catalog (a
+        // folder removed since, a graph registered after the last health check).
+        let mut charted: Vec<String> = report.graphs.iter().map(|g| g.id.clone()).collect();
+        let shown: std::collections::HashSet<String> = charted.iter().cloned().collect();
+        charted.extend(
+            lightrag_recovery_db::backup_graph_ids(&mut c)?
+                .into_iter()
+                .filter(|g| !shown.contains(g)),
+        );
+        let history = histories(&mut c, &charted)?;
         let events_per_day = events_per_day(&mut c, None)?;
         drop(c);
         Ok(Dashboard {
@@ -489,12 +497,14 @@ fn snapshot_rows(backups: Vec<BackupRecord>) -> Vec<SnapshotRow> {
     rows
 }
 
-/// Chart data of each of `graphs` (in that order): its newest [`HISTORY_BACKUPS`] backups and
-/// its newest [`HISTORY_LAGS`] `replication.completed` events that carry a lag
-/// (`details.lag_ms`). Two indexed queries per graph, so a graph with few backups keeps its
-/// chart however busy the others are. Graphs with neither are left out.
+/// Chart data of each of `graphs` (in that order): its newest [`HISTORY_BACKUPS`] backups, one
+/// indexed query per graph, so a graph with few backups keeps its chart however busy the
+/// others are; and its newest [`HISTORY_LAGS`] replication lags (`replication.completed` events
+/// that carry `details.lag_ms`), from one query of the newest `HISTORY_LAGS` × graphs such
+/// events (the `(kind, occurred_at)` index: a per-graph lag query would walk the whole event
+/// history of a graph that is not replicated). Graphs with neither are left out.
 fn histories(c: &mut DbConn, graphs: &[String]) -> Result<Vec<GraphHistory>> {
-    let mut out = Vec::with_capacity(graphs.len());
+    let mut out: Vec<GraphHistory> = Vec::with_capacity(graphs.len());
     for g in graphs {
         let backups = lightrag_recovery_db::list_backups(
             c,
@@ -505,18 +515,7 @@ fn histories(c: &mut DbConn, graphs: &[String]) -> Result<Vec<GraphHistory>> {
             },
             Page::new(HISTORY_BACKUPS, 0),
         )?;
-        let syncs = lightrag_recovery_db::list_events(
-            c,
-            &EventFilter {
-                graph_id: Some(g.clone()),
-                kind: Some(EventKind::Replication),
-                event_type: Some("replication.completed".to_owned()),
-                order: Order::NewestFirst,
-                ..EventFilter::default()
-            },
-            Page::new(HISTORY_LAGS, 0),
-        )?;
-        let mut h = GraphHistory {
+        out.push(GraphHistory {
             graph_id: g.clone(),
             backups: backups
                 .into_iter()
@@ -531,27 +530,56 @@ fn histories(c: &mut DbConn, graphs: &[String]) -> Result<Vec<GraphHistory>> {
                 })
                 .collect(),
             lags: Vec::new(),
+        });
+    }
+    let syncs = lightrag_recovery_db::list_events(
+        c,
+        &EventFilter {
+            graph_id: match graphs {
+                [one] => Some(one.clone()),
+                _ => None,
+            },
+            kind: Some(EventKind::Replication),
+            event_type: Some("replication.completed".to_owned()),
+            order: Order::NewestFirst,
+            ..EventFilter::default()
+        },
+        Page::new(
+            HISTORY_LAGS.saturating_mul(u32::try_from(graphs.len()).unwrap_or(u32::MAX)),
+            0,
+        ),
+    )?;
+    let at: std::collections::HashMap<&str, usize> = graphs
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i))
+        .collect();
+    // Newest first: each graph keeps its newest HISTORY_LAGS, then they are put in time order.
+    for e in syncs {
+        let (Some(i), Some(target)) = (
+            e.graph_id.as_deref().and_then(|g| at.get(g).copied()),
+            e.target_id.clone(),
+        ) else {
+            continue;
         };
-        for e in syncs.into_iter().rev() {
-            let Some(target) = e.target_id.clone() else {
-                continue;
-            };
-            let Some(lag_ms) = e
-                .details_json()
-                .and_then(|d| d.get("lag_ms").and_then(serde_json::Value::as_i64))
-            else {
-                continue;
-            };
-            h.lags.push(LagPoint {
+        let Some(lag_ms) = e
+            .details_json()
+            .and_then(|d| d.get("lag_ms").and_then(serde_json::Value::as_i64))
+        else {
+            continue;
+        };
+        if out[i].lags.len() < HISTORY_LAGS as usize {
+            out[i].lags.push(LagPoint {
                 at: e.occurred_at,
                 target_id: target,
                 lag_ms,
             });
         }
-        if !h.backups.is_empty() || !h.lags.is_empty() {
-            out.push(h);
-        }
     }
+    for h in &mut out {
+        h.lags.reverse();
+    }
+    out.retain(|h| !h.backups.is_empty() || !h.lags.is_empty());
     Ok(out)
 }
 
