@@ -225,6 +225,15 @@ if [ "${DASHBOARD:-1}" = 1 ]; then
   dash_get "GET /api/v1/graphs" /api/v1/graphs
   dash_get "GET /api/v1/events/analytics" /api/v1/events/analytics
   if command -v chromium >/dev/null; then
+    # The browser's own start, for scale: about:blank in the same way.
+    prof=$(mktemp -d)
+    start=$(date +%s.%N)
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+      --disable-component-update --disable-sync --no-first-run --user-data-dir="$prof" \
+      --dump-dom about:blank > /dev/null 2>&1 || true
+    end=$(date +%s.%N)
+    rm -rf "$prof"
+    printf '%s\t%s\t%s\t%s\n' dashboard "Chromium on about:blank (browser start alone)" "$(echo "$end - $start" | bc)" "$(hwm)" >> "$RESULTS"
     prof=$(mktemp -d)
     start=$(date +%s.%N)
     timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
