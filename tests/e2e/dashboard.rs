@@ -383,27 +383,27 @@ fn a_quiet_graph_keeps_its_chart_beside_a_busy_one() {
     .unwrap();
     let mut c = db.conn().unwrap();
     let now = Timestamp::now();
+    let mut completed = |id: String, graph: &str, at: Timestamp| {
+        let mut b = BackupRecord::new(id, graph, BackupTrigger::Manual);
+        b.status = BackupStatus::Completed;
+        b.created_at = at;
+        b.finished_at = Some(at);
+        lightrag_recovery_db::create_backup(&mut c, &b).unwrap();
+    };
     for i in 0..600 {
-        let mut b = BackupRecord::new(
+        completed(
             format!("20990101T000000000Z-busy{i:04}"),
             "bingofhy",
-            BackupTrigger::Manual,
+            now.add_millis(1000 + i),
         );
-        b.status = BackupStatus::Completed;
-        b.created_at = now.add_millis(1000 + i);
-        b.finished_at = Some(b.created_at);
-        lightrag_recovery_db::create_backup(&mut c, &b).unwrap();
     }
     // A graph whose folder is gone keeps its chart while the catalog has its backups.
     for i in 0..3 {
-        let mut b = BackupRecord::new(
+        completed(
             format!("20990101T000000000Z-gone{i:04}"),
             "gone",
-            BackupTrigger::Manual,
+            now.add_millis(i),
         );
-        b.status = BackupStatus::Completed;
-        b.created_at = now.add_millis(i);
-        lightrag_recovery_db::create_backup(&mut c, &b).unwrap();
     }
     drop(c);
     let j = get(&s.url("/health"), &[("Accept", "application/json")]).json();

@@ -27,7 +27,7 @@ pub struct InitOptions {
     /// Content-defined chunking sizes (default 8/32/128 KiB).
     pub chunker: ChunkerParams,
     /// Default zstd level for new data (1..=22, default 1: on a LightRAG workspace, two thirds
-    /// base64 vectors, level 3 stores 1 % less for 26 % more CPU; see `docs/benchmarks.md`).
+    /// base64 vectors, level 3 stores 1 % less for 16–24 % more user CPU; see `docs/benchmarks.md`).
     /// Can be overridden per backup.
     pub compression_level: i32,
     /// Target pack size in bytes (default 8 MiB): chunks are grouped into packs to bound
