@@ -14,6 +14,8 @@
 # catalog; restic and borg: their own commands with compression on):
 #   first backup · incremental after `gen_workspace.py --grow 2` (bytes added) · restore of the
 #   latest snapshot, timed until durable (`&& sync` for all three) · verify reading all data.
+# The machine's floor for the first backup (tar | zstd -1 -T0 to one file) and for the restore
+# (cp -a), both until durable: what no tool storing compressed data can beat here.
 # Server steps (ours): peak RSS of `lightrag-ops serve` after its first health check, and after
 # one recovery-point validation (a restore drill that parses every store).
 # Dashboard steps (ours; DASHBOARD=0 skips them, ONLY=dashboard runs them alone): the server
@@ -34,6 +36,7 @@ BIN=${BIN:-}
 command -v restic >/dev/null || { echo "installing restic (Debian package)" >&2; apt-get install -y -qq restic >/dev/null; }
 command -v borg >/dev/null || { echo "installing borgbackup (Debian package)" >&2; apt-get install -y -qq borgbackup >/dev/null; }
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
+command -v zstd >/dev/null || apt-get install -y -qq zstd >/dev/null
 if [ -z "$BIN" ]; then
   echo "building lightrag-ops (release)..." >&2
   cargo build -q --release --bin lightrag-ops --manifest-path "$ROOT/Cargo.toml"
@@ -127,6 +130,16 @@ for t in ours restic borg; do
   f=$(find "$D/out-$t" -name vdb_entities.json | head -n 1)
   cmp -s "$WS/vdb_entities.json" "$f" || { echo "restore mismatch ($t)" >&2; exit 1; }
 done
+
+# The machine's floor for the same data, with no tool in the way: the first backup's floor is
+# reading the workspace, compressing it once (zstd -1 on every core, no chunking, hashing or
+# deduplication) and writing it to one file until durable; the restore's is `cp -a` of the
+# workspace until durable (no decompression, no verification).
+runs floor first "rm -f '$D/floor.tar.zst'; $W" \
+  sh -c "tar -C '$WORK' -cf - bench | zstd -q -1 -T0 -o '$D/floor.tar.zst' && sync"
+rm -f "$D/floor.tar.zst"
+runs floor restore "rm -rf '$D/out-floor'; sync; $W" sh -c "cp -a '$WS' '$D/out-floor' && sync"
+rm -rf "$D/out-floor"
 
 runs ours verify : "$D/ours" verify --read-data
 runs restic verify : restic check --read-data -q
@@ -270,6 +283,10 @@ if ("ours", "first") in t:
       print(f"| {step} | {ow:.2f} | {rw:.2f} | {bw:.2f} | {ow/rw:.2f} | {ow/bw:.2f} | {mib(o):.0f} / {mib(r):.0f} / {mib(b):.0f} |")
   ao, ar, ab = int(ao), int(ar), int(ab)
   print(f"| bytes added by the incremental (MiB) | {ao/2**20:.1f} | {ar/2**20:.1f} | {ab/2**20:.1f} | {ao/ar:.2f} | {ao/ab:.2f} | |")
+  for step, how in [("first", "tar | zstd -1 -T0 to one file"), ("restore", "cp -a")]:
+      if ("floor", step) in t:
+          f, o, r = (float(t[(k, step)][0]) for k in ("floor", "ours", "restic"))
+          print(f"floor, {step} ({how}, until durable): {f:.2f} s = {f/r:.2f} x restic; ours = {o/f:.2f} x the floor")
 for k, v in t.items():
     if k[0] == "server":
         wall = "" if v[0] == "-" else f", {float(v[0]):.2f} s"

@@ -2,7 +2,7 @@
 //! and sizes printed as one JSON line (peak RSS is measured by the caller).
 //!
 //! ```text
-//! bench init    <repo> [avg_kib] [zstd_level]
+//! bench init    <repo> [avg_kib] [zstd_level] [fine_avg_kib]   # fine: 0 = none
 //! bench backup  <repo> <graph_dir> [graph_id]
 //! bench restore <repo> <target_dir> [graph_id]      # latest snapshot of the graph
 //! bench verify  <repo>                              # read all data
@@ -55,10 +55,20 @@ fn main() -> anyhow::Result<()> {
             if let Some(level) = arg(3) {
                 init.compression_level = level.parse()?;
             }
+            if let Some(fine) = arg(4) {
+                // Average KiB of the fine chunker (stores rewritten in place); 0: none.
+                let avg = fine.parse::<u32>()? * 1024;
+                init.fine_chunker = (avg > 0).then_some(ChunkerParams {
+                    min_size: avg / 4,
+                    avg_size: avg,
+                    max_size: avg * 4,
+                });
+            }
             Repository::init(storage, &init, None)?;
             println!(
-                "{{\"op\":\"init\",\"avg_kib\":{},\"level\":{}}}",
+                "{{\"op\":\"init\",\"avg_kib\":{},\"fine_avg_kib\":{},\"level\":{}}}",
                 init.chunker.avg_size / 1024,
+                init.fine_chunker.map_or(0, |f| f.avg_size / 1024),
                 init.compression_level
             );
         }

@@ -368,6 +368,11 @@ const RACY_WINDOW: Duration = Duration::from_millis(50);
 const READ_BUFFER: usize = 1024 * 1024;
 
 type BlobMsg = (ChunkId, u32, Vec<u8>);
+/// Chunks travel between the pipeline's threads in batches of about this many bytes: one
+/// channel hand-over (and thread wake-up) per batch instead of per chunk, which with small
+/// chunks cost more CPU than hashing them.
+const BATCH_BYTES: usize = 256 * 1024;
+type Batch = Vec<BlobMsg>;
 
 struct Ctx<'a> {
     repo: &'a Repository,
@@ -476,7 +481,7 @@ impl Ctx<'_> {
         &self,
         w: &WalkEntry,
         kind: Option<StoreKind>,
-        tx: &SyncSender<BlobMsg>,
+        tx: &SyncSender<Batch>,
         attempt: u32,
         expect: &mut (u64, u64),
     ) -> Result<Attempt> {
@@ -519,7 +524,7 @@ impl Ctx<'_> {
             }
         }
         let mut scanner = kind.map(Scanner::new);
-        let cp = self.repo.config.chunker;
+        let cp = self.repo.config.chunker_for(kind);
         let max = cp.max_size as usize;
         let mut file = file;
         let mut buf = vec![0u8; READ_BUFFER.max(2 * max)];
@@ -562,6 +567,12 @@ impl Ctx<'_> {
                 Normalization::Level1,
             );
             let mut start = 0;
+            let (mut batch, mut batch_bytes): (Batch, usize) = (Vec::new(), 0);
+            // The compressors stopped: their error is reported by the caller.
+            let send = |batch: Batch| {
+                tx.send(batch)
+                    .map_err(|_| BackupError::Injected("pack writer stopped"))
+            };
             while start < len && (eof || len - start >= max) {
                 let (_, end) = cdc.cut(start, len - start);
                 let data = &buf[start..end];
@@ -571,15 +582,21 @@ impl Ctx<'_> {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.new_bytes
                         .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    if tx.send((id, data.len() as u32, data.to_vec())).is_err() {
-                        // The compressors stopped: their error is reported by the caller.
-                        return Err(BackupError::Injected("pack writer stopped"));
+                    batch.push((id, data.len() as u32, data.to_vec()));
+                    batch_bytes += data.len();
+                    if batch_bytes >= BATCH_BYTES {
+                        send(std::mem::take(&mut batch))?;
+                        batch_bytes = 0;
                     }
                 }
                 chunks.push(id);
-                self.progress.advance(0, data.len() as u64);
                 start = end;
             }
+            // Every claimed chunk is sent before the next read (or return).
+            if !batch.is_empty() {
+                send(batch)?;
+            }
+            self.progress.advance(0, start as u64);
             drop(cdc);
             buf.copy_within(start..len, 0);
             len -= start;
@@ -625,7 +642,7 @@ impl Ctx<'_> {
     fn backup_file(
         &self,
         w: &WalkEntry,
-        tx: &SyncSender<BlobMsg>,
+        tx: &SyncSender<Batch>,
     ) -> Result<Option<(FileEntry, Option<StoreStats>)>> {
         if let Some(r) = self.reuse_from_parent(w) {
             self.progress.advance(1, w.size);
@@ -700,10 +717,12 @@ impl Ctx<'_> {
 
 fn pack_writer_loop(
     mut writer: PackWriter,
-    rx: Receiver<BlobMsg>,
+    rx: Receiver<Batch>,
 ) -> Result<(Vec<format::IndexPack>, u64)> {
-    for (id, raw, data) in rx {
-        writer.add(id, raw, &data)?;
+    for batch in rx {
+        for (id, raw, data) in batch {
+            writer.add(id, raw, &data)?;
+        }
     }
     writer.finish()
 }
@@ -1009,9 +1028,9 @@ impl Repository {
         // Readers (one file each: read, scan, chunk, hash) -> compressors (zstd, seal) ->
         // one pack writer. Compression is spread over all threads even for one huge file.
         let threads = self.threads();
-        let (tx, compress_rx) = sync_channel::<BlobMsg>(4 * threads);
+        let (tx, compress_rx) = sync_channel::<Batch>(threads);
         let compress_rx = Mutex::new(compress_rx);
-        let (pack_tx, rx) = sync_channel::<BlobMsg>(4 * threads);
+        let (pack_tx, rx) = sync_channel::<Batch>(threads);
         let writer = PackWriter::new(
             self.storage.clone(),
             self.keys.clone(),
@@ -1038,24 +1057,27 @@ impl Repository {
                             Ok(rx) => rx.recv(),
                             Err(_) => return Err(BackupError::WorkerPanicked("compressor".into())),
                         };
-                        let Ok((id, raw_len, data)) = msg else { break };
+                        let Ok(batch) = msg else { break };
                         let Some(compressor) = compressor.as_mut() else {
                             continue;
                         };
                         if err.is_some() || ctx.failed.load(std::sync::atomic::Ordering::Relaxed) {
                             continue;
                         }
-                        match format::encode_with(compressor, ctx.repo.keys(), &id.0, &data) {
-                            Ok(enc) => {
-                                if pack_tx.send((id, raw_len, enc)).is_err() {
-                                    // the pack writer failed; its error is reported
+                        let mut encoded = Vec::with_capacity(batch.len());
+                        for (id, raw_len, data) in batch {
+                            match format::encode_with(compressor, ctx.repo.keys(), &id.0, &data) {
+                                Ok(enc) => encoded.push((id, raw_len, enc)),
+                                Err(e) => {
                                     ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                    err = Some(e);
+                                    break;
                                 }
                             }
-                            Err(e) => {
-                                ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                                err = Some(e);
-                            }
+                        }
+                        if err.is_none() && pack_tx.send(encoded).is_err() {
+                            // the pack writer failed; its error is reported
+                            ctx.failed.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
                     err.map_or(Ok(()), Err)

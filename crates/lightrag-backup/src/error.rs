@@ -69,12 +69,12 @@ pub enum BackupError {
     },
     /// The repository was written by an unknown format version.
     #[error(
-        "repository format version {found} is not supported (this build reads version {supported}); upgrade lightrag-ops"
+        "repository format version {found} is not supported (this build reads versions 1 to {supported}); upgrade lightrag-ops"
     )]
     UnsupportedVersion {
         /// Version found in the repository config.
         found: u32,
-        /// Version this build supports.
+        /// Newest version this build supports.
         supported: u32,
     },
     /// The repository is encrypted but no key was given.

@@ -9,8 +9,13 @@ use crate::crypto::{Keys, from_hex, hex};
 use crate::error::{BackupError, Result};
 use crate::summary::LightRagSummary;
 
-/// Repository format version written and read by this build.
+/// Manifest format version written and read by this build; also the repository version of
+/// repositories without a [`RepoConfig::fine_chunker`].
 pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Repository version of repositories that chunk the stores LightRAG rewrites in place with
+/// [`RepoConfig::fine_chunker`] (everything else as version 1). An older build refuses them
+/// with "unsupported version" instead of chunking those stores the old way.
+pub(crate) const FINE_CHUNKER_VERSION: u32 = 2;
 /// Name of the format, stored in the config object.
 pub(crate) const FORMAT_NAME: &str = "lightrag-ops-repository";
 
@@ -87,6 +92,16 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
+    /// 3 / 12 / 48 KiB: for the stores LightRAG rewrites in place (see
+    /// [`RepoConfig::fine_chunker`] and `docs/benchmarks.md`).
+    pub fn fine() -> Self {
+        ChunkerParams {
+            min_size: 3 * 1024,
+            avg_size: 12 * 1024,
+            max_size: 48 * 1024,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let ok = self.min_size >= 64
             && self.avg_size >= 256
@@ -149,9 +164,35 @@ pub(crate) struct RepoConfig {
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) created_at: OffsetDateTime,
     pub(crate) chunker: ChunkerParams,
+    /// Chunking of the stores LightRAG updates in place ([`StoreKind::VectorDb`] and
+    /// [`StoreKind::GraphMl`] files): re-embedding an entity rewrites one matrix row and one
+    /// record in the middle of `vdb_entities.json`, and each such edit stores the whole chunk
+    /// around it again, so smaller chunks there cut what an incremental backup adds. Present
+    /// exactly in version [`FINE_CHUNKER_VERSION`] repositories.
+    ///
+    /// [`StoreKind::VectorDb`]: crate::StoreKind::VectorDb
+    /// [`StoreKind::GraphMl`]: crate::StoreKind::GraphMl
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fine_chunker: Option<ChunkerParams>,
     pub(crate) compression_level: i32,
     pub(crate) pack_size: u64,
     pub(crate) encryption: Option<EncryptionConfig>,
+}
+
+impl RepoConfig {
+    /// The chunking of a file of this kind (`None`: not a LightRAG store).
+    pub(crate) fn chunker_for(&self, kind: Option<crate::StoreKind>) -> ChunkerParams {
+        match (kind, self.fine_chunker) {
+            (Some(crate::StoreKind::VectorDb | crate::StoreKind::GraphMl), Some(fine)) => fine,
+            _ => self.chunker,
+        }
+    }
+
+    /// The largest chunk this repository's chunkers cut (bytes).
+    pub(crate) fn max_chunk_size(&self) -> u32 {
+        let fine = self.fine_chunker.map_or(0, |f| f.max_size);
+        self.chunker.max_size.max(fine)
+    }
 }
 
 /// One file in a snapshot.
@@ -291,8 +332,8 @@ impl IndexFile {
     /// size a read or an allocation: pack ids are 64 lowercase hex, a blob lies inside its
     /// pack, its stored length is at most what zstd (plus flag and seal) can make of a chunk of
     /// the chunker maximum, and its plaintext length is at most that maximum.
-    pub(crate) fn validate(&self, key: &str, chunker: &ChunkerParams) -> Result<()> {
-        let max_raw = u64::from(chunker.max_size);
+    pub(crate) fn validate(&self, key: &str, max_chunk_size: u32) -> Result<()> {
+        let max_raw = u64::from(max_chunk_size);
         let max_stored = max_raw + max_raw / 128 + 1024;
         let corrupt = |reason: String| BackupError::Corrupt {
             key: key.to_owned(),
@@ -1124,7 +1165,7 @@ mod tests {
     /// Issue 13 #7: index entries are bounded before they size a read or an allocation.
     #[test]
     fn forged_index_entries_are_damage() {
-        let params = ChunkerParams::default();
+        let max = ChunkerParams::default().max_size;
         let id = ChunkId([1; 32]);
         let file = |pack: &str, blob: IndexBlob| IndexFile {
             packs: vec![IndexPack {
@@ -1136,7 +1177,7 @@ mod tests {
         let good = "ab".repeat(32);
         assert!(
             file(&good, IndexBlob(id, 10, 100, 4000))
-                .validate("index/x", &params)
+                .validate("index/x", max)
                 .is_ok()
         );
         for bad in [
@@ -1146,7 +1187,7 @@ mod tests {
             file(&"\u{e9}".repeat(32), IndexBlob(id, 10, 100, 4000)), // not a pack id
         ] {
             assert!(matches!(
-                bad.validate("index/x", &params),
+                bad.validate("index/x", max),
                 Err(BackupError::Corrupt { .. })
             ));
         }

@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 use crate::crypto::{KdfParams, Keys, argon2id_master, from_hex, hex, random_bytes, random_hex};
 use crate::error::{BackupError, Result};
 use crate::format::{
-    self, CONFIG_KEY, ChunkId, ChunkerParams, EncryptionConfig, FORMAT_NAME, FORMAT_VERSION,
-    INDEX_PART_BLOBS, INDEX_PREFIX, Index, IndexFile, IndexPack, KDF_ARGON2ID, KDF_LEGACY,
-    KEY_CHECK_PLAINTEXT, Manifest, RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
+    self, CONFIG_KEY, ChunkId, ChunkerParams, EncryptionConfig, FINE_CHUNKER_VERSION, FORMAT_NAME,
+    FORMAT_VERSION, INDEX_PART_BLOBS, INDEX_PREFIX, Index, IndexFile, IndexPack, KDF_ARGON2ID,
+    KDF_LEGACY, KEY_CHECK_PLAINTEXT, Manifest, RepoConfig, SNAPSHOT_PREFIX, StoredKdf, Totals,
 };
 use crate::headers;
 use crate::lock::{self, LockGuard, LockKind};
@@ -26,6 +26,10 @@ use crate::summary::LightRagSummary;
 pub struct InitOptions {
     /// Content-defined chunking sizes (default 8/32/128 KiB).
     pub chunker: ChunkerParams,
+    /// Chunking sizes of the stores LightRAG rewrites in place (`vdb_*.json`, `*.graphml`;
+    /// default [`ChunkerParams::fine`], 3/12/48 KiB); `None` chunks them as everything else
+    /// (a version 1 repository, which older builds open too).
+    pub fine_chunker: Option<ChunkerParams>,
     /// Default zstd level for new data (1..=22, default 1: on a LightRAG workspace, two thirds
     /// base64 vectors, level 3 stores 1 % less for 16–24 % more user CPU; see `docs/benchmarks.md`).
     /// Can be overridden per backup.
@@ -42,6 +46,7 @@ impl Default for InitOptions {
     fn default() -> Self {
         InitOptions {
             chunker: ChunkerParams::default(),
+            fine_chunker: Some(ChunkerParams::fine()),
             compression_level: 1,
             pack_size: 8 * 1024 * 1024,
             kdf: KdfParams::default(),
@@ -221,6 +226,9 @@ impl Repository {
         key: Option<&[u8]>,
     ) -> Result<Repository> {
         options.chunker.validate()?;
+        if let Some(fine) = &options.fine_chunker {
+            fine.validate()?;
+        }
         check_level(options.compression_level)?;
         if options.pack_size < 1024 * 1024 || options.pack_size > 1024 * 1024 * 1024 {
             return Err(BackupError::InvalidArgument(
@@ -258,10 +266,15 @@ impl Repository {
         };
         let config = RepoConfig {
             format: FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
+            version: if options.fine_chunker.is_some() {
+                FINE_CHUNKER_VERSION
+            } else {
+                FORMAT_VERSION
+            },
             id,
             created_at: OffsetDateTime::now_utc(),
             chunker: options.chunker,
+            fine_chunker: options.fine_chunker,
             compression_level: options.compression_level,
             pack_size: options.pack_size,
             encryption,
@@ -302,10 +315,25 @@ impl Repository {
                 reason: format!("format `{}` is not `{FORMAT_NAME}`", config.format),
             });
         }
-        if config.version != FORMAT_VERSION {
+        if config.version != FORMAT_VERSION && config.version != FINE_CHUNKER_VERSION {
             return Err(BackupError::UnsupportedVersion {
                 found: config.version,
-                supported: FORMAT_VERSION,
+                supported: FINE_CHUNKER_VERSION,
+            });
+        }
+        // Version 2 is exactly "has a fine chunker": a config that says otherwise was not
+        // written by any build, and would chunk the stores differently from its writer.
+        let chunkers_ok = match config.fine_chunker {
+            Some(fine) => config.version == FINE_CHUNKER_VERSION && fine.validate().is_ok(),
+            None => config.version == FORMAT_VERSION,
+        };
+        if !chunkers_ok || config.chunker.validate().is_err() {
+            return Err(BackupError::BadConfig {
+                location: storage.location(),
+                reason: format!(
+                    "version {} with chunkers {:?} / fine {:?}: a version 2 repository has a valid fine_chunker, a version 1 repository none",
+                    config.version, config.chunker, config.fine_chunker
+                ),
             });
         }
         let keys = match (&config.encryption, key) {
@@ -381,9 +409,15 @@ impl Repository {
         self.keys.is_some()
     }
 
-    /// Chunking parameters.
+    /// Chunking parameters (of files other than the stores LightRAG rewrites in place).
     pub fn chunker(&self) -> ChunkerParams {
         self.config.chunker
+    }
+
+    /// Chunking parameters of the stores LightRAG rewrites in place (`vdb_*.json`,
+    /// `*.graphml`), when they differ (repositories created before have none).
+    pub fn fine_chunker(&self) -> Option<ChunkerParams> {
+        self.config.fine_chunker
     }
 
     pub(crate) fn threads(&self) -> usize {
@@ -427,7 +461,7 @@ impl Repository {
                 .get(&obj.key)
                 .and_then(|b| format::decode_json::<IndexFile>(self.keys(), &obj.key, &b))
                 .and_then(|f| {
-                    f.validate(&obj.key, &self.config.chunker)?;
+                    f.validate(&obj.key, self.config.max_chunk_size())?;
                     Ok(f)
                 });
             match parsed {
@@ -801,7 +835,7 @@ impl Repository {
         let what = format!("{pack_key} (chunk {id})");
         // The length comes from an index or a pack trailer: never trust it beyond what the
         // chunker can produce (a forged 4 GiB length would otherwise be allocated up front).
-        let max = self.config.chunker.max_size;
+        let max = self.config.max_chunk_size();
         if raw_len > max {
             return Err(BackupError::Corrupt {
                 key: what,
@@ -1046,6 +1080,131 @@ mod tests {
             Repository::open(storage, Some(b"another key of thirty-two bytes!")),
             Err(BackupError::WrongKey)
         ));
+    }
+
+    /// Issue 15: a new repository (version 2) chunks the stores LightRAG rewrites in place
+    /// (`vdb_*.json`, `*.graphml`) with the fine chunker and everything else as before; a
+    /// version 1 repository chunks every file alike, and older builds still open it.
+    #[test]
+    fn stores_rewritten_in_place_get_the_fine_chunker_in_version_2_repositories() {
+        // Identical bytes under a kv-store name and under vector and graph store names.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut body = b"{\"k\": \"".to_vec();
+        body.extend((0..640 * 1024).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            alphabet[(x % 64) as usize]
+        }));
+        body.extend_from_slice(b"\"}");
+        let names = ["kv_store_full_docs.json", "vdb_entities.json", "g.graphml"];
+        let options = crate::BackupOptions {
+            check_lightrag_files: false, // one body for every kind
+            ..Default::default()
+        };
+        for fine in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path().join("r")));
+            let init = InitOptions {
+                fine_chunker: fine.then(ChunkerParams::fine),
+                ..InitOptions::default()
+            };
+            Repository::init(storage.clone(), &init, None).unwrap();
+            let config = config_json(&dir.path().join("r"));
+            assert_eq!(config["version"], if fine { 2 } else { 1 });
+            assert_eq!(config.get("fine_chunker").is_some(), fine, "{config}");
+            let repo = Repository::open(storage, None).unwrap();
+            assert_eq!(repo.fine_chunker(), fine.then(ChunkerParams::fine));
+
+            let src = dir.path().join("g");
+            std::fs::create_dir_all(&src).unwrap();
+            for n in names {
+                std::fs::write(src.join(n), &body).unwrap();
+            }
+            let snap = repo
+                .backup("g", &src, &options, &crate::NoProgress)
+                .unwrap()
+                .snapshot;
+            let snap = repo.snapshot(&snap.id).unwrap();
+            let chunks = |n: &str| {
+                let f = snap.files.iter().find(|f| f.path == n).unwrap();
+                f.chunks.clone()
+            };
+            let (kv, vdb, graph) = (chunks(names[0]), chunks(names[1]), chunks(names[2]));
+            assert_eq!(
+                vdb, graph,
+                "both stores rewritten in place are chunked alike"
+            );
+            if fine {
+                // 640 KiB: ~20 chunks of 32 KiB, ~53 of 12 KiB.
+                assert!(vdb.len() >= 2 * kv.len(), "{} vs {}", vdb.len(), kv.len());
+            } else {
+                assert_eq!(vdb, kv);
+            }
+            let index = repo.load_index().unwrap();
+            let max = |ids: &[ChunkId]| ids.iter().map(|c| index.get(c).unwrap().raw_length).max();
+            let fine_max = ChunkerParams::fine().max_size;
+            if fine {
+                assert!(max(&vdb).unwrap() <= fine_max);
+                assert!(
+                    max(&kv).unwrap() > fine_max,
+                    "the other files keep 32 KiB chunks"
+                );
+            }
+            let out = dir.path().join("out");
+            repo.restore(
+                &snap.id,
+                &out,
+                &crate::RestoreOptions::default(),
+                &crate::NoProgress,
+            )
+            .unwrap();
+            for n in names {
+                assert_eq!(std::fs::read(out.join(n)).unwrap(), body, "{n}");
+            }
+        }
+    }
+
+    /// The version says whether there is a fine chunker; a config where they disagree, or a
+    /// newer version, is refused rather than chunked differently from its writer.
+    #[test]
+    fn a_version_that_disagrees_with_the_chunkers_is_refused() {
+        let fine = serde_json::json!({ "min_size": 3072, "avg_size": 12288, "max_size": 49152 });
+        for (version, fine_chunker, unsupported) in [
+            (2, serde_json::Value::Null, false),
+            (1, fine.clone(), false),
+            (
+                2,
+                serde_json::json!({ "min_size": 1, "avg_size": 2, "max_size": 3 }),
+                false,
+            ),
+            (3, fine, true),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));
+            let mut config = serde_json::json!({
+                "format": FORMAT_NAME, "version": version, "id": "ab",
+                "created_at": "2026-12-04T08:00:00Z",
+                "chunker": { "min_size": 8192, "avg_size": 32768, "max_size": 131072 },
+                "compression_level": 1, "pack_size": 8388608, "encryption": null,
+            });
+            if !fine_chunker.is_null() {
+                config["fine_chunker"] = fine_chunker;
+            }
+            storage
+                .put(CONFIG_KEY, serde_json::to_vec(&config).unwrap())
+                .unwrap();
+            match Repository::open(storage, None) {
+                Err(BackupError::UnsupportedVersion { found, supported }) if unsupported => {
+                    assert_eq!((found, supported), (3, 2))
+                }
+                Err(BackupError::BadConfig { reason, .. }) if !unsupported => {
+                    assert!(reason.contains("fine_chunker"), "{reason}")
+                }
+                other => panic!("{config}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BackupError, Result};
-use crate::format::{self, ChunkId, DATA_PREFIX, Manifest};
+use crate::format::{self, ChunkId, DATA_PREFIX};
 use crate::lock::LockKind;
 use crate::progress::Progress;
 use crate::repair::BadChunk;
@@ -121,12 +121,16 @@ impl Repository {
             }
             v
         };
-        let mut manifests: Vec<Manifest> = Vec::new();
+        // Manifests are read one at a time and only their chunk ids kept: memory does not grow
+        // with the number of snapshots. They are read again only to name damaged files.
+        let mut referenced: HashSet<ChunkId> = HashSet::new();
+        let mut readable: Vec<(&str, &str)> = Vec::new();
         for (_, id, key) in &keys {
             match self.read_manifest(key) {
                 Ok(m) => {
                     report.snapshots_checked += 1;
-                    manifests.push(m);
+                    referenced.extend(m.files.iter().flat_map(|f| f.chunks.iter().copied()));
+                    readable.push((id, key));
                 }
                 Err(BackupError::ObjectNotFound { .. }) => {} // forgotten meanwhile
                 // Could not read it (I/O, network): verification cannot run, not damage.
@@ -146,10 +150,6 @@ impl Repository {
                 }
             }
         }
-        let referenced: HashSet<ChunkId> = manifests
-            .iter()
-            .flat_map(|m| m.files.iter().flat_map(|f| f.chunks.iter().copied()))
-            .collect();
         // Listings of an object store may lag behind recent puts: a manifest can be listed
         // before the index and packs it needs. Before reporting such damage, look again
         // (after a pause, and with direct HEAD requests for packs the listing misses).
@@ -357,7 +357,29 @@ impl Repository {
             tracing::warn!(error = %lightrag_config::ErrorChain(&e), "Could not record damaged chunks for the next backup");
             0
         });
-        for m in &manifests {
+        for (id, key) in readable {
+            if bad_chunks.is_empty() {
+                break;
+            }
+            let m = match self.read_manifest(key) {
+                Ok(m) => m,
+                Err(BackupError::ObjectNotFound { .. }) => continue, // forgotten meanwhile
+                Err(e) if e.is_access_failure() => return Err(e),
+                Err(e) => {
+                    // Read a moment ago: the object changed under the read lock.
+                    report.damaged_snapshots.insert(id.to_owned());
+                    report.damage.push(Damage {
+                        snapshot: Some(id.to_owned()),
+                        file: None,
+                        object: Some(key.to_owned()),
+                        problem: format!(
+                            "manifest unreadable: {}",
+                            lightrag_config::ErrorChain(&e)
+                        ),
+                    });
+                    continue;
+                }
+            };
             for f in &m.files {
                 let bad: BTreeMap<String, &String> = f
                     .chunks
