@@ -5,7 +5,7 @@
 //! are what readers use; the trailer lets an index be rebuilt from the packs alone.
 
 use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::crypto::{Keys, hex};
@@ -29,6 +29,10 @@ pub(crate) struct PackWriter {
     /// Finished packs go to an uploader thread (one in flight), so writing and fsyncing a
     /// pack overlaps with filling the next one.
     uploader: Option<Uploader>,
+    /// Pack buffers the uploader is done with (when the storage wrote from a borrowed slice):
+    /// two buffers serve the whole backup instead of a fresh mapping, faulted in and zeroed
+    /// page by page, per pack.
+    returned: Option<Receiver<Vec<u8>>>,
 }
 
 impl PackWriter {
@@ -48,15 +52,22 @@ impl PackWriter {
             done: Vec::new(),
             stored_bytes: 0,
             uploader: None,
+            returned: None,
         }
     }
 
     /// Append an already encoded blob.
     pub(crate) fn add(&mut self, id: ChunkId, raw_len: u32, encoded: &[u8]) -> Result<()> {
         if self.buf.capacity() == 0 {
-            // One allocation per pack (no doubling past the target): bounded memory.
-            self.buf
-                .reserve_exact(self.target as usize + 2 * 1024 * 1024);
+            let want = self.target as usize + 2 * 1024 * 1024;
+            match self.returned.as_ref().and_then(|r| r.try_recv().ok()) {
+                Some(mut b) if b.capacity() >= want => {
+                    b.clear();
+                    self.buf = b;
+                }
+                // One allocation per pack (no doubling past the target): bounded memory.
+                _ => self.buf.reserve_exact(want),
+            }
         }
         let offset = self.buf.len() as u64;
         self.buf.extend_from_slice(encoded);
@@ -83,12 +94,16 @@ impl PackWriter {
         let size = buf.len() as u64;
         if self.uploader.is_none() {
             let (tx, rx) = sync_channel::<(String, Vec<u8>)>(0);
+            let (give_back, returned) = sync_channel::<Vec<u8>>(1);
+            self.returned = Some(returned);
             let storage = self.storage.clone();
             let handle = std::thread::Builder::new()
                 .name("lightrag-pack-upload".into())
                 .spawn(move || -> Result<()> {
-                    for (key, data) in rx {
-                        storage.put(&key, data)?;
+                    for (key, mut data) in rx {
+                        storage.put_from(&key, &mut data)?;
+                        // Never blocks: a buffer not taken back in time is simply freed.
+                        let _ = give_back.try_send(data);
                     }
                     Ok(())
                 })

@@ -34,6 +34,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Store `data` under `key`, atomically: a concurrent or later reader sees either the
     /// previous object (or none) or all of `data`, never a part. Durable when it returns.
     fn put(&self, key: &str, data: Vec<u8>) -> Result<()>;
+    /// [`put`](Storage::put) from a buffer the caller may reuse (the backup's pack buffers):
+    /// a backend that writes from a borrowed slice leaves `data` as it was; the default hands
+    /// it to `put` and leaves it empty.
+    fn put_from(&self, key: &str, data: &mut Vec<u8>) -> Result<()> {
+        self.put(key, std::mem::take(data))
+    }
     /// Read a whole object. A missing object is [`BackupError::ObjectNotFound`].
     fn get(&self, key: &str) -> Result<Vec<u8>>;
     /// Read `len` bytes at `offset`. A short object is an error.
@@ -172,8 +178,8 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-impl Storage for LocalStorage {
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<()> {
+impl LocalStorage {
+    fn write_object(&self, key: &str, data: &[u8]) -> Result<()> {
         let path = self.path(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         let err = |e| BackupError::Storage {
@@ -191,7 +197,7 @@ impl Storage for LocalStorage {
         let tmp = dir.join(format!("{TMP_PREFIX}{}", crate::crypto::random_hex(8)));
         let result = (|| {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(&data)?;
+            f.write_all(data)?;
             f.sync_all()?;
             drop(f);
             fs::rename(&tmp, &path)?;
@@ -201,6 +207,16 @@ impl Storage for LocalStorage {
             let _ = fs::remove_file(&tmp);
         }
         result.map_err(err)
+    }
+}
+
+impl Storage for LocalStorage {
+    fn put(&self, key: &str, data: Vec<u8>) -> Result<()> {
+        self.write_object(key, &data)
+    }
+
+    fn put_from(&self, key: &str, data: &mut Vec<u8>) -> Result<()> {
+        self.write_object(key, data)
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>> {
