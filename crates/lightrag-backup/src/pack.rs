@@ -84,7 +84,9 @@ impl PackWriter {
         if self.blobs.is_empty() {
             return Ok(());
         }
-        let blobs = std::mem::take(&mut self.blobs);
+        let mut blobs = std::mem::take(&mut self.blobs);
+        // Held (in `done`) until the index is written: without the growth slack.
+        blobs.shrink_to_fit();
         let trailer =
             format::encode_json(self.keys.as_deref(), "pack-trailer", &blobs, self.level)?;
         let mut buf = std::mem::take(&mut self.buf);
