@@ -747,6 +747,7 @@ impl Repository {
                 key: format!("chunk {id}"),
             })
         };
+        let mut pool: Vec<u8> = Vec::new();
         let mut i = 0;
         while i < ids.len() {
             // The batch: ids[i..j].
@@ -781,7 +782,25 @@ impl Repository {
             let read = |&(pack, lo, hi): &(&str, u64, u64)| {
                 self.storage.get_range(&format::pack_key(pack), lo, hi - lo)
             };
-            let data: Vec<Result<Vec<u8>>> = if remote && jobs.len() > 1 {
+            // Locally: one after the other into one buffer kept from batch to batch (a batch,
+            // ~4 MiB), not a fresh mapping faulted in and zeroed per read.
+            let mut spans = Vec::new();
+            if !remote {
+                pool.clear();
+                for &(pack, lo, hi) in &jobs {
+                    let start = pool.len();
+                    self.storage.get_range_append(
+                        &format::pack_key(pack),
+                        lo,
+                        hi - lo,
+                        &mut pool,
+                    )?;
+                    spans.push(start..pool.len());
+                }
+            }
+            let data: Vec<Result<Vec<u8>>> = if !remote {
+                Vec::new()
+            } else if jobs.len() > 1 {
                 let mut out = Vec::with_capacity(jobs.len());
                 for group in jobs.chunks(4) {
                     std::thread::scope(|sc| {
@@ -798,9 +817,15 @@ impl Repository {
             } else {
                 jobs.iter().map(read).collect()
             };
-            let mut ranges: BTreeMap<&str, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
-            for (&(pack, lo, _), d) in jobs.iter().zip(data) {
-                ranges.entry(pack).or_default().push((lo, d?));
+            let mut ranges: BTreeMap<&str, Vec<(u64, &[u8])>> = BTreeMap::new();
+            let owned: Vec<Vec<u8>> = data.into_iter().collect::<Result<_>>()?;
+            let read: Vec<&[u8]> = if remote {
+                owned.iter().map(Vec::as_slice).collect()
+            } else {
+                spans.into_iter().map(|r| &pool[r]).collect()
+            };
+            for (&(pack, lo, _), d) in jobs.iter().zip(read) {
+                ranges.entry(pack).or_default().push((lo, d));
             }
             for id in &ids[i..j] {
                 let l = loc(id)?;

@@ -44,6 +44,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn get(&self, key: &str) -> Result<Vec<u8>>;
     /// Read `len` bytes at `offset`. A short object is an error.
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    /// [`get`](Storage::get) into a buffer the caller reuses (verify's pack reads): a backend
+    /// that reads into it keeps its allocation instead of a fresh mapping, faulted in page by
+    /// page, per object. Default: `get`, replacing the buffer.
+    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> Result<()> {
+        *buf = self.get(key)?;
+        Ok(())
+    }
+    /// [`get_range`](Storage::get_range), appended to a buffer the caller reuses (restore's
+    /// batches). Default: `get_range`, copied onto the end.
+    fn get_range_append(&self, key: &str, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<()> {
+        buf.extend_from_slice(&self.get_range(key, offset, len)?);
+        Ok(())
+    }
     /// Whether an object exists.
     fn exists(&self, key: &str) -> Result<bool>;
     /// Objects whose key starts with `prefix` (recursive). May lag behind recent puts.
@@ -222,6 +235,37 @@ impl Storage for LocalStorage {
     fn get(&self, key: &str) -> Result<Vec<u8>> {
         let path = self.path(key)?;
         fs::read(&path).map_err(|e| Self::storage_err("get", key, e))
+    }
+
+    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> Result<()> {
+        let path = self.path(key)?;
+        let err = |e| Self::storage_err("get", key, e);
+        let mut f = File::open(&path).map_err(err)?;
+        buf.clear();
+        let size = f.metadata().map_err(err)?.len();
+        buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+            .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
+        f.read_to_end(buf).map_err(err)?;
+        Ok(())
+    }
+
+    fn get_range_append(&self, key: &str, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<()> {
+        let path = self.path(key)?;
+        let err = |e| Self::storage_err("get_range", key, e);
+        let mut f = File::open(&path).map_err(err)?;
+        f.seek(SeekFrom::Start(offset)).map_err(err)?;
+        // Into the buffer's spare capacity: no zeroing, no new mapping once it is large enough.
+        buf.try_reserve(usize::try_from(len).unwrap_or(usize::MAX))
+            .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
+        let n = f.take(len).read_to_end(buf).map_err(err)?;
+        if (n as u64) < len {
+            // Shorter than the index says: the object is damaged (truncated), not unreachable.
+            return Err(BackupError::Corrupt {
+                key: key.to_owned(),
+                reason: format!("truncated: fewer than {} bytes", offset + len),
+            });
+        }
+        Ok(())
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>> {

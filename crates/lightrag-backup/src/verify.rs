@@ -239,6 +239,8 @@ impl Repository {
         std::thread::scope(|s| {
             for _ in 0..self.threads() {
                 s.spawn(|| {
+                    // One pack buffer per thread, reused (see `Storage::get_into`).
+                    let mut data = Vec::new();
                     loop {
                         let i = match next.lock() {
                             Ok(mut n) => {
@@ -261,8 +263,8 @@ impl Repository {
                         let Some(format::PackView { blobs, .. }) = index.pack(pack) else {
                             continue;
                         };
-                        let data = match self.storage.get(&key) {
-                            Ok(d) => d,
+                        match self.storage.get_into(&key, &mut data) {
+                            Ok(()) => {}
                             Err(e @ BackupError::ObjectNotFound { .. }) => {
                                 if let Ok(mut rb) = read_bad.lock() {
                                     rb.extend(blobs.iter().map(|b| {
