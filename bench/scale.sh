@@ -107,6 +107,12 @@ runs ours first "rm -rf '$D/repo-ours' '$D'/catalog.db*; $W" "$D/ours" backup be
 runs restic first "rm -rf '$RESTIC_REPOSITORY'; restic init -q; $W" restic backup -q bench
 runs borg first "rm -rf '$BORG_REPO'; borg init -e none '$BORG_REPO'; $W" \
   borg create --compression zstd,3 ::first bench
+# The first backup's floor on the same data, with no tool in the way: reading the workspace,
+# compressing it once (zstd -1 on every core; no chunking, hashing or deduplication) and
+# writing it to one file until durable.
+runs floor first "rm -f '$D/floor.tar.zst'; $W" \
+  bash -o pipefail -c "tar -C '$WORK' -cf - bench | zstd -q -1 -T0 -o '$D/floor.tar.zst' && sync"
+rm -f "$D/floor.tar.zst"
 before_ours=$(size "$D/repo-ours"); before_restic=$(size "$RESTIC_REPOSITORY"); before_borg=$(size "$BORG_REPO")
 
 echo "growing the workspace by $GROW%..." >&2
@@ -131,13 +137,8 @@ for t in ours restic borg; do
   cmp -s "$WS/vdb_entities.json" "$f" || { echo "restore mismatch ($t)" >&2; exit 1; }
 done
 
-# The machine's floor for the same data, with no tool in the way: the first backup's floor is
-# reading the workspace, compressing it once (zstd -1 on every core, no chunking, hashing or
-# deduplication) and writing it to one file until durable; the restore's is `cp -a` of the
-# workspace until durable (no decompression, no verification).
-runs floor first "rm -f '$D/floor.tar.zst'; $W" \
-  sh -c "tar -C '$WORK' -cf - bench | zstd -q -1 -T0 -o '$D/floor.tar.zst' && sync"
-rm -f "$D/floor.tar.zst"
+# The restore's floor on the same data: `cp -a` of the workspace until durable (no
+# decompression, no verification).
 runs floor restore "rm -rf '$D/out-floor'; sync; $W" sh -c "cp -a '$WS' '$D/out-floor' && sync"
 rm -rf "$D/out-floor"
 

@@ -13,8 +13,9 @@ use crate::summary::LightRagSummary;
 /// repositories without a [`RepoConfig::fine_chunker`].
 pub(crate) const FORMAT_VERSION: u32 = 1;
 /// Repository version of repositories that chunk the stores LightRAG rewrites in place with
-/// [`RepoConfig::fine_chunker`] (everything else as version 1). An older build refuses them
-/// with "unsupported version" instead of chunking those stores the old way.
+/// [`RepoConfig::fine_chunker`] (everything else as version 1). Builds before it refuse them
+/// as `BadConfig` (unknown field `fine_chunker`: upgrade, the config is not damaged); this and
+/// later builds check the version before the fields, so a newer version is "unsupported".
 pub(crate) const FINE_CHUNKER_VERSION: u32 = 2;
 /// Name of the format, stored in the config object.
 pub(crate) const FORMAT_NAME: &str = "lightrag-ops-repository";

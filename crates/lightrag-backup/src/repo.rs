@@ -304,23 +304,31 @@ impl Repository {
             }
             Err(e) => return Err(e),
         };
-        let config: RepoConfig =
-            serde_json::from_slice(&body).map_err(|e| BackupError::BadConfig {
-                location: storage.location(),
-                reason: e.to_string(),
-            })?;
-        if config.format != FORMAT_NAME {
-            return Err(BackupError::BadConfig {
-                location: storage.location(),
-                reason: format!("format `{}` is not `{FORMAT_NAME}`", config.format),
-            });
+        // Format and version first, from a lenient parse: a newer version's new fields are
+        // "upgrade lightrag-ops", not a damaged config.
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u32,
         }
-        if config.version != FORMAT_VERSION && config.version != FINE_CHUNKER_VERSION {
+        let bad = |reason: String| BackupError::BadConfig {
+            location: storage.location(),
+            reason,
+        };
+        let header: Header = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        if header.format != FORMAT_NAME {
+            return Err(bad(format!(
+                "format `{}` is not `{FORMAT_NAME}`",
+                header.format
+            )));
+        }
+        if header.version != FORMAT_VERSION && header.version != FINE_CHUNKER_VERSION {
             return Err(BackupError::UnsupportedVersion {
-                found: config.version,
+                found: header.version,
                 supported: FINE_CHUNKER_VERSION,
             });
         }
+        let config: RepoConfig = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
         // Version 2 is exactly "has a fine chunker": a config that says otherwise was not
         // written by any build, and would chunk the stores differently from its writer.
         let chunkers_ok = match config.fine_chunker {
@@ -1204,7 +1212,13 @@ mod tests {
                 serde_json::json!({ "min_size": 1, "avg_size": 2, "max_size": 3 }),
                 false,
             ),
-            (3, fine, true),
+            (3, fine.clone(), true),
+            // A newer version with fields this build does not know: still "upgrade".
+            (
+                3,
+                serde_json::json!({ "min_size": 3072, "avg_size": 12288, "max_size": 49152, "row_aligned": true }),
+                true,
+            ),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.path()));

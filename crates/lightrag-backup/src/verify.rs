@@ -359,6 +359,11 @@ impl Repository {
             tracing::warn!(error = %lightrag_config::ErrorChain(&e), "Could not record damaged chunks for the next backup");
             0
         });
+        // Which files the damaged chunks belong to: each manifest read again. Whatever cannot be
+        // named that way (the manifest forgotten meanwhile, or storage failing now) is still
+        // reported, by chunk.
+        let mut named: HashSet<ChunkId> = HashSet::new();
+        let mut unnamed_why = "no snapshot read again names it".to_owned();
         for (id, key) in readable {
             if bad_chunks.is_empty() {
                 break;
@@ -366,7 +371,13 @@ impl Repository {
             let m = match self.read_manifest(key) {
                 Ok(m) => m,
                 Err(BackupError::ObjectNotFound { .. }) => continue, // forgotten meanwhile
-                Err(e) if e.is_access_failure() => return Err(e),
+                Err(e) if e.is_access_failure() => {
+                    unnamed_why = format!(
+                        "its snapshots could not be read again to name the files: {}",
+                        lightrag_config::ErrorChain(&e)
+                    );
+                    break;
+                }
                 Err(e) => {
                     // Read a moment ago: the object changed under the read lock.
                     report.damaged_snapshots.insert(id.to_owned());
@@ -386,7 +397,12 @@ impl Repository {
                 let bad: BTreeMap<String, &String> = f
                     .chunks
                     .iter()
-                    .filter_map(|c| bad_chunks.get(c).map(|r| (c.to_string(), r)))
+                    .filter_map(|c| {
+                        bad_chunks.get(c).map(|r| {
+                            named.insert(*c);
+                            (c.to_string(), r)
+                        })
+                    })
                     .collect();
                 if let Some((chunk, reason)) = bad.iter().next() {
                     report.damaged_snapshots.insert(m.id.clone());
@@ -398,6 +414,19 @@ impl Repository {
                     });
                 }
             }
+        }
+        let mut unnamed: Vec<(&ChunkId, &String)> = bad_chunks
+            .iter()
+            .filter(|(c, _)| !named.contains(c))
+            .collect();
+        unnamed.sort();
+        for (chunk, reason) in unnamed {
+            report.damage.push(Damage {
+                snapshot: None,
+                file: None,
+                object: Some(format!("chunk {chunk}")),
+                problem: format!("{reason} ({unnamed_why})"),
+            });
         }
         progress.end();
         Ok(report)
