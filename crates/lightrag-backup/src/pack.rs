@@ -5,16 +5,16 @@
 //! are what readers use; the trailer lets an index be rebuilt from the packs alone.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::crypto::{Keys, hex};
 use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, IndexBlob, IndexPack};
-use crate::storage::Storage;
+use crate::storage::{Staged, Storage};
 
-/// Channel to the upload thread (key, bytes) and its handle.
-type Uploader = (SyncSender<(String, Vec<u8>)>, JoinHandle<Result<()>>);
+/// Channel to the upload thread (staged packs to commit) and its handle.
+type Uploader = (SyncSender<Staged>, JoinHandle<Result<()>>);
 
 #[derive(Debug)]
 pub(crate) struct PackWriter {
@@ -26,13 +26,12 @@ pub(crate) struct PackWriter {
     blobs: Vec<IndexBlob>,
     pub(crate) done: Vec<IndexPack>,
     pub(crate) stored_bytes: u64,
-    /// Finished packs go to an uploader thread (one in flight), so writing and fsyncing a
-    /// pack overlaps with filling the next one.
+    /// Finished packs are staged here (a local directory writes them to a temporary file at
+    /// once) and committed by an uploader thread (one in flight), so fsyncing a pack (or
+    /// uploading it) overlaps with filling the next one. Where the storage wrote the pack
+    /// while staging it, the one buffer serves the whole backup: no second pack in memory,
+    /// and no fresh mapping, faulted in and zeroed page by page, per pack.
     uploader: Option<Uploader>,
-    /// Pack buffers the uploader is done with (when the storage wrote from a borrowed slice):
-    /// two buffers serve the whole backup instead of a fresh mapping, faulted in and zeroed
-    /// page by page, per pack.
-    returned: Option<Receiver<Vec<u8>>>,
 }
 
 impl PackWriter {
@@ -52,22 +51,15 @@ impl PackWriter {
             done: Vec::new(),
             stored_bytes: 0,
             uploader: None,
-            returned: None,
         }
     }
 
     /// Append an already encoded blob.
     pub(crate) fn add(&mut self, id: ChunkId, raw_len: u32, encoded: &[u8]) -> Result<()> {
         if self.buf.capacity() == 0 {
-            let want = self.target as usize + 2 * 1024 * 1024;
-            match self.returned.as_ref().and_then(|r| r.try_recv().ok()) {
-                Some(mut b) if b.capacity() >= want => {
-                    b.clear();
-                    self.buf = b;
-                }
-                // One allocation per pack (no doubling past the target): bounded memory.
-                _ => self.buf.reserve_exact(want),
-            }
+            // One allocation (no doubling past the target): bounded memory.
+            self.buf
+                .reserve_exact(self.target as usize + 2 * 1024 * 1024);
         }
         let offset = self.buf.len() as u64;
         self.buf.extend_from_slice(encoded);
@@ -89,23 +81,19 @@ impl PackWriter {
         blobs.shrink_to_fit();
         let trailer =
             format::encode_json(self.keys.as_deref(), "pack-trailer", &blobs, self.level)?;
-        let mut buf = std::mem::take(&mut self.buf);
+        let buf = &mut self.buf;
         buf.extend_from_slice(&trailer);
         buf.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
-        let id = hex(blake3::hash(&buf).as_bytes());
+        let id = hex(blake3::hash(buf).as_bytes());
         let size = buf.len() as u64;
         if self.uploader.is_none() {
-            let (tx, rx) = sync_channel::<(String, Vec<u8>)>(0);
-            let (give_back, returned) = sync_channel::<Vec<u8>>(1);
-            self.returned = Some(returned);
+            let (tx, rx) = sync_channel::<Staged>(0);
             let storage = self.storage.clone();
             let handle = std::thread::Builder::new()
                 .name("lightrag-pack-upload".into())
                 .spawn(move || -> Result<()> {
-                    for (key, mut data) in rx {
-                        storage.put_from(&key, &mut data)?;
-                        // Never blocks: a buffer not taken back in time is simply freed.
-                        let _ = give_back.try_send(data);
+                    for staged in rx {
+                        storage.commit(staged)?;
                     }
                     Ok(())
                 })
@@ -113,9 +101,15 @@ impl PackWriter {
             self.uploader = Some((tx, handle));
         }
         let key = format::pack_key(&id);
+        let staged = self.storage.stage(&key, &mut self.buf);
+        self.buf.clear(); // kept for the next pack unless the storage took it
+        let staged = match staged {
+            Ok(s) => s,
+            Err(e) => return self.join_uploader().and(Err(e)),
+        };
         self.done.push(IndexPack { id, size, blobs });
         let failed = match &self.uploader {
-            Some((tx, _)) => tx.send((key, buf)).is_err(),
+            Some((tx, _)) => tx.send(staged).is_err(),
             None => true,
         };
         if failed {

@@ -27,6 +27,59 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// An object written by [`Storage::stage`] and not yet committed.
+#[derive(Debug)]
+pub enum Staged {
+    /// Not written yet: `commit` puts it.
+    Data {
+        /// Its key.
+        key: String,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// Written to a temporary file beside its target (a local directory).
+    File(StagedFile),
+}
+
+/// A temporary file holding an object's bytes: `commit` fsyncs it, renames it over the target
+/// and fsyncs the directory; dropped uncommitted, it is removed.
+#[derive(Debug)]
+pub struct StagedFile {
+    file: Option<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    key: String,
+}
+
+impl StagedFile {
+    fn commit(mut self) -> Result<()> {
+        let result = (|| {
+            if let Some(f) = self.file.take() {
+                f.sync_all()?;
+            }
+            fs::rename(&self.tmp, &self.path)?;
+            fsync_dir(&self.dir)
+        })();
+        if result.is_ok() {
+            self.tmp = PathBuf::new(); // renamed: nothing to remove on drop
+        }
+        result.map_err(|e| BackupError::Storage {
+            op: "put",
+            key: self.key.clone(),
+            source: e,
+        })
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// A place where repository objects live.
 ///
 /// Keys are relative, `/`-separated, made of `[A-Za-z0-9._-]` segments.
@@ -34,11 +87,24 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Store `data` under `key`, atomically: a concurrent or later reader sees either the
     /// previous object (or none) or all of `data`, never a part. Durable when it returns.
     fn put(&self, key: &str, data: Vec<u8>) -> Result<()>;
-    /// [`put`](Storage::put) from a buffer the caller may reuse (the backup's pack buffers):
-    /// a backend that writes from a borrowed slice leaves `data` as it was; the default hands
-    /// it to `put` and leaves it empty.
-    fn put_from(&self, key: &str, data: &mut Vec<u8>) -> Result<()> {
-        self.put(key, std::mem::take(data))
+    /// The first half of a [`put`](Storage::put), for the backup's packs: a backend that can
+    /// writes `data` now, not yet visible under `key`, and leaves the buffer as it was for the
+    /// caller to reuse; the default takes the buffer and writes nothing yet. Then
+    /// [`commit`](Storage::commit) (on another thread, overlapping the next pack) makes it
+    /// durable and visible. Dropped uncommitted, a staged object leaves nothing behind.
+    fn stage(&self, key: &str, data: &mut Vec<u8>) -> Result<Staged> {
+        Ok(Staged::Data {
+            key: key.to_owned(),
+            data: std::mem::take(data),
+        })
+    }
+    /// The second half of a put begun with [`stage`](Storage::stage): durable and visible
+    /// when it returns, atomically (as `put`).
+    fn commit(&self, staged: Staged) -> Result<()> {
+        match staged {
+            Staged::Data { key, data } => self.put(&key, data),
+            Staged::File(f) => f.commit(),
+        }
     }
     /// Read a whole object. A missing object is [`BackupError::ObjectNotFound`].
     fn get(&self, key: &str) -> Result<Vec<u8>>;
@@ -192,7 +258,8 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl LocalStorage {
-    fn write_object(&self, key: &str, data: &[u8]) -> Result<()> {
+    /// Write `data` to a temporary file beside `key`'s file (see [`StagedFile`]).
+    fn stage_file(&self, key: &str, data: &[u8]) -> Result<StagedFile> {
         let path = self.path(key)?;
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         let err = |e| BackupError::Storage {
@@ -208,28 +275,32 @@ impl LocalStorage {
             }
         }
         let tmp = dir.join(format!("{TMP_PREFIX}{}", crate::crypto::random_hex(8)));
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            drop(f);
-            fs::rename(&tmp, &path)?;
-            fsync_dir(&dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(err)
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(err)?;
+        // From here on, dropping the staged file removes the temporary one.
+        let mut staged = StagedFile {
+            file: None,
+            tmp,
+            path,
+            dir,
+            key: key.to_owned(),
+        };
+        f.write_all(data).map_err(err)?;
+        staged.file = Some(f);
+        Ok(staged)
     }
 }
 
 impl Storage for LocalStorage {
     fn put(&self, key: &str, data: Vec<u8>) -> Result<()> {
-        self.write_object(key, &data)
+        self.stage_file(key, &data)?.commit()
     }
 
-    fn put_from(&self, key: &str, data: &mut Vec<u8>) -> Result<()> {
-        self.write_object(key, data)
+    fn stage(&self, key: &str, data: &mut Vec<u8>) -> Result<Staged> {
+        Ok(Staged::File(self.stage_file(key, data)?))
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>> {
@@ -457,5 +528,74 @@ mod tests {
             Err(BackupError::ObjectNotFound { .. })
         ));
         assert!(s.put("../evil", vec![]).is_err());
+    }
+
+    /// The buffer-reusing variants behave as their plain forms: `stage` leaves the buffer as it
+    /// was (the default, for other backends, takes it) and nothing is visible before `commit`,
+    /// `get_into` replaces,
+    /// `get_range_append` appends, a short object is damage (`Corrupt`) and a missing one
+    /// `ObjectNotFound`, locally and through the default methods.
+    #[test]
+    fn buffer_reusing_reads_and_writes() {
+        #[derive(Debug)]
+        struct Plain(LocalStorage);
+        impl Storage for Plain {
+            fn put(&self, key: &str, data: Vec<u8>) -> Result<()> {
+                self.0.put(key, data)
+            }
+            fn get(&self, key: &str) -> Result<Vec<u8>> {
+                self.0.get(key)
+            }
+            fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+                self.0.get_range(key, offset, len)
+            }
+            fn exists(&self, key: &str) -> Result<bool> {
+                self.0.exists(key)
+            }
+            fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+                self.0.list(prefix)
+            }
+            fn delete(&self, key: &str) -> Result<()> {
+                self.0.delete(key)
+            }
+            fn location(&self) -> String {
+                self.0.location()
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStorage::new(dir.path().join("repo"));
+        let plain = Plain(LocalStorage::new(dir.path().join("repo")));
+        for (s, reuses) in [(&local as &dyn Storage, true), (&plain, false)] {
+            let mut data = b"hello world".to_vec();
+            let staged = s.stage("data/ab/x", &mut data).unwrap();
+            assert_eq!(data.is_empty(), !reuses);
+            assert!(
+                !s.exists("data/ab/x").unwrap(),
+                "visible only once committed"
+            );
+            s.commit(staged).unwrap();
+            assert_eq!(s.get("data/ab/x").unwrap(), b"hello world");
+            // Dropped uncommitted: nothing visible, no temporary file left.
+            drop(s.stage("data/ab/y", &mut b"lost".to_vec()).unwrap());
+            assert!(!s.exists("data/ab/y").unwrap());
+            let leftovers = std::fs::read_dir(dir.path().join("repo/data/ab"))
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name() != "x")
+                .count();
+            assert_eq!(leftovers, 0);
+            let mut buf = b"old".to_vec();
+            s.get_into("data/ab/x", &mut buf).unwrap();
+            assert_eq!(buf, b"hello world");
+            let mut buf = b">".to_vec();
+            s.get_range_append("data/ab/x", 6, 5, &mut buf).unwrap();
+            s.get_range_append("data/ab/x", 0, 5, &mut buf).unwrap();
+            assert_eq!(buf, b">worldhello");
+            let r = s.get_range_append("data/ab/x", 8, 5, &mut buf);
+            assert!(matches!(r, Err(BackupError::Corrupt { .. })), "{r:?}");
+            assert!(matches!(
+                s.get_into("data/ab/missing", &mut buf),
+                Err(BackupError::ObjectNotFound { .. })
+            ));
+        }
     }
 }
