@@ -565,35 +565,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalStorage::new(dir.path().join("repo"));
         let plain = Plain(LocalStorage::new(dir.path().join("repo")));
-        for (s, reuses) in [(&local as &dyn Storage, true), (&plain, false)] {
+        for (s, reuses, d) in [(&local as &dyn Storage, true, "a1"), (&plain, false, "a2")] {
+            let (x, y) = (format!("data/{d}/x"), format!("data/{d}/y"));
             let mut data = b"hello world".to_vec();
-            let staged = s.stage("data/ab/x", &mut data).unwrap();
+            let staged = s.stage(&x, &mut data).unwrap();
             assert_eq!(data.is_empty(), !reuses);
-            assert!(
-                !s.exists("data/ab/x").unwrap(),
-                "visible only once committed"
-            );
+            assert!(!s.exists(&x).unwrap(), "visible only once committed");
             s.commit(staged).unwrap();
-            assert_eq!(s.get("data/ab/x").unwrap(), b"hello world");
+            assert_eq!(s.get(&x).unwrap(), b"hello world");
             // Dropped uncommitted: nothing visible, no temporary file left.
-            drop(s.stage("data/ab/y", &mut b"lost".to_vec()).unwrap());
-            assert!(!s.exists("data/ab/y").unwrap());
-            let leftovers = std::fs::read_dir(dir.path().join("repo/data/ab"))
+            drop(s.stage(&y, &mut b"lost".to_vec()).unwrap());
+            assert!(!s.exists(&y).unwrap());
+            let leftovers = std::fs::read_dir(dir.path().join("repo/data").join(d))
                 .unwrap()
                 .filter(|e| e.as_ref().unwrap().file_name() != "x")
                 .count();
             assert_eq!(leftovers, 0);
             let mut buf = b"old".to_vec();
-            s.get_into("data/ab/x", &mut buf).unwrap();
+            s.get_into(&x, &mut buf).unwrap();
             assert_eq!(buf, b"hello world");
             let mut buf = b">".to_vec();
-            s.get_range_append("data/ab/x", 6, 5, &mut buf).unwrap();
-            s.get_range_append("data/ab/x", 0, 5, &mut buf).unwrap();
+            s.get_range_append(&x, 6, 5, &mut buf).unwrap();
+            s.get_range_append(&x, 0, 5, &mut buf).unwrap();
             assert_eq!(buf, b">worldhello");
-            let r = s.get_range_append("data/ab/x", 8, 5, &mut buf);
+            let r = s.get_range_append(&x, 8, 5, &mut buf);
             assert!(matches!(r, Err(BackupError::Corrupt { .. })), "{r:?}");
             assert!(matches!(
-                s.get_into("data/ab/missing", &mut buf),
+                s.get_into("data/a3/missing", &mut buf),
                 Err(BackupError::ObjectNotFound { .. })
             ));
         }
