@@ -27,8 +27,10 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
-/// An object written by [`Storage::stage`] and not yet committed.
-#[derive(Debug)]
+/// An object written by [`Storage::stage`] and not yet committed. A wrapper around another
+/// storage overrides both `stage` and `commit` or neither (the default `commit` finishes a
+/// staged file itself, without the wrapper's `put`).
+#[non_exhaustive]
 pub enum Staged {
     /// Not written yet: `commit` puts it.
     Data {
@@ -39,6 +41,16 @@ pub enum Staged {
     },
     /// Written to a temporary file beside its target (a local directory).
     File(StagedFile),
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the bytes: a pack is megabytes.
+        match self {
+            Staged::Data { key, data } => write!(f, "Staged::Data({key}, {} bytes)", data.len()),
+            Staged::File(s) => write!(f, "Staged::File({}, {})", s.key, s.tmp.display()),
+        }
+    }
 }
 
 /// A temporary file holding an object's bytes: `commit` fsyncs it, renames it over the target

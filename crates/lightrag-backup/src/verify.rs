@@ -415,9 +415,11 @@ impl Repository {
                 }
             }
         }
+        // Only chunks a snapshot uses are damage to report (a missing pack's other blobs are
+        // marked above, so no backup deduplicates against them, but nothing depends on them).
         let mut unnamed: Vec<(&ChunkId, &String)> = bad_chunks
             .iter()
-            .filter(|(c, _)| !named.contains(c))
+            .filter(|(c, _)| !named.contains(c) && referenced.contains(c))
             .collect();
         unnamed.sort();
         for (chunk, reason) in unnamed {
