@@ -83,6 +83,17 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.damage.is_empty()
     }
+
+    /// The manifest `key` of snapshot `id` could not be decoded: that snapshot is damaged.
+    fn manifest_unreadable(&mut self, id: &str, key: &str, e: &BackupError) {
+        self.damaged_snapshots.insert(id.to_owned());
+        self.damage.push(Damage {
+            snapshot: Some(id.to_owned()),
+            file: None,
+            object: Some(key.to_owned()),
+            problem: format!("manifest unreadable: {}", lightrag_config::ErrorChain(e)),
+        });
+    }
 }
 
 fn in_subset(pack_id: &str, read: ReadData) -> bool {
@@ -137,16 +148,7 @@ impl Repository {
                 Err(e) if e.is_access_failure() => return Err(e),
                 Err(e) => {
                     report.snapshots_checked += 1;
-                    report.damaged_snapshots.insert(id.clone());
-                    report.damage.push(Damage {
-                        snapshot: Some(id.clone()),
-                        file: None,
-                        object: Some(key.clone()),
-                        problem: format!(
-                            "manifest unreadable: {}",
-                            lightrag_config::ErrorChain(&e)
-                        ),
-                    });
+                    report.manifest_unreadable(id, key, &e);
                 }
             }
         }
@@ -380,16 +382,7 @@ impl Repository {
                 }
                 Err(e) => {
                     // Read a moment ago: the object changed under the read lock.
-                    report.damaged_snapshots.insert(id.to_owned());
-                    report.damage.push(Damage {
-                        snapshot: Some(id.to_owned()),
-                        file: None,
-                        object: Some(key.to_owned()),
-                        problem: format!(
-                            "manifest unreadable: {}",
-                            lightrag_config::ErrorChain(&e)
-                        ),
-                    });
+                    report.manifest_unreadable(id, key, &e);
                     continue;
                 }
             };

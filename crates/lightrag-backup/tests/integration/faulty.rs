@@ -1139,6 +1139,82 @@ fn verify_reports_a_transient_read_error_as_damage() {
     }
 }
 
+/// Damaged chunks are named by file from a second read of the manifests. When that read
+/// fails (storage down by then), the damage is still reported, by chunk, saying why no file is
+/// named; verification does not fail and does not drop what it found.
+#[test]
+fn verify_reports_damage_by_chunk_when_snapshots_cannot_be_read_again() {
+    let r = rig(Backend::Local);
+    r.repo
+        .backup("g", &r.graph, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    let all = VerifyOptions {
+        read_data: ReadData::All,
+        ..Default::default()
+    };
+    // How many manifest reads a verify makes before it looks at the data.
+    let gets = |f: &FaultyStorage| f.requests().get(&(Op::Get, Class::Snapshot)).copied();
+    let before = gets(&r.faulty).unwrap_or(0);
+    assert!(r.repo.verify(&all, &NoProgress).unwrap().is_ok());
+    let first_pass = gets(&r.faulty).unwrap_or(0) - before;
+    assert!(first_pass >= 1);
+
+    let packs = r.env.packs();
+    r.env.flip_byte(&packs[0].key, 100);
+    // Named by file while the manifests can be read again.
+    let named = r.repo.verify(&all, &NoProgress).unwrap();
+    assert!(
+        named.damage.iter().any(|d| d.file.is_some()),
+        "{:?}",
+        named.damage
+    );
+    // The read after the first pass fails.
+    r.faulty.set_plan(
+        vec![Rule::nth(
+            &[Op::Get],
+            &[Class::Snapshot],
+            first_pass + 1,
+            Fault::Io,
+        )],
+        None,
+    );
+    let rep = r.repo.verify(&all, &NoProgress).unwrap();
+    let fired = r.faulty.injected();
+    r.faulty.clear();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(!rep.is_ok());
+    assert!(
+        rep.damage.iter().all(|d| d.file.is_none()),
+        "{:?}",
+        rep.damage
+    );
+    let by_chunk: Vec<_> = rep
+        .damage
+        .iter()
+        .filter(|d| d.object.as_deref().is_some_and(|o| o.starts_with("chunk ")))
+        .collect();
+    assert!(!by_chunk.is_empty(), "{:?}", rep.damage);
+    for d in &by_chunk {
+        assert!(
+            d.problem.contains("could not be read again") && d.problem.contains("injected"),
+            "{}",
+            d.problem
+        );
+    }
+    // No more chunks than the files named before held ("N damaged chunk(s), first: ...").
+    let named_chunks: usize = named
+        .damage
+        .iter()
+        .filter_map(|d| d.problem.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(
+        by_chunk.len() <= named_chunks,
+        "{:?} {:?}",
+        named.damage,
+        rep.damage
+    );
+}
+
 /// Change detection ignores ctime: a file rewritten in place with the same size whose mtime is
 /// then put back (`rsync --inplace -t`, `cp -p` onto an existing file, `touch -r`) keeps its
 /// size, mtime, inode and mode, so the next backup reuses the parent's chunks and records the
