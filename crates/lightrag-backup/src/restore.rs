@@ -608,7 +608,7 @@ impl Repository {
         seg: &Segment,
         place_of: &PlaceFn<'_>,
         progress: &dyn Progress,
-        syncer: &SyncSender<Arc<File>>,
+        syncer: &SyncSender<(Arc<File>, u64, u64)>,
     ) -> Result<()> {
         let e = work.e;
         let damaged = |reason: String| BackupError::DamagedFile {
@@ -662,10 +662,10 @@ impl Repository {
             *at += pending.len() as u64;
             unsynced += pending.len() as u64;
             if unsynced >= EARLY_SYNC_BYTES {
-                // Let the syncer thread push this file's dirty pages to disk while we go on
+                // Let the syncer thread start writing this range to disk while we go on
                 // decoding, so the final fsync has little left to wait for.
+                let _ = syncer.try_send((f.clone(), *at - unsynced, unsynced));
                 unsynced = 0;
-                let _ = syncer.try_send(f.clone());
             }
             pending.clear();
             Ok(())
@@ -748,13 +748,23 @@ impl Repository {
             })
             .collect();
         let next = Mutex::new(0usize);
-        let (sync_tx, sync_rx) = sync_channel::<Arc<File>>(2);
+        let (sync_tx, sync_rx) = sync_channel::<(Arc<File>, u64, u64)>(2);
         let failed = std::sync::atomic::AtomicBool::new(false);
         let errors = Mutex::new(Vec::new());
         std::thread::scope(|s| {
             s.spawn(move || {
-                for f in sync_rx {
-                    let _ = f.sync_data();
+                for (f, offset, len) in sync_rx {
+                    // Start the range's writeback without waiting for it: `DONTNEED` on dirty
+                    // pages queues their write-out (and drops those already clean). The
+                    // `sync_data` this was waited for the whole file and committed the journal
+                    // each time while the writers went on: a 5.5 GB restore took 8.8 s with it,
+                    // 7.0 s with this (`cp -a && sync` of the same files: 5.3 s).
+                    let _ = rustix::fs::fadvise(
+                        &*f,
+                        offset,
+                        std::num::NonZeroU64::new(len),
+                        rustix::fs::Advice::DontNeed,
+                    );
                 }
             });
             for _ in 0..self.threads().min(segs.len().max(1)) {
