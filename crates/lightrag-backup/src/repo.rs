@@ -17,7 +17,7 @@ use crate::format::{
 };
 use crate::headers;
 use crate::lock::{self, LockGuard, LockKind};
-use crate::storage::{LocalStorage, Storage};
+use crate::storage::{LocalStorage, ObjectInfo, Storage};
 use crate::summary::LightRagSummary;
 
 /// Options fixed when a repository is created.
@@ -463,23 +463,43 @@ impl Repository {
     pub(crate) fn load_index_lenient(&self) -> Result<(Index, Vec<(String, BackupError)>)> {
         let mut index = Index::default();
         let mut bad = Vec::new();
-        for obj in self.storage.list(INDEX_PREFIX)? {
-            let parsed = self
-                .storage
+        let parse = |obj: &ObjectInfo| {
+            self.storage
                 .get(&obj.key)
                 .and_then(|b| format::decode_json::<IndexFile>(self.keys(), &obj.key, &b))
                 .and_then(|f| {
                     f.validate(&obj.key, self.config.max_chunk_size())?;
                     Ok(f)
-                });
-            match parsed {
-                Ok(f) => index.add(&f),
-                Err(BackupError::ObjectNotFound { .. }) => continue, // removed by a prune meanwhile
-                // Could not read it (I/O, network): not a damaged index, an error.
-                Err(e) if e.is_access_failure() => return Err(e),
-                Err(e) => bad.push((obj.key.clone(), e)),
+                })
+        };
+        // Parts are read and parsed a few at once (one per thread), then added in listing
+        // order (the first copy of a chunk added wins): only those few are held parsed.
+        let objects = self.storage.list(INDEX_PREFIX)?;
+        for window in objects.chunks(self.threads()) {
+            let parsed: Vec<Result<IndexFile>> = match window {
+                [one] => vec![parse(one)],
+                _ => std::thread::scope(|sc| {
+                    let handles: Vec<_> = window.iter().map(|o| sc.spawn(|| parse(o))).collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(BackupError::WorkerPanicked("index reader".into()))
+                            })
+                        })
+                        .collect()
+                }),
+            };
+            for (obj, parsed) in window.iter().zip(parsed) {
+                match parsed {
+                    Ok(f) => index.add(&f),
+                    Err(BackupError::ObjectNotFound { .. }) => continue, // removed by a prune meanwhile
+                    // Could not read it (I/O, network): not a damaged index, an error.
+                    Err(e) if e.is_access_failure() => return Err(e),
+                    Err(e) => bad.push((obj.key.clone(), e)),
+                }
+                index.files.push(obj.key.clone());
             }
-            index.files.push(obj.key);
         }
         index.seal();
         if index.overflowed {
