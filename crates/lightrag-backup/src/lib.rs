@@ -81,7 +81,7 @@ pub use retention::{
     ForgetReport, KeptSnapshot, PruneOptions, PruneReport, RepairReport, RetentionPolicy,
     apply_policy,
 };
-pub use storage::{LocalStorage, ObjectInfo, Staged, StagedFile, Storage, StorageStats};
+pub use storage::{LocalStorage, ObjectInfo, PackBuf, Staged, StagedFile, Storage, StorageStats};
 pub use summary::{LightRagSummary, StoreKind, StoreScanner, StoreStats, Stores};
 pub use tree::{is_lightrag_file, is_lightrag_temp_file, is_operation_leftover};
 pub use verify::{Damage, ReadData, VerifyOptions, VerifyReport};

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use crate::crypto::{Keys, hex};
 use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, IndexBlob, IndexPack};
-use crate::storage::{Staged, Storage};
+use crate::storage::{PackBuf, Staged, Storage};
 
 /// Channel to the upload thread (staged packs to commit) and its handle.
 type Uploader = (SyncSender<Staged>, JoinHandle<Result<()>>);
@@ -22,7 +22,7 @@ pub(crate) struct PackWriter {
     keys: Option<Arc<Keys>>,
     level: i32,
     target: u64,
-    buf: Vec<u8>,
+    buf: PackBuf,
     blobs: Vec<IndexBlob>,
     pub(crate) done: Vec<IndexPack>,
     pub(crate) stored_bytes: u64,
@@ -46,7 +46,7 @@ impl PackWriter {
             keys,
             level,
             target,
-            buf: Vec::new(),
+            buf: PackBuf::new(),
             blobs: Vec::new(),
             done: Vec::new(),
             stored_bytes: 0,
@@ -84,7 +84,7 @@ impl PackWriter {
         let buf = &mut self.buf;
         buf.extend_from_slice(&trailer);
         buf.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
-        let id = hex(blake3::hash(buf).as_bytes());
+        let id = hex(blake3::hash(buf.as_slice()).as_bytes());
         let size = buf.len() as u64;
         if self.uploader.is_none() {
             let (tx, rx) = sync_channel::<Staged>(0);
@@ -101,8 +101,8 @@ impl PackWriter {
             self.uploader = Some((tx, handle));
         }
         let key = format::pack_key(&id);
-        let staged = self.storage.stage(&key, &mut self.buf);
-        self.buf.clear(); // kept for the next pack unless the storage took it
+        let staged = self.storage.stage(&key, &self.buf);
+        self.buf.clear(); // kept for the next pack
         let staged = match staged {
             Ok(s) => s,
             Err(e) => return self.join_uploader().and(Err(e)),

@@ -12,11 +12,114 @@
 //! `Handle::block_on` from those blocking threads.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::{BackupError, Result};
+
+/// Alignment of the memory, file offsets and lengths of a direct (`O_DIRECT`) write.
+const DIRECT_ALIGN: usize = 4096;
+
+/// One aligned block of a [`PackBuf`].
+#[derive(Clone, Copy, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
+#[repr(C, align(4096))]
+struct Block([u8; DIRECT_ALIGN]);
+
+/// A reusable byte buffer whose bytes start on a 4 KiB boundary: what the backup assembles a
+/// pack in, so that a local directory can write it without copying it through the page cache
+/// (see [`LocalStorage`]'s `stage`). Cleared, it keeps its memory.
+#[derive(Default)]
+pub struct PackBuf {
+    blocks: Vec<Block>,
+    len: usize,
+}
+
+impl PackBuf {
+    /// An empty buffer (no memory yet).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Room for at least `bytes` in all, allocated once (no doubling).
+    pub fn reserve_exact(&mut self, bytes: usize) {
+        let want = bytes.div_ceil(DIRECT_ALIGN);
+        self.blocks
+            .reserve_exact(want.saturating_sub(self.blocks.len()));
+    }
+
+    /// Bytes of memory held.
+    pub fn capacity(&self) -> usize {
+        self.blocks.capacity() * DIRECT_ALIGN
+    }
+
+    /// Append `data`.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        let end = self.len + data.len();
+        let blocks = end.div_ceil(DIRECT_ALIGN);
+        if blocks > self.blocks.len() {
+            self.blocks.resize(blocks, Block([0; DIRECT_ALIGN]));
+        }
+        let bytes = zerocopy::IntoBytes::as_mut_bytes(self.blocks.as_mut_slice());
+        bytes[self.len..end].copy_from_slice(data);
+        self.len = end;
+    }
+
+    /// The bytes appended since the last [`clear`](PackBuf::clear).
+    pub fn as_slice(&self) -> &[u8] {
+        &zerocopy::IntoBytes::as_bytes(self.blocks.as_slice())[..self.len]
+    }
+
+    /// Number of bytes held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No bytes held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget the bytes, keep the memory.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl std::fmt::Debug for PackBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackBuf({} bytes)", self.len)
+    }
+}
+
+/// Write `data` at the start of the new, empty file `f`. Where `data` starts on a 4 KiB
+/// boundary (a [`PackBuf`]), its whole 4 KiB blocks go straight to the device (`O_DIRECT`)
+/// and only the tail through the page cache: copying a backup's packs into the page cache cost
+/// more CPU than compressing them (a 3.2 GB first backup: ~4.6 s of one core in that copy;
+/// `dd` of the same size here: 2.8-7.6 s of system time buffered, 0.2 s direct). A
+/// filesystem without direct I/O (tmpfs) gets an ordinary write. Durability is unchanged:
+/// the caller fsyncs.
+fn write_new_file(f: &File, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let head = match data.as_ptr().align_offset(DIRECT_ALIGN) {
+        0 => data.len() - data.len() % DIRECT_ALIGN,
+        _ => 0,
+    };
+    if head > 0
+        && let Ok(flags) = rustix::fs::fcntl_getfl(f)
+        && rustix::fs::fcntl_setfl(f, flags | rustix::fs::OFlags::DIRECT).is_ok()
+    {
+        let direct = f.write_all_at(&data[..head], 0);
+        rustix::fs::fcntl_setfl(f, flags)?;
+        match direct {
+            Ok(()) => return f.write_all_at(&data[head..], head as u64),
+            // Accepted at open but refused at write: write it all the ordinary way.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+            Err(e) => return Err(e),
+        }
+    }
+    f.write_all_at(data, 0)
+}
 
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,14 +203,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// previous object (or none) or all of `data`, never a part. Durable when it returns.
     fn put(&self, key: &str, data: Vec<u8>) -> Result<()>;
     /// The first half of a [`put`](Storage::put), for the backup's packs: a backend that can
-    /// writes `data` now, not yet visible under `key`, and leaves the buffer as it was for the
-    /// caller to reuse; the default takes the buffer and writes nothing yet. Then
-    /// [`commit`](Storage::commit) (on another thread, overlapping the next pack) makes it
-    /// durable and visible. Dropped uncommitted, a staged object leaves nothing behind.
-    fn stage(&self, key: &str, data: &mut Vec<u8>) -> Result<Staged> {
+    /// writes `data` now, not yet visible under `key`; the default copies it and writes
+    /// nothing yet. The caller reuses the buffer. Then [`commit`](Storage::commit) (on
+    /// another thread, overlapping the next pack) makes it durable and visible. Dropped
+    /// uncommitted, a staged object leaves nothing behind.
+    fn stage(&self, key: &str, data: &PackBuf) -> Result<Staged> {
         Ok(Staged::Data {
             key: key.to_owned(),
-            data: std::mem::take(data),
+            data: data.as_slice().to_vec(),
         })
     }
     /// The second half of a put begun with [`stage`](Storage::stage): durable and visible
@@ -287,7 +390,7 @@ impl LocalStorage {
             }
         }
         let tmp = dir.join(format!("{TMP_PREFIX}{}", crate::crypto::random_hex(8)));
-        let mut f = OpenOptions::new()
+        let f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
@@ -300,7 +403,7 @@ impl LocalStorage {
             dir,
             key: key.to_owned(),
         };
-        f.write_all(data).map_err(err)?;
+        write_new_file(&f, data).map_err(err)?;
         staged.file = Some(f);
         Ok(staged)
     }
@@ -311,8 +414,8 @@ impl Storage for LocalStorage {
         self.stage_file(key, &data)?.commit()
     }
 
-    fn stage(&self, key: &str, data: &mut Vec<u8>) -> Result<Staged> {
-        Ok(Staged::File(self.stage_file(key, data)?))
+    fn stage(&self, key: &str, data: &PackBuf) -> Result<Staged> {
+        Ok(Staged::File(self.stage_file(key, data.as_slice())?))
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>> {
@@ -577,20 +680,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalStorage::new(dir.path().join("repo"));
         let plain = Plain(LocalStorage::new(dir.path().join("repo")));
-        for (s, reuses, d) in [(&local as &dyn Storage, true, "a1"), (&plain, false, "a2")] {
+        let buf = |bytes: &[u8]| {
+            let mut b = PackBuf::new();
+            b.extend_from_slice(bytes);
+            b
+        };
+        for (s, d) in [(&local as &dyn Storage, "a1"), (&plain, "a2")] {
             let (x, y) = (format!("data/{d}/x"), format!("data/{d}/y"));
-            let mut data = b"hello world".to_vec();
-            let staged = s.stage(&x, &mut data).unwrap();
-            assert_eq!(data.is_empty(), !reuses);
+            let data = buf(b"hello world");
+            let staged = s.stage(&x, &data).unwrap();
+            assert_eq!(
+                data.as_slice(),
+                b"hello world",
+                "the caller's buffer is kept"
+            );
             assert!(!s.exists(&x).unwrap(), "visible only once committed");
             s.commit(staged).unwrap();
             assert_eq!(s.get(&x).unwrap(), b"hello world");
+            // Whole 4 KiB blocks written directly and a tail through the page cache, and a
+            // buffer reused after `clear`, all read back exactly.
+            let mut big = PackBuf::new();
+            for len in [4096usize, 3 * 4096 + 17, 5, 1 << 20] {
+                big.clear();
+                let body: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+                big.extend_from_slice(&body[..len / 3]);
+                big.extend_from_slice(&body[len / 3..]);
+                let z = format!("data/{d}/z{len}");
+                s.commit(s.stage(&z, &big).unwrap()).unwrap();
+                assert_eq!(s.get(&z).unwrap(), body, "{len} bytes");
+            }
             // Dropped uncommitted: nothing visible, no temporary file left.
-            drop(s.stage(&y, &mut b"lost".to_vec()).unwrap());
+            drop(s.stage(&y, &buf(b"lost")).unwrap());
             assert!(!s.exists(&y).unwrap());
             let leftovers = std::fs::read_dir(dir.path().join("repo/data").join(d))
                 .unwrap()
-                .filter(|e| e.as_ref().unwrap().file_name() != "x")
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name != "x" && !name.to_string_lossy().starts_with('z')
+                })
                 .count();
             assert_eq!(leftovers, 0);
             let mut buf = b"old".to_vec();
