@@ -553,8 +553,25 @@ struct FileWork<'a> {
 
 struct OpenPlace {
     file: Arc<File>,
+    /// The same file opened with `O_DIRECT` (large files, where the filesystem allows it).
+    direct: Option<File>,
     shown: PathBuf,
     owner: Option<Owner>,
+}
+
+/// Files of at least this size are written with `O_DIRECT` (see `restore_segment`).
+const DIRECT_MIN_FILE: u64 = 1024 * 1024;
+
+/// `f` opened again, for writing with `O_DIRECT` (through `/proc/self/fd`, so it is the same
+/// inode whatever happens to its name meanwhile); `None` where that cannot be done.
+fn reopen_direct(f: &File) -> Option<File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(OFlags::DIRECT.bits() as i32)
+        .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .ok()
 }
 
 /// A segment: `e.chunks[lo..hi]`, written at byte `offset` of the file.
@@ -626,8 +643,12 @@ impl Repository {
                 Some(None) => return Ok(()), // another writer failed on it and reported that
                 None => match place_of(e) {
                     Ok(p) => {
+                        let direct = (e.size >= DIRECT_MIN_FILE)
+                            .then(|| reopen_direct(&p.file))
+                            .flatten();
                         let p = Arc::new(OpenPlace {
                             file: Arc::new(p.file),
+                            direct,
                             shown: p.shown,
                             owner: p.owner,
                         });
@@ -655,30 +676,68 @@ impl Repository {
         // Chunks are gathered into writes of WRITE_BYTES: one write per chunk took the file's
         // inode lock ~30 times per MiB, and with every thread writing segments of one large
         // file the kernel spent more time spinning on that lock than copying.
-        let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BYTES + 128 * 1024);
-        let mut write_out = |pending: &mut Vec<u8>, at: &mut u64| -> Result<()> {
-            f.write_all_at(pending, *at)
-                .map_err(|err| BackupError::io("write", dest, err))?;
-            *at += pending.len() as u64;
-            unsynced += pending.len() as u64;
-            if unsynced >= EARLY_SYNC_BYTES {
-                // Let the syncer thread start writing this range to disk while we go on
-                // decoding, so the final fsync has little left to wait for.
-                let _ = syncer.try_send((f.clone(), *at - unsynced, unsynced));
-                unsynced = 0;
-            }
-            pending.clear();
-            Ok(())
-        };
+        // Whole 4 KiB blocks of a large file go straight to the device (`O_DIRECT`, from the
+        // aligned buffer, at aligned offsets): copying them into the page cache was most of a
+        // restore's system time. What lies before the segment's first 4 KiB boundary, and
+        // its last partial block, go through the page cache (`f`).
+        const ALIGN: usize = crate::storage::DIRECT_ALIGN;
+        let mut direct: Option<&File> = place.direct.as_ref();
+        let mut pending = crate::storage::PackBuf::new();
+        pending.reserve_exact(WRITE_BYTES + 128 * 1024);
+        let write_err = |err| BackupError::io("write", dest, err);
+        let mut write_out =
+            |pending: &mut crate::storage::PackBuf, at: &mut u64, last: bool| -> Result<()> {
+                let start = *at;
+                while !pending.is_empty() {
+                    let len = pending.len();
+                    let skew = (*at % ALIGN as u64) as usize;
+                    let n = match direct {
+                        Some(d) if skew == 0 && len >= ALIGN => {
+                            let n = len - len % ALIGN;
+                            match d.write_all_at(&pending.as_slice()[..n], *at) {
+                                Ok(()) => n,
+                                // Opened but refused: the rest of this segment the ordinary way.
+                                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                                    direct = None;
+                                    continue;
+                                }
+                                Err(e) => return Err(write_err(e)),
+                            }
+                        }
+                        // A partial block waits for the next chunks (or the segment's end).
+                        Some(_) if !last && len < ALIGN - skew => break,
+                        Some(_) if skew != 0 => {
+                            let n = (ALIGN - skew).min(len);
+                            f.write_all_at(&pending.as_slice()[..n], *at)
+                                .map_err(write_err)?;
+                            n
+                        }
+                        _ => {
+                            f.write_all_at(pending.as_slice(), *at).map_err(write_err)?;
+                            len
+                        }
+                    };
+                    pending.drain_front(n);
+                    *at += n as u64;
+                }
+                unsynced += *at - start;
+                if unsynced >= EARLY_SYNC_BYTES {
+                    // Let the syncer thread start writing this range to disk while we go on
+                    // decoding, so the final fsync has little left to wait for.
+                    let _ = syncer.try_send((f.clone(), *at - unsynced, unsynced));
+                    unsynced = 0;
+                }
+                Ok(())
+            };
         self.for_each_chunk(index, &e.chunks[seg.lo..seg.hi], |_, data| {
             pending.extend_from_slice(&data);
             progress.advance(0, data.len() as u64);
             if pending.len() >= WRITE_BYTES {
-                write_out(&mut pending, &mut at)?;
+                write_out(&mut pending, &mut at, false)?;
             }
             Ok(())
         })
-        .and_then(|()| write_out(&mut pending, &mut at))
+        .and_then(|()| write_out(&mut pending, &mut at, true))
         .map_err(|err| {
             release();
             // Could not read (or write): an error naming the operation, retryable; only data
@@ -767,7 +826,9 @@ impl Repository {
                     );
                 }
             });
-            for _ in 0..self.threads().min(segs.len().max(1)) {
+            // One writer more than threads: a direct write waits for the device, and the
+            // extra writer decodes meanwhile (20 000 docs: 5.9 s -> 5.3 s, +5 MiB).
+            for _ in 0..(self.threads() + 1).min(segs.len().max(1)) {
                 let sync_tx = sync_tx.clone();
                 let (next, failed, errors, segs, works) = (&next, &failed, &errors, &segs, &works);
                 s.spawn(move || {

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use crate::error::{BackupError, Result};
 
 /// Alignment of the memory, file offsets and lengths of a direct (`O_DIRECT`) write.
-const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// One aligned block of a [`PackBuf`].
 #[derive(Clone, Copy, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
@@ -83,6 +83,14 @@ impl PackBuf {
     /// Forget the bytes, keep the memory.
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+
+    /// Forget the first `n` bytes (at most [`len`](PackBuf::len)): the rest moves to the front.
+    pub fn drain_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        let bytes = zerocopy::IntoBytes::as_mut_bytes(self.blocks.as_mut_slice());
+        bytes.copy_within(n..self.len, 0);
+        self.len -= n;
     }
 }
 
@@ -650,6 +658,28 @@ mod tests {
     /// `get_into` replaces,
     /// `get_range_append` appends, a short object is damage (`Corrupt`) and a missing one
     /// `ObjectNotFound`, locally and through the default methods.
+    /// A pack buffer starts on a 4 KiB boundary, grows across blocks, keeps its memory when
+    /// cleared, and moves what is left to the front when its start is drained.
+    #[test]
+    fn pack_buffers_are_aligned_and_drain_from_the_front() {
+        let mut b = PackBuf::new();
+        assert!(b.is_empty() && b.as_slice().is_empty());
+        let body: Vec<u8> = (0..3 * DIRECT_ALIGN + 5).map(|i| (i % 251) as u8).collect();
+        for piece in body.chunks(1000) {
+            b.extend_from_slice(piece);
+        }
+        assert_eq!(b.as_slice(), body.as_slice());
+        assert_eq!(b.as_slice().as_ptr().align_offset(DIRECT_ALIGN), 0);
+        b.drain_front(DIRECT_ALIGN + 1);
+        assert_eq!(b.as_slice(), &body[DIRECT_ALIGN + 1..]);
+        b.drain_front(usize::MAX);
+        assert!(b.is_empty());
+        let held = b.capacity();
+        b.extend_from_slice(&body[..10]);
+        b.clear();
+        assert!(b.is_empty() && b.capacity() == held);
+    }
+
     #[test]
     fn buffer_reusing_reads_and_writes() {
         #[derive(Debug)]

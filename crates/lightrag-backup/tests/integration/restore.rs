@@ -241,6 +241,12 @@ fn large_file_is_restored_in_segments(backend: Backend) {
     std::fs::set_permissions(live.join("big.bin"), std::fs::Permissions::from_mode(0o640)).unwrap();
     std::fs::write(live.join("kv_store_doc_status.json"), b"{}").unwrap();
     std::fs::write(live.join("empty.json"), b"").unwrap();
+    // Just past the size written with O_DIRECT, and not a whole number of 4 KiB blocks.
+    let odd: Vec<u8> = super::common::xorshift(7)
+        .flat_map(u64::to_le_bytes)
+        .take((1 << 20) + 4097)
+        .collect();
+    std::fs::write(live.join("odd.bin"), &odd).unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     std::fs::File::options()
         .write(true)
@@ -260,6 +266,7 @@ fn large_file_is_restored_in_segments(backend: Backend) {
         assert_same_tree(&live, &out);
         let got = std::fs::read(out.join("big.bin")).unwrap();
         assert!(got == big, "the large file differs after restore {n}");
+        assert!(std::fs::read(out.join("odd.bin")).unwrap() == odd);
         let meta = std::fs::metadata(out.join("big.bin")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o640);
         assert_eq!(meta.modified().unwrap(), old);
