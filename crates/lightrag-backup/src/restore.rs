@@ -6,7 +6,6 @@ use std::fs::{self, File};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -143,8 +142,6 @@ pub(crate) fn consistency_warning(m: &Manifest) -> Option<String> {
     })
 }
 
-/// Bytes written to a file between two early-writeback hints.
-const EARLY_SYNC_BYTES: u64 = 32 * 1024 * 1024;
 /// A restore writes its chunks in pieces of about this size (see `restore_segment`).
 const WRITE_BYTES: usize = 1024 * 1024;
 
@@ -567,6 +564,16 @@ const DIRECT_MIN_FILE: u64 = 1024 * 1024;
 fn reopen_direct(f: &File) -> Option<File> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
+    // The segments' edges go through the page cache while other writers write the blocks
+    // beside them directly: safe only if no page or filesystem block spans both (a 64 KiB page
+    // or block read in for an edge, dirtied, then written back, would put old bytes over a
+    // direct write).
+    let block = rustix::fs::fstat(f).ok()?.st_blksize;
+    if rustix::param::page_size() != crate::storage::DIRECT_ALIGN
+        || usize::try_from(block).ok()? > crate::storage::DIRECT_ALIGN
+    {
+        return None;
+    }
     fs::OpenOptions::new()
         .write(true)
         .custom_flags(OFlags::DIRECT.bits() as i32)
@@ -625,7 +632,6 @@ impl Repository {
         seg: &Segment,
         place_of: &PlaceFn<'_>,
         progress: &dyn Progress,
-        syncer: &SyncSender<(Arc<File>, u64, u64)>,
     ) -> Result<()> {
         let e = work.e;
         let damaged = |reason: String| BackupError::DamagedFile {
@@ -672,7 +678,7 @@ impl Repository {
         };
         let dest = place.shown.as_path();
         let f = &place.file;
-        let (mut at, mut unsynced) = (seg.offset, 0u64);
+        let mut at = seg.offset;
         // Chunks are gathered into writes of WRITE_BYTES: one write per chunk took the file's
         // inode lock ~30 times per MiB, and with every thread writing segments of one large
         // file the kernel spent more time spinning on that lock than copying.
@@ -687,7 +693,6 @@ impl Repository {
         let write_err = |err| BackupError::io("write", dest, err);
         let mut write_out =
             |pending: &mut crate::storage::PackBuf, at: &mut u64, last: bool| -> Result<()> {
-                let start = *at;
                 while !pending.is_empty() {
                     let len = pending.len();
                     let skew = (*at % ALIGN as u64) as usize;
@@ -719,13 +724,6 @@ impl Repository {
                     };
                     pending.drain_front(n);
                     *at += n as u64;
-                }
-                unsynced += *at - start;
-                if unsynced >= EARLY_SYNC_BYTES {
-                    // Let the syncer thread start writing this range to disk while we go on
-                    // decoding, so the final fsync has little left to wait for.
-                    let _ = syncer.try_send((f.clone(), *at - unsynced, unsynced));
-                    unsynced = 0;
                 }
                 Ok(())
             };
@@ -807,29 +805,14 @@ impl Repository {
             })
             .collect();
         let next = Mutex::new(0usize);
-        let (sync_tx, sync_rx) = sync_channel::<(Arc<File>, u64, u64)>(2);
         let failed = std::sync::atomic::AtomicBool::new(false);
         let errors = Mutex::new(Vec::new());
         std::thread::scope(|s| {
-            s.spawn(move || {
-                for (f, offset, len) in sync_rx {
-                    // Start the range's writeback without waiting for it: `DONTNEED` on dirty
-                    // pages queues their write-out (and drops those already clean). The
-                    // `sync_data` this was waited for the whole file and committed the journal
-                    // each time while the writers went on: a 5.5 GB restore took 8.8 s with it,
-                    // 7.0 s with this (`cp -a && sync` of the same files: 5.3 s).
-                    let _ = rustix::fs::fadvise(
-                        &*f,
-                        offset,
-                        std::num::NonZeroU64::new(len),
-                        rustix::fs::Advice::DontNeed,
-                    );
-                }
-            });
-            // One writer more than threads: a direct write waits for the device, and the
-            // extra writer decodes meanwhile (20 000 docs: 5.9 s -> 5.3 s, +5 MiB).
-            for _ in 0..(self.threads() + 1).min(segs.len().max(1)) {
-                let sync_tx = sync_tx.clone();
+            // One writer more than cores (unless the thread count was set): a direct write
+            // waits for the device, and the extra writer decodes meanwhile (a 5.5 GB restore:
+            // 5.9 s -> 5.3 s, +5 MiB).
+            let writers = self.threads() + usize::from(self.options.threads == 0);
+            for _ in 0..writers.min(segs.len().max(1)) {
                 let (next, failed, errors, segs, works) = (&next, &failed, &errors, &segs, &works);
                 s.spawn(move || {
                     loop {
@@ -851,7 +834,6 @@ impl Repository {
                             seg,
                             place_of,
                             progress,
-                            &sync_tx,
                         );
                         if let Err(err) = res {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -863,7 +845,6 @@ impl Repository {
                     }
                 });
             }
-            drop(sync_tx); // the syncer ends when the last worker is done
         });
         match errors.into_inner().ok().and_then(|mut v| {
             if v.is_empty() {
