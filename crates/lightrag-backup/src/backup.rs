@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{BackupError, Result};
-use crate::format::{self, ChunkId, FORMAT_VERSION, FileEntry, Index, IndexFile, Manifest, Totals};
-use crate::lock::{LockKind, hostname};
+use crate::format::{self, ChunkId, FORMAT_VERSION, FileEntry, Index, Manifest, Totals};
+use crate::lock::{LockGuard, LockKind, hostname};
 use crate::pack::PackWriter;
 use crate::progress::Progress;
 use crate::repo::{Repository, SnapshotInfo, check_level};
@@ -26,7 +26,8 @@ use crate::tree::Selection;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Failpoint {
-    /// Return an error after the packs are written, before the index.
+    /// Return an error after the packs are written, before the index part of the last packs
+    /// (earlier parts are written while the backup runs, as their packs are stored).
     BeforeIndex,
     /// Return an error after packs and index, before the manifest is published.
     BeforeManifest,
@@ -730,7 +731,7 @@ impl Ctx<'_> {
 }
 
 fn pack_writer_loop(
-    mut writer: PackWriter,
+    mut writer: PackWriter<'_>,
     rx: Receiver<Batch>,
 ) -> Result<(Vec<format::IndexPack>, u64)> {
     for batch in rx {
@@ -814,7 +815,6 @@ impl Repository {
                 None => None,
             },
         };
-        let mut packs = Vec::new();
         let (mut stored, mut bytes_read, mut new_chunks, mut new_bytes) = (0, 0, 0, 0);
         let mut attempts = 0u32;
         // Files re-read because they changed while read, over all attempts.
@@ -837,7 +837,7 @@ impl Repository {
                     !selection.skips(&w.rel, name)
                 })
                 .collect();
-            let mut read = self.read_files(
+            let read = self.read_files(
                 ReadPlan {
                     dir,
                     opts,
@@ -845,12 +845,11 @@ impl Repository {
                     index: &index,
                     parent: parent.as_ref(),
                     progress,
+                    lock: &_lock,
                 },
                 files,
                 skipped,
             )?;
-            let attempt_packs = packs.len();
-            packs.append(&mut read.packs);
             for r in &read.retried {
                 if !retried.contains(r) {
                     retried.push(r.clone());
@@ -866,13 +865,12 @@ impl Repository {
             };
             match inconsistency {
                 Some(reason) if attempts <= opts.consistency_retries => {
-                    // Chunks stored by this attempt are known to the next one (and indexed at
-                    // the end, with the others; not before the last attempt, so they are not
-                    // held twice).
-                    index.add(&IndexFile {
-                        packs: packs[attempt_packs..].to_vec(),
-                    });
-                    index.seal();
+                    // Chunks stored by this attempt are known to the next one: its last index
+                    // part is written (the others were, as their packs were stored), and the
+                    // index read again.
+                    _lock.check()?;
+                    self.write_index(&read.packs, level)?;
+                    index = self.load_index()?;
                     tracing::info!(graph = graph_id, attempt = attempts, %reason,
                         "A save overlapped the backup; reading the graph again once it settles");
                     progress.note(&format!("{reason}; reading the graph again"));
@@ -889,6 +887,12 @@ impl Repository {
         // chunks this backup deduplicated against): publish nothing then. One existence check
         // per backup; the manifest follows immediately.
         _lock.check()?;
+        let ReadOutcome {
+            mut results,
+            skipped,
+            packs,
+            ..
+        } = read;
         self.write_index(&packs, level)?;
         drop(packs);
         #[cfg(any(test, feature = "test-hooks"))]
@@ -900,11 +904,6 @@ impl Repository {
             _ => {}
         }
 
-        let ReadOutcome {
-            mut results,
-            skipped,
-            ..
-        } = read;
         results.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         let mut summary = LightRagSummary::default();
         let mut totals = Totals {
@@ -1014,6 +1013,7 @@ impl Repository {
             index,
             parent,
             progress,
+            lock,
         } = plan;
         files.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
         let total_bytes = files.iter().map(|f| f.size).sum();
@@ -1047,12 +1047,20 @@ impl Repository {
         let (tx, compress_rx) = sync_channel::<Batch>(threads);
         let compress_rx = Mutex::new(compress_rx);
         let (pack_tx, rx) = sync_channel::<Batch>(threads);
+        // Index parts are written as their packs are stored, each after a check that the
+        // lock is still ours (a prune that judged it stale may have deleted packs of ours it
+        // saw unindexed): memory holds one part, not the whole graph's blob list.
+        let write_part = |part: &[format::IndexPack]| -> Result<()> {
+            lock.check()?;
+            self.write_index(part, level)
+        };
         let writer = PackWriter::new(
             self.storage.clone(),
             self.keys.clone(),
             level,
             self.config.pack_size,
-        );
+        )
+        .indexing_into(&write_part);
         let (worker_err, packs) = std::thread::scope(|s| {
             let writer_handle = s.spawn(move || pack_writer_loop(writer, rx));
             let mut handles = Vec::new();
@@ -1166,6 +1174,8 @@ struct ReadPlan<'a> {
     index: &'a Index,
     parent: Option<&'a Manifest>,
     progress: &'a dyn Progress,
+    /// The backup's lock, checked before each index part is written.
+    lock: &'a LockGuard,
 }
 
 #[cfg(test)]

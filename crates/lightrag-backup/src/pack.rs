@@ -11,13 +11,18 @@ use std::thread::JoinHandle;
 use crate::crypto::{Keys, hex};
 use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, IndexBlob, IndexPack};
+use crate::repo::index_parts;
 use crate::storage::{PackBuf, Staged, Storage};
 
 /// Channel to the upload thread (staged packs to commit) and its handle.
 type Uploader = (SyncSender<Staged>, JoinHandle<Result<()>>);
 
-#[derive(Debug)]
-pub(crate) struct PackWriter {
+/// Where a [`PackWriter`] writes index parts while it runs: called with each part (as
+/// [`index_parts`] cuts them) once every pack in it is durable. The backup's sink checks that
+/// its lock is still held, then writes the part.
+pub(crate) type IndexSink<'a> = &'a (dyn Fn(&[IndexPack]) -> Result<()> + Sync);
+
+pub(crate) struct PackWriter<'a> {
     storage: Arc<dyn Storage>,
     keys: Option<Arc<Keys>>,
     level: i32,
@@ -32,9 +37,24 @@ pub(crate) struct PackWriter {
     /// while staging it, the one buffer serves the whole backup: no second pack in memory,
     /// and no fresh mapping, faulted in and zeroed page by page, per pack.
     uploader: Option<Uploader>,
+    /// With a sink, `done` holds only packs not yet indexed: memory stays at about one index
+    /// part and one pack (16 384 blobs and a pack's, about 1 MB) whatever the size of the graph.
+    index: Option<IndexSink<'a>>,
 }
 
-impl PackWriter {
+impl std::fmt::Debug for PackWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackWriter")
+            .field("storage", &self.storage)
+            .field("target", &self.target)
+            .field("packs_unindexed", &self.done.len())
+            .field("stored_bytes", &self.stored_bytes)
+            .field("indexes_while_running", &self.index.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PackWriter<'a> {
     pub(crate) fn new(
         storage: Arc<dyn Storage>,
         keys: Option<Arc<Keys>>,
@@ -51,7 +71,15 @@ impl PackWriter {
             done: Vec::new(),
             stored_bytes: 0,
             uploader: None,
+            index: None,
         }
+    }
+
+    /// Write each index part to `sink` as soon as its packs are durable, instead of returning
+    /// every pack from [`finish`](PackWriter::finish) (which then returns the last part).
+    pub(crate) fn indexing_into(mut self, sink: IndexSink<'a>) -> Self {
+        self.index = Some(sink);
+        self
     }
 
     /// Append an already encoded blob.
@@ -77,10 +105,13 @@ impl PackWriter {
             return Ok(());
         }
         let mut blobs = std::mem::take(&mut self.blobs);
-        // Held (in `done`) until the index is written: without the growth slack.
+        // Held (in `done`) until its index part is written: without the growth slack.
         blobs.shrink_to_fit();
         let trailer =
-            format::encode_json(self.keys.as_deref(), "pack-trailer", &blobs, self.level)?;
+            match format::encode_json(self.keys.as_deref(), "pack-trailer", &blobs, self.level) {
+                Ok(t) => t,
+                Err(e) => return self.join_uploader().and(Err(e)),
+            };
         let buf = &mut self.buf;
         buf.extend_from_slice(&trailer);
         buf.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
@@ -89,6 +120,8 @@ impl PackWriter {
         if self.uploader.is_none() {
             let (tx, rx) = sync_channel::<Staged>(0);
             let storage = self.storage.clone();
+            // A rendezvous channel: the uploader takes a pack only after the previous one is
+            // committed, so once a send returns, every pack before it is durable.
             let handle = std::thread::Builder::new()
                 .name("lightrag-pack-upload".into())
                 .spawn(move || -> Result<()> {
@@ -118,6 +151,33 @@ impl PackWriter {
                 .join_uploader()
                 .and(Err(BackupError::Injected("pack upload stopped")));
         }
+        if let Some(sink) = self.index
+            && let Err(e) = self.index_durable(sink)
+        {
+            return self.join_uploader().and(Err(e));
+        }
+        Ok(())
+    }
+
+    /// Write the index parts that are complete and durable. Every pack in `done` but the last
+    /// (just handed to the uploader) is committed. [`index_parts`] cuts parts greedily, so
+    /// every part before the last is final whatever packs follow (the same cut as over the
+    /// whole backup), and the last one holds the pack in flight: write all parts but the last.
+    fn index_durable(&mut self, sink: IndexSink<'_>) -> Result<()> {
+        let mut parts = index_parts(&self.done).map(<[IndexPack]>::len);
+        let mut last = parts.next().unwrap_or(0);
+        let mut ready = 0;
+        for n in parts {
+            ready += last;
+            last = n;
+        }
+        if ready == 0 {
+            return Ok(());
+        }
+        for part in index_parts(&self.done[..ready]) {
+            sink(part)?;
+        }
+        self.done.drain(..ready);
         Ok(())
     }
 
@@ -133,10 +193,21 @@ impl PackWriter {
         }
     }
 
-    /// Flush the last pack and wait until every pack is stored.
+    /// Flush the last pack and wait until every pack is stored. Returns the packs not yet
+    /// indexed (all of them without a sink) and the bytes stored.
     pub(crate) fn finish(mut self) -> Result<(Vec<IndexPack>, u64)> {
         self.flush()?;
         self.join_uploader()?;
-        Ok((self.done, self.stored_bytes))
+        Ok((std::mem::take(&mut self.done), self.stored_bytes))
+    }
+}
+
+impl Drop for PackWriter<'_> {
+    /// On an early return, wait for the pack in flight: nothing of this writer's is written
+    /// after the operation has returned (and released its lock).
+    fn drop(&mut self) {
+        if let Err(e) = self.join_uploader() {
+            tracing::debug!(error = %lightrag_config::ErrorChain(&e), "Pack upload stopped after an earlier error");
+        }
     }
 }

@@ -1,14 +1,17 @@
 //! Crashes between chunk writes and manifest publish never leave a listed-but-broken
 //! snapshot, and the next backup works.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use lightrag_backup::{
-    BackupError, BackupOptions, Failpoint, NoProgress, PruneOptions, ReadData, Repository,
-    RestoreOptions, VerifyOptions,
+    BackupError, BackupOptions, ChunkerParams, Failpoint, InitOptions, NoProgress, ObjectInfo,
+    PruneOptions, ReadData, Repository, RestoreOptions, Storage, VerifyOptions,
 };
 
 use super::common::{
     Backend, TestEnv, assert_same_tree, backend_tests, copy_dir, fixtures, quick_options,
-    storage_from_spec,
+    storage_from_spec, xorshift,
 };
 
 backend_tests!(
@@ -78,6 +81,157 @@ fn failpoints_before_index_and_manifest(backend: Backend) {
         assert_eq!(after.orphan_packs_deleted, 0, "{after:?}");
         verify_all(&repo);
     }
+}
+
+/// A repository of tiny chunks (64 / 256 / 1024 bytes) and 1 MiB packs, and a graph of 16 MiB
+/// of random bytes: about 65 000 blobs, four index parts or more.
+fn tiny_chunks(tmp: &TestEnv, storage: Arc<dyn Storage>) -> (Repository, std::path::PathBuf) {
+    let init = InitOptions {
+        chunker: ChunkerParams {
+            min_size: 64,
+            avg_size: 256,
+            max_size: 1024,
+        },
+        fine_chunker: None,
+        pack_size: 1024 * 1024,
+        ..InitOptions::default()
+    };
+    let repo = Repository::init(storage, &init, None)
+        .unwrap()
+        .with_options(quick_options());
+    let src = tmp.path().join("g");
+    std::fs::create_dir_all(&src).unwrap();
+    let bytes: Vec<u8> = xorshift(41)
+        .take(2 * 1024 * 1024)
+        .flat_map(u64::to_le_bytes)
+        .collect();
+    std::fs::write(src.join("big.bin"), bytes).unwrap();
+    (repo, src)
+}
+
+/// Index parts are written while the backup runs, as soon as their packs are stored (memory
+/// holds one part, not the graph's whole blob list): a backup that fails before its last part
+/// has already indexed the others, every pack they name is stored, and the next backup
+/// deduplicates against them.
+#[test]
+fn index_parts_are_written_while_the_backup_runs() {
+    let tmp = TestEnv::new(Backend::Local);
+    let (repo, src) = tiny_chunks(&tmp, tmp.storage());
+    let crash = BackupOptions {
+        failpoint: Some(Failpoint::BeforeIndex),
+        ..Default::default()
+    };
+    let err = repo.backup("g", &src, &crash, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::Injected(_)), "{err}");
+    let parts = tmp.storage().list("index/").unwrap();
+    assert!(
+        parts.len() >= 2,
+        "index parts written before the last one: {}",
+        parts.len()
+    );
+    assert!(repo.snapshots(None).unwrap().is_empty());
+    let size = std::fs::metadata(src.join("big.bin")).unwrap().len();
+    let s = repo
+        .backup("g", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    let stored = s.snapshot.totals.new_bytes;
+    assert!(
+        stored < size / 2,
+        "the next backup stored {stored} of {size} bytes again: the parts written early did not index them"
+    );
+    let out = tmp.path().join("out");
+    repo.restore(
+        &s.snapshot.id,
+        &out,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_same_tree(&src, &out);
+    verify_all(&repo);
+    repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    verify_all(&repo);
+}
+
+/// Deletes every lock object when the `at`-th pack is put: a prune that judged the backup's
+/// lock stale and removed it.
+#[derive(Debug)]
+struct LockThief {
+    inner: Arc<dyn Storage>,
+    packs: AtomicUsize,
+    at: usize,
+}
+
+impl Storage for LockThief {
+    fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
+        self.inner.put(key, data)?;
+        if key.starts_with("data/") && self.packs.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+            for lock in self.inner.list("locks/")? {
+                self.inner.delete(&lock.key)?;
+            }
+        }
+        Ok(())
+    }
+    fn get(&self, key: &str) -> lightrag_backup::Result<Vec<u8>> {
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> lightrag_backup::Result<Vec<u8>> {
+        self.inner.get_range(key, offset, len)
+    }
+    fn exists(&self, key: &str) -> lightrag_backup::Result<bool> {
+        self.inner.exists(key)
+    }
+    fn list(&self, prefix: &str) -> lightrag_backup::Result<Vec<ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> lightrag_backup::Result<()> {
+        self.inner.delete(key)
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// A backup whose lock is removed while it runs writes no index part from then on: each part
+/// is written after a check that the lock is still held. (An index part naming packs that a
+/// prune deleted would make later backups deduplicate against chunks that are gone.)
+#[test]
+fn a_backup_that_lost_its_lock_writes_no_index_part() {
+    let tmp = TestEnv::new(Backend::Local);
+    let thief = Arc::new(LockThief {
+        inner: tmp.storage(),
+        packs: AtomicUsize::new(0),
+        at: 1,
+    });
+    let (repo, src) = tiny_chunks(&tmp, thief);
+    let err = repo
+        .backup("g", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, BackupError::LockLost { .. }), "{err}");
+    assert!(
+        tmp.storage().list("index/").unwrap().is_empty(),
+        "an index part was written after the lock was lost"
+    );
+    assert!(repo.snapshots(None).unwrap().is_empty());
+    // The packs are orphans: prune removes them, and the next backup works.
+    let plain = Repository::open(tmp.storage(), None)
+        .unwrap()
+        .with_options(quick_options());
+    let report = plain.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert!(report.orphan_packs_deleted > 0, "{report:?}");
+    let s = plain
+        .backup("g", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    let out = tmp.path().join("out");
+    plain
+        .restore(
+            &s.snapshot.id,
+            &out,
+            &RestoreOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
+    assert_same_tree(&src, &out);
 }
 
 const CHILD_ENV: &str = "LIGHTRAG_BACKUP_TEST_CRASH_CHILD";
