@@ -761,7 +761,10 @@ fn mid_save(results: &[(FileEntry, Option<StoreStats>)]) -> Option<String> {
 /// What one read of the whole graph produced.
 struct ReadOutcome {
     results: Vec<(FileEntry, Option<StoreStats>)>,
+    /// Packs stored and not yet indexed.
     packs: Vec<format::IndexPack>,
+    /// Index files written while reading.
+    indexed: Vec<String>,
     stored: u64,
     bytes_read: u64,
     new_chunks: u64,
@@ -773,7 +776,8 @@ struct ReadOutcome {
 impl Repository {
     /// Back up the graph directory `dir` as a new snapshot of `graph_id`.
     ///
-    /// Chunks and packs are written first, then an index, then the manifest; only the
+    /// Chunks and packs are written first, then the index parts that name them (each once its
+    /// packs are stored, while the backup runs), then the manifest; only the
     /// manifest makes the snapshot visible. Backups of the same graph are serialized by a
     /// repository lock; different graphs run in parallel.
     ///
@@ -866,11 +870,12 @@ impl Repository {
             match inconsistency {
                 Some(reason) if attempts <= opts.consistency_retries => {
                     // Chunks stored by this attempt are known to the next one: its last index
-                    // part is written (the others were, as their packs were stored), and the
-                    // index read again.
+                    // part is written (the others were, as their packs were stored), and every
+                    // part it wrote is added to the index, read back by key.
                     _lock.check()?;
-                    self.write_index(&read.packs, level)?;
-                    index = self.load_index()?;
+                    let mut written = read.indexed;
+                    written.extend(self.write_index(&read.packs, level)?);
+                    self.add_index_files(&mut index, &written)?;
                     tracing::info!(graph = graph_id, attempt = attempts, %reason,
                         "A save overlapped the backup; reading the graph again once it settles");
                     progress.note(&format!("{reason}; reading the graph again"));
@@ -1050,9 +1055,14 @@ impl Repository {
         // Index parts are written as their packs are stored, each after a check that the
         // lock is still ours (a prune that judged it stale may have deleted packs of ours it
         // saw unindexed): memory holds one part, not the whole graph's blob list.
+        let indexed = Mutex::new(Vec::new());
         let write_part = |part: &[format::IndexPack]| -> Result<()> {
             lock.check()?;
-            self.write_index(part, level)
+            let keys = self.write_index(part, level)?;
+            if let Ok(mut all) = indexed.lock() {
+                all.extend(keys);
+            }
+            Ok(())
         };
         let writer = PackWriter::new(
             self.storage.clone(),
@@ -1156,6 +1166,7 @@ impl Repository {
         Ok(ReadOutcome {
             results: results.into_inner().unwrap_or_default(),
             packs,
+            indexed: indexed.into_inner().unwrap_or_default(),
             stored,
             bytes_read: ctx.bytes_read.into_inner(),
             new_chunks: ctx.new_chunks.into_inner(),

@@ -14,7 +14,7 @@
 //! our `/proc`), same uid, and the pid is gone or now belongs to a process started later.
 //! A matching hostname alone proves nothing (containers share hostnames).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -87,6 +87,14 @@ struct LockInfo {
     /// Heartbeat counter: every refresh changes the body.
     #[serde(default)]
     beat: u64,
+}
+
+/// Wall-clock milliseconds (they count time spent suspended).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn now_secs() -> u64 {
@@ -203,9 +211,14 @@ pub struct RepositoryLock {
     storage: Arc<dyn Storage>,
     key: String,
     released: bool,
-    /// Wall-clock seconds (they count time spent suspended) of the last successful write of
-    /// the lock object: the write at acquisition, then each heartbeat.
+    /// Wall-clock milliseconds (they count time spent suspended) at the start of the last
+    /// successful write of the lock object: the write at acquisition, then each heartbeat.
     refreshed_at: Arc<AtomicU64>,
+    /// Set by the heartbeat when it woke to find the lock not refreshed for half the stale
+    /// limit (the process was suspended, or every refresh failed): another process may have
+    /// removed it as stale and gone ahead, so it is never written again, and
+    /// [`check`](RepositoryLock::check) fails from then on.
+    lost: Arc<AtomicBool>,
     stale_after: Duration,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
@@ -238,10 +251,11 @@ impl RepositoryLock {
     /// refreshes kept failing, may have been judged stale and removed by another process that
     /// then went ahead; it must stop here instead of publishing over that process's work.
     pub fn check(&self) -> Result<()> {
-        let age = now_secs().saturating_sub(self.refreshed_at.load(Ordering::SeqCst));
-        let reason = if age >= (self.stale_after / 2).as_secs().max(1) {
+        let age = now_ms().saturating_sub(self.refreshed_at.load(Ordering::SeqCst));
+        let reason = if self.lost.load(Ordering::SeqCst) || age >= half_stale_ms(self.stale_after) {
             Some(format!(
-                "not refreshed for {age}s (stale after {}s)",
+                "not refreshed for {}s (stale after {}s)",
+                age / 1000,
                 self.stale_after.as_secs()
             ))
         } else if !self.storage.exists(&self.key)? {
@@ -283,6 +297,12 @@ impl Drop for RepositoryLock {
             tracing::warn!(key = %self.key, error = %lightrag_config::ErrorChain(&e), "Could not remove repository lock");
         }
     }
+}
+
+/// How long a holder may go without a successful refresh before it must take its lock for
+/// lost: half the stale limit (others take it for stale at the whole limit), at least 1 s.
+fn half_stale_ms(stale_after: Duration) -> u64 {
+    ((stale_after / 2).as_millis() as u64).max(1000)
 }
 
 /// A random duration in `[d/2, d*3/2)`.
@@ -383,6 +403,7 @@ pub(crate) fn acquire(
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let key = format!("{LOCK_PREFIX}{nanos:020}-{}", crate::crypto::random_hex(4));
+        let written_at = now_ms();
         let info = LockInfo {
             kind: kind.clone(),
             instance: instance_id().to_owned(),
@@ -410,7 +431,8 @@ pub(crate) fn acquire(
             storage: storage.clone(),
             key: key.clone(),
             released: false,
-            refreshed_at: Arc::new(AtomicU64::new(info.refreshed)),
+            refreshed_at: Arc::new(AtomicU64::new(written_at)),
+            lost: Arc::new(AtomicBool::new(false)),
             stale_after,
             stop: None,
             heartbeat: None,
@@ -441,6 +463,7 @@ fn start_heartbeat(
     let st = guard.storage.clone();
     let hb_key = guard.key.clone();
     let refreshed_at = guard.refreshed_at.clone();
+    let lost = guard.lost.clone();
     let period = (stale_after / 3).max(Duration::from_secs(1));
     // After a failed refresh, try again soon: the lock must not drift towards stale.
     let retry = (period / 10).clamp(Duration::from_millis(200), Duration::from_secs(5));
@@ -451,11 +474,22 @@ fn start_heartbeat(
             loop {
                 match rx.recv_timeout(wait) {
                     Err(RecvTimeoutError::Timeout) => {
+                        // Suspended past half the stale limit (or every refresh failed since):
+                        // another process may have removed the lock as stale and gone ahead.
+                        // Writing it again would hide that from `check`: stop instead.
+                        let started = now_ms();
+                        let age = started.saturating_sub(refreshed_at.load(Ordering::SeqCst));
+                        if age >= half_stale_ms(stale_after) {
+                            lost.store(true, Ordering::SeqCst);
+                            tracing::warn!(key = %hb_key, age_s = age / 1000,
+                                "Repository lock not refreshed for half its stale limit; no longer refreshed, treated as lost");
+                            return;
+                        }
                         info.refreshed = now_secs();
                         info.beat += 1;
                         match st.put(&hb_key, encode(&info)) {
                             Ok(()) => {
-                                refreshed_at.store(info.refreshed, Ordering::SeqCst);
+                                refreshed_at.store(started, Ordering::SeqCst);
                                 wait = period;
                             }
                             Err(e) => {
@@ -611,9 +645,29 @@ mod tests {
         let stale = Duration::from_secs(60);
         let lock = acquire(&s, LockKind::Read, Duration::ZERO, stale).unwrap();
         lock.check().unwrap();
-        lock.refreshed_at.store(now_secs() - 31, Ordering::SeqCst);
+        lock.refreshed_at.store(now_ms() - 31_000, Ordering::SeqCst);
         let err = lock.check().unwrap_err();
         assert!(err.to_string().contains("not refreshed for"), "{err}");
+    }
+
+    /// Review finding: a holder suspended past the stale limit woke with its heartbeat due,
+    /// which wrote the lock again (after another process had removed it as stale and gone
+    /// ahead), so `check` passed: a backup then indexed packs that process was deleting.
+    #[test]
+    fn a_heartbeat_late_by_half_the_stale_limit_never_writes_the_lock_again() {
+        let (_d, s) = local();
+        let lock = acquire(&s, LockKind::Read, Duration::ZERO, Duration::from_secs(3)).unwrap();
+        lock.check().unwrap();
+        // Suspended for 2 s (the heartbeat runs every second), meanwhile removed as stale.
+        lock.refreshed_at.store(now_ms() - 2_000, Ordering::SeqCst);
+        s.delete(lock.key()).unwrap();
+        std::thread::sleep(Duration::from_millis(1_600));
+        assert!(
+            !s.exists(lock.key()).unwrap(),
+            "the heartbeat wrote the lock again"
+        );
+        let err = lock.check().unwrap_err();
+        assert!(matches!(err, BackupError::LockLost { .. }), "{err:?}");
     }
 
     #[test]

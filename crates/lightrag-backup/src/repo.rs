@@ -463,15 +463,7 @@ impl Repository {
     pub(crate) fn load_index_lenient(&self) -> Result<(Index, Vec<(String, BackupError)>)> {
         let mut index = Index::default();
         let mut bad = Vec::new();
-        let parse = |obj: &ObjectInfo| {
-            self.storage
-                .get(&obj.key)
-                .and_then(|b| format::decode_json::<IndexFile>(self.keys(), &obj.key, &b))
-                .and_then(|f| {
-                    f.validate(&obj.key, self.config.max_chunk_size())?;
-                    Ok(f)
-                })
-        };
+        let parse = |obj: &ObjectInfo| self.read_index_file(&obj.key);
         // Parts are read and parsed a few at once (one per thread), then added in listing
         // order (the first copy of a chunk added wins): only those few are held parsed.
         let objects = self.storage.list(INDEX_PREFIX)?;
@@ -512,6 +504,33 @@ impl Repository {
         let (marks, _) = self.bad_marks()?;
         crate::repair::route_around(&mut index, &marks);
         Ok((index, bad))
+    }
+
+    /// One index file, read, decoded and checked.
+    fn read_index_file(&self, key: &str) -> Result<IndexFile> {
+        let body = self.storage.get(key)?;
+        let file = format::decode_json::<IndexFile>(self.keys(), key, &body)?;
+        file.validate(key, self.config.max_chunk_size())?;
+        Ok(file)
+    }
+
+    /// Add the index files at `keys` (just written by this process) to `index`: read by key, so
+    /// a listing that lags behind does not hide them, and without loading the rest again.
+    pub(crate) fn add_index_files(&self, index: &mut Index, keys: &[String]) -> Result<()> {
+        for key in keys {
+            index.add(&self.read_index_file(key)?);
+            index.files.push(key.clone());
+        }
+        index.seal();
+        if index.overflowed {
+            return Err(BackupError::Corrupt {
+                key: INDEX_PREFIX.to_owned(),
+                reason: "the index files list more than 4 billion blobs".into(),
+            });
+        }
+        let (marks, _) = self.bad_marks()?;
+        crate::repair::route_around(index, &marks);
+        Ok(())
     }
 
     /// `load_index`, but when the backend's listings may lag and some of `needed` is not
@@ -588,18 +607,20 @@ impl Repository {
     /// Index `packs` in one or more new index files of at most [`INDEX_PART_BLOBS`] blobs each
     /// (a pack is never split), so that no reader has to hold one huge index file while
     /// parsing it. Each file is a complete index of its packs; readers take the union.
-    pub(crate) fn write_index(&self, packs: &[IndexPack], level: i32) -> Result<()> {
+    pub(crate) fn write_index(&self, packs: &[IndexPack], level: i32) -> Result<Vec<String>> {
         /// Serialises exactly as [`IndexFile`], without copying the packs.
         #[derive(serde::Serialize)]
         struct Part<'a> {
             packs: &'a [IndexPack],
         }
+        let mut keys = Vec::new();
         for part in index_parts(packs) {
             let key = format!("{INDEX_PREFIX}{}", crate::crypto::random_hex(16));
             let body = format::encode_json(self.keys(), &key, &Part { packs: part }, level)?;
             self.storage.put(&key, body)?;
+            keys.push(key);
         }
-        Ok(())
+        Ok(keys)
     }
 
     /// Put a manifest (the snapshot exists from here on), then its header in the snapshot

@@ -505,9 +505,14 @@ fn sync_inner(
     on_target.extend(target_ids.iter().cloned());
 
     sync_config(run)?;
+    // Indexes are listed before data too: a backup writes an index part while it runs, once
+    // the packs it names are stored, so every part listed here has its packs in the data
+    // listing (listed the other way round, a part written in between would reach the target
+    // without its packs, and backups there would deduplicate against chunks it lacks). They
+    // are copied after the data.
+    let indexes = missing(run, INDEX_PREFIX)?;
     let packs = missing(run, DATA_PREFIX)?;
     run.copy_all(&packs)?;
-    let indexes = missing(run, INDEX_PREFIX)?;
     run.copy_all(&indexes)?;
     let vanished = run.vanished.load(Ordering::Relaxed);
     if vanished > 0 {

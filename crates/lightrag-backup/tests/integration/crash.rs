@@ -153,6 +153,94 @@ fn index_parts_are_written_while_the_backup_runs() {
     verify_all(&repo);
 }
 
+/// Puts packs slowly, and records which packs are stored when each index part is put.
+#[derive(Debug)]
+struct PartWitness {
+    inner: Arc<dyn Storage>,
+    /// (index key, pack keys stored at its put)
+    seen: std::sync::Mutex<Vec<(String, Vec<String>)>>,
+}
+
+impl Storage for PartWitness {
+    fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
+        if key.starts_with("data/") {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+        if key.starts_with("index/") {
+            let packs = self
+                .inner
+                .list("data/")?
+                .into_iter()
+                .map(|o| o.key)
+                .collect();
+            self.seen.lock().unwrap().push((key.to_owned(), packs));
+        }
+        self.inner.put(key, data)
+    }
+    fn get(&self, key: &str) -> lightrag_backup::Result<Vec<u8>> {
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> lightrag_backup::Result<Vec<u8>> {
+        self.inner.get_range(key, offset, len)
+    }
+    fn exists(&self, key: &str) -> lightrag_backup::Result<bool> {
+        self.inner.exists(key)
+    }
+    fn list(&self, prefix: &str) -> lightrag_backup::Result<Vec<ObjectInfo>> {
+        self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> lightrag_backup::Result<()> {
+        self.inner.delete(key)
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// The pack ids an (unencrypted) index part names: a flag byte (0 plain, 1 zstd), then
+/// `{"packs": [{"id": …}, …]}`.
+fn packs_named(body: &[u8]) -> Vec<String> {
+    let json = match body[0] {
+        0 => body[1..].to_vec(),
+        1 => zstd::decode_all(&body[1..]).unwrap(),
+        f => panic!("index part with flag {f}"),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    v["packs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An index part is put only once every pack it names is stored (not while the last one is
+/// still being written): with slow pack writes, each part's packs are all in a listing taken
+/// at the moment of its put.
+#[test]
+fn an_index_part_names_only_packs_already_stored() {
+    let tmp = TestEnv::new(Backend::Local);
+    let witness = Arc::new(PartWitness {
+        inner: tmp.storage(),
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let (repo, src) = tiny_chunks(&tmp, witness.clone());
+    repo.backup("g", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap();
+    let seen = std::mem::take(&mut *witness.seen.lock().unwrap());
+    assert!(seen.len() >= 3, "index parts: {}", seen.len());
+    for (key, stored) in &seen {
+        let named = packs_named(&tmp.storage().get(key).unwrap());
+        assert!(!named.is_empty());
+        for id in named {
+            assert!(
+                stored.iter().any(|k| k.ends_with(&id)),
+                "{key} names pack {id}, not yet stored when the part was put"
+            );
+        }
+    }
+}
+
 /// Deletes every lock object when the `at`-th pack is put: a prune that judged the backup's
 /// lock stale and removed it.
 #[derive(Debug)]
