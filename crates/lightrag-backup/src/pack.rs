@@ -5,17 +5,25 @@
 //! are what readers use; the trailer lets an index be rebuilt from the packs alone.
 
 use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::crypto::{Keys, hex};
 use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, IndexBlob, IndexPack};
 use crate::repo::index_parts;
-use crate::storage::{PackBuf, Staged, Storage};
+use crate::storage::{PackBuf, Storage};
 
-/// Channel to the upload thread (staged packs to commit) and its handle.
-type Uploader = (SyncSender<Staged>, JoinHandle<Result<()>>);
+/// A full pack (blobs and trailer) for the upload thread, and the key to store it under.
+type Upload = (String, PackBuf);
+
+/// The upload thread: full packs go to it, their buffers come back from it.
+#[derive(Debug)]
+struct Uploader {
+    packs: SyncSender<Upload>,
+    buffers: Receiver<PackBuf>,
+    handle: JoinHandle<Result<()>>,
+}
 
 /// Where a [`PackWriter`] writes index parts while it runs: called with each part (as
 /// [`index_parts`] cuts them) once every pack in it is durable. The backup's sink checks that
@@ -31,11 +39,11 @@ pub(crate) struct PackWriter<'a> {
     blobs: Vec<IndexBlob>,
     pub(crate) done: Vec<IndexPack>,
     pub(crate) stored_bytes: u64,
-    /// Finished packs are staged here (a local directory writes them to a temporary file at
-    /// once) and committed by an uploader thread (one in flight), so fsyncing a pack (or
-    /// uploading it) overlaps with filling the next one. Where the storage wrote the pack
-    /// while staging it, the one buffer serves the whole backup: no second pack in memory,
-    /// and no fresh mapping, faulted in and zeroed page by page, per pack.
+    /// Full packs go to an upload thread, which stages each (a local directory writes it to a
+    /// temporary file, with `O_DIRECT`), hands its buffer back, then commits it (fsync and
+    /// rename, or the upload): writing a pack overlaps with filling the next one, in the
+    /// other of two buffers that serve the whole backup (no fresh mapping, faulted in and
+    /// zeroed page by page, per pack).
     uploader: Option<Uploader>,
     /// With a sink, `done` holds only packs not yet indexed: memory stays at about one index
     /// part and one pack (16 384 blobs and a pack's, about 1 MB) whatever the size of the graph.
@@ -118,38 +126,30 @@ impl<'a> PackWriter<'a> {
         let id = hex(blake3::hash(buf.as_slice()).as_bytes());
         let size = buf.len() as u64;
         if self.uploader.is_none() {
-            let (tx, rx) = sync_channel::<Staged>(0);
-            let storage = self.storage.clone();
-            // A rendezvous channel: the uploader takes a pack only after the previous one is
-            // committed, so once a send returns, every pack before it is durable.
-            let handle = std::thread::Builder::new()
-                .name("lightrag-pack-upload".into())
-                .spawn(move || -> Result<()> {
-                    for staged in rx {
-                        storage.commit(staged)?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e| BackupError::io("spawn pack upload thread", "", e))?;
-            self.uploader = Some((tx, handle));
+            self.uploader = Some(self.spawn_uploader()?);
         }
         let key = format::pack_key(&id);
-        let staged = self.storage.stage(&key, &self.buf);
-        self.buf.clear(); // kept for the next pack
-        let staged = match staged {
-            Ok(s) => s,
-            Err(e) => return self.join_uploader().and(Err(e)),
-        };
         self.done.push(IndexPack { id, size, blobs });
-        let failed = match &self.uploader {
-            Some((tx, _)) => tx.send(staged).is_err(),
-            None => true,
-        };
-        if failed {
+        let pack = (key, std::mem::take(&mut self.buf));
+        let sent = self
+            .uploader
+            .as_ref()
+            .is_some_and(|u| u.packs.send(pack).is_ok());
+        if !sent {
             // The uploader stopped on an error: report it.
             return self
                 .join_uploader()
                 .and(Err(BackupError::Injected("pack upload stopped")));
+        }
+        // The uploader took this pack, so it has committed the one before and handed its
+        // buffer back (before committing it): that buffer is filled next. At most two
+        // buffers are ever allocated.
+        if let Some(back) = self
+            .uploader
+            .as_ref()
+            .and_then(|u| u.buffers.try_recv().ok())
+        {
+            self.buf = back;
         }
         if let Some(sink) = self.index
             && let Err(e) = self.index_durable(sink)
@@ -181,10 +181,36 @@ impl<'a> PackWriter<'a> {
         Ok(())
     }
 
+    /// The upload thread. `packs` is a rendezvous channel: the thread takes a pack only after
+    /// committing the previous one, so once a send returns, every pack before it is durable.
+    fn spawn_uploader(&self) -> Result<Uploader> {
+        let (packs, rx) = sync_channel::<Upload>(0);
+        let (back, buffers) = channel::<PackBuf>();
+        let storage = self.storage.clone();
+        let handle = std::thread::Builder::new()
+            .name("lightrag-pack-upload".into())
+            .spawn(move || -> Result<()> {
+                for (key, mut buf) in rx {
+                    let staged = storage.stage(&key, &buf)?;
+                    buf.clear();
+                    // The writer may have stopped; the buffer is then dropped here.
+                    let _ = back.send(buf);
+                    storage.commit(staged)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| BackupError::io("spawn pack upload thread", "", e))?;
+        Ok(Uploader {
+            packs,
+            buffers,
+            handle,
+        })
+    }
+
     fn join_uploader(&mut self) -> Result<()> {
         match self.uploader.take() {
-            Some((tx, handle)) => {
-                drop(tx);
+            Some(Uploader { packs, handle, .. }) => {
+                drop(packs);
                 handle
                     .join()
                     .unwrap_or_else(|_| Err(BackupError::WorkerPanicked("pack upload".into())))

@@ -212,8 +212,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn put(&self, key: &str, data: Vec<u8>) -> Result<()>;
     /// The first half of a [`put`](Storage::put), for the backup's packs: a backend that can
     /// writes `data` now, not yet visible under `key`; the default copies it and writes
-    /// nothing yet. The caller reuses the buffer. Then [`commit`](Storage::commit) (on
-    /// another thread, overlapping the next pack) makes it durable and visible. Dropped
+    /// nothing yet. The caller reuses the buffer once this returns. Then
+    /// [`commit`](Storage::commit) makes it durable and visible (the backup's upload thread
+    /// does both, while the next pack fills another buffer). Dropped
     /// uncommitted, a staged object leaves nothing behind.
     fn stage(&self, key: &str, data: &PackBuf) -> Result<Staged> {
         Ok(Staged::Data {
