@@ -468,6 +468,93 @@ fn forgotten_snapshots_stay_on_target_for_the_delete_grace() {
     assert_restores_identical(&copy, &s2, &graph, tmp.path());
 }
 
+/// The primary seen by a sync, where a backup of another graph writes its packs and its index
+/// right after the first listing of `data/` or `index/` (as a backup running beside the sync
+/// does: it writes index parts while it runs).
+#[derive(Debug)]
+struct BackupBetweenListings {
+    inner: Arc<dyn Storage>,
+    graph: std::path::PathBuf,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Storage for BackupBetweenListings {
+    fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
+        self.inner.put(key, data)
+    }
+    fn get(&self, key: &str) -> lightrag_backup::Result<Vec<u8>> {
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> lightrag_backup::Result<Vec<u8>> {
+        self.inner.get_range(key, offset, len)
+    }
+    fn exists(&self, key: &str) -> lightrag_backup::Result<bool> {
+        self.inner.exists(key)
+    }
+    fn list(&self, prefix: &str) -> lightrag_backup::Result<Vec<lightrag_backup::ObjectInfo>> {
+        let listed = self.inner.list(prefix)?;
+        if (prefix == "data/" || prefix == "index/")
+            && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let repo = Repository::open(self.inner.clone(), None).unwrap();
+            backup(&repo, "g2", &self.graph);
+        }
+        Ok(listed)
+    }
+    fn list_modified(
+        &self,
+        prefix: &str,
+    ) -> lightrag_backup::Result<Vec<(lightrag_backup::ObjectInfo, Option<std::time::SystemTime>)>>
+    {
+        self.inner.list_modified(prefix)
+    }
+    fn delete(&self, key: &str) -> lightrag_backup::Result<()> {
+        self.inner.delete(key)
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// A backup that writes packs and an index while a sync lists the primary: the target never
+/// gets an index naming packs it lacks (indexes are listed before data). Otherwise a backup on
+/// the target (after a failover) deduplicates against chunks that are not there and publishes
+/// a broken snapshot.
+#[test]
+fn an_index_written_during_a_sync_never_reaches_the_target_without_its_packs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g1 = tmp.path().join("g1");
+    make_graph(&g1, 500_000);
+    let g2 = tmp.path().join("g2");
+    std::fs::create_dir_all(&g2).unwrap();
+    write_random(&g2.join("other.bin"), 3_000_000, 7);
+    let repo = init_repo(&tmp.path().join("primary"), None);
+    backup(&repo, "g1", &g1);
+    let primary: Arc<dyn Storage> = Arc::new(BackupBetweenListings {
+        inner: primary_storage(&repo),
+        graph: g2.clone(),
+        done: false.into(),
+    });
+    let target_dir = tmp.path().join("replica");
+    let out = sync_graph(
+        &primary,
+        &DirectoryTarget::new(&target_dir),
+        "g1",
+        &SyncOptions::default(),
+    );
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(
+        repo.snapshots(Some("g2")).unwrap().len(),
+        1,
+        "the backup ran"
+    );
+    // Failover: the target backs up g2 itself.
+    let copy = Repository::open(Arc::new(LocalStorage::new(&target_dir)), None).unwrap();
+    let snap = backup(&copy, "g2", &g2);
+    verify_all(&copy);
+    assert_restores_identical(&copy, &snap, &g2, tmp.path());
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
