@@ -493,6 +493,13 @@ impl Repository {
                 index.files.push(obj.key.clone());
             }
         }
+        self.seal_index(&mut index)?;
+        Ok((index, bad))
+    }
+
+    /// After index files were added: seal `index` (its lookup table), refuse an overflowed
+    /// one, and route chunks known bad in one pack to another copy where there is one.
+    fn seal_index(&self, index: &mut Index) -> Result<()> {
         index.seal();
         if index.overflowed {
             return Err(BackupError::Corrupt {
@@ -500,10 +507,9 @@ impl Repository {
                 reason: "the index files list more than 4 billion blobs".into(),
             });
         }
-        // Chunks known bad in one pack are read from another copy when there is one.
         let (marks, _) = self.bad_marks()?;
-        crate::repair::route_around(&mut index, &marks);
-        Ok((index, bad))
+        crate::repair::route_around(index, &marks);
+        Ok(())
     }
 
     /// One index file, read, decoded and checked.
@@ -521,16 +527,7 @@ impl Repository {
             index.add(&self.read_index_file(key)?);
             index.files.push(key.clone());
         }
-        index.seal();
-        if index.overflowed {
-            return Err(BackupError::Corrupt {
-                key: INDEX_PREFIX.to_owned(),
-                reason: "the index files list more than 4 billion blobs".into(),
-            });
-        }
-        let (marks, _) = self.bad_marks()?;
-        crate::repair::route_around(index, &marks);
-        Ok(())
+        self.seal_index(index)
     }
 
     /// `load_index`, but when the backend's listings may lag and some of `needed` is not

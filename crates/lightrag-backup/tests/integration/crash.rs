@@ -1,6 +1,7 @@
 //! Crashes between chunk writes and manifest publish never leave a listed-but-broken
 //! snapshot, and the next backup works.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,6 +19,13 @@ backend_tests!(
     failpoints_before_index_and_manifest,
     killed_process_leaves_no_broken_snapshot
 );
+
+/// Restore `snapshot` into `out` and check it is `src` byte for byte.
+fn assert_restores_same(repo: &Repository, snapshot: &str, src: &Path, out: &Path) {
+    repo.restore(snapshot, out, &RestoreOptions::default(), &NoProgress)
+        .unwrap();
+    assert_same_tree(src, out);
+}
 
 fn verify_all(repo: &Repository) {
     let r = repo
@@ -62,15 +70,7 @@ fn failpoints_before_index_and_manifest(backend: Backend) {
         let s = repo
             .backup("g", &src, &BackupOptions::default(), &NoProgress)
             .unwrap();
-        let out = tmp.path().join("out");
-        repo.restore(
-            &s.snapshot.id,
-            &out,
-            &RestoreOptions::default(),
-            &NoProgress,
-        )
-        .unwrap();
-        assert_same_tree(&src, &out);
+        assert_restores_same(&repo, &s.snapshot.id, &src, &tmp.path().join("out"));
         verify_all(&repo);
         // Prune removes what the crashed run left behind and keeps the snapshot intact. (The
         // next run may have written some of those packs again byte for byte, hence indexed
@@ -139,42 +139,32 @@ fn index_parts_are_written_while_the_backup_runs() {
         stored < size / 2,
         "the next backup stored {stored} of {size} bytes again: the parts written early did not index them"
     );
-    let out = tmp.path().join("out");
-    repo.restore(
-        &s.snapshot.id,
-        &out,
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    assert_same_tree(&src, &out);
+    assert_restores_same(&repo, &s.snapshot.id, &src, &tmp.path().join("out"));
     verify_all(&repo);
     repo.prune(&PruneOptions::default(), &NoProgress).unwrap();
     verify_all(&repo);
 }
 
-/// Puts packs slowly, and records which packs are stored when each index part is put.
-#[derive(Debug)]
-struct PartWitness {
+/// A storage that runs `hook` (given the inner storage and the key) before each put.
+struct BeforePut<F> {
     inner: Arc<dyn Storage>,
-    /// (index key, pack keys stored at its put)
-    seen: std::sync::Mutex<Vec<(String, Vec<String>)>>,
+    hook: F,
 }
 
-impl Storage for PartWitness {
+impl<F> std::fmt::Debug for BeforePut<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BeforePut")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<F> Storage for BeforePut<F>
+where
+    F: Fn(&dyn Storage, &str) -> lightrag_backup::Result<()> + Send + Sync,
+{
     fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
-        if key.starts_with("data/") {
-            std::thread::sleep(std::time::Duration::from_millis(150));
-        }
-        if key.starts_with("index/") {
-            let packs = self
-                .inner
-                .list("data/")?
-                .into_iter()
-                .map(|o| o.key)
-                .collect();
-            self.seen.lock().unwrap().push((key.to_owned(), packs));
-        }
+        (self.hook)(self.inner.as_ref(), key)?;
         self.inner.put(key, data)
     }
     fn get(&self, key: &str) -> lightrag_backup::Result<Vec<u8>> {
@@ -220,14 +210,28 @@ fn packs_named(body: &[u8]) -> Vec<String> {
 #[test]
 fn an_index_part_names_only_packs_already_stored() {
     let tmp = TestEnv::new(Backend::Local);
-    let witness = Arc::new(PartWitness {
-        inner: tmp.storage(),
-        seen: std::sync::Mutex::new(Vec::new()),
-    });
-    let (repo, src) = tiny_chunks(&tmp, witness.clone());
+    // (index key, pack keys stored at its put)
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, Vec<String>)>::new()));
+    let witness = {
+        let seen = seen.clone();
+        BeforePut {
+            inner: tmp.storage(),
+            hook: move |inner: &dyn Storage, key: &str| {
+                if key.starts_with("data/") {
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                }
+                if key.starts_with("index/") {
+                    let packs = inner.list("data/")?.into_iter().map(|o| o.key).collect();
+                    seen.lock().unwrap().push((key.to_owned(), packs));
+                }
+                Ok(())
+            },
+        }
+    };
+    let (repo, src) = tiny_chunks(&tmp, Arc::new(witness));
     repo.backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap();
-    let seen = std::mem::take(&mut *witness.seen.lock().unwrap());
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(seen.len() >= 3, "index parts: {}", seen.len());
     for (key, stored) in &seen {
         let named = packs_named(&tmp.storage().get(key).unwrap());
@@ -241,57 +245,27 @@ fn an_index_part_names_only_packs_already_stored() {
     }
 }
 
-/// Deletes every lock object when the `at`-th pack is put: a prune that judged the backup's
-/// lock stale and removed it.
-#[derive(Debug)]
-struct LockThief {
-    inner: Arc<dyn Storage>,
-    packs: AtomicUsize,
-    at: usize,
-}
-
-impl Storage for LockThief {
-    fn put(&self, key: &str, data: Vec<u8>) -> lightrag_backup::Result<()> {
-        self.inner.put(key, data)?;
-        if key.starts_with("data/") && self.packs.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
-            for lock in self.inner.list("locks/")? {
-                self.inner.delete(&lock.key)?;
-            }
-        }
-        Ok(())
-    }
-    fn get(&self, key: &str) -> lightrag_backup::Result<Vec<u8>> {
-        self.inner.get(key)
-    }
-    fn get_range(&self, key: &str, offset: u64, len: u64) -> lightrag_backup::Result<Vec<u8>> {
-        self.inner.get_range(key, offset, len)
-    }
-    fn exists(&self, key: &str) -> lightrag_backup::Result<bool> {
-        self.inner.exists(key)
-    }
-    fn list(&self, prefix: &str) -> lightrag_backup::Result<Vec<ObjectInfo>> {
-        self.inner.list(prefix)
-    }
-    fn delete(&self, key: &str) -> lightrag_backup::Result<()> {
-        self.inner.delete(key)
-    }
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-}
-
 /// A backup whose lock is removed while it runs writes no index part from then on: each part
 /// is written after a check that the lock is still held. (An index part naming packs that a
 /// prune deleted would make later backups deduplicate against chunks that are gone.)
 #[test]
 fn a_backup_that_lost_its_lock_writes_no_index_part() {
     let tmp = TestEnv::new(Backend::Local);
-    let thief = Arc::new(LockThief {
+    // At the first pack put, every lock object is deleted: a prune that judged the backup's
+    // lock stale removed it.
+    let packs = AtomicUsize::new(0);
+    let thief = BeforePut {
         inner: tmp.storage(),
-        packs: AtomicUsize::new(0),
-        at: 1,
-    });
-    let (repo, src) = tiny_chunks(&tmp, thief);
+        hook: move |inner: &dyn Storage, key: &str| {
+            if key.starts_with("data/") && packs.fetch_add(1, Ordering::SeqCst) == 0 {
+                for lock in inner.list("locks/")? {
+                    inner.delete(&lock.key)?;
+                }
+            }
+            Ok(())
+        },
+    };
+    let (repo, src) = tiny_chunks(&tmp, Arc::new(thief));
     let err = repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap_err();
@@ -310,16 +284,7 @@ fn a_backup_that_lost_its_lock_writes_no_index_part() {
     let s = plain
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap();
-    let out = tmp.path().join("out");
-    plain
-        .restore(
-            &s.snapshot.id,
-            &out,
-            &RestoreOptions::default(),
-            &NoProgress,
-        )
-        .unwrap();
-    assert_same_tree(&src, &out);
+    assert_restores_same(&plain, &s.snapshot.id, &src, &tmp.path().join("out"));
 }
 
 const CHILD_ENV: &str = "LIGHTRAG_BACKUP_TEST_CRASH_CHILD";
@@ -391,15 +356,7 @@ fn killed_process_leaves_no_broken_snapshot(backend: Backend) {
     let s = repo
         .backup("g", &src, &BackupOptions::default(), &NoProgress)
         .unwrap();
-    let out = tmp.path().join("out");
-    repo.restore(
-        &s.snapshot.id,
-        &out,
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    assert_same_tree(&src, &out);
+    assert_restores_same(&repo, &s.snapshot.id, &src, &tmp.path().join("out"));
     // The changed store is captured (docs() counts doc_status, which did not change).
     assert_eq!(
         s.snapshot.summary.stores["kv_store_full_docs.json"].records,
