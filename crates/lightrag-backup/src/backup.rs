@@ -740,16 +740,17 @@ fn released(entry: &FileEntry) -> bool {
     entry.size > 0 && entry.chunks.is_empty()
 }
 
-/// Free the chunk lists of the parent's files that this attempt cannot reuse (changed, gone or
-/// not selected). The parent is held for the whole backup and these lists would only be
+/// Free the chunk lists of the parent's files that this attempt will read again because
+/// their stat changed. The parent is held for the whole backup and these lists would only be
 /// compared with the new entries, which differ from them anyway (`same_stat`); at 20 000
 /// docs, where every store is rewritten between two backups, that is ~11 MB of chunk ids. A
-/// released entry is never reused ([`released`]).
+/// released entry is never reused ([`released`]). Files this walk did not see keep theirs: a
+/// later attempt may find them as they were.
 fn release_unreusable(parent: &mut Manifest, files: &[WalkEntry]) {
     let walked: std::collections::HashMap<&str, &std::fs::Metadata> =
         files.iter().map(|w| (w.rel.as_str(), &w.meta)).collect();
     for f in &mut parent.files {
-        if !walked.get(f.path.as_str()).is_some_and(|m| same_stat(f, m)) {
+        if walked.get(f.path.as_str()).is_some_and(|m| !same_stat(f, m)) {
             f.chunks = Vec::new();
         }
     }
@@ -1244,9 +1245,9 @@ mod tests {
         assert!(o.failpoint.is_none());
     }
 
-    /// The parent's chunk lists of files that changed, vanished or are no longer selected are
-    /// freed before the files are read; the others are kept and reused, and a freed entry is
-    /// never reused, even if a later attempt found its stat unchanged.
+    /// The parent's chunk lists of files whose stat changed are freed before the files are
+    /// read; the others are kept and reused, and an entry without chunks is never reused,
+    /// even if its stat matches.
     #[test]
     fn chunk_lists_the_backup_cannot_reuse_are_released() {
         use crate::{InitOptions, LocalStorage, NoProgress, Repository, Storage};
@@ -1281,7 +1282,8 @@ mod tests {
         super::release_unreusable(&mut parent, &walked.files);
         for (f, before) in parent.files.iter().zip(&kept.files) {
             assert!(!before.chunks.is_empty());
-            let released = f.path != "same.txt";
+            // Gone from this walk: kept (a later attempt may find it unchanged).
+            let released = f.path == "changed.txt";
             assert_eq!(f.chunks.is_empty(), released, "{}", f.path);
             assert_eq!(super::released(f), released, "{}", f.path);
         }

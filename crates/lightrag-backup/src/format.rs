@@ -173,7 +173,7 @@ pub(crate) struct RepoConfig {
     /// [`StoreKind::GraphMl`] files): re-embedding an entity rewrites one matrix row and one
     /// record in the middle of `vdb_entities.json`, and each such edit stores the whole chunk
     /// around it again, so smaller chunks there cut what an incremental backup adds. Present
-    /// exactly in version [`FINE_CHUNKER_VERSION`] repositories.
+    /// exactly in version [`FINE_CHUNKER_VERSION`] and [`BASE64_VERSION`] repositories.
     ///
     /// [`StoreKind::VectorDb`]: crate::StoreKind::VectorDb
     /// [`StoreKind::GraphMl`]: crate::StoreKind::GraphMl
@@ -676,6 +676,7 @@ const FLAG_BASE64: u8 = 2;
 const BASE64_MIN: usize = 1024;
 /// Characters whose byte histogram decides whether base64 text is worth compressing instead.
 const BASE64_SAMPLE: usize = 1024;
+const _: () = assert!(BASE64_SAMPLE <= BASE64_MIN, "the sample is a prefix of the chunk");
 /// Below this many bits per character (random data is 6, LightRAG's float32 matrices 5.8) the
 /// text has structure zstd's literal coding uses (zero vectors, small integers): it is
 /// compressed instead of stored decoded.
