@@ -750,7 +750,10 @@ fn release_unreusable(parent: &mut Manifest, files: &[WalkEntry]) {
     let walked: std::collections::HashMap<&str, &std::fs::Metadata> =
         files.iter().map(|w| (w.rel.as_str(), &w.meta)).collect();
     for f in &mut parent.files {
-        if walked.get(f.path.as_str()).is_some_and(|m| !same_stat(f, m)) {
+        if walked
+            .get(f.path.as_str())
+            .is_some_and(|m| !same_stat(f, m))
+        {
             f.chunks = Vec::new();
         }
     }

@@ -676,7 +676,10 @@ const FLAG_BASE64: u8 = 2;
 const BASE64_MIN: usize = 1024;
 /// Characters whose byte histogram decides whether base64 text is worth compressing instead.
 const BASE64_SAMPLE: usize = 1024;
-const _: () = assert!(BASE64_SAMPLE <= BASE64_MIN, "the sample is a prefix of the chunk");
+const _: () = assert!(
+    BASE64_SAMPLE <= BASE64_MIN,
+    "the sample is a prefix of the chunk"
+);
 /// Below this many bits per character (random data is 6, LightRAG's float32 matrices 5.8) the
 /// text has structure zstd's literal coding uses (zero vectors, small integers): it is
 /// compressed instead of stored decoded.
