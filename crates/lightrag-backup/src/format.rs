@@ -754,17 +754,13 @@ fn base64_body(plain: &[u8]) -> Option<Vec<u8>> {
             base64_simd::Out::from_slice(&mut body[2..2 + decoded]),
         )
         .ok()?;
-    if out.len() != decoded || !tail.iter().all(|&b| is_base64_char(b)) {
+    if out.len() != decoded || !tail.iter().all(|&b| crate::summary::is_b64(b)) {
         return None;
     }
     body[2 + decoded..].copy_from_slice(tail);
     // Never store what would not restore byte for byte: the body is decoded back and compared
     // (a tenth of the cost of compressing the chunk).
     (base64_chunk(&body[1..], plain.len()).as_deref() == Some(plain)).then_some(body)
-}
-
-fn is_base64_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
 }
 
 /// Whether `sample` is base64 text whose characters are close to uniform (the order-0
@@ -777,7 +773,7 @@ fn looks_random_base64(sample: &[u8]) -> bool {
     if counts
         .iter()
         .enumerate()
-        .any(|(b, &n)| n > 0 && !is_base64_char(b as u8))
+        .any(|(b, &n)| n > 0 && !crate::summary::is_b64(b as u8))
     {
         return false;
     }

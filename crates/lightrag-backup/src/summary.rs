@@ -419,7 +419,7 @@ const F_DATA: u8 = 2;
 const F_MATRIX: u8 = 4;
 
 /// `b` is in the standard base64 alphabet (without `=`).
-fn is_b64(b: u8) -> bool {
+pub(crate) fn is_b64(b: u8) -> bool {
     b.wrapping_sub(b'A') < 26
         || b.wrapping_sub(b'a') < 26
         || b.wrapping_sub(b'0') < 10
