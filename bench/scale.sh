@@ -126,11 +126,16 @@ added_restic=$(( $(size "$RESTIC_REPOSITORY") - before_restic ))
 added_borg=$(( $(size "$BORG_REPO") - before_borg ))
 
 snap=$(ours --json snapshots | python3 -c 'import json,sys; s=json.load(sys.stdin); s=s if isinstance(s,list) else s.get("snapshots",s); print(sorted(s,key=lambda x:x["created_at"])[-1]["id"])')
-runs ours restore "rm -rf '$D/out-ours'; sync" \
+# Each tool's repository is read into the page cache before its restore and verify (the
+# workspace is before each backup): ours writes packs with O_DIRECT, which leaves them out of
+# the cache, while restic's and borg's writes stay in it, so without this the comparison
+# would be disk reads against memory.
+R() { echo "find '$1' -type f -exec cat {} + > /dev/null"; }
+runs ours restore "rm -rf '$D/out-ours'; sync; $(R "$D/repo-ours")" \
   sh -c "'$D/ours' restore '$snap' --to '$D/out-ours' && sync"
-runs restic restore "rm -rf '$D/out-restic'; sync" \
+runs restic restore "rm -rf '$D/out-restic'; sync; $(R "$RESTIC_REPOSITORY")" \
   sh -c "restic restore latest --target '$D/out-restic' -q && sync"
-runs borg restore "rm -rf '$D/out-borg'; mkdir -p '$D/out-borg'; sync" \
+runs borg restore "rm -rf '$D/out-borg'; mkdir -p '$D/out-borg'; sync; $(R "$BORG_REPO")" \
   sh -c "cd '$D/out-borg' && borg extract ::second && sync"
 for t in ours restic borg; do
   f=$(find "$D/out-$t" -name vdb_entities.json | head -n 1)
@@ -142,9 +147,9 @@ done
 runs floor restore "rm -rf '$D/out-floor'; sync; $W" sh -c "cp -a '$WS' '$D/out-floor' && sync"
 rm -rf "$D/out-floor"
 
-runs ours verify : "$D/ours" verify --read-data
-runs restic verify : restic check --read-data -q
-runs borg verify : borg check --verify-data "$BORG_REPO"
+runs ours verify "$(R "$D/repo-ours")" "$D/ours" verify --read-data
+runs restic verify "$(R "$RESTIC_REPOSITORY")" restic check --read-data -q
+runs borg verify "$(R "$BORG_REPO")" borg check --verify-data "$BORG_REPO"
 
 # The server: RSS after the first health check, then after one recovery-point validation.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
