@@ -12,6 +12,7 @@ use fastcdc::v2020::{FastCDC, Normalization};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::claimed::Claimed;
 use crate::error::{BackupError, Result};
 use crate::format::{self, ChunkId, FORMAT_VERSION, FileEntry, Index, Manifest, Totals};
 use crate::lock::{LockGuard, LockKind, hostname};
@@ -385,10 +386,9 @@ struct Ctx<'a> {
     index: &'a Index,
     /// Chunks whose indexed copy is known bad (`verify`/`repair` marks): stored again.
     bad: HashSet<ChunkId>,
-    /// Chunks claimed by this run, sharded by the id's first byte: one lock per shard, and a
-    /// shard grows alone (a single set of every chunk of a first backup briefly held its old
-    /// and its new table, ~26 MB at 275 000 chunks).
-    known: Vec<Mutex<HashSet<ChunkId>>>,
+    /// Chunks claimed by this run (exact, ~36 bytes per id, see `claimed.rs`), sharded by the
+    /// id's first byte: one lock per shard, and a shard grows (and merges) alone.
+    known: Vec<Mutex<Claimed>>,
     parent: Option<&'a Manifest>,
     progress: &'a dyn Progress,
     bytes_read: std::sync::atomic::AtomicU64,
@@ -433,7 +433,7 @@ enum Attempt {
 }
 
 impl Ctx<'_> {
-    fn known_shard(&self, id: &ChunkId) -> &Mutex<HashSet<ChunkId>> {
+    fn known_shard(&self, id: &ChunkId) -> &Mutex<Claimed> {
         &self.known[usize::from(id.0[0]) % self.known.len()]
     }
 
@@ -1065,7 +1065,7 @@ impl Repository {
             index,
             bad: crate::repair::unusable(index, &self.bad_marks()?.0),
             known: (0..KNOWN_SHARDS)
-                .map(|_| Mutex::new(HashSet::new()))
+                .map(|_| Mutex::new(Claimed::default()))
                 .collect(),
             parent,
             progress,

@@ -44,6 +44,7 @@
 
 mod backup;
 mod beneath;
+mod claimed;
 mod crypto;
 mod diff;
 mod error;
