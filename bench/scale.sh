@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scale benchmark (issue 15): the lightrag-ops binary against restic and borg on one generated
 # LightRAG workspace, and the server's memory on it. Every step is timed with /usr/bin/time
-# (wall seconds, peak RSS) with a warm page cache; all tools run in this one run, so ratios are
+# (wall seconds, peak RSS) with a warm page cache (the workspace before each backup, each tool's
+# repository before its restore and verify); all tools run in this one run, so ratios are
 # comparable even on a busy machine. First backup, restore and verify run REPS times (default
 # 3; the median wall time is kept, every run's is printed).
 #

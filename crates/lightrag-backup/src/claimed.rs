@@ -2,7 +2,7 @@
 //! run: exact (no id is ever forgotten or assumed), in about 36 bytes per id.
 //!
 //! A hash set of 32-byte ids holds each in a table kept between 7/16 and 7/8 full: 38 to 75
-//! bytes per id, ~64 on a 20 000-doc first backup (271 000 chunks, 17 MB of a 75 MB peak). Here
+//! bytes per id, ~64 on a 20 000-doc first backup (274 000 chunks, 17 MB of a 75 MB peak). Here
 //! most ids live in one sorted array sized exactly (32 bytes each); the newest claims go to a
 //! small hash set, merged into the array when it reaches a sixteenth of the array (at least
 //! [`RECENT_MIN`]), so merging copies each id about 17 times in all, and the set adds about
