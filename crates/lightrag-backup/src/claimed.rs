@@ -22,7 +22,8 @@ const RECENT_MIN: usize = 64;
 /// Claimed chunk ids (one shard of them).
 #[derive(Debug, Default)]
 pub(crate) struct Claimed {
-    /// Sorted, without duplicates, no spare capacity.
+    /// Sorted, without duplicates; grown by `reserve_exact`, so with little or no spare
+    /// capacity.
     merged: Vec<ChunkId>,
     /// Claimed since the last merge; disjoint from `merged`.
     recent: HashSet<ChunkId>,
