@@ -1144,12 +1144,21 @@ impl Repository {
                 fsync_dir(&parent);
                 remove_tree(&stage); // now holds the old contents
             } else {
-                if target.exists() {
-                    fs::remove_dir(&target)
-                        .map_err(|e| BackupError::io("replace empty directory", &target, e))?;
+                // One rename, atomic: it replaces an empty directory and refuses a non-empty
+                // one. A target that filled since it was checked (another restore into the
+                // same new graph, or any writer) is refused as not empty, never merged into
+                // or replaced; the staged copy is removed.
+                if let Err(e) = fs::rename(&stage, &target) {
+                    remove_tree(&stage);
+                    let filled = [rustix::io::Errno::NOTEMPTY, rustix::io::Errno::EXIST]
+                        .iter()
+                        .any(|n| e.raw_os_error() == Some(n.raw_os_error()));
+                    return Err(if filled {
+                        BackupError::TargetNotEmpty(target)
+                    } else {
+                        BackupError::io("rename into place", &target, e)
+                    });
                 }
-                fs::rename(&stage, &target)
-                    .map_err(|e| BackupError::io("rename into place", &target, e))?;
                 fsync_dir(&parent);
             }
         }

@@ -24,6 +24,56 @@ mod segments {
     }
 }
 
+/// Writes a file into `dir` when the restore begins: after the restore checked that its
+/// target is empty, before it stages and swaps (as a second restore into the same new graph,
+/// or any writer, would).
+struct FillsTarget(std::path::PathBuf);
+
+impl lightrag_backup::Progress for FillsTarget {
+    fn begin(&self, operation: &str, _files: u64, _bytes: u64) {
+        if operation == "restore" {
+            std::fs::create_dir_all(&self.0).unwrap();
+            std::fs::write(self.0.join("written-meanwhile.json"), b"{}").unwrap();
+        }
+    }
+}
+
+/// A target that filled after the check is refused as not empty (a conflict, not an I/O
+/// failure): what was written there stays, alone, and nothing staged is left. For a target
+/// that was absent and one that was an empty folder.
+#[test]
+fn a_target_filled_during_the_restore_is_refused_and_kept() {
+    let tmp = TestEnv::new(Backend::Local);
+    let src = tmp.path().join("src");
+    copy_dir(&fixtures()[1], &src);
+    let repo = tmp.new_repo(None);
+    let s = repo
+        .backup("g", &src, &BackupOptions::default(), &NoProgress)
+        .unwrap()
+        .snapshot;
+    for empty_dir in [false, true] {
+        let target = tmp.path().join(format!("new-{empty_dir}"));
+        if empty_dir {
+            std::fs::create_dir(&target).unwrap();
+        }
+        let err = repo
+            .restore(
+                &s.id,
+                &target,
+                &RestoreOptions::default(),
+                &FillsTarget(target.clone()),
+            )
+            .unwrap_err();
+        assert!(matches!(err, BackupError::TargetNotEmpty(_)), "{err}");
+        let left: Vec<_> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["written-meanwhile.json"], "empty_dir {empty_dir}");
+        no_staging_left(tmp.path());
+    }
+}
+
 fn no_staging_left(parent: &std::path::Path) {
     let left: Vec<String> = std::fs::read_dir(parent)
         .unwrap()
