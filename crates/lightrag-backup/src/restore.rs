@@ -1150,9 +1150,11 @@ impl Repository {
                 // or replaced; the staged copy is removed.
                 if let Err(e) = fs::rename(&stage, &target) {
                     remove_tree(&stage);
-                    let filled = [rustix::io::Errno::NOTEMPTY, rustix::io::Errno::EXIST]
-                        .iter()
-                        .any(|n| e.raw_os_error() == Some(n.raw_os_error()));
+                    // ENOTEMPTY or EEXIST: rename(2) may answer either for a filled folder.
+                    let filled = matches!(
+                        e.kind(),
+                        std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
+                    );
                     return Err(if filled {
                         BackupError::TargetNotEmpty(target)
                     } else {
